@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The integration harness: real nginx volumes started with volume.sh and a real master,
+// all on free loopback ports in temporary directories, stopped when the test ends.
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// testVolume is one nginx started by volume.sh.
+type testVolume struct {
+	t    testing.TB
+	Addr string // 127.0.0.1:port
+	Dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startVolume starts a volume serving a new temporary directory.
+func startVolume(t testing.TB) *testVolume {
+	t.Helper()
+	if _, err := exec.LookPath("nginx"); err != nil {
+		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+			t.Fatal("nginx is not installed: run the tests with 'make test', which installs it")
+		}
+	}
+	v := &testVolume{t: t, Dir: t.TempDir()}
+	var err error
+	for range 5 { // another process may take the port between freePort and nginx
+		v.port = freePort(t)
+		if err = v.Start(); err == nil {
+			t.Cleanup(v.Stop)
+			return v
+		}
+	}
+	t.Fatalf("start volume: %v", err)
+	return nil
+}
+
+// Start runs nginx (again) on the volume's port and waits until it answers.
+func (v *testVolume) Start() error {
+	v.Addr = fmt.Sprintf("127.0.0.1:%d", v.port)
+	cmd := exec.Command("bash", "volume.sh", v.Dir)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", v.port), "BIND=127.0.0.1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	v.cmd, v.done = cmd, make(chan struct{})
+	go func() { cmd.Wait(); close(v.done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-v.done:
+			log, _ := os.ReadFile(filepath.Join(v.Dir, ".nginx", "error.log"))
+			return fmt.Errorf("nginx exited: %s %s", out, log)
+		default:
+		}
+		resp, err := http.Head("http://" + v.Addr + "/")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	v.Stop()
+	return errors.New("nginx did not answer within 10s")
+}
+
+// Stop stops nginx and waits until it is gone.
+func (v *testVolume) Stop() {
+	if v.cmd == nil {
+		return
+	}
+	syscall.Kill(-v.cmd.Process.Pid, syscall.SIGCONT)
+	syscall.Kill(-v.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-v.done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
+		<-v.done
+	}
+	// nginx workers are in the same process group; make sure none outlives the test.
+	for range 100 {
+		if syscall.Kill(-v.cmd.Process.Pid, 0) != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	v.cmd = nil
+}
+
+// Files returns the paths of all value files on the volume, relative to its root.
+func (v *testVolume) Files() []string {
+	v.t.Helper()
+	var files []string
+	err := filepath.WalkDir(v.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".nginx" {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(v.Dir, path)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return files
+}
+
+// TempFiles returns the request bodies nginx is still holding in its temp directory.
+func (v *testVolume) TempFiles() []string {
+	var files []string
+	filepath.WalkDir(filepath.Join(v.Dir, ".nginx", "body"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	return files
+}
+
+// testCluster is a master over n volumes.
+type testCluster struct {
+	t      testing.TB
+	Vols   []*testVolume
+	Master *Master
+	URL    string // http://127.0.0.1:port
+	Config ServerConfig
+	client *http.Client // follows redirects, like curl -L
+	raw    *http.Client // does not follow redirects
+	stop   func()
+}
+
+// startCluster starts n volumes and a master with 3 replicas (or fewer, if n is
+// smaller); configure may change the master's configuration.
+func startCluster(t testing.TB, n int, configure func(*ServerConfig)) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t}
+	var addrs []string
+	for range n {
+		v := startVolume(t)
+		c.Vols = append(c.Vols, v)
+		addrs = append(addrs, v.Addr)
+	}
+	c.Config = ServerConfig{
+		Volumes:    addrs,
+		DB:         filepath.Join(t.TempDir(), "index"),
+		Replicas:   min(3, n),
+		Subvolumes: 10,
+		MD5Sum:     true,
+		VolTimeout: time.Second,
+	}
+	if configure != nil {
+		configure(&c.Config)
+	}
+	c.startMaster()
+	vc := NewVolumeClient(5 * time.Second)
+	c.client = vc.HTTP
+	c.raw = &http.Client{Transport: vc.HTTP.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	return c
+}
+
+func (c *testCluster) startMaster() {
+	c.t.Helper()
+	log := slog.New(slog.NewTextHandler(c.t.Output(), nil))
+	m, err := NewMaster(c.Config, log)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- m.Serve(ctx, ln) }()
+	c.Master, c.URL = m, "http://"+ln.Addr().String()
+	stopped := false
+	c.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-served; err != nil {
+			c.t.Errorf("master: %v", err)
+		}
+	}
+	c.t.Cleanup(c.stop)
+}
+
+// RestartMaster stops the master and starts a new one on the same index.
+func (c *testCluster) RestartMaster() {
+	c.stop()
+	c.startMaster()
+}
+
+// Do sends a request to the master without following redirects.
+func (c *testCluster) Do(method, key string, body io.Reader, header ...string) *http.Response {
+	c.t.Helper()
+	return c.do(c.raw, method, key, body, header...)
+}
+
+// Fetch is Do following redirects, like curl -L.
+func (c *testCluster) Fetch(method, key string, body io.Reader, header ...string) *http.Response {
+	c.t.Helper()
+	return c.do(c.client, method, key, body, header...)
+}
+
+func (c *testCluster) do(client *http.Client, method, key string, body io.Reader, header ...string) *http.Response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.URL+key, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, key, err)
+	}
+	c.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// Put stores value at key and fails the test unless the master answers 201.
+func (c *testCluster) Put(key string, value []byte) {
+	c.t.Helper()
+	resp := c.Do(http.MethodPut, key, strings.NewReader(string(value)))
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		c.t.Fatalf("PUT %s: %d %s", key, resp.StatusCode, b)
+	}
+}
+
+// Get reads key through its redirect and returns the status and the bytes.
+func (c *testCluster) Get(key string) (int, []byte) {
+	c.t.Helper()
+	resp := c.Fetch(http.MethodGet, key, nil)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("GET %s: %v", key, err)
+	}
+	return resp.StatusCode, b
+}
+
+// AllFiles returns every value file on every volume, as volume/path.
+func (c *testCluster) AllFiles() []string {
+	var all []string
+	for _, v := range c.Vols {
+		for _, f := range v.Files() {
+			all = append(all, v.Addr+"/"+f)
+		}
+	}
+	slices.Sort(all)
+	return all
+}
+
+// Eventually polls cond until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readAll(t testing.TB, r io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

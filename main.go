@@ -1,0 +1,168 @@
+// Command davkv is a distributed key-value store for large values: one master keeps an
+// index in LevelDB and places each value, as a plain file, on several nginx WebDAV
+// volumes. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks errors in how davkv was called; they exit with status 2.
+var errUsage = errors.New("usage")
+
+// command is one subcommand. setup builds its own FlagSet bound to a fresh config, and
+// returns what runs the command once the flags are parsed.
+type command struct {
+	name    string
+	summary string
+	setup   func(stderr io.Writer) (*flag.FlagSet, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error)
+}
+
+func commands() []command {
+	return []command{
+		{"server", "run the master", serverCommand},
+	}
+}
+
+// run is davkv without the process around it: it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	i := findCommand(args, cmds, stderr)
+	if i < 0 {
+		usage(stderr, cmds)
+		return 2
+	}
+	var cmd *command
+	for k := range cmds {
+		if cmds[k].name == args[i] {
+			cmd = &cmds[k]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "davkv: unknown command %q\n", args[i])
+		usage(stderr, cmds)
+		return 2
+	}
+	fs, action := cmd.setup(stderr)
+	rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2 // flag has printed the error and the usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "davkv: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := action(ctx, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "davkv: %v\n", err)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// findCommand returns the index in args of the subcommand, which may stand before,
+// between or after the flags (as minikeyvalue allows), or -1 if there is none. To tell a
+// flag's value from the subcommand it must know which flags take no value; it asks
+// every command's FlagSet.
+func findCommand(args []string, cmds []command, stderr io.Writer) int {
+	var sets []*flag.FlagSet
+	for _, c := range cmds {
+		fs, _ := c.setup(stderr)
+		sets = append(sets, fs)
+	}
+	isBool := func(name string) bool {
+		for _, fs := range sets {
+			if f := fs.Lookup(name); f != nil {
+				b, ok := f.Value.(interface{ IsBoolFlag() bool })
+				return ok && b.IsBoolFlag()
+			}
+		}
+		return true // unknown: the command's own parse will complain
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return -1
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			return i
+		}
+		name := strings.TrimLeft(a, "-")
+		if !strings.Contains(name, "=") && !isBool(name) {
+			i++ // skip the flag's value
+		}
+	}
+	return -1
+}
+
+func usage(w io.Writer, cmds []command) {
+	fmt.Fprintln(w, "usage: davkv [flags] COMMAND [flags]")
+	fmt.Fprintln(w, "commands:")
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "run 'davkv COMMAND -h' for a command's flags")
+}
+
+// listFlag is a comma-separated list flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	*l = nil
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("davkv "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Writer, *slog.Logger) error) {
+	fs := newFlagSet("server", stderr)
+	cfg := ServerConfig{}
+	fs.IntVar(&cfg.Port, "port", 3000, "port to listen on")
+	fs.Var((*listFlag)(&cfg.Volumes), "volumes", "comma-separated volumes, host:port each")
+	fs.StringVar(&cfg.DB, "db", "", "index directory (LevelDB)")
+	fs.IntVar(&cfg.Replicas, "replicas", 3, "volumes holding each value")
+	fs.IntVar(&cfg.Subvolumes, "subvolumes", 10, "sv directories per volume")
+	fs.BoolVar(&cfg.Protect, "protect", false, "refuse DELETE of a key that was not UNLINKed first")
+	fs.StringVar(&cfg.Fallback, "fallback", "", "host:port to redirect GETs of unknown keys to")
+	fs.BoolVar(&cfg.MD5Sum, "md5sum", true, "compute and serve each value's MD5")
+	fs.DurationVar(&cfg.VolTimeout, "voltimeout", time.Second, "bound on connecting to a volume and waiting for its answer")
+	fs.BoolVar(&cfg.Sync, "sync", false, "make every index write wait for the disk (survives power loss)")
+	fs.BoolVar(&cfg.Verbose, "v", false, "log every request")
+	return fs, func(ctx context.Context, _ io.Writer, log *slog.Logger) error {
+		return runServer(ctx, cfg, log)
+	}
+}

@@ -1,0 +1,1094 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
+)
+
+// RecordState is where a key is in its life.
+type RecordState uint8
+
+const (
+	// StateWriting: a PUT is storing the replicas, or died doing so. Not visible to
+	// clients; a record left in this state by a crash is a trace for cleanup.
+	StateWriting RecordState = 1
+	// StateLive: every replica is stored; GET redirects to one.
+	StateLive RecordState = 2
+	// StateUnlinked: soft-deleted by UNLINK; hidden from GET and ?list, files kept.
+	StateUnlinked RecordState = 3
+	// StateDeleting: a DELETE is removing the replicas, or failed to; hidden from
+	// clients, and a repeated DELETE finishes the job.
+	StateDeleting RecordState = 4
+)
+
+func (s RecordState) String() string {
+	switch s {
+	case StateWriting:
+		return "writing"
+	case StateLive:
+		return "live"
+	case StateUnlinked:
+		return "unlinked"
+	case StateDeleting:
+		return "deleting"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// Record is what the index stores for a key.
+type Record struct {
+	State RecordState
+	// Volumes hold the replicas, in placement preference order: where they really
+	// are, which after a change of volumes may differ from where placement wants them.
+	Volumes []string
+	// Sub is the subvolume the replicas are under (see KeyPath).
+	Sub int
+	// Size is the value's length in bytes.
+	Size int64
+	// MD5 is the hex MD5 of the value, or empty if it was not computed.
+	MD5 string
+	// Time is when the record was last written, in Unix nanoseconds, so that cleanup
+	// can tell a write in flight from one a crash abandoned.
+	Time int64
+}
+
+// recordVersion is the first byte of every encoded Record. A change to the encoding
+// gets a new version, and UnmarshalBinary keeps reading the old ones.
+const recordVersion = 1
+
+// ErrBadRecord says an index value could not be decoded.
+var ErrBadRecord = errors.New("bad index record")
+
+// MarshalBinary encodes r compactly, since an index may hold billions of records and
+// every GET decodes one: the version byte, the state byte, then as varints Sub, Size and
+// Time, the MD5 as a length byte (0 or 16) and raw bytes, and the volume count followed
+// by each volume's length and bytes.
+func (r Record) MarshalBinary() ([]byte, error) {
+	var sum []byte
+	if r.MD5 != "" {
+		var err error
+		if sum, err = hex.DecodeString(r.MD5); err != nil || len(sum) != md5.Size {
+			return nil, fmt.Errorf("encode record: md5 %q is not 32 hex digits", r.MD5)
+		}
+	}
+	b := make([]byte, 0, 40+len(r.Volumes)*24)
+	b = append(b, recordVersion, byte(r.State))
+	b = binary.AppendUvarint(b, uint64(r.Sub))
+	b = binary.AppendVarint(b, r.Size)
+	b = binary.AppendVarint(b, r.Time)
+	b = append(b, byte(len(sum)))
+	b = append(b, sum...)
+	b = binary.AppendUvarint(b, uint64(len(r.Volumes)))
+	for _, v := range r.Volumes {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (r *Record) UnmarshalBinary(b []byte) error {
+	if len(b) < 2 || b[0] != recordVersion {
+		return fmt.Errorf("%w: unknown version", ErrBadRecord)
+	}
+	d := recordDecoder{b: b[2:]}
+	rec := Record{State: RecordState(b[1])}
+	rec.Sub = int(d.uvarint())
+	rec.Size = d.varint()
+	rec.Time = d.varint()
+	if sum := d.bytes(uint64(d.byte1())); len(sum) > 0 {
+		rec.MD5 = hex.EncodeToString(sum)
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err = true
+	}
+	for i := uint64(0); i < n && !d.err; i++ {
+		rec.Volumes = append(rec.Volumes, string(d.bytes(d.uvarint())))
+	}
+	if d.err || len(d.b) != 0 {
+		return fmt.Errorf("%w: truncated or trailing bytes", ErrBadRecord)
+	}
+	*r = rec
+	return nil
+}
+
+// recordDecoder reads the parts of an encoded Record, remembering the first error.
+type recordDecoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *recordDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// varint undoes binary.AppendVarint's zig-zag encoding.
+func (d *recordDecoder) varint() int64 {
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+func (d *recordDecoder) byte1() byte {
+	if b := d.bytes(1); len(b) == 1 {
+		return b[0]
+	}
+	return 0
+}
+
+func (d *recordDecoder) bytes(n uint64) []byte {
+	if n > uint64(len(d.b)) {
+		d.err = true
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// Index maps keys to Records in LevelDB. Keys are stored as they are, so LevelDB's order
+// is key order and a prefix is a range.
+type Index struct {
+	db   *leveldb.DB
+	sync bool
+}
+
+// OpenIndex opens or creates the index at path. sync makes every write wait for the
+// disk, so that it survives a power loss, not only a crash of the process.
+func OpenIndex(path string, sync bool) (*Index, error) {
+	db, err := leveldb.OpenFile(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	return &Index{db: db, sync: sync}, nil
+}
+
+// Close closes the index.
+func (ix *Index) Close() error { return ix.db.Close() }
+
+// Get returns key's record, or an error wrapping ErrNotFound.
+func (ix *Index) Get(key string) (Record, error) {
+	var rec Record
+	b, err := ix.db.Get([]byte(key), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return rec, ErrNotFound
+	}
+	if err != nil {
+		return rec, fmt.Errorf("index get: %w", err)
+	}
+	if err := rec.UnmarshalBinary(b); err != nil {
+		return rec, fmt.Errorf("index get: %w", err)
+	}
+	return rec, nil
+}
+
+// Put stores rec for key, stamping its Time.
+func (ix *Index) Put(key string, rec Record) error {
+	rec.Time = time.Now().UnixNano()
+	b, err := rec.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := ix.db.Put([]byte(key), b, &opt.WriteOptions{Sync: ix.sync}); err != nil {
+		return fmt.Errorf("index put: %w", err)
+	}
+	return nil
+}
+
+// Delete removes key.
+func (ix *Index) Delete(key string) error {
+	if err := ix.db.Delete([]byte(key), &opt.WriteOptions{Sync: ix.sync}); err != nil {
+		return fmt.Errorf("index delete: %w", err)
+	}
+	return nil
+}
+
+// Scan calls fn for every key with prefix, from start on (if start sorts after prefix), in
+// key order, until fn returns false or an error.
+func (ix *Index) Scan(prefix, start string, fn func(key string, rec Record) (bool, error)) error {
+	it := ix.db.NewIterator(util.BytesPrefix([]byte(prefix)), nil)
+	defer it.Release()
+	ok := it.First()
+	if start > prefix {
+		ok = it.Seek([]byte(start))
+	}
+	for ; ok; ok = it.Next() {
+		var rec Record
+		if err := rec.UnmarshalBinary(it.Value()); err != nil {
+			return fmt.Errorf("index scan at %q: %w", it.Key(), err)
+		}
+		more, err := fn(string(it.Key()), rec)
+		if err != nil || !more {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("index scan: %w", err)
+	}
+	return nil
+}
+
+// keyLocks holds the keys that have a PUT, DELETE or UNLINK in flight. A second writer
+// is refused at once rather than queued: a client that races itself should hear so.
+type keyLocks struct {
+	mu   sync.Mutex
+	held map[string]struct{}
+}
+
+// tryLock locks key and returns its unlock, or false if key is already locked.
+func (l *keyLocks) tryLock(key string) (func(), bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, busy := l.held[key]; busy {
+		return nil, false
+	}
+	if l.held == nil {
+		l.held = make(map[string]struct{})
+	}
+	l.held[key] = struct{}{}
+	return func() {
+		l.mu.Lock()
+		delete(l.held, key)
+		l.mu.Unlock()
+	}, true
+}
+
+// The errors the master answers with; writeError maps each to its status.
+var (
+	ErrNotFound    = errors.New("key not found")
+	ErrExists      = errors.New("key already exists; DELETE it first")
+	ErrLocked      = errors.New("another write to this key is in flight")
+	ErrBadKey      = errors.New("bad key")
+	ErrReservedKey = errors.New("reserved key")
+	ErrBadRequest  = errors.New("bad request")
+	ErrEmptyBody   = errors.New("empty body")
+	ErrBadDigest   = errors.New("value does not match Content-MD5")
+	ErrClientBody  = errors.New("reading the request body failed")
+	ErrProtected   = errors.New("key is protected; UNLINK it first")
+	ErrNoVolumes   = errors.New("not enough volumes up")
+	ErrTooManyKeys = errors.New("more than 1000000 keys; use limit")
+	ErrMethod      = errors.New("method not allowed")
+)
+
+const (
+	maxKeyLen   = 1024
+	maxListKeys = 1_000_000
+	// chunkSize is how much of a PUT body the master reads at a time. Three such
+	// buffers per PUT are all the memory a value costs, however large it is.
+	chunkSize = 256 << 10
+	// bodyIdleTimeout bounds how long a PUT waits for the client's next bytes.
+	bodyIdleTimeout = 60 * time.Second
+	healthPath      = "/health"
+	allowedMethods  = "GET, HEAD, PUT, DELETE, UNLINK"
+)
+
+// checkKey returns why key cannot be stored, or nil.
+func checkKey(key string) error {
+	switch {
+	case key == "" || key == "/":
+		return fmt.Errorf("%w: empty key", ErrBadKey)
+	case key[0] != '/':
+		return fmt.Errorf("%w: key must start with /", ErrBadKey)
+	case len(key) > maxKeyLen:
+		return fmt.Errorf("%w: key longer than %d bytes", ErrBadKey, maxKeyLen)
+	case strings.IndexByte(key, 0) >= 0:
+		return fmt.Errorf("%w: key contains a NUL byte", ErrBadKey)
+	case !utf8.ValidString(key):
+		return fmt.Errorf("%w: key is not valid UTF-8", ErrBadKey)
+	case key == healthPath:
+		return fmt.Errorf("%w: %s is the health endpoint", ErrReservedKey, healthPath)
+	}
+	for seg := range strings.SplitSeq(key[1:], "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("%w: key has a %q path segment", ErrBadKey, seg)
+		}
+	}
+	return nil
+}
+
+// Master is the HTTP front of davkv: it owns the index and sends clients to the volumes.
+type Master struct {
+	cfg       ServerConfig
+	index     *Index
+	placement Placement
+	client    *VolumeClient
+	health    *Health
+	locks     keyLocks
+	log       *slog.Logger
+	buffers   sync.Pool
+}
+
+// NewMaster opens the index and prepares, but does not start, the volume health probes.
+func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	index, err := OpenIndex(cfg.DB, cfg.Sync)
+	if err != nil {
+		return nil, err
+	}
+	client := NewVolumeClient(cfg.VolTimeout)
+	m := &Master{
+		cfg:       cfg,
+		index:     index,
+		placement: Placement{Volumes: cfg.Volumes, Replicas: cfg.Replicas, Subvolumes: cfg.Subvolumes},
+		client:    client,
+		health:    NewHealth(client, cfg.Volumes, healthInterval),
+		log:       log,
+	}
+	m.buffers.New = func() any { b := make([]byte, chunkSize); return &b }
+	return m, nil
+}
+
+// healthInterval is how often every volume is probed; with the probe's own timeout it
+// bounds how long a dead, unused volume goes unnoticed.
+const healthInterval = 500 * time.Millisecond
+
+// Start begins the health probes; they stop when ctx ends.
+func (m *Master) Start(ctx context.Context) { m.health.Start(ctx) }
+
+// Close closes the index.
+func (m *Master) Close() error { return m.index.Close() }
+
+// ServeHTTP parses the request, checks it, and hands it to the method's handler.
+func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	key := r.URL.Path
+	err := m.serve(w, r, key)
+	if err != nil {
+		m.writeError(w, r, key, err)
+	}
+	if m.cfg.Verbose {
+		m.log.Info("request", "method", r.Method, "key", key, "query", r.URL.RawQuery, "took", time.Since(start), "err", err)
+	}
+}
+
+func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, "UNLINK":
+	default:
+		return ErrMethod
+	}
+	q := r.URL.Query()
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		switch {
+		case key == healthPath:
+			return writeJSON(w, struct {
+				Volumes []VolumeStatus `json:"volumes"`
+			}{m.health.Status()})
+		case q.Has("list"):
+			return m.list(w, key, q, StateLive)
+		case q.Has("unlinked"):
+			return m.list(w, key, q, StateUnlinked)
+		}
+	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodPut:
+		return m.put(w, r, key)
+	case http.MethodDelete:
+		return m.delete(w, r, key)
+	case "UNLINK":
+		return m.unlink(w, key)
+	}
+	return m.get(w, key)
+}
+
+// get redirects to a replica on a volume that is up, without asking the volume.
+func (m *Master) get(w http.ResponseWriter, key string) error {
+	rec, err := m.index.Get(key)
+	if errors.Is(err, ErrNotFound) || (err == nil && rec.State != StateLive) {
+		if m.cfg.Fallback != "" {
+			redirect(w, "http://"+m.cfg.Fallback+key)
+			return nil
+		}
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	up := make([]string, 0, len(rec.Volumes))
+	for _, v := range rec.Volumes {
+		if m.health.Up(v) {
+			up = append(up, v)
+		}
+	}
+	if len(up) == 0 {
+		return fmt.Errorf("%w: every volume holding the key is down", ErrNoVolumes)
+	}
+	h := w.Header()
+	if rec.MD5 != "" {
+		h.Set("Content-Md5", rec.MD5)
+		h.Set("Etag", `"`+rec.MD5+`"`)
+	}
+	redirect(w, m.client.URL(up[rand.IntN(len(up))], KeyPath(key, rec.Sub)))
+	return nil
+}
+
+func redirect(w http.ResponseWriter, location string) {
+	h := w.Header()
+	h.Set("Location", location)
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusFound)
+}
+
+// ListPage is the answer to ?list and ?unlinked.
+type ListPage struct {
+	// Next is the first key of the following page, or empty at the end.
+	Next string   `json:"next"`
+	Keys []string `json:"keys"`
+}
+
+func (m *Master) list(w http.ResponseWriter, prefix string, q map[string][]string, state RecordState) error {
+	limit := maxListKeys
+	tooMany := ErrTooManyKeys
+	if s := get1(q, "limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxListKeys {
+			return fmt.Errorf("%w: limit must be a number from 1 to %d", ErrBadRequest, maxListKeys)
+		}
+		limit, tooMany = n, nil
+	}
+	page := ListPage{Keys: []string{}}
+	err := m.index.Scan(prefix, get1(q, "start"), func(key string, rec Record) (bool, error) {
+		if rec.State != state {
+			return true, nil
+		}
+		if len(page.Keys) == limit {
+			if tooMany != nil {
+				return false, tooMany
+			}
+			page.Next = key
+			return false, nil
+		}
+		page.Keys = append(page.Keys, key)
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, page)
+}
+
+func get1(q map[string][]string, name string) string {
+	if v := q[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func writeJSON(w http.ResponseWriter, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Write(append(b, '\n'))
+	return nil
+}
+
+// put stores the body on every chosen volume at once, streaming, and makes the key
+// live only when all of them have it. On any failure it removes what was written.
+func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
+	if r.ContentLength == 0 {
+		return ErrEmptyBody
+	}
+	want, err := parseContentMD5(r.Header.Get("Content-Md5"))
+	if err != nil {
+		return err
+	}
+	unlock, ok := m.locks.tryLock(key)
+	if !ok {
+		return ErrLocked
+	}
+	defer unlock()
+
+	old, err := m.index.Get(key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return err
+	case old.State == StateWriting:
+		// A write that died before finishing (we hold the lock, so it is not in flight):
+		// clear its leftovers before writing anew.
+		if err := m.removeReplicas(r.Context(), key, old); err != nil {
+			return err
+		}
+	default:
+		return ErrExists
+	}
+
+	// Read the first chunk before touching any volume: an empty chunked body is refused
+	// without a trace, and a value that fits in one chunk is sent without pipes.
+	bufp := m.buffers.Get().(*[]byte)
+	defer m.buffers.Put(bufp)
+	rc := http.NewResponseController(w)
+	first, eof, err := fill(r.Body, *bufp, rc)
+	if err != nil {
+		return err
+	}
+	if len(first) == 0 {
+		return ErrEmptyBody
+	}
+
+	vols := m.placement.Choose(key)
+	if len(vols) < m.cfg.Replicas {
+		return fmt.Errorf("%w: %d volumes for %d replicas", ErrNoVolumes, len(vols), m.cfg.Replicas)
+	}
+	for _, v := range vols {
+		if !m.health.Up(v) {
+			return fmt.Errorf("%w: volume %s is down", ErrNoVolumes, v)
+		}
+	}
+	rec := Record{State: StateWriting, Volumes: vols, Sub: m.placement.Subvolume(key)}
+	if err := m.index.Put(key, rec); err != nil {
+		return err
+	}
+	size, sum, mayHold, err := m.replicate(r.Context(), rc, r.Body, first, eof, r.ContentLength, vols, KeyPath(key, rec.Sub), want)
+	if err != nil {
+		// Clean up even when the client is gone: use a context of our own.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 4*m.cfg.VolTimeout)
+		defer cancel()
+		written := rec
+		written.Volumes = mayHold
+		if cerr := m.removeReplicas(ctx, key, written); cerr != nil {
+			m.log.Error("cleanup after failed put left a trace", "key", key, "err", cerr)
+		} else if cerr := m.index.Delete(key); cerr != nil {
+			m.log.Error("cleanup after failed put left a trace", "key", key, "err", cerr)
+		}
+		return err
+	}
+	rec.State, rec.Size, rec.MD5 = StateLive, size, sum
+	if err := m.index.Put(key, rec); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// parseContentMD5 decodes a Content-MD5 header, base64 as RFC 1864 has it or hex. It
+// returns nil for an empty header.
+func parseContentMD5(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == md5.Size {
+		return b, nil
+	}
+	if b, err := hex.DecodeString(s); err == nil && len(b) == md5.Size {
+		return b, nil
+	}
+	return nil, fmt.Errorf("%w: Content-MD5 is neither base64 nor hex of 16 bytes", ErrBadRequest)
+}
+
+// fill reads body into buf until buf is full or the body ends. eof says the body ended.
+// Each read may wait bodyIdleTimeout for the client. A read that fails is the client's
+// fault (it hung up, or sent less than its Content-Length) and wraps ErrClientBody.
+func fill(body io.Reader, buf []byte, rc *http.ResponseController) (data []byte, eof bool, err error) {
+	n := 0
+	for n < len(buf) {
+		rc.SetReadDeadline(time.Now().Add(bodyIdleTimeout))
+		k, err := body.Read(buf[n:])
+		n += k
+		if errors.Is(err, io.EOF) {
+			return buf[:n], true, nil
+		}
+		if err != nil {
+			return buf[:n], false, fmt.Errorf("%w: %w", ErrClientBody, err)
+		}
+	}
+	return buf[:n], false, nil
+}
+
+// replicate sends a PUT body to every volume in vols at once and returns its length,
+// its hex MD5, and, on failure, the volumes that may hold a complete copy and need
+// cleaning up. first is the body's first chunk, already read; eof says it was all of it.
+//
+// A value that fits in one chunk goes out as plain requests. A larger one streams
+// through a pipe per volume, with three chunk buffers: one being sent to every volume,
+// one read but held back, one being read. The last chunk is held back until the body
+// has ended and its MD5 is checked, so that no volume ever sees a complete body that
+// the client did not send in full and correctly: a write aborted before then leaves
+// nothing anywhere, since nginx only renames a body into place once it is whole.
+func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, body io.Reader, first []byte, eof bool, size int64, vols []string, path string, want []byte) (total int64, sum string, mayHold []string, err error) {
+	var h hash.Hash
+	if m.cfg.MD5Sum || want != nil {
+		h = md5.New()
+	}
+	check := func() (string, error) {
+		if h == nil {
+			return "", nil
+		}
+		got := h.Sum(nil)
+		if want != nil && !bytes.Equal(got, want) {
+			return "", fmt.Errorf("%w: got %x, want %x", ErrBadDigest, got, want)
+		}
+		if !m.cfg.MD5Sum {
+			return "", nil
+		}
+		return md5Hex(got), nil
+	}
+	results := make([]error, len(vols))
+	// finish turns the replicas' results into replicate's.
+	finish := func() (int64, string, []string, error) {
+		for i, err := range results {
+			if mayHaveStored(err) {
+				mayHold = append(mayHold, vols[i])
+			}
+		}
+		if err := errors.Join(results...); err != nil {
+			return 0, "", mayHold, err
+		}
+		return total, sum, nil, nil
+	}
+
+	if eof {
+		if h != nil {
+			h.Write(first)
+		}
+		if sum, err = check(); err != nil {
+			return 0, "", nil, err
+		}
+		total = int64(len(first))
+		var wg sync.WaitGroup
+		for i, v := range vols {
+			wg.Go(func() {
+				results[i] = m.client.Put(ctx, v, path, bytes.NewReader(first), total)
+				m.health.Failed(results[i])
+			})
+		}
+		wg.Wait()
+		return finish()
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pipes := make([]*io.PipeWriter, len(vols))
+	// aborted is set before the master cuts the replica writes short itself, so that
+	// the errors this causes do not mark healthy volumes down, nor pass for the cause.
+	// A replica that fails on its own records its error before closing its pipe, and
+	// so before the failed pipe write makes the master abort.
+	var aborted atomic.Bool
+	own := make([]error, len(vols))
+	var replicas sync.WaitGroup
+	for i, v := range vols {
+		pr, pw := io.Pipe()
+		pipes[i] = pw
+		replicas.Go(func() {
+			err := m.client.Put(ctx, v, path, pr, size)
+			results[i] = err
+			if !aborted.Load() {
+				own[i] = err
+				m.health.Failed(err)
+			}
+			if err == nil {
+				err = errEarlyAnswer
+			}
+			pr.CloseWithError(err)
+		})
+	}
+	// abort stops every replica write and waits for them to end. The body never
+	// reached any volume whole, so nothing needs cleaning up.
+	abort := func(cause error) (int64, string, []string, error) {
+		aborted.Store(true)
+		for _, pw := range pipes {
+			pw.CloseWithError(cmp.Or(cause, errAborted))
+		}
+		cancel()
+		replicas.Wait()
+		if cause == nil {
+			cause = cmp.Or(errors.Join(own...), errAborted)
+		}
+		return 0, "", nil, cause
+	}
+	// send writes chunk to every pipe and, meanwhile, adds it to the hash, so that
+	// hashing costs no time on a machine with a core to spare. A failed write means
+	// a replica failed: abort(nil) finds out why.
+	send := func(chunk []byte, hashIt bool) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			hashed := make(chan struct{})
+			if hashIt && h != nil {
+				go func() { h.Write(chunk); close(hashed) }()
+			} else {
+				close(hashed)
+			}
+			err := parallel(pipes, func(pw *io.PipeWriter) error {
+				_, err := pw.Write(chunk)
+				return err
+			})
+			<-hashed
+			done <- err
+		}()
+		return done
+	}
+
+	b1, b2 := m.buffers.Get().(*[]byte), m.buffers.Get().(*[]byte)
+	defer m.buffers.Put(b1)
+	defer m.buffers.Put(b2)
+	bufs := [3][]byte{first[:cap(first)], *b1, *b2}
+	// held is read but not sent; reading is being filled; idle is in flight or unused.
+	held, reading, idle := 0, 1, 2
+	heldLen := len(first)
+	total = int64(len(first))
+	var inflight <-chan error
+	for !eof {
+		var next []byte
+		var rerr error
+		next, eof, rerr = fill(body, bufs[reading], rc)
+		if inflight != nil && <-inflight != nil {
+			return abort(nil)
+		}
+		if rerr != nil {
+			return abort(rerr)
+		}
+		if len(next) == 0 {
+			break
+		}
+		total += int64(len(next))
+		inflight = send(bufs[held][:heldLen], true)
+		held, reading, idle = reading, idle, held
+		heldLen = len(next)
+	}
+	if inflight != nil && <-inflight != nil {
+		return abort(nil)
+	}
+	if h != nil {
+		h.Write(bufs[held][:heldLen])
+	}
+	if sum, err = check(); err != nil {
+		return abort(err)
+	}
+	if <-send(bufs[held][:heldLen], false) != nil {
+		return abort(nil)
+	}
+	for _, pw := range pipes {
+		pw.Close()
+	}
+	replicas.Wait()
+	return finish()
+}
+
+var (
+	// errEarlyAnswer ends the pipe to a volume that answered before its body was sent.
+	errEarlyAnswer = errors.New("volume answered before the body ended")
+	// errAborted ends the pipes of a PUT that failed for a reason found elsewhere.
+	errAborted = errors.New("put aborted")
+)
+
+// mayHaveStored reports whether a replica write that ended with err (nil for success)
+// can have left a complete file on its volume. Only a volume that answered with an error status
+// (nginx renames a body into place only on success) or that could not be reached at
+// all proves it holds nothing.
+func mayHaveStored(err error) bool {
+	var ve *VolumeError
+	if errors.As(err, &ve) && ve.Status != 0 {
+		return false
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return false
+	}
+	return true
+}
+
+// parallel runs fn for every item at once and joins their errors.
+func parallel[T any](items []T, fn func(T) error) error {
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { errs[i] = fn(it) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// removeReplicas deletes key's file from every volume rec names. Files already gone are
+// fine; any other failure is returned, and the caller keeps the index record as a trace.
+func (m *Master) removeReplicas(ctx context.Context, key string, rec Record) error {
+	path := KeyPath(key, rec.Sub)
+	return parallel(rec.Volumes, func(v string) error {
+		err := m.client.Delete(ctx, v, path)
+		m.health.Failed(err)
+		return err
+	})
+}
+
+// delete removes the value from every replica, then the key from the index. If a
+// volume fails, the key stays hidden in StateDeleting and a repeated DELETE finishes.
+func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) error {
+	unlock, ok := m.locks.tryLock(key)
+	if !ok {
+		return ErrLocked
+	}
+	defer unlock()
+	rec, err := m.index.Get(key)
+	if err != nil {
+		return err
+	}
+	switch {
+	case rec.State == StateWriting:
+		return ErrNotFound
+	case rec.State == StateLive && m.cfg.Protect:
+		return ErrProtected
+	}
+	if rec.State != StateDeleting {
+		rec.State = StateDeleting
+		if err := m.index.Put(key, rec); err != nil {
+			return err
+		}
+	}
+	if err := m.removeReplicas(r.Context(), key, rec); err != nil {
+		return err
+	}
+	if err := m.index.Delete(key); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// unlink hides a live key but keeps its files, until a DELETE.
+func (m *Master) unlink(w http.ResponseWriter, key string) error {
+	unlock, ok := m.locks.tryLock(key)
+	if !ok {
+		return ErrLocked
+	}
+	defer unlock()
+	rec, err := m.index.Get(key)
+	if err != nil {
+		return err
+	}
+	switch rec.State {
+	case StateLive:
+		rec.State = StateUnlinked
+		if err := m.index.Put(key, rec); err != nil {
+			return err
+		}
+	case StateUnlinked:
+	default:
+		return ErrNotFound
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// statusOf maps an error to the status the client gets.
+func statusOf(err error) int {
+	var ve *VolumeError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrBadKey), errors.Is(err, ErrReservedKey), errors.Is(err, ErrBadRequest),
+		errors.Is(err, ErrBadDigest), errors.Is(err, ErrClientBody):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrExists), errors.Is(err, ErrProtected):
+		return http.StatusForbidden
+	case errors.Is(err, ErrLocked):
+		return http.StatusConflict
+	case errors.Is(err, ErrEmptyBody):
+		return http.StatusLengthRequired
+	case errors.Is(err, ErrTooManyKeys):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrMethod):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrNoVolumes):
+		return http.StatusServiceUnavailable
+	case errors.As(err, &ve) && ve.Status == http.StatusInsufficientStorage:
+		return http.StatusInsufficientStorage
+	case errors.As(err, &ve):
+		if ve.Unreachable() && isTimeout(err) {
+			return http.StatusGatewayTimeout
+		}
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// writeError answers err with its status and a one-line reason, and logs it once.
+// Misses (404) are a normal answer and are not logged.
+func (m *Master) writeError(w http.ResponseWriter, r *http.Request, key string, err error) {
+	status := statusOf(err)
+	if status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", allowedMethods)
+	}
+	if status != http.StatusNotFound {
+		attrs := []any{"method", r.Method, "key", key, "status", status, "err", err}
+		var ve *VolumeError
+		if errors.As(err, &ve) {
+			attrs = append(attrs, "volume", ve.Volume)
+		}
+		m.log.Warn("request failed", attrs...)
+	}
+	msg := err.Error() + "\n"
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	io.WriteString(w, msg)
+}
+
+// ServerConfig is the master's configuration, filled from flags.
+type ServerConfig struct {
+	// Port is the TCP port to listen on, on all addresses.
+	Port int
+	// Volumes are the host:port names of the nginx volumes.
+	Volumes []string
+	// DB is the LevelDB directory of the index.
+	DB string
+	// Replicas is how many volumes hold each value.
+	Replicas int
+	// Subvolumes is how many sv directories a volume is split into.
+	Subvolumes int
+	// Protect refuses DELETE of a live key: it must be UNLINKed first.
+	Protect bool
+	// Fallback, if set, is a host:port that GETs of unknown keys are redirected to.
+	Fallback string
+	// MD5Sum computes each value's MD5 while storing it and serves it as Content-Md5.
+	MD5Sum bool
+	// VolTimeout bounds connecting to a volume and waiting for its answer.
+	VolTimeout time.Duration
+	// Sync makes every index write wait for the disk.
+	Sync bool
+	// Verbose logs every request.
+	Verbose bool
+}
+
+// Validate says what is wrong with c, if anything.
+func (c ServerConfig) Validate() error {
+	if err := validateCluster(c.Volumes, c.DB, c.Replicas, c.Subvolumes); err != nil {
+		return err
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("-port %d is not a TCP port", c.Port)
+	}
+	if c.VolTimeout <= 0 {
+		return fmt.Errorf("-voltimeout must be positive, got %v", c.VolTimeout)
+	}
+	if c.Fallback != "" {
+		if _, _, err := net.SplitHostPort(c.Fallback); err != nil {
+			return fmt.Errorf("-fallback %q must be host:port: %w", c.Fallback, err)
+		}
+	}
+	return nil
+}
+
+// validateCluster checks the settings every command that touches volumes shares.
+func validateCluster(volumes []string, db string, replicas, subvolumes int) error {
+	if db == "" {
+		return errors.New("missing -db: the index directory")
+	}
+	if len(volumes) == 0 {
+		return errors.New("missing -volumes: a comma-separated list of host:port")
+	}
+	seen := make(map[string]bool, len(volumes))
+	for _, v := range volumes {
+		if _, _, err := net.SplitHostPort(v); err != nil || strings.Contains(v, "/") {
+			return fmt.Errorf("volume %q must be host:port", v)
+		}
+		if seen[v] {
+			return fmt.Errorf("volume %s is listed twice", v)
+		}
+		seen[v] = true
+	}
+	if replicas < 1 {
+		return fmt.Errorf("-replicas must be at least 1, got %d", replicas)
+	}
+	if len(volumes) < replicas {
+		return fmt.Errorf("-replicas %d needs at least %d volumes, got %d", replicas, replicas, len(volumes))
+	}
+	if subvolumes < 1 || subvolumes > 256 {
+		return fmt.Errorf("-subvolumes must be from 1 to 256, got %d", subvolumes)
+	}
+	return nil
+}
+
+// shutdownTimeout is how long in-flight requests get to finish once shutdown begins.
+const shutdownTimeout = 30 * time.Second
+
+// runServer serves the master on cfg.Port until ctx ends, then shuts down gracefully:
+// it stops accepting, lets requests in flight finish, and closes the index.
+func runServer(ctx context.Context, cfg ServerConfig, log *slog.Logger) error {
+	m, err := NewMaster(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	if err != nil {
+		m.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	return m.Serve(ctx, ln)
+}
+
+// Serve answers requests on ln until ctx ends, then shuts down gracefully and closes
+// the index.
+func (m *Master) Serve(ctx context.Context, ln net.Listener) error {
+	probes, stopProbes := context.WithCancel(ctx)
+	defer stopProbes()
+	m.Start(probes)
+	srv := &http.Server{
+		Handler:           m,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+	m.log.Info("master listening", "addr", ln.Addr().String(), "volumes", strings.Join(m.cfg.Volumes, ","), "replicas", m.cfg.Replicas)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	var err error
+	select {
+	case err = <-served:
+		err = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+		m.log.Info("shutting down", "deadline", shutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if serr := srv.Shutdown(sctx); serr != nil {
+			err = fmt.Errorf("shutdown: %w", serr)
+		}
+	}
+	if cerr := m.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close index: %w", cerr)
+	}
+	return err
+}

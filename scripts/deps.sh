@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# deps.sh [PACKAGE...]: install the Debian packages davkv needs that are missing
+# (nginx-light by default), with apt-get, as root or through sudo.
+set -euo pipefail
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(nginx-light)
+missing=()
+for pkg in "${want[@]}"; do
+	case "$pkg" in
+	nginx-light) cmd=nginx ;;
+	*) cmd=$pkg ;;
+	esac
+	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -gt 0 ] || exit 0
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+	command -v sudo >/dev/null 2>&1 || { echo "deps.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+	sudo=sudo
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts a system nginx on port 80 when it installs one; davkv does not use it.
+if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+	$sudo service nginx stop >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Placement decides where a key lives: which volumes hold its replicas, in preference
+// order, and which file on them. It is pure computation, shared by the master, rebuild and
+// rebalance, so that all of them agree on where a key belongs.
+type Placement struct {
+	// Volumes are the host:port names of all volumes. Their order does not matter:
+	// rendezvous hashing ranks them by name.
+	Volumes []string
+	// Replicas is how many volumes hold each key.
+	Replicas int
+	// Subvolumes is how many top-level directories (sv00, sv01, ...) a volume is split
+	// into, so that a volume can span several disks mounted there.
+	Subvolumes int
+}
+
+// Rank returns all volumes ordered by how much key prefers them (rendezvous, or highest
+// random weight, hashing). Adding a volume moves only the keys that now rank it among
+// their first Replicas; the rest keep their places.
+func (p Placement) Rank(key string) []string {
+	type scored struct {
+		volume string
+		score  uint64
+	}
+	s := make([]scored, len(p.Volumes))
+	for i, v := range p.Volumes {
+		s[i] = scored{v, rendezvousScore(key, v)}
+	}
+	slices.SortFunc(s, func(a, b scored) int {
+		if a.score != b.score {
+			if a.score > b.score {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.volume, b.volume)
+	})
+	out := make([]string, len(s))
+	for i := range s {
+		out[i] = s[i].volume
+	}
+	return out
+}
+
+// Choose returns the Replicas volumes that should hold key, most preferred first.
+func (p Placement) Choose(key string) []string {
+	r := p.Rank(key)
+	return r[:min(p.Replicas, len(r))]
+}
+
+// Subvolume returns the subvolume directory number that key goes to on every volume.
+func (p Placement) Subvolume(key string) int {
+	h := md5.Sum([]byte(key))
+	return int(binary.BigEndian.Uint32(h[4:8]) % uint32(max(p.Subvolumes, 1)))
+}
+
+func rendezvousScore(key, volume string) uint64 {
+	h := md5.New()
+	io.WriteString(h, volume)
+	h.Write([]byte{0})
+	io.WriteString(h, key)
+	var sum [md5.Size]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+}
+
+// nameChunk is the longest file-name component KeyPath writes: file systems and nginx
+// cap a name at 255 bytes, and the room left serves suffixes (chunkSuffix and the
+// markers that later versions may add).
+const nameChunk = 200
+
+// chunkSuffix marks a directory that continues a long key's name. A value's file name
+// never has it (base64url has no dot), so /a/b and /a/b/c... never need one name to be
+// both a file and a directory.
+const chunkSuffix = ".d"
+
+// KeyPath returns where key's value is stored on a volume, relative to its root:
+// sv<subvolume>/<md5[0]>/<md5[1]>/<name>. The name is the key in unpadded URL-safe
+// base64, so every byte of any key survives, never makes a '/' of its own, and needs
+// no escaping in a URL; names longer than nameChunk are split into directories of
+// nameChunk characters, each ending in chunkSuffix. The two hash levels spread keys over
+// 65536 directories per subvolume.
+func KeyPath(key string, sub int) string {
+	h := md5.Sum([]byte(key))
+	name := base64.RawURLEncoding.EncodeToString([]byte(key))
+	var b strings.Builder
+	b.Grow(16 + len(name) + len(name)/nameChunk*len(chunkSuffix))
+	fmt.Fprintf(&b, "sv%02x/%02x/%02x/", sub, h[0], h[1])
+	for len(name) > nameChunk {
+		b.WriteString(name[:nameChunk])
+		b.WriteString(chunkSuffix)
+		b.WriteByte('/')
+		name = name[nameChunk:]
+	}
+	b.WriteString(name)
+	return b.String()
+}
+
+// ErrNotKeyPath says that a path on a volume is not one KeyPath makes.
+var ErrNotKeyPath = errors.New("not a davkv key path")
+
+// ParseKeyPath is the inverse of KeyPath: it returns the key and subvolume stored at
+// path, checking that the hash directories match, so that stray files are not taken
+// for keys.
+func ParseKeyPath(path string) (key string, sub int, err error) {
+	parts := strings.Split(path, "/")
+	if len(parts) < 4 {
+		return "", 0, fmt.Errorf("%w: %q", ErrNotKeyPath, path)
+	}
+	if _, err := fmt.Sscanf(parts[0], "sv%x", &sub); err != nil {
+		return "", 0, fmt.Errorf("%w: %q: bad subvolume", ErrNotKeyPath, path)
+	}
+	var name strings.Builder
+	for _, p := range parts[3 : len(parts)-1] {
+		chunk, ok := strings.CutSuffix(p, chunkSuffix)
+		if !ok || len(chunk) != nameChunk {
+			return "", 0, fmt.Errorf("%w: %q: bad name directory", ErrNotKeyPath, path)
+		}
+		name.WriteString(chunk)
+	}
+	name.WriteString(parts[len(parts)-1])
+	raw, err := base64.RawURLEncoding.DecodeString(name.String())
+	if err != nil || len(raw) == 0 {
+		return "", 0, fmt.Errorf("%w: %q: bad name", ErrNotKeyPath, path)
+	}
+	key = string(raw)
+	if KeyPath(key, sub) != path {
+		return "", 0, fmt.Errorf("%w: %q: hash directories do not match", ErrNotKeyPath, path)
+	}
+	return key, sub, nil
+}
+
+// VolumeError is a failed request to a volume. Status is the HTTP status the volume
+// answered, or 0 if it did not answer at all.
+type VolumeError struct {
+	Op     string
+	Volume string
+	Path   string
+	Status int
+	Err    error
+}
+
+func (e *VolumeError) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("volume %s: %s /%s: status %d", e.Volume, e.Op, e.Path, e.Status)
+	}
+	return fmt.Sprintf("volume %s: %s /%s: %v", e.Volume, e.Op, e.Path, e.Err)
+}
+
+func (e *VolumeError) Unwrap() error { return e.Err }
+
+// Unreachable reports whether the volume did not answer at all (refused, reset, timed
+// out), as opposed to answering with an error status. Only the former says the volume
+// is down.
+func (e *VolumeError) Unreachable() bool { return e.Status == 0 && !errors.Is(e.Err, context.Canceled) }
+
+// VolumeClient is the one HTTP client for nginx volumes: the master, rebuild, rebalance
+// and the thrasher all use it, so connection reuse and timeouts are tuned in one place.
+type VolumeClient struct {
+	// HTTP keeps connections alive to every volume and follows redirects (the
+	// thrasher uses that to read through the master). It has no overall timeout,
+	// since values may be gigabytes; Timeout bounds connecting and waiting.
+	HTTP *http.Client
+	// Timeout bounds connecting to a volume and waiting for its answer once the
+	// request is sent.
+	Timeout time.Duration
+}
+
+// NewVolumeClient returns a client whose connect and answer waits are bounded by timeout.
+func NewVolumeClient(timeout time.Duration) *VolumeClient {
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		WriteBufferSize:       64 << 10,
+		ReadBufferSize:        64 << 10,
+	}
+	return &VolumeClient{HTTP: &http.Client{Transport: tr}, Timeout: timeout}
+}
+
+// URL returns the address of path on volume.
+func (c *VolumeClient) URL(volume, path string) string {
+	return "http://" + volume + "/" + path
+}
+
+func (c *VolumeClient) do(ctx context.Context, op, volume, path string, body io.Reader, size int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, op, c.URL(volume, path), body)
+	if err != nil {
+		return nil, &VolumeError{Op: op, Volume: volume, Path: path, Err: err}
+	}
+	if body != nil {
+		req.ContentLength = size
+		if size == 0 {
+			req.Body = http.NoBody
+		}
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, &VolumeError{Op: op, Volume: volume, Path: path, Err: err}
+	}
+	return resp, nil
+}
+
+// drain reads what is left of an answer so that its connection can be reused.
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// ErrVolumeStatus is wrapped by VolumeErrors for answers with an unexpected status.
+var ErrVolumeStatus = errors.New("unexpected status")
+
+// Put stores body at path on volume. size is the body's length, or -1 if unknown (the
+// body is then sent chunked). nginx writes to a temporary file and renames it into
+// place only when the whole body has arrived, so a failed Put leaves no file.
+func (c *VolumeClient) Put(ctx context.Context, volume, path string, body io.Reader, size int64) error {
+	resp, err := c.do(ctx, http.MethodPut, volume, path, body, size)
+	if err != nil {
+		return err
+	}
+	defer drain(resp)
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {
+		return &VolumeError{Op: http.MethodPut, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
+	}
+	return nil
+}
+
+// Delete removes path from volume. A file that is already gone is not an error.
+func (c *VolumeClient) Delete(ctx context.Context, volume, path string) error {
+	resp, err := c.do(ctx, http.MethodDelete, volume, path, nil, 0)
+	if err != nil {
+		return err
+	}
+	defer drain(resp)
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusNoContent, http.StatusNotFound:
+		return nil
+	}
+	return &VolumeError{Op: http.MethodDelete, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
+}
+
+// Get opens path on volume for reading; the caller closes the body. A missing file is a
+// VolumeError with Status 404.
+func (c *VolumeClient) Get(ctx context.Context, volume, path string) (io.ReadCloser, int64, error) {
+	resp, err := c.do(ctx, http.MethodGet, volume, path, nil, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		drain(resp)
+		return nil, 0, &VolumeError{Op: http.MethodGet, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
+	}
+	return resp.Body, resp.ContentLength, nil
+}
+
+// Probe checks that volume answers at all, with the cheapest request it serves: a HEAD
+// of its root listing.
+func (c *VolumeClient) Probe(ctx context.Context, volume string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	resp, err := c.do(ctx, http.MethodHead, volume, "", nil, 0)
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	if resp.StatusCode >= 500 {
+		return &VolumeError{Op: http.MethodHead, Volume: volume, Status: resp.StatusCode, Err: ErrVolumeStatus}
+	}
+	return nil
+}
+
+// Health tracks which volumes answer, so that the master can redirect a GET without
+// asking a volume first. A probe loop checks every volume each interval, and the master
+// reports the failures it sees in between, so a dead volume is noticed at once when
+// it is used and within interval+timeout when it is not.
+type Health struct {
+	client   *VolumeClient
+	interval time.Duration
+	volumes  []string
+	state    map[string]*volumeHealth // fixed at construction; read without locking
+}
+
+type volumeHealth struct {
+	up      atomic.Bool
+	lastErr atomic.Pointer[string]
+}
+
+// NewHealth tracks volumes, probing each every interval; until Start's first probe,
+// every volume counts as up.
+func NewHealth(client *VolumeClient, volumes []string, interval time.Duration) *Health {
+	h := &Health{client: client, interval: interval, volumes: volumes, state: make(map[string]*volumeHealth, len(volumes))}
+	for _, v := range volumes {
+		s := &volumeHealth{}
+		s.up.Store(true)
+		h.state[v] = s
+	}
+	return h
+}
+
+// Start probes every volume once, waiting for the answers, then keeps probing in the
+// background until ctx ends.
+func (h *Health) Start(ctx context.Context) {
+	h.probeAll(ctx)
+	go func() {
+		t := time.NewTicker(h.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.probeAll(ctx)
+			}
+		}
+	}()
+}
+
+func (h *Health) probeAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, v := range h.volumes {
+		wg.Go(func() { h.set(v, h.client.Probe(ctx, v)) })
+	}
+	wg.Wait()
+}
+
+func (h *Health) set(volume string, err error) {
+	s, ok := h.state[volume]
+	if !ok {
+		return
+	}
+	if err != nil {
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+		s.up.Store(false)
+		return
+	}
+	s.lastErr.Store(nil)
+	s.up.Store(true)
+}
+
+// Up reports whether volume answered its last probe and has not failed since. Volumes
+// Health does not track count as up: the index may name volumes no longer configured.
+func (h *Health) Up(volume string) bool {
+	s, ok := h.state[volume]
+	return !ok || s.up.Load()
+}
+
+// Failed records err from a request to volume: if the volume did not answer at all it
+// is marked down until a probe sees it back.
+func (h *Health) Failed(err error) {
+	var ve *VolumeError
+	if errors.As(err, &ve) && ve.Unreachable() {
+		h.set(ve.Volume, err)
+	}
+}
+
+// VolumeStatus is one volume's entry in GET /health.
+type VolumeStatus struct {
+	Volume string `json:"volume"`
+	Up     bool   `json:"up"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Status returns every tracked volume's state, in configuration order.
+func (h *Health) Status() []VolumeStatus {
+	out := make([]VolumeStatus, len(h.volumes))
+	for i, v := range h.volumes {
+		s := h.state[v]
+		out[i] = VolumeStatus{Volume: v, Up: s.up.Load()}
+		if e := s.lastErr.Load(); e != nil && !out[i].Up {
+			out[i].Error = *e
+		}
+	}
+	return out
+}
+
+// md5Hex is the hex form of an MD5 sum, as the index stores it and Content-Md5 carries it.
+func md5Hex(sum []byte) string { return hex.EncodeToString(sum) }
