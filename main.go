@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -162,7 +163,31 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs.DurationVar(&cfg.VolTimeout, "voltimeout", time.Second, "bound on connecting to a volume and waiting for its answer")
 	fs.BoolVar(&cfg.Sync, "sync", false, "make every index write wait for the disk (survives power loss)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "log every request")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return fs, func(ctx context.Context, _ io.Writer, log *slog.Logger) error {
+		if *cpuprofile != "" {
+			stop, err := startCPUProfile(*cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		return runServer(ctx, cfg, log)
 	}
+}
+
+// startCPUProfile profiles the process into path until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

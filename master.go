@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -382,7 +383,10 @@ func (m *Master) Close() error { return m.index.Close() }
 
 // ServeHTTP parses the request, checks it, and hands it to the method's handler.
 func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	var start time.Time
+	if m.cfg.Verbose {
+		start = time.Now()
+	}
 	key := r.URL.Path
 	err := m.serve(w, r, key)
 	if err != nil {
@@ -399,7 +403,10 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 	default:
 		return ErrMethod
 	}
-	q := r.URL.Query()
+	var q url.Values
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		switch {
 		case key == healthPath:
@@ -439,28 +446,38 @@ func (m *Master) get(w http.ResponseWriter, key string) error {
 	if err != nil {
 		return err
 	}
-	up := make([]string, 0, len(rec.Volumes))
+	up := 0
 	for _, v := range rec.Volumes {
 		if m.health.Up(v) {
-			up = append(up, v)
+			up++
 		}
 	}
-	if len(up) == 0 {
+	if up == 0 {
 		return fmt.Errorf("%w: every volume holding the key is down", ErrNoVolumes)
 	}
-	h := w.Header()
-	if rec.MD5 != "" {
-		h.Set("Content-Md5", rec.MD5)
-		h.Set("Etag", `"`+rec.MD5+`"`)
+	pick := rand.IntN(up)
+	for _, v := range rec.Volumes {
+		if !m.health.Up(v) {
+			continue
+		}
+		if pick == 0 {
+			if rec.MD5 != "" {
+				h := w.Header()
+				h["Content-Md5"] = []string{rec.MD5}
+				h["Etag"] = []string{`"` + rec.MD5 + `"`}
+			}
+			redirect(w, m.client.URL(v, KeyPath(key, rec.Sub)))
+			return nil
+		}
+		pick--
 	}
-	redirect(w, m.client.URL(up[rand.IntN(len(up))], KeyPath(key, rec.Sub)))
-	return nil
+	panic("unreachable: no up volume after counting one")
 }
 
 func redirect(w http.ResponseWriter, location string) {
 	h := w.Header()
-	h.Set("Location", location)
-	h.Set("Content-Length", "0")
+	h["Location"] = []string{location}
+	h["Content-Length"] = []string{"0"}
 	w.WriteHeader(http.StatusFound)
 }
 
@@ -471,7 +488,7 @@ type ListPage struct {
 	Keys []string `json:"keys"`
 }
 
-func (m *Master) list(w http.ResponseWriter, prefix string, q map[string][]string, state RecordState) error {
+func (m *Master) list(w http.ResponseWriter, prefix string, q url.Values, state RecordState) error {
 	limit := maxListKeys
 	tooMany := ErrTooManyKeys
 	if s := get1(q, "limit"); s != "" {
@@ -502,7 +519,7 @@ func (m *Master) list(w http.ResponseWriter, prefix string, q map[string][]strin
 	return writeJSON(w, page)
 }
 
-func get1(q map[string][]string, name string) string {
+func get1(q url.Values, name string) string {
 	if v := q[name]; len(v) > 0 {
 		return v[0]
 	}

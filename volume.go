@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,17 +101,25 @@ const chunkSuffix = ".d"
 func KeyPath(key string, sub int) string {
 	h := md5.Sum([]byte(key))
 	name := base64.RawURLEncoding.EncodeToString([]byte(key))
-	var b strings.Builder
-	b.Grow(16 + len(name) + len(name)/nameChunk*len(chunkSuffix))
-	fmt.Fprintf(&b, "sv%02x/%02x/%02x/", sub, h[0], h[1])
+	b := make([]byte, 0, 16+len(name)+len(name)/nameChunk*(len(chunkSuffix)+1))
+	b = append(b, "sv"...)
+	if sub < 16 {
+		b = append(b, '0')
+	}
+	b = strconv.AppendInt(b, int64(sub), 16)
+	b = append(b, '/')
+	b = hex.AppendEncode(b, h[:1])
+	b = append(b, '/')
+	b = hex.AppendEncode(b, h[1:2])
+	b = append(b, '/')
 	for len(name) > nameChunk {
-		b.WriteString(name[:nameChunk])
-		b.WriteString(chunkSuffix)
-		b.WriteByte('/')
+		b = append(b, name[:nameChunk]...)
+		b = append(b, chunkSuffix...)
+		b = append(b, '/')
 		name = name[nameChunk:]
 	}
-	b.WriteString(name)
-	return b.String()
+	b = append(b, name...)
+	return string(b)
 }
 
 // ErrNotKeyPath says that a path on a volume is not one KeyPath makes.

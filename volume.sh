@@ -43,7 +43,7 @@ pid $CONF/nginx.pid;
 error_log $CONF/error.log warn;
 
 events {
-	worker_connections 4096;
+	worker_connections 1024;
 }
 
 http {
