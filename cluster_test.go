@@ -178,12 +178,9 @@ func startCluster(t testing.TB, n int, configure func(*ServerConfig)) *testClust
 		addrs = append(addrs, v.Addr)
 	}
 	c.Config = ServerConfig{
-		Volumes:    addrs,
-		DB:         filepath.Join(t.TempDir(), "index"),
-		Replicas:   min(3, n),
-		Subvolumes: 10,
-		MD5Sum:     true,
-		VolTimeout: time.Second,
+		ClusterConfig: ClusterConfig{Volumes: addrs, DB: filepath.Join(t.TempDir(), "index"), Replicas: min(3, n), Subvolumes: 10},
+		MD5Sum:        true,
+		VolTimeout:    time.Second,
 	}
 	if configure != nil {
 		configure(&c.Config)
@@ -199,8 +196,7 @@ func startCluster(t testing.TB, n int, configure func(*ServerConfig)) *testClust
 
 func (c *testCluster) startMaster() {
 	c.t.Helper()
-	log := slog.New(slog.NewTextHandler(c.t.Output(), nil))
-	m, err := NewMaster(c.Config, log)
+	m, err := NewMaster(c.Config, testLogger(c.t))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -226,11 +222,40 @@ func (c *testCluster) startMaster() {
 	c.t.Cleanup(c.stop)
 }
 
-// RestartMaster stops the master and starts a new one on the same index.
+// RestartMaster stops the master and starts a new one on the same index, with
+// c.Config as it is now.
 func (c *testCluster) RestartMaster() {
 	c.stop()
 	c.startMaster()
 }
+
+// StopMaster stops the master, closing its index, so that offline commands can open it.
+func (c *testCluster) StopMaster() { c.stop() }
+
+// Record reads key's index record through the running master.
+func (c *testCluster) Record(key string) Record {
+	c.t.Helper()
+	rec, err := c.Master.index.Get(key)
+	if err != nil {
+		c.t.Fatalf("record of %s: %v", key, err)
+	}
+	return rec
+}
+
+// VolumeFiles returns the set of volume addresses that hold path.
+func (c *testCluster) VolumeFiles(path string) []string {
+	var on []string
+	for _, v := range c.Vols {
+		if _, err := os.Stat(filepath.Join(v.Dir, path)); err == nil {
+			on = append(on, v.Addr)
+		}
+	}
+	slices.Sort(on)
+	return on
+}
+
+// testLogger is a logger that writes to the test's output.
+func testLogger(t testing.TB) *slog.Logger { return slog.New(slog.NewTextHandler(t.Output(), nil)) }
 
 // Do sends a request to the master without following redirects.
 func (c *testCluster) Do(method, key string, body io.Reader, header ...string) *http.Response {

@@ -39,6 +39,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"server", "run the master", serverCommand},
+		{"rebuild", "recreate the index from what the volumes hold", rebuildCommand},
+		{"rebalance", "move values to where the volume list places them", rebalanceCommand},
 	}
 }
 
@@ -153,14 +155,12 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs := newFlagSet("server", stderr)
 	cfg := ServerConfig{}
 	fs.IntVar(&cfg.Port, "port", 3000, "port to listen on")
-	fs.Var((*listFlag)(&cfg.Volumes), "volumes", "comma-separated volumes, host:port each")
-	fs.StringVar(&cfg.DB, "db", "", "index directory (LevelDB)")
-	fs.IntVar(&cfg.Replicas, "replicas", 3, "volumes holding each value")
-	fs.IntVar(&cfg.Subvolumes, "subvolumes", 10, "sv directories per volume")
+	clusterFlags(fs, &cfg.ClusterConfig)
+	fs.DurationVar(&cfg.Grace, "grace", 30*time.Second, "how long REBALANCE keeps a moved key's old replicas, for redirects already sent")
 	fs.BoolVar(&cfg.Protect, "protect", false, "refuse DELETE of a key that was not UNLINKed first")
 	fs.StringVar(&cfg.Fallback, "fallback", "", "host:port to redirect GETs of unknown keys to")
 	fs.BoolVar(&cfg.MD5Sum, "md5sum", true, "compute and serve each value's MD5")
-	fs.DurationVar(&cfg.VolTimeout, "voltimeout", time.Second, "bound on connecting to a volume and waiting for its answer")
+	volTimeoutFlag(fs, &cfg.VolTimeout)
 	fs.BoolVar(&cfg.Sync, "sync", false, "make every index write wait for the disk (survives power loss)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "log every request")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -190,4 +190,56 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// clusterFlags are the flags of every command that works on the volumes and the index.
+func clusterFlags(fs *flag.FlagSet, c *ClusterConfig) {
+	fs.Var((*listFlag)(&c.Volumes), "volumes", "comma-separated volumes, host:port each")
+	fs.StringVar(&c.DB, "db", "", "index directory (LevelDB)")
+	fs.IntVar(&c.Replicas, "replicas", 3, "volumes holding each value")
+	fs.IntVar(&c.Subvolumes, "subvolumes", 10, "sv directories per volume")
+}
+
+// every calls fn each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
+}
+
+func volTimeoutFlag(fs *flag.FlagSet, d *time.Duration) {
+	fs.DurationVar(d, "voltimeout", time.Second, "bound on connecting to a volume and waiting for its answer")
+}
+
+func rebuildCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Writer, *slog.Logger) error) {
+	fs := newFlagSet("rebuild", stderr)
+	cfg := RebuildConfig{}
+	clusterFlags(fs, &cfg.ClusterConfig)
+	fs.IntVar(&cfg.Workers, "workers", 16, "directory listings (and value reads with -md5) at once")
+	fs.BoolVar(&cfg.MD5, "md5", false, "read every value and record its MD5")
+	fs.BoolVar(&cfg.Force, "force", false, "replace an index that already exists at -db")
+	volTimeoutFlag(fs, &cfg.VolTimeout)
+	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+		return runRebuild(ctx, cfg, stdout, log)
+	}
+}
+
+func rebalanceCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Writer, *slog.Logger) error) {
+	fs := newFlagSet("rebalance", stderr)
+	cfg := RebalanceConfig{}
+	clusterFlags(fs, &cfg.ClusterConfig)
+	fs.StringVar(&cfg.Master, "master", "", "a running master (host:port) to rebalance online, instead of -volumes and -db")
+	fs.IntVar(&cfg.Workers, "workers", 8, "keys moved at once")
+	fs.BoolVar(&cfg.DryRun, "dry-run", false, "only print what would move")
+	volTimeoutFlag(fs, &cfg.VolTimeout)
+	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+		return runRebalance(ctx, cfg, stdout, log)
+	}
 }

@@ -197,14 +197,23 @@ func TestReadme(t *testing.T) {
 		}
 	}
 	var examples [][]string
+	var online, offline []string // ./davkv lines, with the cluster up and after it stops
 	sc := bufio.NewScanner(bytes.NewReader(readme))
 	for sc.Scan() {
-		if m := readmeExample.FindStringSubmatch(sc.Text()); m != nil {
+		line := sc.Text()
+		if m := readmeExample.FindStringSubmatch(line); m != nil {
 			examples = append(examples, m[1:])
 		}
+		if strings.HasPrefix(line, "./davkv ") {
+			if strings.Contains(line, " rebalance") && !strings.Contains(line, "-master") {
+				offline = append(offline, line)
+			} else {
+				online = append(online, line)
+			}
+		}
 	}
-	if len(examples) < 10 {
-		t.Fatalf("found %d curl examples in the README", len(examples))
+	if len(examples) < 10 || len(online) < 2 || len(offline) < 2 {
+		t.Fatalf("found %d curl examples, %d and %d ./davkv examples in the README", len(examples), len(online), len(offline))
 	}
 
 	port, vports := freePort(t), []string{fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t))}
@@ -239,6 +248,19 @@ func TestReadme(t *testing.T) {
 	})
 
 	master := fmt.Sprintf("127.0.0.1:%d", port)
+	// davkv runs a README line of the binary with this cluster's ports and paths.
+	davkvLine := func(line string) {
+		line = strings.ReplaceAll(line, "localhost:3000", master)
+		for i, p := range vports {
+			line = strings.ReplaceAll(line, fmt.Sprintf("localhost:300%d", i+1), "localhost:"+p)
+		}
+		line = strings.ReplaceAll(line, "./data/", data+"/")
+		line = strings.ReplaceAll(line, "/tmp/davkv-rebuilt", filepath.Join(data, "rebuilt"))
+		out, err := exec.Command("bash", "-c", line).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: %v\n%s", line, err, out)
+		}
+	}
 	for _, ex := range examples {
 		line := strings.ReplaceAll(ex[0], "localhost:3000", master)
 		script := line + ` -s -o /dev/null -w '%{http_code}'`
@@ -248,12 +270,27 @@ func TestReadme(t *testing.T) {
 			t.Errorf("%s\n  got %q (%v), want %s", ex[0], got, err, ex[1])
 		}
 	}
-	stop()
-	if _, err := os.Stat(filepath.Join(data, "indexdb")); err != nil {
-		t.Errorf("make run kept no index in DATA: %v", err)
+	for _, line := range online {
+		davkvLine(line)
 	}
-	// Nothing of the cluster may outlive it.
+	stop()
 	eventually(t, 5*time.Second, "processes of make run still running", func() bool {
 		return syscall.Kill(-run.Process.Pid, 0) != nil
 	})
+	if _, err := os.Stat(filepath.Join(data, "indexdb")); err != nil {
+		t.Errorf("make run kept no index in DATA: %v", err)
+	}
+	// The offline commands need the volumes but not the master.
+	for _, p := range vports {
+		v := &testVolume{t: t, Dir: filepath.Join(data, "volume"+p)}
+		fmt.Sscan(p, &v.port)
+		if err := v.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(v.Stop)
+	}
+	for _, line := range offline {
+		davkvLine(line)
+	}
+	// Nothing of the cluster may outlive it.
 }

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,19 +76,25 @@ type Record struct {
 	// Time is when the record was last written, in Unix nanoseconds, so that cleanup
 	// can tell a write in flight from one a crash abandoned.
 	Time int64
+	// Leftovers are volumes that still hold an old replica (and marker) of the key,
+	// which rebalance moved away from: kept for a grace period so that redirects
+	// already sent still land, then deleted. Recording them means that no crash
+	// can leave them behind untracked.
+	Leftovers []string
 }
 
 // recordVersion is the first byte of every encoded Record. A change to the encoding
-// gets a new version, and UnmarshalBinary keeps reading the old ones.
-const recordVersion = 1
+// gets a new version, and UnmarshalBinary keeps reading the old ones. Version 1 had no
+// Leftovers.
+const recordVersion = 2
 
 // ErrBadRecord says an index value could not be decoded.
 var ErrBadRecord = errors.New("bad index record")
 
 // MarshalBinary encodes r compactly, since an index may hold billions of records and
 // every GET decodes one: the version byte, the state byte, then as varints Sub, Size and
-// Time, the MD5 as a length byte (0 or 16) and raw bytes, and the volume count followed
-// by each volume's length and bytes.
+// Time, the MD5 as a length byte (0 or 16) and raw bytes, then Volumes and Leftovers,
+// each as a count followed by every name's length and bytes.
 func (r Record) MarshalBinary() ([]byte, error) {
 	var sum []byte
 	if r.MD5 != "" {
@@ -103,17 +110,23 @@ func (r Record) MarshalBinary() ([]byte, error) {
 	b = binary.AppendVarint(b, r.Time)
 	b = append(b, byte(len(sum)))
 	b = append(b, sum...)
-	b = binary.AppendUvarint(b, uint64(len(r.Volumes)))
-	for _, v := range r.Volumes {
+	b = appendStrings(b, r.Volumes)
+	b = appendStrings(b, r.Leftovers)
+	return b, nil
+}
+
+func appendStrings(b []byte, list []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(list)))
+	for _, v := range list {
 		b = binary.AppendUvarint(b, uint64(len(v)))
 		b = append(b, v...)
 	}
-	return b, nil
+	return b
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (r *Record) UnmarshalBinary(b []byte) error {
-	if len(b) < 2 || b[0] != recordVersion {
+	if len(b) < 2 || b[0] < 1 || b[0] > recordVersion {
 		return fmt.Errorf("%w: unknown version", ErrBadRecord)
 	}
 	d := recordDecoder{b: b[2:]}
@@ -124,12 +137,9 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 	if sum := d.bytes(uint64(d.byte1())); len(sum) > 0 {
 		rec.MD5 = hex.EncodeToString(sum)
 	}
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.err = true
-	}
-	for i := uint64(0); i < n && !d.err; i++ {
-		rec.Volumes = append(rec.Volumes, string(d.bytes(d.uvarint())))
+	rec.Volumes = d.strings()
+	if b[0] >= 2 {
+		rec.Leftovers = d.strings()
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: truncated or trailing bytes", ErrBadRecord)
@@ -152,6 +162,22 @@ func (d *recordDecoder) uvarint() uint64 {
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+func (d *recordDecoder) strings() []string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err = true
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	list := make([]string, 0, n)
+	for i := uint64(0); i < n && !d.err; i++ {
+		list = append(list, string(d.bytes(d.uvarint())))
+	}
+	return list
 }
 
 // varint undoes binary.AppendVarint's zig-zag encoding.
@@ -259,6 +285,20 @@ func (ix *Index) Scan(prefix, start string, fn func(key string, rec Record) (boo
 	return nil
 }
 
+// lockRecord locks key against other writers and reads its record. Unless it fails,
+// the caller must unlock.
+func (m *Master) lockRecord(key string) (rec Record, unlock func(), err error) {
+	unlock, ok := m.locks.tryLock(key)
+	if !ok {
+		return rec, nil, ErrLocked
+	}
+	if rec, err = m.index.Get(key); err != nil {
+		unlock()
+		return rec, nil, err
+	}
+	return rec, unlock, nil
+}
+
 // keyLocks holds the keys that have a PUT, DELETE or UNLINK in flight. A second writer
 // is refused at once rather than queued: a client that races itself should hear so.
 type keyLocks struct {
@@ -310,7 +350,7 @@ const (
 	// bodyIdleTimeout bounds how long a PUT waits for the client's next bytes.
 	bodyIdleTimeout = 60 * time.Second
 	healthPath      = "/health"
-	allowedMethods  = "GET, HEAD, PUT, DELETE, UNLINK"
+	allowedMethods  = "GET, HEAD, PUT, DELETE, UNLINK, REBALANCE"
 )
 
 // checkKey returns why key cannot be stored, or nil.
@@ -339,14 +379,20 @@ func checkKey(key string) error {
 
 // Master is the HTTP front of davkv: it owns the index and sends clients to the volumes.
 type Master struct {
-	cfg       ServerConfig
-	index     *Index
-	placement Placement
-	client    *VolumeClient
-	health    *Health
-	locks     keyLocks
-	log       *slog.Logger
-	buffers   sync.Pool
+	cfg        ServerConfig
+	index      *Index
+	placement  Placement
+	client     *VolumeClient
+	health     *Health
+	rebalancer *Rebalancer
+	locks      keyLocks
+	log        *slog.Logger
+	buffers    sync.Pool
+	// background runs the health probes and sweepLeftovers.
+	background sync.WaitGroup
+	sweepMu    sync.Mutex
+	sweepQueue []pendingSweep
+	sweepWake  chan struct{}
 }
 
 // NewMaster opens the index and prepares, but does not start, the volume health probes.
@@ -362,11 +408,13 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 	m := &Master{
 		cfg:       cfg,
 		index:     index,
-		placement: Placement{Volumes: cfg.Volumes, Replicas: cfg.Replicas, Subvolumes: cfg.Subvolumes},
+		placement: cfg.Placement(),
 		client:    client,
 		health:    NewHealth(client, cfg.Volumes, healthInterval),
 		log:       log,
 	}
+	m.rebalancer = &Rebalancer{Client: client, Placement: m.placement, Grace: cfg.Grace}
+	m.sweepWake = make(chan struct{}, 1)
 	m.buffers.New = func() any { b := make([]byte, chunkSize); return &b }
 	return m, nil
 }
@@ -375,10 +423,17 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 // bounds how long a dead, unused volume goes unnoticed.
 const healthInterval = 500 * time.Millisecond
 
-// Start begins the health probes; they stop when ctx ends.
-func (m *Master) Start(ctx context.Context) { m.health.Start(ctx) }
+// Start begins the health probes and the deletion of old replicas after rebalancing;
+// they stop when ctx ends, and Wait waits for that.
+func (m *Master) Start(ctx context.Context) {
+	m.health.Start(ctx, &m.background)
+	m.background.Go(func() { m.sweepLeftovers(ctx) })
+}
 
-// Close closes the index.
+// Wait waits until the work Start began has stopped.
+func (m *Master) Wait() { m.background.Wait() }
+
+// Close closes the index. The work Start began must have stopped.
 func (m *Master) Close() error { return m.index.Close() }
 
 // ServeHTTP parses the request, checks it, and hands it to the method's handler.
@@ -399,7 +454,7 @@ func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error {
 	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, "UNLINK":
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, "UNLINK", "REBALANCE":
 	default:
 		return ErrMethod
 	}
@@ -428,7 +483,9 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 	case http.MethodDelete:
 		return m.delete(w, r, key)
 	case "UNLINK":
-		return m.unlink(w, key)
+		return m.unlink(w, r, key)
+	case "REBALANCE":
+		return m.rebalance(w, r, key)
 	}
 	return m.get(w, key)
 }
@@ -854,29 +911,117 @@ func parallel[T any](items []T, fn func(T) error) error {
 	return errors.Join(errs...)
 }
 
-// removeReplicas deletes key's file from every volume rec names. Files already gone are
-// fine; any other failure is returned, and the caller keeps the index record as a trace.
+// removeReplicas deletes key's value and unlink marker from every volume rec names,
+// leftovers included (see removeFiles). Files already gone are fine; any other failure
+// is returned, and the caller keeps the index record as a trace.
 func (m *Master) removeReplicas(ctx context.Context, key string, rec Record) error {
-	path := KeyPath(key, rec.Sub)
-	return parallel(rec.Volumes, func(v string) error {
-		err := m.client.Delete(ctx, v, path)
-		m.health.Failed(err)
+	err := removeFiles(ctx, m.client, key, rec.Sub, append(slices.Clone(rec.Volumes), rec.Leftovers...))
+	m.health.Failed(err)
+	return err
+}
+
+// rebalance moves key to where the master's volumes place it, under the key's lock, and
+// answers with the KeyMove as JSON; with ?dry-run it only says what would move. Old
+// replicas stay for the grace period, so redirects already sent still land.
+func (m *Master) rebalance(w http.ResponseWriter, r *http.Request, key string) error {
+	rec, unlock, err := m.lockRecord(key)
+	if err != nil {
 		return err
-	})
+	}
+	defer unlock()
+	if rec.State != StateLive && rec.State != StateUnlinked {
+		return ErrNotFound
+	}
+	if r.URL.Query().Has("dry-run") {
+		return writeJSON(w, m.rebalancer.Plan(key, rec))
+	}
+	mv, err := m.rebalancer.Move(r.Context(), key, rec, func(rec Record) error { return m.index.Put(key, rec) })
+	if err != nil {
+		return err
+	}
+	if mv.Moves() {
+		m.deleteLeftoversLater(key, m.cfg.Grace)
+	}
+	return writeJSON(w, mv)
+}
+
+// pendingSweep is a key whose old replicas may be deleted from due on.
+type pendingSweep struct {
+	key string
+	due time.Time
+}
+
+// deleteLeftoversLater queues key's old replicas for deletion once after has passed.
+func (m *Master) deleteLeftoversLater(key string, after time.Duration) {
+	m.sweepMu.Lock()
+	m.sweepQueue = append(m.sweepQueue, pendingSweep{key, time.Now().Add(after)})
+	m.sweepMu.Unlock()
+	select {
+	case m.sweepWake <- struct{}{}:
+	default:
+	}
+}
+
+// sweepLeftovers deletes queued old replicas as they fall due, under each key's lock,
+// until ctx ends. Every key gets the same grace, so the queue is in due order but for
+// retries, which only come late. A master that stops first leaves the rest recorded in
+// the index, for the next rebalance of the key to delete.
+func (m *Master) sweepLeftovers(ctx context.Context) {
+	for {
+		m.sweepMu.Lock()
+		var next pendingSweep
+		if len(m.sweepQueue) > 0 {
+			next = m.sweepQueue[0]
+		}
+		m.sweepMu.Unlock()
+		var wait <-chan time.Time
+		if next.key != "" {
+			if d := time.Until(next.due); d > 0 {
+				wait = time.After(d)
+			}
+		}
+		if next.key == "" || wait != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.sweepWake:
+			case <-wait:
+			}
+			continue
+		}
+		m.sweepMu.Lock()
+		m.sweepQueue = m.sweepQueue[1:]
+		m.sweepMu.Unlock()
+		if err := m.sweep(ctx, next.key); errors.Is(err, ErrLocked) {
+			m.deleteLeftoversLater(next.key, time.Second)
+		} else if err != nil {
+			m.log.Warn("old replicas not deleted; the next rebalance will", "key", next.key, "err", err)
+		}
+	}
+}
+
+func (m *Master) sweep(ctx context.Context, key string) error {
+	rec, unlock, err := m.lockRecord(key)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
+	defer cancel()
+	return m.rebalancer.DeleteLeftovers(ctx, key, rec, func(rec Record) error { return m.index.Put(key, rec) })
 }
 
 // delete removes the value from every replica, then the key from the index. If a
 // volume fails, the key stays hidden in StateDeleting and a repeated DELETE finishes.
 func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) error {
-	unlock, ok := m.locks.tryLock(key)
-	if !ok {
-		return ErrLocked
-	}
-	defer unlock()
-	rec, err := m.index.Get(key)
+	rec, unlock, err := m.lockRecord(key)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	switch {
 	case rec.State == StateWriting:
 		return ErrNotFound
@@ -900,18 +1045,25 @@ func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) erro
 }
 
 // unlink hides a live key but keeps its files, until a DELETE.
-func (m *Master) unlink(w http.ResponseWriter, key string) error {
-	unlock, ok := m.locks.tryLock(key)
-	if !ok {
-		return ErrLocked
-	}
-	defer unlock()
-	rec, err := m.index.Get(key)
+func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) error {
+	rec, unlock, err := m.lockRecord(key)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	switch rec.State {
 	case StateLive:
+		// The markers first: if this fails halfway, the key is still live, and its
+		// stray markers only make a rebuild treat it as unlinked.
+		marker := MarkerPath(key, rec.Sub)
+		err := parallel(rec.Volumes, func(v string) error {
+			err := m.client.Put(r.Context(), v, marker, http.NoBody, 0)
+			m.health.Failed(err)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 		rec.State = StateUnlinked
 		if err := m.index.Put(key, rec); err != nil {
 			return err
@@ -984,10 +1136,8 @@ func (m *Master) writeError(w http.ResponseWriter, r *http.Request, key string, 
 	io.WriteString(w, msg)
 }
 
-// ServerConfig is the master's configuration, filled from flags.
-type ServerConfig struct {
-	// Port is the TCP port to listen on, on all addresses.
-	Port int
+// ClusterConfig is what every command that works on the volumes and the index needs.
+type ClusterConfig struct {
 	// Volumes are the host:port names of the nginx volumes.
 	Volumes []string
 	// DB is the LevelDB directory of the index.
@@ -996,6 +1146,18 @@ type ServerConfig struct {
 	Replicas int
 	// Subvolumes is how many sv directories a volume is split into.
 	Subvolumes int
+}
+
+// Placement is where c places keys.
+func (c ClusterConfig) Placement() Placement {
+	return Placement{Volumes: c.Volumes, Replicas: c.Replicas, Subvolumes: c.Subvolumes}
+}
+
+// ServerConfig is the master's configuration, filled from flags.
+type ServerConfig struct {
+	ClusterConfig
+	// Port is the TCP port to listen on, on all addresses.
+	Port int
 	// Protect refuses DELETE of a live key: it must be UNLINKed first.
 	Protect bool
 	// Fallback, if set, is a host:port that GETs of unknown keys are redirected to.
@@ -1006,17 +1168,23 @@ type ServerConfig struct {
 	VolTimeout time.Duration
 	// Sync makes every index write wait for the disk.
 	Sync bool
+	// Grace is how long REBALANCE keeps the old replicas of a key it moved, so that
+	// redirects already sent still land. Zero deletes them at once.
+	Grace time.Duration
 	// Verbose logs every request.
 	Verbose bool
 }
 
 // Validate says what is wrong with c, if anything.
 func (c ServerConfig) Validate() error {
-	if err := validateCluster(c.Volumes, c.DB, c.Replicas, c.Subvolumes); err != nil {
+	if err := c.ClusterConfig.Validate(); err != nil {
 		return err
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("-port %d is not a TCP port", c.Port)
+	}
+	if c.Grace < 0 {
+		return fmt.Errorf("-grace must not be negative, got %v", c.Grace)
 	}
 	if c.VolTimeout <= 0 {
 		return fmt.Errorf("-voltimeout must be positive, got %v", c.VolTimeout)
@@ -1029,16 +1197,16 @@ func (c ServerConfig) Validate() error {
 	return nil
 }
 
-// validateCluster checks the settings every command that touches volumes shares.
-func validateCluster(volumes []string, db string, replicas, subvolumes int) error {
-	if db == "" {
+// Validate says what is wrong with c, if anything.
+func (c ClusterConfig) Validate() error {
+	if c.DB == "" {
 		return errors.New("missing -db: the index directory")
 	}
-	if len(volumes) == 0 {
+	if len(c.Volumes) == 0 {
 		return errors.New("missing -volumes: a comma-separated list of host:port")
 	}
-	seen := make(map[string]bool, len(volumes))
-	for _, v := range volumes {
+	seen := make(map[string]bool, len(c.Volumes))
+	for _, v := range c.Volumes {
 		if _, _, err := net.SplitHostPort(v); err != nil || strings.Contains(v, "/") {
 			return fmt.Errorf("volume %q must be host:port", v)
 		}
@@ -1047,14 +1215,14 @@ func validateCluster(volumes []string, db string, replicas, subvolumes int) erro
 		}
 		seen[v] = true
 	}
-	if replicas < 1 {
-		return fmt.Errorf("-replicas must be at least 1, got %d", replicas)
+	if c.Replicas < 1 {
+		return fmt.Errorf("-replicas must be at least 1, got %d", c.Replicas)
 	}
-	if len(volumes) < replicas {
-		return fmt.Errorf("-replicas %d needs at least %d volumes, got %d", replicas, replicas, len(volumes))
+	if len(c.Volumes) < c.Replicas {
+		return fmt.Errorf("-replicas %d needs at least %d volumes, got %d", c.Replicas, c.Replicas, len(c.Volumes))
 	}
-	if subvolumes < 1 || subvolumes > 256 {
-		return fmt.Errorf("-subvolumes must be from 1 to 256, got %d", subvolumes)
+	if c.Subvolumes < 1 || c.Subvolumes > 256 {
+		return fmt.Errorf("-subvolumes must be from 1 to 256, got %d", c.Subvolumes)
 	}
 	return nil
 }
@@ -1080,9 +1248,9 @@ func runServer(ctx context.Context, cfg ServerConfig, log *slog.Logger) error {
 // Serve answers requests on ln until ctx ends, then shuts down gracefully and closes
 // the index.
 func (m *Master) Serve(ctx context.Context, ln net.Listener) error {
-	probes, stopProbes := context.WithCancel(ctx)
-	defer stopProbes()
-	m.Start(probes)
+	background, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	m.Start(background)
 	srv := &http.Server{
 		Handler:           m,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -1104,6 +1272,8 @@ func (m *Master) Serve(ctx context.Context, ln net.Listener) error {
 			err = fmt.Errorf("shutdown: %w", serr)
 		}
 	}
+	stopBackground()
+	m.Wait()
 	if cerr := m.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close index: %w", cerr)
 	}

@@ -33,6 +33,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{State: StateUnlinked, Volumes: []string{"x:9"}},
 		{State: StateDeleting, Volumes: []string{}},
 		{State: StateLive, Volumes: []string{"very-long-host-name.example:65535", "b:2", "c:3", "d:4", "e:5"}, Size: -1, Sub: 300, Time: -5},
+		{State: StateUnlinked, Volumes: []string{"a:1", "b:2"}, Leftovers: []string{"c:3", "d:4"}},
 	}
 	for _, rec := range recs {
 		t.Run(rec.State.String(), func(t *testing.T) {
@@ -54,23 +55,26 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRecordVersion1Golden pins the version 1 encoding: indexes written by this version
+// TestRecordGolden pins every version of the encoding: indexes written by any version
 // must stay readable by every later one.
-func TestRecordVersion1Golden(t *testing.T) {
-	v1 := "\x01\x02\x03\x0a\x54\x10" + "\x5d\x41\x40\x2a\xbc\x4b\x2a\x76\xb9\x71\x9d\x91\x10\x17\xc5\x92" + "\x02\x03a:1\x03b:2"
-	var rec Record
-	if err := rec.UnmarshalBinary([]byte(v1)); err != nil {
-		t.Fatal(err)
-	}
+func TestRecordGolden(t *testing.T) {
+	body := "\x02\x03\x0a\x54\x10" + "\x5d\x41\x40\x2a\xbc\x4b\x2a\x76\xb9\x71\x9d\x91\x10\x17\xc5\x92" + "\x02\x03a:1\x03b:2"
+	v1 := "\x01" + body
+	v2 := "\x02" + body + "\x01\x03c:3"
 	want := Record{State: StateLive, Volumes: []string{"a:1", "b:2"}, Sub: 3, Size: 5, MD5: "5d41402abc4b2a76b9719d911017c592", Time: 42}
-	if fmt.Sprint(rec) != fmt.Sprint(want) {
-		t.Fatalf("decoded %+v, want %+v", rec, want)
+	var rec Record
+	if err := rec.UnmarshalBinary([]byte(v1)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want) {
+		t.Fatalf("v1 decoded %+v, %v; want %+v", rec, err, want)
+	}
+	want.Leftovers = []string{"c:3"}
+	if err := rec.UnmarshalBinary([]byte(v2)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want) {
+		t.Fatalf("v2 decoded %+v, %v; want %+v", rec, err, want)
 	}
 	b, _ := want.MarshalBinary()
-	if string(b) != v1 {
-		t.Fatalf("encoded %q, want %q", b, v1)
+	if string(b) != v2 {
+		t.Fatalf("encoded %q, want %q", b, v2)
 	}
-	for _, bad := range []string{"", "\x02\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
+	for _, bad := range []string{"", "\x03\x02", "\x00\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", v2[:len(v2)-1], v2 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
 		if err := rec.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("UnmarshalBinary(%q) = %v, want ErrBadRecord", bad, err)
 		}
@@ -561,8 +565,14 @@ func TestUnlinkAndProtect(t *testing.T) {
 	if status, _ := c.Get("/u/a"); status != http.StatusNotFound {
 		t.Fatalf("GET of unlinked: %d", status)
 	}
-	if n := len(c.AllFiles()); n != 6 {
-		t.Fatalf("UNLINK removed files: %d left, want 6", n)
+	markers := 0
+	for _, f := range c.AllFiles() {
+		if strings.HasSuffix(f, MarkerPath("/u/a", c.Master.placement.Subvolume("/u/a"))) {
+			markers++
+		}
+	}
+	if n := len(c.AllFiles()); n != 9 || markers != 3 {
+		t.Fatalf("after UNLINK: %d files with %d markers, want 6 values and 3 markers", n, markers)
 	}
 	if got := listKeys(t, c, "/u?list"); !slices.Equal(got.Keys, []string{"/u/b"}) {
 		t.Fatalf("?list: %q", got.Keys)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,8 +123,32 @@ func KeyPath(key string, sub int) string {
 	return string(b)
 }
 
-// ErrNotKeyPath says that a path on a volume is not one KeyPath makes.
+// markerSuffix names the empty file that UNLINK puts beside a value on each of its
+// volumes, so that rebuild can tell unlinked keys from live ones. Like chunkSuffix it
+// has a dot, which no value's file name has.
+const markerSuffix = ".unlinked"
+
+// MarkerPath returns where the unlink marker of key is stored on a volume.
+func MarkerPath(key string, sub int) string { return KeyPath(key, sub) + markerSuffix }
+
+// ErrNotKeyPath says that a path on a volume is not one KeyPath or MarkerPath makes.
 var ErrNotKeyPath = errors.New("not a davkv key path")
+
+// VolumeFile is what a file on a volume is to davkv.
+type VolumeFile struct {
+	Key string
+	Sub int
+	// Marker says the file is an unlink marker, not the value.
+	Marker bool
+}
+
+// ParseVolumePath is the inverse of KeyPath and MarkerPath. It checks that the hash
+// directories match, so that stray files are not taken for keys.
+func ParseVolumePath(path string) (VolumeFile, error) {
+	value, marker := strings.CutSuffix(path, markerSuffix)
+	key, sub, err := ParseKeyPath(value)
+	return VolumeFile{Key: key, Sub: sub, Marker: marker}, err
+}
 
 // ParseKeyPath is the inverse of KeyPath: it returns the key and subvolume stored at
 // path, checking that the hash directories match, so that stray files are not taken
@@ -284,6 +309,61 @@ func (c *VolumeClient) Get(ctx context.Context, volume, path string) (io.ReadClo
 	return resp.Body, resp.ContentLength, nil
 }
 
+// DirEntry is one entry of a volume's directory listing (nginx's JSON autoindex).
+type DirEntry struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // "file" or "directory"
+	Size int64  `json:"size"`
+}
+
+// List returns the entries of directory dir on volume ("" for the root). A directory
+// that does not exist has no entries.
+func (c *VolumeClient) List(ctx context.Context, volume, dir string) ([]DirEntry, error) {
+	if dir != "" && !strings.HasSuffix(dir, "/") {
+		dir += "/"
+	}
+	body, _, err := c.Get(ctx, volume, dir)
+	var ve *VolumeError
+	if errors.As(err, &ve) && ve.Status == http.StatusNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	var entries []DirEntry
+	if err := json.NewDecoder(body).Decode(&entries); err != nil {
+		return nil, &VolumeError{Op: "LIST", Volume: volume, Path: dir, Err: err}
+	}
+	return entries, nil
+}
+
+// ErrCopyMismatch says a copied value did not have the size or MD5 it should have.
+var ErrCopyMismatch = errors.New("copy does not match")
+
+// Copy streams path from volume src to volume dst, never holding the value in memory,
+// and checks that it has size bytes and, if wantMD5 is not empty, that MD5. A copy that
+// turns out wrong is deleted from dst.
+func (c *VolumeClient) Copy(ctx context.Context, src, dst, path string, size int64, wantMD5 string) error {
+	body, n, err := c.Get(ctx, src, path)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if n != size {
+		return fmt.Errorf("%w: %s/%s has %d bytes, want %d", ErrCopyMismatch, src, path, n, size)
+	}
+	h := md5.New()
+	if err := c.Put(ctx, dst, path, io.TeeReader(body, h), size); err != nil {
+		return err
+	}
+	if got := md5Hex(h.Sum(nil)); wantMD5 != "" && got != wantMD5 {
+		err := fmt.Errorf("%w: %s/%s has MD5 %s, want %s", ErrCopyMismatch, src, path, got, wantMD5)
+		return errors.Join(err, c.Delete(ctx, dst, path))
+	}
+	return nil
+}
+
 // Probe checks that volume answers at all, with the cheapest request it serves: a HEAD
 // of its root listing.
 func (c *VolumeClient) Probe(ctx context.Context, volume string) error {
@@ -329,21 +409,10 @@ func NewHealth(client *VolumeClient, volumes []string, interval time.Duration) *
 }
 
 // Start probes every volume once, waiting for the answers, then keeps probing in the
-// background until ctx ends.
-func (h *Health) Start(ctx context.Context) {
+// background, counted in wg, until ctx ends.
+func (h *Health) Start(ctx context.Context, wg *sync.WaitGroup) {
 	h.probeAll(ctx)
-	go func() {
-		t := time.NewTicker(h.interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				h.probeAll(ctx)
-			}
-		}
-	}()
+	wg.Go(func() { every(ctx, h.interval, func() { h.probeAll(ctx) }) })
 }
 
 func (h *Health) probeAll(ctx context.Context) {
@@ -376,9 +445,15 @@ func (h *Health) Up(volume string) bool {
 	return !ok || s.up.Load()
 }
 
-// Failed records err from a request to volume: if the volume did not answer at all it
-// is marked down until a probe sees it back.
+// Failed records err from requests to volumes (one error, or several joined): a volume
+// that did not answer at all is marked down until a probe sees it back.
 func (h *Health) Failed(err error) {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			h.Failed(e)
+		}
+		return
+	}
 	var ve *VolumeError
 	if errors.As(err, &ve) && ve.Unreachable() {
 		h.set(ve.Volume, err)

@@ -8,7 +8,7 @@ DATA=${DATA:-./data}
 PORT=${PORT:-3000}
 VOLUME_PORTS=${VOLUME_PORTS:-"3001 3002 3003"}
 mkdir -p "$DATA"
-go build -o "$DATA/davkv" .
+go build -o ./davkv .
 
 pids=()
 stop() {
@@ -32,7 +32,7 @@ for v in "${volumes[@]}"; do
 		sleep 0.1
 	done
 done
-"$DATA/davkv" -port "$PORT" -volumes "$vols" -db "$DATA/indexdb" server &
+./davkv -port "$PORT" -volumes "$vols" -db "$DATA/indexdb" server &
 pids+=($!)
 
 for _ in $(seq 100); do

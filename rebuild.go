@@ -1,0 +1,299 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// RebuildConfig is the rebuild command's configuration, filled from flags.
+type RebuildConfig struct {
+	// ClusterConfig.DB is where the new index is written; it must not hold one
+	// already unless Force.
+	ClusterConfig
+	// Workers is how many directory listings (and, with MD5, value reads) run at once.
+	Workers int
+	// MD5 reads every value to store its MD5; without it records carry none.
+	MD5 bool
+	// Force replaces an index already at DB.
+	Force      bool
+	VolTimeout time.Duration
+	// Progress is how often progress goes to stderr.
+	Progress time.Duration
+}
+
+// Validate says what is wrong with c, if anything.
+func (c RebuildConfig) Validate() error {
+	if c.Workers < 1 {
+		return fmt.Errorf("-workers must be at least 1, got %d", c.Workers)
+	}
+	return c.ClusterConfig.Validate()
+}
+
+// ErrIndexExists says rebuild would overwrite an index.
+var ErrIndexExists = errors.New("an index already exists there; use -force to replace it")
+
+// rebuilder walks the volumes and merges what it finds into a new index. Each file
+// found is merged into its key's record in LevelDB at once, so memory does not grow with
+// the number of keys; stripes serialise the merges of one key.
+type rebuilder struct {
+	cfg       RebuildConfig
+	client    *VolumeClient
+	placement Placement
+	index     *Index
+	log       *slog.Logger
+	sem       chan struct{}
+	walkers   sync.WaitGroup
+	seed      maphash.Seed
+	stripes   [256]sync.Mutex
+
+	dirsFound, dirsDone, files, keys, strays atomic.Int64
+	errMu                                    sync.Mutex
+	errs                                     []error
+}
+
+// runRebuild recreates the index at cfg.DB from what the volumes hold.
+func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DB, "CURRENT")); err == nil {
+		if !cfg.Force {
+			return fmt.Errorf("rebuild %s: %w", cfg.DB, ErrIndexExists)
+		}
+		if err := os.RemoveAll(cfg.DB); err != nil {
+			return fmt.Errorf("rebuild: remove old index: %w", err)
+		}
+	}
+	index, err := OpenIndex(cfg.DB, false)
+	if err != nil {
+		return err
+	}
+	defer index.Close()
+	rb := &rebuilder{
+		cfg:       cfg,
+		client:    NewVolumeClient(cfg.VolTimeout),
+		placement: cfg.Placement(),
+		index:     index,
+		log:       log,
+		sem:       make(chan struct{}, cfg.Workers),
+		seed:      maphash.MakeSeed(),
+	}
+	start := time.Now()
+	pctx, stopProgress := context.WithCancel(ctx)
+	go rb.progress(pctx, start)
+	rb.dirsFound.Add(int64(len(cfg.Volumes)))
+	for _, v := range cfg.Volumes {
+		rb.spawn(ctx, v, "")
+	}
+	rb.walkers.Wait()
+	stopProgress()
+	if err := errors.Join(rb.errs...); err != nil {
+		return fmt.Errorf("rebuild: the volumes could not all be read, the index at %s is incomplete: %w", cfg.DB, err)
+	}
+	sum, err := rb.finish(ctx)
+	if err != nil {
+		return err
+	}
+	sum.took, sum.files, sum.strays = time.Since(start), rb.files.Load(), rb.strays.Load()
+	sum.write(stdout)
+	return nil
+}
+
+// spawn walks dir on volume in a new goroutine if a worker is free, else in this one:
+// at most Workers listings run at once, and the directories waiting to be listed are
+// only those on the walkers' paths down the tree.
+func (rb *rebuilder) spawn(ctx context.Context, volume, dir string) {
+	select {
+	case rb.sem <- struct{}{}:
+		rb.walkers.Go(func() {
+			defer func() { <-rb.sem }()
+			rb.walk(ctx, volume, dir)
+		})
+	default:
+		rb.walk(ctx, volume, dir)
+	}
+}
+
+func (rb *rebuilder) walk(ctx context.Context, volume, dir string) {
+	defer rb.dirsDone.Add(1)
+	entries, err := rb.client.List(ctx, volume, dir)
+	if err != nil {
+		rb.fail(err)
+		return
+	}
+	for _, e := range entries {
+		if e.Type == "directory" {
+			rb.dirsFound.Add(1)
+		}
+	}
+	for _, e := range entries {
+		path := dir + e.Name
+		if e.Type == "directory" {
+			rb.spawn(ctx, volume, path+"/")
+			continue
+		}
+		rb.files.Add(1)
+		if err := rb.merge(volume, path, e.Size); err != nil {
+			rb.fail(err)
+		}
+	}
+}
+
+func (rb *rebuilder) fail(err error) {
+	rb.errMu.Lock()
+	defer rb.errMu.Unlock()
+	if len(rb.errs) < 10 {
+		rb.errs = append(rb.errs, err)
+	}
+}
+
+// merge adds one file found on volume to its key's record.
+func (rb *rebuilder) merge(volume, path string, size int64) error {
+	f, err := ParseVolumePath(path)
+	if err != nil {
+		rb.strays.Add(1)
+		rb.log.Warn("not a davkv file, skipped", "volume", volume, "path", path)
+		return nil
+	}
+	mu := &rb.stripes[maphash.String(rb.seed, f.Key)%uint64(len(rb.stripes))]
+	mu.Lock()
+	defer mu.Unlock()
+	rec, err := rb.index.Get(f.Key)
+	if errors.Is(err, ErrNotFound) {
+		rb.keys.Add(1)
+	} else if err != nil {
+		return err
+	}
+	rec.Sub = f.Sub
+	if f.Marker {
+		rec.State = StateUnlinked
+	} else {
+		if rec.State == 0 {
+			rec.State = StateLive
+		}
+		rec.Size = size
+		rec.Volumes = append(rec.Volumes, volume)
+		rank := rb.placement.Rank(f.Key)
+		slices.SortFunc(rec.Volumes, func(a, b string) int { return slices.Index(rank, a) - slices.Index(rank, b) })
+	}
+	return rb.index.Put(f.Key, rec)
+}
+
+// rebuildSummary is what rebuild tells at the end.
+type rebuildSummary struct {
+	keys, unlinked, incomplete, orphanMarkers int64
+	examples                                  []string
+	files, strays                             int64
+	took                                      time.Duration
+}
+
+func (s rebuildSummary) write(w io.Writer) {
+	fmt.Fprintf(w, "rebuild: %d keys (%d unlinked) from %d files in %v", s.keys, s.unlinked, s.files, s.took.Round(time.Millisecond))
+	if s.took > 0 {
+		fmt.Fprintf(w, ", %.0f keys/s", float64(s.keys)/s.took.Seconds())
+	}
+	fmt.Fprintln(w)
+	if s.incomplete > 0 {
+		fmt.Fprintf(w, "rebuild: %d keys have fewer replicas than -replicas (leftovers of failed or interrupted writes, kept): %s\n",
+			s.incomplete, strings.Join(s.examples, ", "))
+	}
+	if s.orphanMarkers > 0 {
+		fmt.Fprintf(w, "rebuild: %d unlink markers without a value (an interrupted DELETE), ignored\n", s.orphanMarkers)
+	}
+	if s.strays > 0 {
+		fmt.Fprintf(w, "rebuild: %d files that davkv did not write, ignored\n", s.strays)
+	}
+}
+
+// finish goes over the new index once: it drops markers that have no value, counts what
+// was found, and with MD5 reads every value to record its MD5.
+func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
+	var s rebuildSummary
+	var mu sync.Mutex
+	var errs []error
+	var work sync.WaitGroup
+	sem := make(chan struct{}, rb.cfg.Workers)
+	err := rb.index.Scan("", "", func(key string, rec Record) (bool, error) {
+		if len(rec.Volumes) == 0 {
+			s.orphanMarkers++
+			return true, rb.index.Delete(key)
+		}
+		s.keys++
+		if rec.State == StateUnlinked {
+			s.unlinked++
+		}
+		if len(rec.Volumes) < rb.cfg.Replicas {
+			s.incomplete++
+			if len(s.examples) < 10 {
+				s.examples = append(s.examples, fmt.Sprintf("%s (%d)", key, len(rec.Volumes)))
+			}
+		}
+		if !rb.cfg.MD5 {
+			return true, nil
+		}
+		sem <- struct{}{}
+		work.Go(func() {
+			defer func() { <-sem }()
+			if err := rb.addMD5(ctx, key, rec); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+		return true, nil
+	})
+	work.Wait()
+	if err = errors.Join(append([]error{err}, errs...)...); err != nil {
+		return s, fmt.Errorf("rebuild: %w", err)
+	}
+	return s, nil
+}
+
+// addMD5 reads key's value from its first readable replica and records its MD5.
+func (rb *rebuilder) addMD5(ctx context.Context, key string, rec Record) error {
+	var errs []error
+	for _, v := range rec.Volumes {
+		body, _, err := rb.client.Get(ctx, v, KeyPath(key, rec.Sub))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		h := md5.New()
+		_, err = io.Copy(h, body)
+		body.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read %s from %s: %w", key, v, err))
+			continue
+		}
+		rec.MD5 = md5Hex(h.Sum(nil))
+		return rb.index.Put(key, rec)
+	}
+	return fmt.Errorf("md5 of %s: %w", key, errors.Join(errs...))
+}
+
+// progress writes a line to the log every few seconds until ctx ends.
+func (rb *rebuilder) progress(ctx context.Context, start time.Time) {
+	every(ctx, cmp.Or(rb.cfg.Progress, 2*time.Second), func() {
+		found, done := rb.dirsFound.Load(), rb.dirsDone.Load()
+		elapsed := time.Since(start)
+		attrs := []any{"dirs", fmt.Sprintf("%d/%d", done, found), "keys", rb.keys.Load(),
+			"keys/s", fmt.Sprintf("%.0f", float64(rb.keys.Load())/elapsed.Seconds())}
+		if done > 0 && found > done {
+			attrs = append(attrs, "eta", time.Duration(float64(elapsed)/float64(done)*float64(found-done)).Round(time.Second))
+		}
+		rb.log.Info("rebuild progress", attrs...)
+	})
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fillCluster writes n keys of assorted sizes and shapes, unlinks every 7th and deletes
+// every 11th, and returns the values of the keys that still exist.
+func fillCluster(t *testing.T, c *testCluster, prefix string, n int) map[string][]byte {
+	t.Helper()
+	values := map[string][]byte{}
+	odd := []string{"/" + strings.Repeat("long", 250), "/é/ü/ñ key with spaces", "/nest/a", "/nest/a/b", "/nest/a/b/c"}
+	for i := range n {
+		key := fmt.Sprintf("%s/%04d", prefix, i)
+		if i < len(odd) {
+			key = odd[i] + prefix
+		}
+		value := randomBytes(1 + i*37%5000)
+		c.Put(key, value)
+		values[key] = value
+	}
+	i := 0
+	for _, key := range slices.Sorted(maps.Keys(values)) {
+		switch {
+		case i%11 == 0:
+			if resp := c.Do(http.MethodDelete, key, nil); resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("DELETE %s: %d", key, resp.StatusCode)
+			}
+			delete(values, key)
+		case i%7 == 0:
+			if resp := c.Do("UNLINK", key, nil); resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("UNLINK %s: %d", key, resp.StatusCode)
+			}
+		}
+		i++
+	}
+	return values
+}
+
+func rebuildConfig(c *testCluster, db string) RebuildConfig {
+	cluster := c.Config.ClusterConfig
+	cluster.DB = db
+	return RebuildConfig{ClusterConfig: cluster, Workers: 4, MD5: true, VolTimeout: time.Second}
+}
+
+// TestRebuildEquality writes keys through a master, rebuilds the index from the volumes
+// into a second one, starts a master on it and compares both key by key.
+func TestRebuildEquality(t *testing.T) {
+	c := startCluster(t, 5, nil)
+	values := fillCluster(t, c, "/rb", 150)
+	db := filepath.Join(t.TempDir(), "rebuilt")
+	var out bytes.Buffer
+	if err := runRebuild(context.Background(), rebuildConfig(c, db), &out, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	if !strings.Contains(out.String(), fmt.Sprintf("rebuild: %d keys", len(values))) {
+		t.Fatalf("summary: %s", out.String())
+	}
+
+	orig := c.Master
+	second := &testCluster{t: t, Vols: c.Vols, Config: c.Config, client: c.client, raw: c.raw}
+	second.Config.DB = db
+	second.startMaster()
+
+	for _, q := range []string{"/?list", "/?unlinked", "/nest?list"} {
+		a, b := listKeys(t, c, q), listKeys(t, second, q)
+		if !slices.Equal(a.Keys, b.Keys) || len(a.Keys) == 0 && q != "/nest?list" {
+			t.Fatalf("%s: original %q, rebuilt %q", q, a.Keys, b.Keys)
+		}
+	}
+	err := orig.index.Scan("", "", func(key string, want Record) (bool, error) {
+		got, err := second.Master.index.Get(key)
+		if err != nil {
+			return false, fmt.Errorf("%.40q missing from the rebuilt index: %w", key, err)
+		}
+		if got.State != want.State || !slices.Equal(got.Volumes, want.Volumes) || got.Sub != want.Sub ||
+			got.Size != want.Size || got.MD5 != want.MD5 {
+			return false, fmt.Errorf("%.40q: rebuilt %+v, original %+v", key, got, want)
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := countKeys(second.Master.index); n != int64(len(values)) {
+		t.Fatalf("rebuilt index has %d keys, want %d (deleted keys came back?)", n, len(values))
+	}
+	for key, value := range values {
+		status, got := second.Get(key)
+		if c.Record(key).State == StateUnlinked {
+			if status != http.StatusNotFound {
+				t.Fatalf("GET of unlinked %.40q through the rebuilt index: %d", key, status)
+			}
+		} else if status != http.StatusOK || !bytes.Equal(got, value) {
+			t.Fatalf("GET %.40q through the rebuilt index: %d", key, status)
+		}
+	}
+}
+
+func TestRebuildRefusesExistingIndex(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.Put("/k", []byte("v"))
+	cfg := rebuildConfig(c, c.Config.DB)
+	c.StopMaster()
+	if err := runRebuild(context.Background(), cfg, &bytes.Buffer{}, testLogger(t)); !errors.Is(err, ErrIndexExists) {
+		t.Fatalf("rebuild over an index: %v, want ErrIndexExists", err)
+	}
+	cfg.Force, cfg.MD5 = true, false
+	if err := runRebuild(context.Background(), cfg, &bytes.Buffer{}, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	index, err := OpenIndex(cfg.DB, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer index.Close()
+	rec, err := index.Get("/k")
+	if err != nil || rec.State != StateLive || rec.MD5 != "" || rec.Size != 1 {
+		t.Fatalf("record without -md5: %+v, %v", rec, err)
+	}
+}
+
+// TestRebuildReportsLeftovers: a value on fewer volumes than -replicas is kept and
+// reported; files davkv did not write and markers without a value are ignored.
+func TestRebuildReportsLeftovers(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.Put("/partial", []byte("x"))
+	c.Put("/whole", []byte("y"))
+	path := KeyPath("/partial", c.Record("/partial").Sub)
+	if err := os.Remove(filepath.Join(c.Vols[0].Dir, path)); err != nil {
+		t.Fatal(err)
+	}
+	client := NewVolumeClient(time.Second)
+	ctx := context.Background()
+	if err := client.Put(ctx, c.Vols[1].Addr, "sv00/zz/zz/stray!", strings.NewReader("?"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Put(ctx, c.Vols[1].Addr, MarkerPath("/gone", 0), http.NoBody, 0); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	db := filepath.Join(t.TempDir(), "rebuilt")
+	if err := runRebuild(ctx, rebuildConfig(c, db), &out, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"rebuild: 2 keys", "1 keys have fewer replicas", "/partial (2)", "1 unlink markers without a value", "1 files that davkv did not write"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestRebuildUnreachableVolume: a volume that cannot be listed makes rebuild fail
+// rather than write an index that silently lacks its keys.
+func TestRebuildUnreachableVolume(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.Put("/k", []byte("v"))
+	c.Vols[2].Stop()
+	err := runRebuild(context.Background(), rebuildConfig(c, filepath.Join(t.TempDir(), "db")), &bytes.Buffer{}, testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), c.Vols[2].Addr) {
+		t.Fatalf("rebuild with a volume down: %v", err)
+	}
+}
