@@ -618,7 +618,7 @@ func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
 	case old.State == StateWriting:
 		// A write that died before finishing (we hold the lock, so it is not in flight):
 		// clear its leftovers before writing anew.
-		if err := m.removeReplicas(r.Context(), key, old); err != nil {
+		if err := m.removeReplicas(r.Context(), key, old, false); err != nil {
 			return err
 		}
 	default:
@@ -658,7 +658,7 @@ func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
 		defer cancel()
 		written := rec
 		written.Volumes = mayHold
-		if cerr := m.removeReplicas(ctx, key, written); cerr != nil {
+		if cerr := m.removeReplicas(ctx, key, written, false); cerr != nil {
 			m.log.Error("cleanup after failed put left a trace", "key", key, "err", cerr)
 		} else if cerr := m.index.Delete(key); cerr != nil {
 			m.log.Error("cleanup after failed put left a trace", "key", key, "err", cerr)
@@ -911,11 +911,15 @@ func parallel[T any](items []T, fn func(T) error) error {
 	return errors.Join(errs...)
 }
 
-// removeReplicas deletes key's value and unlink marker from every volume rec names,
-// leftovers included (see removeFiles). Files already gone are fine; any other failure
-// is returned, and the caller keeps the index record as a trace.
-func (m *Master) removeReplicas(ctx context.Context, key string, rec Record) error {
-	err := removeFiles(ctx, m.client, key, rec.Sub, append(slices.Clone(rec.Volumes), rec.Leftovers...))
+// removeReplicas deletes key's value from every volume rec names, leftovers included,
+// and if markers its unlink markers (see removeFiles). Only a key that was unlinked, or
+// whose deletion was interrupted, needs the markers removed: a live key has some only
+// where an UNLINK failed halfway, and rebuild ignores a marker without a value, so
+// sparing the requests is safe. Files already gone are fine; any other failure is
+// returned, and the caller keeps the index record as a trace.
+func (m *Master) removeReplicas(ctx context.Context, key string, rec Record, markers bool) error {
+	vols := append(slices.Clone(rec.Volumes), rec.Leftovers...)
+	err := removeFiles(ctx, m.client, key, rec.Sub, vols, markers)
 	m.health.Failed(err)
 	return err
 }
@@ -1028,13 +1032,14 @@ func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) erro
 	case rec.State == StateLive && m.cfg.Protect:
 		return ErrProtected
 	}
+	markers := rec.State != StateLive
 	if rec.State != StateDeleting {
 		rec.State = StateDeleting
 		if err := m.index.Put(key, rec); err != nil {
 			return err
 		}
 	}
-	if err := m.removeReplicas(r.Context(), key, rec); err != nil {
+	if err := m.removeReplicas(r.Context(), key, rec, markers); err != nil {
 		return err
 	}
 	if err := m.index.Delete(key); err != nil {

@@ -74,7 +74,7 @@ func (rb *Rebalancer) Move(ctx context.Context, key string, rec Record, save fun
 	for _, dst := range mv.To {
 		if err := rb.copy(ctx, key, rec, dst); err != nil {
 			// What this attempt copied is in no record: take it back.
-			if cerr := removeFiles(ctx, rb.Client, key, rec.Sub, copied); cerr != nil {
+			if cerr := removeFiles(ctx, rb.Client, key, rec.Sub, copied, true); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
 			return mv, fmt.Errorf("rebalance %s: %w", key, err)
@@ -129,18 +129,22 @@ func (rb *Rebalancer) DeleteLeftovers(ctx context.Context, key string, rec Recor
 	if len(rec.Leftovers) == 0 {
 		return nil
 	}
-	if err := removeFiles(ctx, rb.Client, key, rec.Sub, rec.Leftovers); err != nil {
+	if err := removeFiles(ctx, rb.Client, key, rec.Sub, rec.Leftovers, true); err != nil {
 		return fmt.Errorf("delete old replicas of %s: %w", key, err)
 	}
 	rec.Leftovers = nil
 	return save(rec)
 }
 
-// removeFiles deletes key's value and then its unlink marker from each of vols. Values
-// go first, so that an interruption never leaves a value without its marker for
-// rebuild to bring back to life.
-func removeFiles(ctx context.Context, client *VolumeClient, key string, sub int, vols []string) error {
-	for _, path := range []string{KeyPath(key, sub), MarkerPath(key, sub)} {
+// removeFiles deletes key's value and then, if markers, its unlink marker from each of
+// vols. Values go first, so that an interruption never leaves a value without its
+// marker for rebuild to bring back to life.
+func removeFiles(ctx context.Context, client *VolumeClient, key string, sub int, vols []string, markers bool) error {
+	paths := []string{KeyPath(key, sub)}
+	if markers {
+		paths = append(paths, MarkerPath(key, sub))
+	}
+	for _, path := range paths {
 		if err := parallel(vols, func(v string) error { return client.Delete(ctx, v, path) }); err != nil {
 			return err
 		}
