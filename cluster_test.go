@@ -186,9 +186,11 @@ func startCluster(t testing.TB, n int, configure func(*ServerConfig)) *testClust
 		configure(&c.Config)
 	}
 	c.startMaster()
-	vc := NewVolumeClient(5 * time.Second)
-	c.client = vc.HTTP
-	c.raw = &http.Client{Transport: vc.HTTP.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+	// The tests' clients are net/http's, independent of the code under test.
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, ResponseHeaderTimeout: 5 * time.Second}
+	t.Cleanup(tr.CloseIdleConnections)
+	c.client = &http.Client{Transport: tr}
+	c.raw = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
 	return c

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +42,7 @@ func commands() []command {
 		{"server", "run the master", serverCommand},
 		{"rebuild", "recreate the index from what the volumes hold", rebuildCommand},
 		{"rebalance", "move values to where the volume list places them", rebalanceCommand},
+		{"thrash", "write, read and delete keys like a user, and measure", thrashCommand},
 	}
 }
 
@@ -241,5 +243,27 @@ func rebalanceCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io
 	volTimeoutFlag(fs, &cfg.VolTimeout)
 	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 		return runRebalance(ctx, cfg, stdout, log)
+	}
+}
+
+func thrashCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Writer, *slog.Logger) error) {
+	fs := newFlagSet("thrash", stderr)
+	cfg := ThrashConfig{Ops: slices.Clone(thrashOps), Size: 1024}
+	fs.StringVar(&cfg.Master, "master", "localhost:3000", "the master, host:port")
+	fs.BoolVar(&cfg.Direct, "direct", false, "work straight against -volumes, with no master: the physical limit")
+	fs.Var((*listFlag)(&cfg.Volumes), "volumes", "with -direct: comma-separated volumes, host:port each")
+	fs.IntVar(&cfg.Replicas, "replicas", 3, "with -direct: volumes holding each value")
+	fs.IntVar(&cfg.Subvolumes, "subvolumes", 10, "with -direct: sv directories per volume")
+	fs.IntVar(&cfg.Count, "count", 10000, "keys")
+	fs.IntVar(&cfg.Workers, "workers", 16, "keys worked on at once")
+	fs.Var((*sizeFlag)(&cfg.Size), "size", "value size in bytes (4k, 1M, ...)")
+	fs.StringVar(&cfg.Prefix, "prefix", "", "key prefix (default /thrash/<random>); give the same to -ops get what -ops put wrote")
+	fs.Var((*listFlag)(&cfg.Ops), "ops", "operations per key, in order: put,get,delete or a part")
+	volTimeoutFlag(fs, &cfg.VolTimeout)
+	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+		if cfg.Prefix == "" {
+			cfg.Prefix = defaultThrashPrefix()
+		}
+		return runThrash(ctx, cfg, stdout, log)
 	}
 }

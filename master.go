@@ -758,14 +758,15 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 			return 0, "", nil, err
 		}
 		total = int64(len(first))
-		var wg sync.WaitGroup
-		for i, v := range vols {
-			wg.Go(func() {
-				results[i] = m.client.Put(ctx, v, path, bytes.NewReader(first), total)
-				m.health.Failed(results[i])
-			})
+		replicas := make([]int, len(vols))
+		for i := range replicas {
+			replicas[i] = i
 		}
-		wg.Wait()
+		parallel(replicas, func(i int) error {
+			results[i] = m.client.Put(ctx, vols[i], path, bytes.NewReader(first), total)
+			m.health.Failed(results[i])
+			return nil
+		})
 		return finish()
 	}
 
@@ -900,13 +901,20 @@ func mayHaveStored(err error) bool {
 	return true
 }
 
-// parallel runs fn for every item at once and joins their errors.
+// parallel runs fn for every item at once and joins their errors. The last item runs
+// on the calling goroutine: a new goroutine's stack must grow to what an HTTP request
+// needs, which cost the master a tenth of its CPU when every item had its own.
 func parallel[T any](items []T, fn func(T) error) error {
+	if len(items) == 0 {
+		return nil
+	}
 	errs := make([]error, len(items))
 	var wg sync.WaitGroup
-	for i, it := range items {
+	last := len(items) - 1
+	for i, it := range items[:last] {
 		wg.Go(func() { errs[i] = fn(it) })
 	}
+	errs[last] = fn(items[last])
 	wg.Wait()
 	return errors.Join(errs...)
 }

@@ -279,7 +279,7 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, stdout io.Writer, lo
 	var produce func(jobs chan<- keyJob) error
 	var work func(ctx context.Context, j keyJob) (KeyMove, error)
 	if cfg.Master != "" {
-		m := &masterClient{base: masterURL(cfg.Master), client: client}
+		m := NewMasterClient(cfg.Master, client)
 		n, err := m.count(ctx)
 		if err != nil {
 			return err
@@ -366,44 +366,13 @@ func countKeys(index *Index) (int64, error) {
 	return n, err
 }
 
-// masterURL accepts host:port or a URL.
-func masterURL(s string) string {
-	if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
-		return strings.TrimSuffix(s, "/")
-	}
-	return "http://" + s
-}
-
-// masterClient is how commands talk to a running master.
-type masterClient struct {
-	base   string
-	client *VolumeClient
-}
-
-func (m *masterClient) request(ctx context.Context, method, key, query string) (*http.Response, error) {
-	u, err := url.Parse(m.base)
-	if err != nil {
-		return nil, fmt.Errorf("master %q: %w", m.base, err)
-	}
-	u.Path, u.RawQuery = key, query
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := m.client.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("master: %w", err)
-	}
-	return resp, nil
-}
-
 // eachKey calls fn for every live and every unlinked key, a page at a time.
-func (m *masterClient) eachKey(ctx context.Context, fn func(key string) error) error {
+func (m *MasterClient) eachKey(ctx context.Context, fn func(key string) error) error {
 	for _, kind := range []string{"list", "unlinked"} {
 		start := ""
 		for {
 			q := url.Values{"limit": {"1000"}, "start": {start}}.Encode() + "&" + kind
-			resp, err := m.request(ctx, http.MethodGet, "/", q)
+			resp, err := m.Do(ctx, http.MethodGet, "/", q, nil, 0)
 			if err != nil {
 				return err
 			}
@@ -427,20 +396,20 @@ func (m *masterClient) eachKey(ctx context.Context, fn func(key string) error) e
 	return nil
 }
 
-func (m *masterClient) count(ctx context.Context) (int64, error) {
+func (m *MasterClient) count(ctx context.Context) (int64, error) {
 	var n int64
 	err := m.eachKey(ctx, func(string) error { n++; return nil })
 	return n, err
 }
 
 // rebalance asks the master to rebalance key, retrying while another write holds it.
-func (m *masterClient) rebalance(ctx context.Context, key string, dryRun bool) (KeyMove, error) {
+func (m *MasterClient) rebalance(ctx context.Context, key string, dryRun bool) (KeyMove, error) {
 	query := ""
 	if dryRun {
 		query = "dry-run"
 	}
 	for attempt := 0; ; attempt++ {
-		resp, err := m.request(ctx, "REBALANCE", key, query)
+		resp, err := m.Do(ctx, "REBALANCE", key, query, nil, 0)
 		if err != nil {
 			return KeyMove{}, err
 		}
