@@ -15,3 +15,7 @@ test: deps
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Not part of the tests: measures davkv against the physical limit (see README, Performance).
+bench:
+	scripts/bench.sh

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -22,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -713,8 +711,8 @@ func fill(body io.Reader, buf []byte, rc *http.ResponseController) (data []byte,
 // cleaning up. first is the body's first chunk, already read; eof says it was all of it.
 //
 // A value that fits in one chunk goes out as plain requests. A larger one streams
-// through a pipe per volume, with three chunk buffers: one being sent to every volume,
-// one read but held back, one being read. The last chunk is held back until the body
+// through an Upload per volume, with three chunk buffers: one being written to every
+// volume, one read but held back, one being read. The last chunk is held back until the body
 // has ended and its MD5 is checked, so that no volume ever sees a complete body that
 // the client did not send in full and correctly: a write aborted before then leaves
 // nothing anywhere, since nginx only renames a body into place once it is whole.
@@ -758,11 +756,7 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 			return 0, "", nil, err
 		}
 		total = int64(len(first))
-		replicas := make([]int, len(vols))
-		for i := range replicas {
-			replicas[i] = i
-		}
-		parallel(replicas, func(i int) error {
+		parallel(replicaIndexes(len(vols)), func(i int) error {
 			results[i] = m.client.Put(ctx, vols[i], path, bytes.NewReader(first), total)
 			m.health.Failed(results[i])
 			return nil
@@ -770,49 +764,27 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		return finish()
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pipes := make([]*io.PipeWriter, len(vols))
-	// aborted is set before the master cuts the replica writes short itself, so that
-	// the errors this causes do not mark healthy volumes down, nor pass for the cause.
-	// A replica that fails on its own records its error before closing its pipe, and
-	// so before the failed pipe write makes the master abort.
-	var aborted atomic.Bool
-	own := make([]error, len(vols))
-	var replicas sync.WaitGroup
-	for i, v := range vols {
-		pr, pw := io.Pipe()
-		pipes[i] = pw
-		replicas.Go(func() {
-			err := m.client.Put(ctx, v, path, pr, size)
-			results[i] = err
-			if !aborted.Load() {
-				own[i] = err
-				m.health.Failed(err)
-			}
-			if err == nil {
-				err = errEarlyAnswer
-			}
-			pr.CloseWithError(err)
-		})
-	}
-	// abort stops every replica write and waits for them to end. The body never
-	// reached any volume whole, so nothing needs cleaning up.
+	uploads := make([]*Upload, len(vols))
+	err = parallel(replicaIndexes(len(vols)), func(i int) error {
+		var err error
+		uploads[i], err = m.client.StartUpload(ctx, vols[i], path, size)
+		m.health.Failed(err)
+		return err
+	})
+	// abort ends every upload early: no volume got the body whole, so none keeps it.
 	abort := func(cause error) (int64, string, []string, error) {
-		aborted.Store(true)
-		for _, pw := range pipes {
-			pw.CloseWithError(cmp.Or(cause, errAborted))
-		}
-		cancel()
-		replicas.Wait()
-		if cause == nil {
-			cause = cmp.Or(errors.Join(own...), errAborted)
+		for _, u := range uploads {
+			if u != nil {
+				u.Abort()
+			}
 		}
 		return 0, "", nil, cause
 	}
-	// send writes chunk to every pipe and, meanwhile, adds it to the hash, so that
-	// hashing costs no time on a machine with a core to spare. A failed write means
-	// a replica failed: abort(nil) finds out why.
+	if err != nil {
+		return abort(err)
+	}
+	// send writes chunk to every volume and, meanwhile, adds it to the hash, so that
+	// hashing costs no time on a machine with a core to spare.
 	send := func(chunk []byte, hashIt bool) <-chan error {
 		done := make(chan error, 1)
 		go func() {
@@ -822,8 +794,9 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 			} else {
 				close(hashed)
 			}
-			err := parallel(pipes, func(pw *io.PipeWriter) error {
-				_, err := pw.Write(chunk)
+			err := parallel(uploads, func(u *Upload) error {
+				_, err := u.Write(chunk)
+				m.health.Failed(err)
 				return err
 			})
 			<-hashed
@@ -845,8 +818,10 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		var next []byte
 		var rerr error
 		next, eof, rerr = fill(body, bufs[reading], rc)
-		if inflight != nil && <-inflight != nil {
-			return abort(nil)
+		if inflight != nil {
+			if werr := <-inflight; werr != nil {
+				return abort(werr)
+			}
 		}
 		if rerr != nil {
 			return abort(rerr)
@@ -859,8 +834,10 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		held, reading, idle = reading, idle, held
 		heldLen = len(next)
 	}
-	if inflight != nil && <-inflight != nil {
-		return abort(nil)
+	if inflight != nil {
+		if werr := <-inflight; werr != nil {
+			return abort(werr)
+		}
 	}
 	if h != nil {
 		h.Write(bufs[held][:heldLen])
@@ -868,22 +845,25 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 	if sum, err = check(); err != nil {
 		return abort(err)
 	}
-	if <-send(bufs[held][:heldLen], false) != nil {
-		return abort(nil)
+	if werr := <-send(bufs[held][:heldLen], false); werr != nil {
+		return abort(werr)
 	}
-	for _, pw := range pipes {
-		pw.Close()
-	}
-	replicas.Wait()
+	parallel(replicaIndexes(len(vols)), func(i int) error {
+		results[i] = uploads[i].Finish()
+		m.health.Failed(results[i])
+		return nil
+	})
 	return finish()
 }
 
-var (
-	// errEarlyAnswer ends the pipe to a volume that answered before its body was sent.
-	errEarlyAnswer = errors.New("volume answered before the body ended")
-	// errAborted ends the pipes of a PUT that failed for a reason found elsewhere.
-	errAborted = errors.New("put aborted")
-)
+// replicaIndexes returns 0 to n-1, for running something per replica with parallel.
+func replicaIndexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
 
 // mayHaveStored reports whether a replica write that ended with err (nil for success)
 // can have left a complete file on its volume. Only a volume that answered with an error status

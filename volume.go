@@ -293,8 +293,39 @@ func (c *VolumeClient) putConn(vc *volumeConn) {
 // exchange writes one request on vc and reads the answer's header. size is the body's
 // length, or -1 to send it chunked.
 func (vc *volumeConn) exchange(ctx context.Context, method, path string, body io.Reader, size int64) (*http.Response, error) {
-	stop := context.AfterFunc(ctx, func() { vc.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, vc.interrupt)
 	defer stop()
+	vc.writeHead(method, path, body != nil, size)
+	var werr error
+	switch {
+	case body == nil:
+	case size >= 0:
+		var n int64
+		n, werr = io.CopyN(vc.w, body, size)
+		if werr == nil && n != size {
+			werr = io.ErrUnexpectedEOF
+		}
+	default:
+		cw := httputil.NewChunkedWriter(vc.w)
+		if _, werr = io.Copy(cw, body); werr == nil {
+			werr = cw.Close()
+			vc.w.WriteString("\r\n")
+		}
+	}
+	if werr != nil {
+		return nil, fmt.Errorf("send body: %w", werr)
+	}
+	if err := vc.w.Flush(); err != nil {
+		return nil, err
+	}
+	return vc.readAnswer(ctx, method, vc.client.Timeout)
+}
+
+// interrupt makes the connection's blocked reads and writes fail at once.
+func (vc *volumeConn) interrupt() { vc.SetDeadline(time.Unix(1, 0)) }
+
+// writeHead buffers a request line and header; the body, if any, follows.
+func (vc *volumeConn) writeHead(method, path string, hasBody bool, size int64) {
 	w := vc.w
 	w.WriteString(method)
 	w.WriteString(" /")
@@ -302,34 +333,22 @@ func (vc *volumeConn) exchange(ctx context.Context, method, path string, body io
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(vc.volume)
 	w.WriteString("\r\nUser-Agent: davkv\r\n")
-	var werr error
 	switch {
-	case body == nil:
-		w.WriteString("\r\n")
+	case !hasBody:
 	case size >= 0:
 		w.WriteString("Content-Length: ")
 		w.WriteString(strconv.FormatInt(size, 10))
-		w.WriteString("\r\n\r\n")
-		var n int64
-		n, werr = io.CopyN(w, body, size)
-		if werr == nil && n != size {
-			werr = io.ErrUnexpectedEOF
-		}
+		w.WriteString("\r\n")
 	default:
-		w.WriteString("Transfer-Encoding: chunked\r\n\r\n")
-		cw := httputil.NewChunkedWriter(w)
-		if _, werr = io.Copy(cw, body); werr == nil {
-			werr = cw.Close()
-			w.WriteString("\r\n")
-		}
+		w.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if werr != nil {
-		return nil, fmt.Errorf("send body: %w", werr)
-	}
-	if err := w.Flush(); err != nil {
-		return nil, err
-	}
-	vc.SetReadDeadline(time.Now().Add(vc.client.Timeout))
+	w.WriteString("\r\n")
+}
+
+// readAnswer reads an answer's header, waiting at most wait for it. The body returns
+// the connection to the pool once it has been read to its end.
+func (vc *volumeConn) readAnswer(ctx context.Context, method string, wait time.Duration) (*http.Response, error) {
+	vc.SetReadDeadline(time.Now().Add(wait))
 	vc.request.Method = method
 	resp, err := http.ReadResponse(vc.r, &vc.request)
 	if err != nil {
@@ -340,8 +359,105 @@ func (vc *volumeConn) exchange(ctx context.Context, method, path string, body io
 		resp.Body.Close()
 		return nil, ctx.Err()
 	}
-	resp.Body = &connBody{ReadCloser: resp.Body, vc: vc, reuse: !resp.Close, stop: context.AfterFunc(ctx, func() { vc.SetDeadline(time.Unix(1, 0)) })}
+	resp.Body = &connBody{ReadCloser: resp.Body, vc: vc, reuse: !resp.Close, stop: context.AfterFunc(ctx, vc.interrupt)}
 	return resp, nil
+}
+
+// Upload is a PUT whose body is written as it comes, straight into the connection: the
+// master streams a large value to every replica through one each, with no copy between.
+type Upload struct {
+	vc           *volumeConn
+	volume, path string
+	size, sent   int64
+	stop         func() bool
+	err          error
+}
+
+// uploadStall bounds how long one write of an upload's body may wait for the volume
+// to take it: long enough for a volume whose disk is busy, short enough that a volume
+// that stopped answering fails the PUT.
+func (c *VolumeClient) uploadStall() time.Duration { return 10 * c.Timeout }
+
+// StartUpload begins a PUT of path on volume with a body of size bytes (-1 to send it
+// chunked). It always dials a new connection, since a body sent as it comes cannot be
+// sent again on a kept-alive connection that the volume has closed.
+func (c *VolumeClient) StartUpload(ctx context.Context, volume, path string, size int64) (*Upload, error) {
+	conn, err := c.dialer.DialContext(ctx, "tcp", volume)
+	if err != nil {
+		return nil, &VolumeError{Op: http.MethodPut, Volume: volume, Path: path, Err: err}
+	}
+	vc := &volumeConn{Conn: conn, r: bufio.NewReaderSize(conn, 4<<10), w: bufio.NewWriterSize(conn, 4<<10), volume: volume, client: c}
+	u := &Upload{vc: vc, volume: volume, path: path, size: size, stop: context.AfterFunc(ctx, vc.interrupt)}
+	vc.writeHead(http.MethodPut, path, true, size)
+	if err := vc.w.Flush(); err != nil {
+		u.Abort()
+		return nil, u.fail(err)
+	}
+	return u, nil
+}
+
+// Write sends p as the next part of the body.
+func (u *Upload) Write(p []byte) (int, error) {
+	if u.err != nil {
+		return 0, u.err
+	}
+	u.vc.SetWriteDeadline(time.Now().Add(u.vc.client.uploadStall()))
+	var err error
+	if u.size < 0 {
+		bufs := net.Buffers{[]byte(strconv.FormatInt(int64(len(p)), 16) + "\r\n"), p, []byte("\r\n")}
+		_, err = bufs.WriteTo(u.vc.Conn)
+	} else if u.sent+int64(len(p)) > u.size {
+		err = fmt.Errorf("body longer than its %d bytes", u.size)
+	} else {
+		_, err = u.vc.Conn.Write(p)
+	}
+	if err != nil {
+		u.err = u.fail(err)
+		return 0, u.err
+	}
+	u.sent += int64(len(p))
+	return len(p), nil
+}
+
+// fail makes err a VolumeError. A volume that answered before taking the whole body
+// (to refuse it) and closed the connection is heard out, so that its status is told.
+func (u *Upload) fail(err error) error {
+	if resp, rerr := u.vc.readAnswer(context.Background(), http.MethodPut, 100*time.Millisecond); rerr == nil {
+		resp.Body.Close()
+		return &VolumeError{Op: http.MethodPut, Volume: u.volume, Path: u.path, Status: resp.StatusCode, Err: ErrVolumeStatus}
+	}
+	return &VolumeError{Op: http.MethodPut, Volume: u.volume, Path: u.path, Err: err}
+}
+
+// Finish ends the body, waits for the volume's answer and checks it.
+func (u *Upload) Finish() error {
+	defer u.stop()
+	if u.err != nil {
+		u.vc.Close()
+		return u.err
+	}
+	if u.size >= 0 && u.sent != u.size {
+		u.vc.Close()
+		return &VolumeError{Op: http.MethodPut, Volume: u.volume, Path: u.path, Err: fmt.Errorf("body of %d bytes, not %d", u.sent, u.size)}
+	}
+	if u.size < 0 {
+		if _, err := u.vc.Conn.Write([]byte("0\r\n\r\n")); err != nil {
+			u.vc.Close()
+			return u.fail(err)
+		}
+	}
+	resp, err := u.vc.readAnswer(context.Background(), http.MethodPut, u.vc.client.Timeout)
+	if err != nil {
+		u.vc.Close()
+		return &VolumeError{Op: http.MethodPut, Volume: u.volume, Path: u.path, Err: err}
+	}
+	return putStatus(resp, u.volume, u.path)
+}
+
+// Abort gives up the upload: the volume sees the body end early and keeps nothing.
+func (u *Upload) Abort() {
+	u.stop()
+	u.vc.Close()
 }
 
 // connBody returns its connection to the pool once the answer has been read to its end.
@@ -456,6 +572,11 @@ func (c *VolumeClient) Put(ctx context.Context, volume, path string, body io.Rea
 	if err != nil {
 		return err
 	}
+	return putStatus(resp, volume, path)
+}
+
+// putStatus checks the answer to a PUT and releases it.
+func putStatus(resp *http.Response, volume, path string) error {
 	defer drain(resp)
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {
 		return &VolumeError{Op: http.MethodPut, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# bench.sh: measure davkv against the physical limit of its design, in one run, on this
+# machine, and print a table. It starts its own cluster (5 nginx volumes, a master with 3
+# replicas) on loopback ports from BENCH_PORT (4100) up, in BENCH_DIR (a new directory
+# on /dev/shm, a RAM file system, so that the disk's own noise does not drown the
+# comparisons; point it at a disk to measure one), and removes everything at the end.
+# Timings are noisy on shared machines: each figure is the median of ROUNDS (3) runs,
+# master and baseline alternating, and every comparison is a ratio within this run.
+# Environment: ROUNDS, COUNT (10000 keys per thrash), BIG_MB (1024), WRK_SECONDS (10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+COUNT=${COUNT:-10000}
+BIG_MB=${BIG_MB:-1024}
+WRK_SECONDS=${WRK_SECONDS:-10}
+BASE=${BENCH_PORT:-4100}
+scripts/deps.sh nginx-light wrk curl
+
+if [ -n "${BENCH_DIR:-}" ]; then
+	mkdir -p "$BENCH_DIR"
+	ROOT=$(mktemp -d "$BENCH_DIR/davkv-bench.XXXXXX")
+elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	ROOT=$(mktemp -d /dev/shm/davkv-bench.XXXXXX)
+else
+	ROOT=$(mktemp -d)
+fi
+pids=()
+master=""
+cleanup() {
+	[ -n "$master" ] && kill "$master" 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$ROOT"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+for p in $(seq "$BASE" $((BASE + 5))); do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		echo "bench.sh: port $p is in use; set BENCH_PORT" >&2
+		exit 1
+	fi
+done
+go build -o "$ROOT/davkv" .
+DAVKV=$ROOT/davkv
+CLK=$(getconf CLK_TCK)
+
+vols=()
+for i in 1 2 3 4 5; do
+	port=$((BASE + i))
+	PORT=$port BIND=127.0.0.1 ./volume.sh "$ROOT/volume$i" >/dev/null 2>&1 &
+	pids+=($!)
+	vols+=("127.0.0.1:$port")
+done
+VOLS=$(IFS=,; echo "${vols[*]}")
+MASTER=127.0.0.1:$BASE
+
+start_master() {
+	"$DAVKV" -port "$BASE" -volumes "$VOLS" -db "$ROOT/index" -replicas 3 server 2>>"$ROOT/master.log" &
+	master=$!
+	for _ in $(seq 100); do
+		curl -fs "http://$MASTER/health" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "bench.sh: master did not start:" >&2
+	cat "$ROOT/master.log" >&2
+	exit 1
+}
+stop_master() {
+	kill "$master"
+	wait "$master" || true
+	master=""
+}
+for v in "${vols[@]}"; do
+	for _ in $(seq 100); do curl -fs -o /dev/null -I "http://$v/" && break; sleep 0.1; done
+done
+start_master
+
+cpu() { awk '{print $14 + $15}' "/proc/$master/stat"; }
+median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+now() { date +%s.%N; }
+
+echo "bench: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), data in $ROOT, $ROUNDS rounds" >&2
+
+# 1. thrash through the master vs straight to the volumes, and the master's CPU per key.
+: >"$ROOT/t.master"; : >"$ROOT/t.direct"; : >"$ROOT/t.cpu"
+for r in $(seq "$ROUNDS"); do
+	before=$(cpu)
+	"$DAVKV" thrash -master "$MASTER" -count "$COUNT" | awk '/^keys\/s/ {print $2}' >>"$ROOT/t.master"
+	after=$(cpu)
+	awk -v d=$((after - before)) -v clk="$CLK" -v n="$COUNT" 'BEGIN {printf "%.0f\n", d / clk / n * 1e6}' >>"$ROOT/t.cpu"
+	"$DAVKV" thrash -direct -volumes "$VOLS" -replicas 3 -count "$COUNT" | awk '/^keys\/s/ {print $2}' >>"$ROOT/t.direct"
+	echo "bench: thrash round $r: master $(tail -1 "$ROOT/t.master") keys/s ($(tail -1 "$ROOT/t.cpu") us CPU/key), direct $(tail -1 "$ROOT/t.direct") keys/s" >&2
+done
+tm=$(median <"$ROOT/t.master"); td=$(median <"$ROOT/t.direct"); tc=$(median <"$ROOT/t.cpu")
+
+# 2. redirects for an existing key vs a missing one.
+curl -fs -X PUT -d exists "http://$MASTER/bench/exists" >/dev/null
+: >"$ROOT/w.hit"; : >"$ROOT/w.miss"
+for r in $(seq "$ROUNDS"); do
+	wrk -t2 -c100 -d"${WRK_SECONDS}s" "http://$MASTER/bench/exists" | awk '/^Requests\/sec/ {print $2}' >>"$ROOT/w.hit"
+	wrk -t2 -c100 -d"${WRK_SECONDS}s" "http://$MASTER/bench/missing" | awk '/^Requests\/sec/ {print $2}' >>"$ROOT/w.miss"
+	echo "bench: wrk round $r: existing $(tail -1 "$ROOT/w.hit")/s, missing $(tail -1 "$ROOT/w.miss")/s" >&2
+done
+wh=$(median <"$ROOT/w.hit"); wm=$(median <"$ROOT/w.miss")
+
+# 3. a large PUT through the master vs three parallel PUTs straight to three volumes, each
+# starting with no dirty pages; the master restarted so that its peak RSS is this test's.
+stop_master
+start_master
+head -c $((BIG_MB << 20)) /dev/urandom >"$ROOT/big"
+: >"$ROOT/b.master"; : >"$ROOT/b.direct"
+for r in $(seq "$ROUNDS"); do
+	sync
+	t0=$(now)
+	puts=()
+	for v in "${vols[@]:0:3}"; do
+		curl -fs -o /dev/null -T "$ROOT/big" "http://$v/direct/big" &
+		puts+=($!)
+	done
+	for p in "${puts[@]}"; do wait "$p" || { echo "bench.sh: a direct PUT failed" >&2; exit 1; }; done
+	t1=$(now)
+	echo "$t1 $t0" | awk '{print $1 - $2}' >>"$ROOT/b.direct"
+	for v in "${vols[@]:0:3}"; do curl -fs -o /dev/null -X DELETE "http://$v/direct/big"; done
+	sync
+	t0=$(now)
+	curl -fs -o /dev/null -T "$ROOT/big" "http://$MASTER/bench/big"
+	t1=$(now)
+	echo "$t1 $t0" | awk '{print $1 - $2}' >>"$ROOT/b.master"
+	curl -fs -o /dev/null -X DELETE "http://$MASTER/bench/big"
+	echo "bench: $BIG_MB MiB round $r: master $(tail -1 "$ROOT/b.master") s, direct $(tail -1 "$ROOT/b.direct") s" >&2
+done
+bm=$(median <"$ROOT/b.master"); bd=$(median <"$ROOT/b.direct")
+rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$master/status")
+rm -f "$ROOT/big"
+
+# 4. 1 MiB values through the master, and straight to the volumes.
+n1m=$((COUNT / 20))
+mm=$("$DAVKV" thrash -master "$MASTER" -count "$n1m" -size 1M | awk '/^value MB\/s/ {print $3}')
+md=$("$DAVKV" thrash -direct -volumes "$VOLS" -replicas 3 -count "$n1m" -size 1M | awk '/^value MB\/s/ {print $3}')
+
+printf '\n%-58s %12s %12s %8s %10s\n' "measure (median of $ROUNDS)" "master" "baseline" "ratio" "target"
+printf '%-58s %12s %12s %8s %10s\n' "thrash $COUNT keys of 1 KiB, keys/s (baseline: -direct)" "$tm" "$td" "$(ratio "$tm" "$td")" ">= 0.75"
+printf '%-58s %12s %12s %8s %10s\n' "master CPU per key (PUT+GET+DELETE), us" "$tc" "" "" "<= 200"
+printf '%-58s %12s %12s %8s %10s\n' "wrk redirects/s (baseline: missing key)" "$wh" "$wm" "$(ratio "$wh" "$wm")" ">= 0.8"
+printf '%-58s %12s %12s %8s %10s\n' "PUT $BIG_MB MiB, s (baseline: 3 parallel direct PUTs)" "$bm" "$bd" "$(ratio "$bm" "$bd")" "<= 1.3"
+printf '%-58s %12s %12s %8s %10s\n' "master peak RSS during the large PUTs, MiB" "$rss" "" "" "< 64"
+printf '%-58s %12s %12s %8s %10s\n' "thrash $n1m keys of 1 MiB, value MB/s (baseline: -direct)" "$mm" "$md" "$(ratio "$mm" "$md")" ""
