@@ -95,12 +95,12 @@ func TestCommandLineErrors(t *testing.T) {
 }
 
 // startServer runs the binary as a master and waits for it to answer /health.
-func startServer(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer, string) {
+func startServer(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, string) {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(davkvBinary, append(args, "-port", fmt.Sprint(port))...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func startServer(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer, string
 		}
 		return err == nil && resp.StatusCode == http.StatusOK
 	})
-	return cmd, &stderr, url
+	return cmd, stderr, url
 }
 
 // TestServerProcess runs the master as a process, with flags after the command: it

@@ -202,7 +202,10 @@ func (d *recordDecoder) bytes(n uint64) []byte {
 }
 
 // Index maps keys to Records in LevelDB. Keys are stored as they are, so LevelDB's order
-// is key order and a prefix is a range.
+// is key order and a prefix is a range. Every key starts with '/'; the index's own
+// entries sort before them: a pending entry (pendingPrefix + key) marks each record in
+// StateWriting or StateDeleting, written in the same batch, so that the writes and
+// deletes a crash interrupted are found without reading the whole index.
 type Index struct {
 	db   *leveldb.DB
 	sync bool
@@ -237,14 +240,24 @@ func (ix *Index) Get(key string) (Record, error) {
 	return rec, nil
 }
 
-// Put stores rec for key, stamping its Time.
+// pendingPrefix starts the index's entries for unfinished writes and deletes.
+const pendingPrefix = "\x00pending"
+
+// Put stores rec for key, stamping its Time, and marks or unmarks it as pending.
 func (ix *Index) Put(key string, rec Record) error {
 	rec.Time = time.Now().UnixNano()
 	b, err := rec.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	if err := ix.db.Put([]byte(key), b, &opt.WriteOptions{Sync: ix.sync}); err != nil {
+	batch := new(leveldb.Batch)
+	batch.Put([]byte(key), b)
+	if rec.State == StateWriting || rec.State == StateDeleting {
+		batch.Put([]byte(pendingPrefix+key), nil)
+	} else {
+		batch.Delete([]byte(pendingPrefix + key))
+	}
+	if err := ix.db.Write(batch, &opt.WriteOptions{Sync: ix.sync}); err != nil {
 		return fmt.Errorf("index put: %w", err)
 	}
 	return nil
@@ -252,15 +265,37 @@ func (ix *Index) Put(key string, rec Record) error {
 
 // Delete removes key.
 func (ix *Index) Delete(key string) error {
-	if err := ix.db.Delete([]byte(key), &opt.WriteOptions{Sync: ix.sync}); err != nil {
+	batch := new(leveldb.Batch)
+	batch.Delete([]byte(key))
+	batch.Delete([]byte(pendingPrefix + key))
+	if err := ix.db.Write(batch, &opt.WriteOptions{Sync: ix.sync}); err != nil {
 		return fmt.Errorf("index delete: %w", err)
 	}
 	return nil
 }
 
+// Pending calls fn for every key whose record is in StateWriting or StateDeleting,
+// until fn returns false or an error.
+func (ix *Index) Pending(fn func(key string) (bool, error)) error {
+	it := ix.db.NewIterator(util.BytesPrefix([]byte(pendingPrefix)), nil)
+	defer it.Release()
+	for it.Next() {
+		more, err := fn(string(it.Key()[len(pendingPrefix):]))
+		if err != nil || !more {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("index pending: %w", err)
+	}
+	return nil
+}
+
 // Scan calls fn for every key with prefix, from start on (if start sorts after prefix), in
-// key order, until fn returns false or an error.
+// key order, until fn returns false or an error. Keys start with '/', so an empty prefix
+// is "/": the index's own entries are never scanned.
 func (ix *Index) Scan(prefix, start string, fn func(key string, rec Record) (bool, error)) error {
+	prefix = "/" + strings.TrimPrefix(prefix, "/")
 	it := ix.db.NewIterator(util.BytesPrefix([]byte(prefix)), nil)
 	defer it.Release()
 	ok := it.First()
@@ -421,11 +456,54 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 // bounds how long a dead, unused volume goes unnoticed.
 const healthInterval = 500 * time.Millisecond
 
-// Start begins the health probes and the deletion of old replicas after rebalancing;
-// they stop when ctx ends, and Wait waits for that.
+// Start begins the health probes, the recovery of writes and deletes that a crash
+// interrupted, and the deletion of old replicas after rebalancing; they stop when ctx
+// ends, and Wait waits for that.
 func (m *Master) Start(ctx context.Context) {
 	m.health.Start(ctx, &m.background)
+	m.background.Go(func() { m.recover(ctx) })
 	m.background.Go(func() { m.sweepLeftovers(ctx) })
+}
+
+// recover finishes what the last master left pending: a write that never got its 201
+// loses its replicas and its record, a delete is completed. It runs beside the
+// requests, under each key's lock; a key a request holds is that request's to finish
+// (a PUT clears a dead write first, a DELETE completes a dead delete). What cannot be
+// finished now, with a volume down, stays pending for the next start or verify.
+func (m *Master) recover(ctx context.Context) {
+	var writes, deletes, failed int
+	err := m.index.Pending(func(key string) (bool, error) {
+		rec, unlock, err := m.lockRecord(key)
+		if errors.Is(err, ErrLocked) {
+			return ctx.Err() == nil, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		defer unlock()
+		if rec.State != StateWriting && rec.State != StateDeleting {
+			return true, nil // finished meanwhile
+		}
+		rctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
+		defer cancel()
+		if err := m.removeReplicas(rctx, key, rec, rec.State == StateDeleting); err != nil {
+			failed++
+			m.log.Warn("interrupted write or delete not cleaned up; verify -fix will", "key", key, "state", rec.State, "err", err)
+			return ctx.Err() == nil, nil
+		}
+		if rec.State == StateWriting {
+			writes++
+		} else {
+			deletes++
+		}
+		return ctx.Err() == nil, m.index.Delete(key)
+	})
+	if err != nil && ctx.Err() == nil {
+		m.log.Error("recovery stopped", "err", err)
+	}
+	if writes+deletes+failed > 0 {
+		m.log.Info("recovered from an earlier crash", "writes rolled back", writes, "deletes completed", deletes, "left pending", failed)
+	}
 }
 
 // Wait waits until the work Start began has stopped.
