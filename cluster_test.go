@@ -119,6 +119,12 @@ func (v *testVolume) Stop() {
 	v.cmd = nil
 }
 
+// Pause freezes nginx with SIGSTOP: it keeps its connections but answers nothing.
+func (v *testVolume) Pause() { syscall.Kill(-v.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Resume lets a paused nginx go on.
+func (v *testVolume) Resume() { syscall.Kill(-v.cmd.Process.Pid, syscall.SIGCONT) }
+
 // Files returns the paths of all value files on the volume, relative to its root.
 func (v *testVolume) Files() []string {
 	v.t.Helper()

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -140,4 +142,119 @@ func TestMasterKilledUnderLoad(t *testing.T) {
 	if !strings.Contains(stderr.String(), "recovered from an earlier crash") {
 		t.Logf("the new master found nothing to recover:\n%s", stderr)
 	}
+}
+
+// putAll stores n values under prefix and fails the test unless every PUT gets a 201.
+func putAll(t *testing.T, c *testCluster, prefix string, n, size int) map[string][]byte {
+	t.Helper()
+	values := map[string][]byte{}
+	for i := range n {
+		key := fmt.Sprintf("%s/%d", prefix, i)
+		values[key] = randomBytes(size + i)
+		c.Put(key, values[key])
+	}
+	return values
+}
+
+// checkReplicas checks that every key has want replicas, none on the volume avoid, and
+// reads back whole.
+func checkReplicas(t *testing.T, c *testCluster, values map[string][]byte, want int, avoid string) {
+	t.Helper()
+	for key, value := range values {
+		rec := c.Record(key)
+		if len(rec.Volumes) != want || slices.Contains(rec.Volumes, avoid) {
+			t.Fatalf("%s on %q, want %d volumes without %s", key, rec.Volumes, want, avoid)
+		}
+		if status, got := c.Get(key); status != http.StatusOK || !bytes.Equal(got, value) {
+			t.Fatalf("GET %s: %d", key, status)
+		}
+	}
+}
+
+// TestWritesWithAVolumeDown: with 1 of 5 volumes down, every PUT succeeds with full
+// replication, on the next volumes in each key's order; rebalance moves them home.
+func TestWritesWithAVolumeDown(t *testing.T) {
+	c := startCluster(t, 5, nil)
+	down := c.Vols[1]
+	down.Stop()
+	// At once, before the master knows: small values fall back when the volume
+	// does not answer.
+	small := putAll(t, c, "/down/small", 100, 100)
+	// Once it knows, large (streamed) values avoid the volume from the start.
+	eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(down.Addr) })
+	large := putAll(t, c, "/down/large", 10, 3*chunkSize)
+	checkReplicas(t, c, small, 3, down.Addr)
+	checkReplicas(t, c, large, 3, down.Addr)
+	t.Logf("%d PUTs with 1 of 5 volumes down: %d acknowledged, 0 failed", len(small)+len(large), len(small)+len(large))
+
+	down.Start()
+	eventually(t, 2*time.Second, "volume not seen up", func() bool { return c.Master.health.Up(down.Addr) })
+	var out bytes.Buffer
+	err := runRebalance(context.Background(), RebalanceConfig{Master: c.URL, Workers: 4, VolTimeout: time.Second}, &out, testLogger(t))
+	if err != nil || !strings.Contains(out.String(), "moved") {
+		t.Fatalf("rebalance home: %v\n%s", err, out.String())
+	}
+	for key := range small {
+		if rec, want := c.Record(key), c.Master.placement.Choose(key); !slices.Equal(rec.Volumes, want) {
+			t.Fatalf("%s on %q after rebalance, want %q", key, rec.Volumes, want)
+		}
+	}
+}
+
+func TestTooFewVolumes(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.Vols[2].Stop()
+	eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(c.Vols[2].Addr) })
+	resp := c.Do(http.MethodPut, "/few", strings.NewReader("x"))
+	if msg := readAll(t, resp.Body); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(msg, "2 of 3 volumes are up (down: "+c.Vols[2].Addr) {
+		t.Fatalf("PUT with 2 of 3 volumes up: %d %q", resp.StatusCode, msg)
+	}
+	if files := c.AllFiles(); len(files) != 0 {
+		t.Fatalf("files: %q", files)
+	}
+	c.Config.MinReplicas = 2
+	c.RestartMaster()
+	eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(c.Vols[2].Addr) })
+	values := putAll(t, c, "/few", 5, 10)
+	checkReplicas(t, c, values, 2, c.Vols[2].Addr)
+}
+
+// TestStoppedVolume freezes one nginx with SIGSTOP: a PUT that meets it costs about
+// -voltimeout, then the volume is skipped; a replica it stores when it thaws is deleted.
+func TestStoppedVolume(t *testing.T) {
+	c := startCluster(t, 5, func(cfg *ServerConfig) {
+		cfg.VolTimeout = 500 * time.Millisecond
+		cfg.Grace = 100 * time.Millisecond
+	})
+	frozen := c.Vols[3]
+	frozen.Pause()
+	var slowest time.Duration
+	values := map[string][]byte{}
+	for i := range 40 {
+		key := fmt.Sprintf("/frozen/%d", i)
+		values[key] = randomBytes(100 + i)
+		start := time.Now()
+		c.Put(key, values[key])
+		slowest = max(slowest, time.Since(start))
+	}
+	t.Logf("40 PUTs with a volume frozen: all acknowledged, slowest %v", slowest.Round(time.Millisecond))
+	if slowest > 1500*time.Millisecond {
+		t.Errorf("a PUT took %v with -voltimeout 500ms", slowest)
+	}
+	if c.Master.health.Up(frozen.Addr) {
+		t.Fatal("frozen volume still counted up")
+	}
+	for key := range values {
+		resp := c.Do(http.MethodGet, key, nil)
+		if strings.Contains(resp.Header.Get("Location"), frozen.Addr) {
+			t.Fatalf("%s redirected to the frozen volume", key)
+		}
+	}
+	frozen.Resume()
+	eventually(t, 2*time.Second, "volume not seen back", func() bool { return c.Master.health.Up(frozen.Addr) })
+	// Whatever the thawed nginx stored of the PUTs that gave up on it is deleted.
+	eventually(t, 15*time.Second, "leftovers on the thawed volume not deleted", func() bool {
+		return len(c.AllFiles()) == 3*len(values)
+	})
+	checkReplicas(t, c, values, 3, frozen.Addr)
 }

@@ -161,6 +161,7 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs.DurationVar(&cfg.Grace, "grace", 30*time.Second, "how long REBALANCE keeps a moved key's old replicas, for redirects already sent")
 	fs.BoolVar(&cfg.Protect, "protect", false, "refuse DELETE of a key that was not UNLINKed first")
 	fs.StringVar(&cfg.Fallback, "fallback", "", "host:port to redirect GETs of unknown keys to")
+	fs.IntVar(&cfg.MinReplicas, "minreplicas", 0, "with fewer volumes up than -replicas, accept a PUT once this many copies are stored (default: -replicas)")
 	fs.BoolVar(&cfg.MD5Sum, "md5sum", true, "compute and serve each value's MD5")
 	volTimeoutFlag(fs, &cfg.VolTimeout)
 	fs.BoolVar(&cfg.Sync, "sync", false, "make every index write wait for the disk (survives power loss)")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -714,26 +715,38 @@ func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
 		return ErrEmptyBody
 	}
 
-	vols := m.placement.Choose(key)
-	if len(vols) < m.cfg.Replicas {
-		return fmt.Errorf("%w: %d volumes for %d replicas", ErrNoVolumes, len(vols), m.cfg.Replicas)
-	}
-	for _, v := range vols {
-		if !m.health.Up(v) {
-			return fmt.Errorf("%w: volume %s is down", ErrNoVolumes, v)
+	// The key's volumes in rendezvous order, skipping those known to be down: its
+	// first choices if they are up, the next ones in its order if not.
+	var up, down []string
+	for _, v := range m.placement.Rank(key) {
+		if m.health.Up(v) {
+			up = append(up, v)
+		} else {
+			down = append(down, v)
 		}
 	}
-	rec := Record{State: StateWriting, Volumes: vols, Sub: m.placement.Subvolume(key)}
+	minOK := cmp.Or(m.cfg.MinReplicas, m.cfg.Replicas)
+	if len(up) < minOK {
+		return fmt.Errorf("%w: %d of %d volumes are up (down: %s), %d replicas needed",
+			ErrNoVolumes, len(up), len(m.cfg.Volumes), strings.Join(down, ", "), minOK)
+	}
+	vols, spares := up[:min(m.cfg.Replicas, len(up))], up[min(m.cfg.Replicas, len(up)):]
+	// Until the write commits, the record names every volume it may touch, fallbacks
+	// included, for the cleanup of a crash.
+	rec := Record{State: StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key)}
 	if err := m.index.Put(key, rec); err != nil {
 		return err
 	}
-	size, sum, mayHold, err := m.replicate(r.Context(), rc, r.Body, first, eof, r.ContentLength, vols, KeyPath(key, rec.Sub), want)
+	res, err := m.replicate(r.Context(), rc, r.Body, first, eof, r.ContentLength, vols, spares, KeyPath(key, rec.Sub), want)
+	if err == nil && len(res.written) < minOK {
+		err = fmt.Errorf("%w: %d replicas written, %d needed", ErrNoVolumes, len(res.written), minOK)
+	}
 	if err != nil {
 		// Clean up even when the client is gone: use a context of our own.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 4*m.cfg.VolTimeout)
 		defer cancel()
 		written := rec
-		written.Volumes = mayHold
+		written.Volumes, written.Leftovers = append(res.written, res.mayHold...), nil
 		if cerr := m.removeReplicas(ctx, key, written, false); cerr != nil {
 			m.log.Error("cleanup after failed put left a trace", "key", key, "err", cerr)
 		} else if cerr := m.index.Delete(key); cerr != nil {
@@ -741,9 +754,18 @@ func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
 		}
 		return err
 	}
-	rec.State, rec.Size, rec.MD5 = StateLive, size, sum
+	rec.State, rec.Size, rec.MD5 = StateLive, res.size, res.sum
+	rec.Volumes, rec.Leftovers = m.placement.InRankOrder(key, res.written), res.mayHold
 	if err := m.index.Put(key, rec); err != nil {
 		return err
+	}
+	if len(rec.Leftovers) > 0 {
+		// A volume that did not answer may still store the value when it comes
+		// back: delete it there once it does.
+		m.deleteLeftoversLater(key, m.cfg.Grace)
+	}
+	if len(rec.Volumes) < m.cfg.Replicas {
+		m.log.Warn("under-replicated: fewer volumes are up than -replicas", "key", key, "volumes", strings.Join(rec.Volumes, ","))
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
@@ -784,17 +806,25 @@ func fill(body io.Reader, buf []byte, rc *http.ResponseController) (data []byte,
 	return buf[:n], false, nil
 }
 
-// replicate sends a PUT body to every volume in vols at once and returns its length,
-// its hex MD5, and, on failure, the volumes that may hold a complete copy and need
-// cleaning up. first is the body's first chunk, already read; eof says it was all of it.
+// replicaResult is what replicate did: the value's size and hex MD5, the volumes that
+// hold it, and those that failed but may still hold it (and need cleaning up).
+type replicaResult struct {
+	size             int64
+	sum              string
+	written, mayHold []string
+}
+
+// replicate sends a PUT body to every volume in vols at once. first is the body's
+// first chunk, already read; eof says it was all of it.
 //
-// A value that fits in one chunk goes out as plain requests. A larger one streams
-// through an Upload per volume, with three chunk buffers: one being written to every
-// volume, one read but held back, one being read. The last chunk is held back until the body
-// has ended and its MD5 is checked, so that no volume ever sees a complete body that
-// the client did not send in full and correctly: a write aborted before then leaves
-// nothing anywhere, since nginx only renames a body into place once it is whole.
-func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, body io.Reader, first []byte, eof bool, size int64, vols []string, path string, want []byte) (total int64, sum string, mayHold []string, err error) {
+// A value that fits in one chunk goes out as plain requests, and a volume that does not
+// answer is replaced by the next of spares. A larger one streams through an Upload per
+// volume, with three chunk buffers: one being written to every volume, one read but
+// held back, one being read. The last chunk is held back until the body has ended and
+// its MD5 is checked, so that no volume ever sees a complete body that the client did
+// not send in full and correctly: a write aborted before then leaves nothing anywhere,
+// since nginx only renames a body into place once it is whole.
+func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, body io.Reader, first []byte, eof bool, size int64, vols, spares []string, path string, want []byte) (res replicaResult, err error) {
 	var h hash.Hash
 	if m.cfg.MD5Sum || want != nil {
 		h = md5.New()
@@ -812,34 +842,17 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		}
 		return md5Hex(got), nil
 	}
-	results := make([]error, len(vols))
-	// finish turns the replicas' results into replicate's.
-	finish := func() (int64, string, []string, error) {
-		for i, err := range results {
-			if mayHaveStored(err) {
-				mayHold = append(mayHold, vols[i])
-			}
-		}
-		if err := errors.Join(results...); err != nil {
-			return 0, "", mayHold, err
-		}
-		return total, sum, nil, nil
-	}
 
 	if eof {
 		if h != nil {
 			h.Write(first)
 		}
-		if sum, err = check(); err != nil {
-			return 0, "", nil, err
+		if res.sum, err = check(); err != nil {
+			return res, err
 		}
-		total = int64(len(first))
-		parallel(replicaIndexes(len(vols)), func(i int) error {
-			results[i] = m.client.Put(ctx, vols[i], path, bytes.NewReader(first), total)
-			m.health.Failed(results[i])
-			return nil
-		})
-		return finish()
+		res.size = int64(len(first))
+		res.written, res.mayHold, err = m.putSmall(ctx, path, first, vols, spares)
+		return res, err
 	}
 
 	uploads := make([]*Upload, len(vols))
@@ -850,13 +863,13 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		return err
 	})
 	// abort ends every upload early: no volume got the body whole, so none keeps it.
-	abort := func(cause error) (int64, string, []string, error) {
+	abort := func(cause error) (replicaResult, error) {
 		for _, u := range uploads {
 			if u != nil {
 				u.Abort()
 			}
 		}
-		return 0, "", nil, cause
+		return replicaResult{}, cause
 	}
 	if err != nil {
 		return abort(err)
@@ -890,7 +903,7 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 	// held is read but not sent; reading is being filled; idle is in flight or unused.
 	held, reading, idle := 0, 1, 2
 	heldLen := len(first)
-	total = int64(len(first))
+	total := int64(len(first))
 	var inflight <-chan error
 	for !eof {
 		var next []byte
@@ -920,18 +933,60 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 	if h != nil {
 		h.Write(bufs[held][:heldLen])
 	}
-	if sum, err = check(); err != nil {
+	if res.sum, err = check(); err != nil {
 		return abort(err)
 	}
 	if werr := <-send(bufs[held][:heldLen], false); werr != nil {
 		return abort(werr)
 	}
+	results := make([]error, len(vols))
 	parallel(replicaIndexes(len(vols)), func(i int) error {
 		results[i] = uploads[i].Finish()
 		m.health.Failed(results[i])
 		return nil
 	})
-	return finish()
+	for i, err := range results {
+		if err == nil {
+			res.written = append(res.written, vols[i])
+		} else if mayHaveStored(err) {
+			res.mayHold = append(res.mayHold, vols[i])
+		}
+	}
+	res.size = total
+	return res, errors.Join(results...)
+}
+
+// putSmall stores data on every volume of vols at once. A volume that does not answer
+// is marked down and replaced by the next of spares, so that a volume dying under
+// load costs no PUT; one that answers with an error (a full disk) fails the PUT.
+func (m *Master) putSmall(ctx context.Context, path string, data []byte, vols, spares []string) (written, mayHold []string, err error) {
+	var errs []error
+	for targets := vols; len(targets) > 0; {
+		results := make([]error, len(targets))
+		parallel(replicaIndexes(len(targets)), func(i int) error {
+			results[i] = m.client.Put(ctx, targets[i], path, bytes.NewReader(data), int64(len(data)))
+			m.health.Failed(results[i])
+			return nil
+		})
+		var next []string
+		for i, err := range results {
+			var ve *VolumeError
+			switch {
+			case err == nil:
+				written = append(written, targets[i])
+				continue
+			case mayHaveStored(err):
+				mayHold = append(mayHold, targets[i])
+			}
+			if errors.As(err, &ve) && ve.Unreachable() && len(spares) > 0 && ctx.Err() == nil {
+				next, spares = append(next, spares[0]), spares[1:]
+				continue
+			}
+			errs = append(errs, err)
+		}
+		targets = next
+	}
+	return written, mayHold, errors.Join(errs...)
 }
 
 // replicaIndexes returns 0 to n-1, for running something per replica with parallel.
@@ -1017,14 +1072,26 @@ func (m *Master) rebalance(w http.ResponseWriter, r *http.Request, key string) e
 
 // pendingSweep is a key whose old replicas may be deleted from due on.
 type pendingSweep struct {
-	key string
-	due time.Time
+	key      string
+	due      time.Time
+	attempts int
 }
+
+// sweepRetries and sweepRetryDelay bound how long the sweeper keeps trying a volume
+// that is down; after that, the next rebalance or verify -fix deletes the replicas.
+const (
+	sweepRetries    = 20
+	sweepRetryDelay = 5 * time.Second
+)
 
 // deleteLeftoversLater queues key's old replicas for deletion once after has passed.
 func (m *Master) deleteLeftoversLater(key string, after time.Duration) {
+	m.queueSweep(pendingSweep{key: key, due: time.Now().Add(after)})
+}
+
+func (m *Master) queueSweep(p pendingSweep) {
 	m.sweepMu.Lock()
-	m.sweepQueue = append(m.sweepQueue, pendingSweep{key, time.Now().Add(after)})
+	m.sweepQueue = append(m.sweepQueue, p)
 	m.sweepMu.Unlock()
 	select {
 	case m.sweepWake <- struct{}{}:
@@ -1033,8 +1100,8 @@ func (m *Master) deleteLeftoversLater(key string, after time.Duration) {
 }
 
 // sweepLeftovers deletes queued old replicas as they fall due, under each key's lock,
-// until ctx ends. Every key gets the same grace, so the queue is in due order but for
-// retries, which only come late. A master that stops first leaves the rest recorded in
+// until ctx ends, trying again while a volume is down. Every key gets the same grace,
+// so the queue is in due order but for retries, which only come late. A master that stops first leaves the rest recorded in
 // the index, for the next rebalance of the key to delete.
 func (m *Master) sweepLeftovers(ctx context.Context) {
 	for {
@@ -1062,10 +1129,14 @@ func (m *Master) sweepLeftovers(ctx context.Context) {
 		m.sweepMu.Lock()
 		m.sweepQueue = m.sweepQueue[1:]
 		m.sweepMu.Unlock()
-		if err := m.sweep(ctx, next.key); errors.Is(err, ErrLocked) {
+		err := m.sweep(ctx, next.key)
+		switch {
+		case errors.Is(err, ErrLocked):
 			m.deleteLeftoversLater(next.key, time.Second)
-		} else if err != nil {
-			m.log.Warn("old replicas not deleted; the next rebalance will", "key", next.key, "err", err)
+		case err != nil && next.attempts < sweepRetries:
+			m.queueSweep(pendingSweep{key: next.key, due: time.Now().Add(sweepRetryDelay), attempts: next.attempts + 1})
+		case err != nil:
+			m.log.Warn("old replicas not deleted; the next rebalance or verify -fix will", "key", next.key, "err", err)
 		}
 	}
 }
@@ -1233,6 +1304,10 @@ type ServerConfig struct {
 	Protect bool
 	// Fallback, if set, is a host:port that GETs of unknown keys are redirected to.
 	Fallback string
+	// MinReplicas, if not zero, is how few replicas a PUT may store when fewer than
+	// Replicas volumes are up; the key is then under-replicated until verify -fix or
+	// rebalance copies it. Zero means Replicas.
+	MinReplicas int
 	// MD5Sum computes each value's MD5 while storing it and serves it as Content-Md5.
 	MD5Sum bool
 	// VolTimeout bounds connecting to a volume and waiting for its answer.
@@ -1253,6 +1328,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("-port %d is not a TCP port", c.Port)
+	}
+	if c.MinReplicas < 0 || c.MinReplicas > c.Replicas {
+		return fmt.Errorf("-minreplicas must be from 1 to -replicas (%d), got %d", c.Replicas, c.MinReplicas)
 	}
 	if c.Grace < 0 {
 		return fmt.Errorf("-grace must not be negative, got %v", c.Grace)

@@ -71,6 +71,17 @@ func (p Placement) Choose(key string) []string {
 	return r[:min(p.Replicas, len(r))]
 }
 
+// InRankOrder returns vols ordered by how much key prefers them.
+func (p Placement) InRankOrder(key string, vols []string) []string {
+	var out []string
+	for _, v := range p.Rank(key) {
+		if slices.Contains(vols, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // Subvolume returns the subvolume directory number that key goes to on every volume.
 func (p Placement) Subvolume(key string) int {
 	h := md5.Sum([]byte(key))
