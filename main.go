@@ -43,6 +43,7 @@ func commands() []command {
 		{"rebuild", "recreate the index from what the volumes hold", rebuildCommand},
 		{"rebalance", "move values to where the volume list places them", rebalanceCommand},
 		{"thrash", "write, read and delete keys like a user, and measure", thrashCommand},
+		{"verify", "check the index against the volumes, and repair with -fix", verifyCommand},
 	}
 }
 
@@ -266,5 +267,19 @@ func thrashCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 			cfg.Prefix = defaultThrashPrefix()
 		}
 		return runThrash(ctx, cfg, stdout, log)
+	}
+}
+
+func verifyCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Writer, *slog.Logger) error) {
+	fs := newFlagSet("verify", stderr)
+	cfg := VerifyConfig{}
+	clusterFlags(fs, &cfg.ClusterConfig)
+	fs.BoolVar(&cfg.Deep, "deep", false, "read every replica and check its size and MD5")
+	fs.BoolVar(&cfg.Fix, "fix", false, "repair what can be repaired")
+	fs.DurationVar(&cfg.Grace, "grace", time.Hour, "leave orphans and unfinished writes younger than this alone (they may be in flight)")
+	fs.IntVar(&cfg.Workers, "workers", 16, "keys checked and directories listed at once")
+	volTimeoutFlag(fs, &cfg.VolTimeout)
+	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+		return runVerify(ctx, cfg, stdout, log)
 	}
 }

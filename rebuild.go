@@ -45,6 +45,93 @@ func (c RebuildConfig) Validate() error {
 // ErrIndexExists says rebuild would overwrite an index.
 var ErrIndexExists = errors.New("an index already exists there; use -force to replace it")
 
+// volumeWalker lists every file on a set of volumes through nginx's JSON listings,
+// Workers directories at once, and hands each file to its file function. Rebuild and
+// verify walk with it.
+type volumeWalker struct {
+	client  *VolumeClient
+	sem     chan struct{}
+	walkers sync.WaitGroup
+	file    func(volume, path string, e DirEntry) error
+
+	dirsFound, dirsDone, files atomic.Int64
+	errMu                      sync.Mutex
+	errs                       []error
+}
+
+func newVolumeWalker(client *VolumeClient, workers int, file func(volume, path string, e DirEntry) error) *volumeWalker {
+	return &volumeWalker{client: client, sem: make(chan struct{}, workers), file: file}
+}
+
+// Walk walks every volume and returns the first errors (listings that failed, or what
+// the file function returned) once all of it is done.
+func (w *volumeWalker) Walk(ctx context.Context, volumes []string) error {
+	w.dirsFound.Add(int64(len(volumes)))
+	for _, v := range volumes {
+		w.spawn(ctx, v, "")
+	}
+	w.walkers.Wait()
+	return errors.Join(w.errs...)
+}
+
+// spawn walks dir on volume in a new goroutine if a worker is free, else in this one:
+// at most Workers listings run at once, and the directories waiting to be listed are
+// only those on the walkers' paths down the tree, so memory does not grow with the
+// number of files.
+func (w *volumeWalker) spawn(ctx context.Context, volume, dir string) {
+	select {
+	case w.sem <- struct{}{}:
+		w.walkers.Go(func() {
+			defer func() { <-w.sem }()
+			w.walk(ctx, volume, dir)
+		})
+	default:
+		w.walk(ctx, volume, dir)
+	}
+}
+
+func (w *volumeWalker) walk(ctx context.Context, volume, dir string) {
+	defer w.dirsDone.Add(1)
+	entries, err := w.client.List(ctx, volume, dir)
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	for _, e := range entries {
+		if e.Type == "directory" {
+			w.dirsFound.Add(1)
+		}
+	}
+	for _, e := range entries {
+		path := dir + e.Name
+		if e.Type == "directory" {
+			w.spawn(ctx, volume, path+"/")
+			continue
+		}
+		w.files.Add(1)
+		if err := w.file(volume, path, e); err != nil {
+			w.fail(err)
+		}
+	}
+}
+
+func (w *volumeWalker) fail(err error) {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	if len(w.errs) < 10 {
+		w.errs = append(w.errs, err)
+	}
+}
+
+// eta estimates the time left from the directories listed so far.
+func (w *volumeWalker) eta(elapsed time.Duration) time.Duration {
+	found, done := w.dirsFound.Load(), w.dirsDone.Load()
+	if done == 0 || found <= done {
+		return 0
+	}
+	return time.Duration(float64(elapsed) / float64(done) * float64(found-done)).Round(time.Second)
+}
+
 // rebuilder walks the volumes and merges what it finds into a new index. Each file
 // found is merged into its key's record in LevelDB at once, so memory does not grow with
 // the number of keys; stripes serialise the merges of one key.
@@ -54,14 +141,11 @@ type rebuilder struct {
 	placement Placement
 	index     *Index
 	log       *slog.Logger
-	sem       chan struct{}
-	walkers   sync.WaitGroup
+	walker    *volumeWalker
 	seed      maphash.Seed
 	stripes   [256]sync.Mutex
 
-	dirsFound, dirsDone, files, keys, strays atomic.Int64
-	errMu                                    sync.Mutex
-	errs                                     []error
+	keys, strays atomic.Int64
 }
 
 // runRebuild recreates the index at cfg.DB from what the volumes hold.
@@ -88,76 +172,26 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 		placement: cfg.Placement(),
 		index:     index,
 		log:       log,
-		sem:       make(chan struct{}, cfg.Workers),
 		seed:      maphash.MakeSeed(),
 	}
+	rb.walker = newVolumeWalker(rb.client, cfg.Workers, func(volume, path string, e DirEntry) error {
+		return rb.merge(volume, path, e.Size)
+	})
 	start := time.Now()
 	pctx, stopProgress := context.WithCancel(ctx)
 	go rb.progress(pctx, start)
-	rb.dirsFound.Add(int64(len(cfg.Volumes)))
-	for _, v := range cfg.Volumes {
-		rb.spawn(ctx, v, "")
-	}
-	rb.walkers.Wait()
+	err = rb.walker.Walk(ctx, cfg.Volumes)
 	stopProgress()
-	if err := errors.Join(rb.errs...); err != nil {
+	if err != nil {
 		return fmt.Errorf("rebuild: the volumes could not all be read, the index at %s is incomplete: %w", cfg.DB, err)
 	}
 	sum, err := rb.finish(ctx)
 	if err != nil {
 		return err
 	}
-	sum.took, sum.files, sum.strays = time.Since(start), rb.files.Load(), rb.strays.Load()
+	sum.took, sum.files, sum.strays = time.Since(start), rb.walker.files.Load(), rb.strays.Load()
 	sum.write(stdout)
 	return nil
-}
-
-// spawn walks dir on volume in a new goroutine if a worker is free, else in this one:
-// at most Workers listings run at once, and the directories waiting to be listed are
-// only those on the walkers' paths down the tree.
-func (rb *rebuilder) spawn(ctx context.Context, volume, dir string) {
-	select {
-	case rb.sem <- struct{}{}:
-		rb.walkers.Go(func() {
-			defer func() { <-rb.sem }()
-			rb.walk(ctx, volume, dir)
-		})
-	default:
-		rb.walk(ctx, volume, dir)
-	}
-}
-
-func (rb *rebuilder) walk(ctx context.Context, volume, dir string) {
-	defer rb.dirsDone.Add(1)
-	entries, err := rb.client.List(ctx, volume, dir)
-	if err != nil {
-		rb.fail(err)
-		return
-	}
-	for _, e := range entries {
-		if e.Type == "directory" {
-			rb.dirsFound.Add(1)
-		}
-	}
-	for _, e := range entries {
-		path := dir + e.Name
-		if e.Type == "directory" {
-			rb.spawn(ctx, volume, path+"/")
-			continue
-		}
-		rb.files.Add(1)
-		if err := rb.merge(volume, path, e.Size); err != nil {
-			rb.fail(err)
-		}
-	}
-}
-
-func (rb *rebuilder) fail(err error) {
-	rb.errMu.Lock()
-	defer rb.errMu.Unlock()
-	if len(rb.errs) < 10 {
-		rb.errs = append(rb.errs, err)
-	}
 }
 
 // merge adds one file found on volume to its key's record.
@@ -287,13 +321,8 @@ func (rb *rebuilder) addMD5(ctx context.Context, key string, rec Record) error {
 // progress writes a line to the log every few seconds until ctx ends.
 func (rb *rebuilder) progress(ctx context.Context, start time.Time) {
 	every(ctx, cmp.Or(rb.cfg.Progress, 2*time.Second), func() {
-		found, done := rb.dirsFound.Load(), rb.dirsDone.Load()
-		elapsed := time.Since(start)
-		attrs := []any{"dirs", fmt.Sprintf("%d/%d", done, found), "keys", rb.keys.Load(),
-			"keys/s", fmt.Sprintf("%.0f", float64(rb.keys.Load())/elapsed.Seconds())}
-		if done > 0 && found > done {
-			attrs = append(attrs, "eta", time.Duration(float64(elapsed)/float64(done)*float64(found-done)).Round(time.Second))
-		}
-		rb.log.Info("rebuild progress", attrs...)
+		w, elapsed := rb.walker, time.Since(start)
+		rb.log.Info("rebuild progress", "dirs", fmt.Sprintf("%d/%d", w.dirsDone.Load(), w.dirsFound.Load()),
+			"keys", rb.keys.Load(), "keys/s", fmt.Sprintf("%.0f", float64(rb.keys.Load())/elapsed.Seconds()), "eta", w.eta(elapsed))
 	})
 }

@@ -623,11 +623,32 @@ func (c *VolumeClient) Get(ctx context.Context, volume, path string) (io.ReadClo
 	return resp.Body, resp.ContentLength, nil
 }
 
+// Stat returns the size of path on volume. A missing file is a VolumeError with
+// Status 404.
+func (c *VolumeClient) Stat(ctx context.Context, volume, path string) (int64, error) {
+	resp, err := c.do(ctx, http.MethodHead, volume, path, nil, 0)
+	if err != nil {
+		return 0, err
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusOK {
+		return 0, &VolumeError{Op: http.MethodHead, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
+	}
+	return resp.ContentLength, nil
+}
+
 // DirEntry is one entry of a volume's directory listing (nginx's JSON autoindex).
 type DirEntry struct {
-	Name string `json:"name"`
-	Type string `json:"type"` // "file" or "directory"
-	Size int64  `json:"size"`
+	Name  string `json:"name"`
+	Type  string `json:"type"` // "file" or "directory"
+	Size  int64  `json:"size"`
+	MTime string `json:"mtime"` // as HTTP dates are written
+}
+
+// Modified returns when the entry was last changed, or the zero time if nginx did not say.
+func (e DirEntry) Modified() time.Time {
+	t, _ := http.ParseTime(e.MTime)
+	return t
 }
 
 // List returns the entries of directory dir on volume ("" for the root). A directory
