@@ -380,3 +380,44 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("value of the PUT that finished during shutdown: %d", status)
 	}
 }
+
+// TestVerifyOnline does verify's work through a running master.
+func TestVerifyOnline(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	values := putAll(t, c, "/vo", 30, 300)
+	r := c.Record("/vo/7")
+	removed := filepath.Join(volumeDir(c, r.Volumes[1]), KeyPath("/vo/7", r.Sub))
+	os.Remove(removed)
+	orphan := filepath.Join(c.Vols[2].Dir, KeyPath("/stray", 0))
+	os.MkdirAll(filepath.Dir(orphan), 0o755)
+	os.WriteFile(orphan, []byte("x"), 0o644)
+	os.Chtimes(orphan, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
+
+	verify := func(fix bool) (string, error) {
+		var out bytes.Buffer
+		err := runVerify(context.Background(), VerifyConfig{Master: c.URL, Fix: fix, Grace: time.Hour, Workers: 4, VolTimeout: time.Second}, &out, testLogger(t))
+		t.Logf("online verify fix=%v:\n%s", fix, out.String())
+		return out.String(), err
+	}
+	out, err := verify(false)
+	if !errors.Is(err, ErrNotWhole) || !strings.Contains(out, "/vo/7 on "+r.Volumes[1]) || !strings.Contains(out, probOrphan) {
+		t.Fatalf("online verify: %v", err)
+	}
+	if _, err := verify(true); err != nil {
+		t.Fatalf("online verify -fix: %v", err)
+	}
+	if _, err := verify(false); err != nil {
+		t.Fatalf("online verify after -fix: %v", err)
+	}
+	if _, err := os.Stat(removed); err != nil {
+		t.Errorf("replica not restored: %v", err)
+	}
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("orphan not removed: %v", err)
+	}
+	for key, value := range values {
+		if status, got := c.Get(key); status != http.StatusOK || !bytes.Equal(got, value) {
+			t.Fatalf("GET %s: %d", key, status)
+		}
+	}
+}

@@ -274,6 +274,7 @@ func verifyCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs := newFlagSet("verify", stderr)
 	cfg := VerifyConfig{}
 	clusterFlags(fs, &cfg.ClusterConfig)
+	fs.StringVar(&cfg.Master, "master", "", "a running master (host:port) to verify through, online, instead of -volumes and -db")
 	fs.BoolVar(&cfg.Deep, "deep", false, "read every replica and check its size and MD5")
 	fs.BoolVar(&cfg.Fix, "fix", false, "repair what can be repaired")
 	fs.DurationVar(&cfg.Grace, "grace", time.Hour, "leave orphans and unfinished writes younger than this alone (they may be in flight)")

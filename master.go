@@ -384,7 +384,7 @@ const (
 	// bodyIdleTimeout bounds how long a PUT waits for the client's next bytes.
 	bodyIdleTimeout = 60 * time.Second
 	healthPath      = "/health"
-	allowedMethods  = "GET, HEAD, PUT, DELETE, UNLINK, REBALANCE"
+	allowedMethods  = "GET, HEAD, PUT, DELETE, UNLINK, REBALANCE, VERIFY"
 )
 
 // checkKey returns why key cannot be stored, or nil.
@@ -531,7 +531,7 @@ func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error {
 	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, "UNLINK", "REBALANCE":
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, "UNLINK", "REBALANCE", "VERIFY":
 	default:
 		return ErrMethod
 	}
@@ -549,7 +549,12 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 			return m.list(w, key, q, StateLive)
 		case q.Has("unlinked"):
 			return m.list(w, key, q, StateUnlinked)
+		case q.Has("pending"):
+			return m.list(w, key, q, StateWriting, StateDeleting)
 		}
+	}
+	if r.Method == "VERIFY" && q.Has("file") {
+		return m.verifyFile(w, q)
 	}
 	if err := checkKey(key); err != nil {
 		return err
@@ -563,6 +568,8 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 		return m.unlink(w, r, key)
 	case "REBALANCE":
 		return m.rebalance(w, r, key)
+	case "VERIFY":
+		return m.verifyKey(w, r, key, q)
 	}
 	return m.get(w, key)
 }
@@ -622,7 +629,7 @@ type ListPage struct {
 	Keys []string `json:"keys"`
 }
 
-func (m *Master) list(w http.ResponseWriter, prefix string, q url.Values, state RecordState) error {
+func (m *Master) list(w http.ResponseWriter, prefix string, q url.Values, states ...RecordState) error {
 	limit := maxListKeys
 	tooMany := ErrTooManyKeys
 	if s := get1(q, "limit"); s != "" {
@@ -634,7 +641,7 @@ func (m *Master) list(w http.ResponseWriter, prefix string, q url.Values, state 
 	}
 	page := ListPage{Keys: []string{}}
 	err := m.index.Scan(prefix, get1(q, "start"), func(key string, rec Record) (bool, error) {
-		if rec.State != state {
+		if !slices.Contains(states, rec.State) {
 			return true, nil
 		}
 		if len(page.Keys) == limit {
@@ -1068,6 +1075,56 @@ func (m *Master) rebalance(w http.ResponseWriter, r *http.Request, key string) e
 		m.deleteLeftoversLater(key, m.cfg.Grace)
 	}
 	return writeJSON(w, mv)
+}
+
+// verifier returns a verifier over the master's index for one VERIFY request, set by
+// its query: deep, fix, grace.
+func (m *Master) verifier(q url.Values) (*verifier, error) {
+	cfg := VerifyConfig{ClusterConfig: m.cfg.ClusterConfig, Deep: q.Has("deep"), Fix: q.Has("fix"), Grace: time.Hour}
+	if g := get1(q, "grace"); g != "" {
+		d, err := time.ParseDuration(g)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("%w: grace must be a duration", ErrBadRequest)
+		}
+		cfg.Grace = d
+	}
+	return newVerifier(cfg, m.client, m.index, m.log, m.rebalancer), nil
+}
+
+// verifyKey checks key against its replicas under its lock, repairs it with ?fix, and
+// answers the findings as JSON. Old replicas a repair moved away from are deleted after
+// the grace period, as after REBALANCE.
+func (m *Master) verifyKey(w http.ResponseWriter, r *http.Request, key string, q url.Values) error {
+	v, err := m.verifier(q)
+	if err != nil {
+		return err
+	}
+	rec, unlock, err := m.lockRecord(key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	v.checkKey(r.Context(), key, rec)
+	if after, err := m.index.Get(key); err == nil && len(after.Leftovers) > 0 {
+		m.deleteLeftoversLater(key, m.cfg.Grace)
+	}
+	return writeJSON(w, v.report.findings)
+}
+
+// verifyFile checks that a file found on a volume (?file=volume/path, with its
+// ?mtime as nginx lists it) belongs to a key, deletes it with ?fix if not and older
+// than the grace period, and answers the findings as JSON.
+func (m *Master) verifyFile(w http.ResponseWriter, q url.Values) error {
+	v, err := m.verifier(q)
+	if err != nil {
+		return err
+	}
+	volume, path, ok := strings.Cut(get1(q, "file"), "/")
+	if !ok {
+		return fmt.Errorf("%w: file must be volume/path", ErrBadRequest)
+	}
+	v.checkFile(context.Background(), volume, path, DirEntry{Name: path, Type: "file", MTime: get1(q, "mtime")})
+	return writeJSON(w, v.report.findings)
 }
 
 // pendingSweep is a key whose old replicas may be deleted from due on.

@@ -286,7 +286,7 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, stdout io.Writer, lo
 		}
 		stats.total = n
 		produce = func(jobs chan<- keyJob) error {
-			return m.eachKey(ctx, func(key string) error {
+			return m.eachKey(ctx, movableKinds, func(key string) error {
 				select {
 				case jobs <- keyJob{key: key}:
 					return nil
@@ -366,9 +366,10 @@ func countKeys(index *Index) (int64, error) {
 	return n, err
 }
 
-// eachKey calls fn for every live and every unlinked key, a page at a time.
-func (m *MasterClient) eachKey(ctx context.Context, fn func(key string) error) error {
-	for _, kind := range []string{"list", "unlinked"} {
+// eachKey calls fn for every key of the kinds ("list" for live keys, "unlinked",
+// "pending"), a page at a time.
+func (m *MasterClient) eachKey(ctx context.Context, kinds []string, fn func(key string) error) error {
+	for _, kind := range kinds {
 		start := ""
 		for {
 			q := url.Values{"limit": {"1000"}, "start": {start}}.Encode() + "&" + kind
@@ -398,9 +399,12 @@ func (m *MasterClient) eachKey(ctx context.Context, fn func(key string) error) e
 
 func (m *MasterClient) count(ctx context.Context) (int64, error) {
 	var n int64
-	err := m.eachKey(ctx, func(string) error { n++; return nil })
+	err := m.eachKey(ctx, movableKinds, func(string) error { n++; return nil })
 	return n, err
 }
+
+// movableKinds are the keys rebalance moves: live and unlinked.
+var movableKinds = []string{"list", "unlinked"}
 
 // rebalance asks the master to rebalance key, retrying while another write holds it.
 func (m *MasterClient) rebalance(ctx context.Context, key string, dryRun bool) (KeyMove, error) {

@@ -4,11 +4,14 @@ import (
 	"cmp"
 	"context"
 	"crypto/md5"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +21,9 @@ import (
 
 // VerifyConfig is the verify command's configuration, filled from flags.
 type VerifyConfig struct {
+	// Master, if set, is a running master (host:port) that does the checks key by key
+	// under its locks; otherwise verify works offline on ClusterConfig's index.
+	Master string
 	ClusterConfig
 	// Deep reads every replica, checking its size and MD5; otherwise only that each
 	// replica is there with its size.
@@ -42,6 +48,9 @@ func (c VerifyConfig) Validate() error {
 	if c.Grace < 0 {
 		return fmt.Errorf("-grace must not be negative, got %v", c.Grace)
 	}
+	if c.Master != "" {
+		return nil
+	}
 	return c.ClusterConfig.Validate()
 }
 
@@ -65,18 +74,34 @@ var verifyKinds = []string{probMissing, probCorrupt, probMarker, probLost, probU
 // replicas are whole data in the wrong place; young orphans may be writes in flight.
 var harmful = []string{probMissing, probCorrupt, probMarker, probLost, probUnder, probPending, probOrphan}
 
-// verifyReport counts what verify found and fixed, with a few examples of each.
+// Finding is one problem verify found: the master's VERIFY method answers a list.
+type Finding struct {
+	Kind    string `json:"kind"`
+	Example string `json:"example"`
+	Fixed   bool   `json:"fixed"`
+}
+
+// verifyReport counts what verify found and fixed, with a few examples of each, and
+// keeps every finding of a report made for one VERIFY request.
 type verifyReport struct {
 	mu       sync.Mutex
 	found    map[string]int64
 	fixed    map[string]int64
 	examples map[string][]string
 	keys     atomic.Int64
+	findings []Finding
+}
+
+func newVerifyReport() *verifyReport {
+	return &verifyReport{found: map[string]int64{}, fixed: map[string]int64{}, examples: map[string][]string{}, findings: []Finding{}}
 }
 
 func (r *verifyReport) add(kind, example string, fixed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.findings) < 100 {
+		r.findings = append(r.findings, Finding{kind, example, fixed})
+	}
 	r.found[kind]++
 	if fixed {
 		r.fixed[kind]++
@@ -131,17 +156,16 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	client := NewVolumeClient(cfg.VolTimeout)
+	if cfg.Master != "" {
+		return runVerifyOnline(ctx, cfg, NewMasterClient(cfg.Master, client), stdout, log)
+	}
 	index, err := OpenIndex(cfg.DB, false)
 	if err != nil {
 		return err
 	}
 	defer index.Close()
-	client := NewVolumeClient(cfg.VolTimeout)
-	v := &verifier{
-		cfg: cfg, client: client, placement: cfg.Placement(), index: index, log: log,
-		report:    &verifyReport{found: map[string]int64{}, fixed: map[string]int64{}, examples: map[string][]string{}},
-		rebalance: &Rebalancer{Client: client, Placement: cfg.Placement()},
-	}
+	v := newVerifier(cfg, client, index, log, &Rebalancer{Client: client, Placement: cfg.Placement()})
 	start := time.Now()
 	pctx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
@@ -183,6 +207,103 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 	stopProgress()
 	v.report.write(stdout, walker.files.Load(), time.Since(start))
 	if !v.report.whole() {
+		return fmt.Errorf("verify: %w", ErrNotWhole)
+	}
+	return nil
+}
+
+func newVerifier(cfg VerifyConfig, client *VolumeClient, index *Index, log *slog.Logger, rb *Rebalancer) *verifier {
+	return &verifier{cfg: cfg, client: client, placement: cfg.Placement(), index: index, log: log, report: newVerifyReport(), rebalance: rb}
+}
+
+// runVerifyOnline does verify's work through a running master: it asks the master to
+// check every key (VERIFY /key), walks the volumes the master names in /health, and
+// asks it about every file found (VERIFY /?file=).
+func runVerifyOnline(ctx context.Context, cfg VerifyConfig, m *MasterClient, stdout io.Writer, log *slog.Logger) error {
+	resp, err := m.Do(ctx, http.MethodGet, healthPath, "", nil, 0)
+	if err != nil {
+		return err
+	}
+	var health struct{ Volumes []VolumeStatus }
+	err = json.NewDecoder(resp.Body).Decode(&health)
+	drain(resp)
+	if err != nil {
+		return fmt.Errorf("verify: master /health: %w", err)
+	}
+	var volumes []string
+	for _, v := range health.Volumes {
+		volumes = append(volumes, v.Volume)
+	}
+	query := url.Values{"grace": {cfg.Grace.String()}}
+	if cfg.Deep {
+		query.Set("deep", "")
+	}
+	if cfg.Fix {
+		query.Set("fix", "")
+	}
+	report := newVerifyReport()
+	ask := func(key string, q url.Values) error {
+		resp, err := m.Do(ctx, "VERIFY", key, q.Encode(), nil, 0)
+		if err != nil {
+			return err
+		}
+		defer drain(resp)
+		if resp.StatusCode == http.StatusNotFound {
+			return nil // gone meanwhile
+		}
+		var findings []Finding
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("verify: master: VERIFY %s: status %d", key, resp.StatusCode)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&findings); err != nil {
+			return fmt.Errorf("verify: master: VERIFY %s: %w", key, err)
+		}
+		for _, f := range findings {
+			report.add(f.Kind, f.Example, f.Fixed)
+		}
+		return nil
+	}
+	start := time.Now()
+	jobs := make(chan string, cfg.Workers)
+	var workers sync.WaitGroup
+	var failed atomic.Int64
+	for range cfg.Workers {
+		workers.Go(func() {
+			for key := range jobs {
+				report.keys.Add(1)
+				if err := ask(key, query); err != nil {
+					failed.Add(1)
+					log.Error("verify", "key", key, "err", err)
+				}
+			}
+		})
+	}
+	err = m.eachKey(ctx, []string{"list", "unlinked", "pending"}, func(key string) error {
+		select {
+		case jobs <- key:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(jobs)
+	workers.Wait()
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	walker := newVolumeWalker(m.client, cfg.Workers, func(volume, path string, e DirEntry) error {
+		q := url.Values{"file": {volume + "/" + path}, "mtime": {e.MTime}}
+		maps.Copy(q, query)
+		return ask("/", q)
+	})
+	if err := walker.Walk(ctx, volumes); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	report.write(stdout, walker.files.Load(), time.Since(start))
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("verify: %d keys could not be checked", n)
+	}
+	if !report.whole() {
 		return fmt.Errorf("verify: %w", ErrNotWhole)
 	}
 	return nil
