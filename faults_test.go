@@ -421,3 +421,39 @@ func TestVerifyOnline(t *testing.T) {
 		}
 	}
 }
+
+// TestVolumeFrozenMidUpload freezes a volume while a large value streams to it: the
+// PUT fails once the probe marks the volume down (about -voltimeout plus a probe
+// interval), not after the full stall bound, and leaves nothing.
+func TestVolumeFrozenMidUpload(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.VolTimeout = 500 * time.Millisecond })
+	pr, pw := io.Pipe()
+	result := make(chan *http.Response, 1)
+	go func() { result <- c.Do(http.MethodPut, "/frozen-upload", pr) }()
+	chunk := randomBytes(chunkSize)
+	for range 4 {
+		pw.Write(chunk)
+	}
+	eventually(t, 5*time.Second, "upload not started", func() bool {
+		rec, err := c.Master.index.Get("/frozen-upload")
+		return err == nil && rec.State == StateWriting
+	})
+	c.Vols[1].Pause()
+	frozen := time.Now()
+	go func() {
+		for {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	resp := <-result
+	took := time.Since(frozen)
+	pw.CloseWithError(errors.New("done"))
+	t.Logf("PUT failed %v after the volume froze: %d", took.Round(time.Millisecond), resp.StatusCode)
+	if resp.StatusCode != http.StatusGatewayTimeout || took > 3*time.Second {
+		t.Fatalf("PUT to a frozen volume: %d after %v, want 504 within about 1.5s", resp.StatusCode, took)
+	}
+	c.Vols[1].Resume()
+	eventually(t, 5*time.Second, "files left", func() bool { return len(c.AllFiles()) == 0 })
+}

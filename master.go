@@ -865,7 +865,7 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 	uploads := make([]*Upload, len(vols))
 	err = parallel(replicaIndexes(len(vols)), func(i int) error {
 		var err error
-		uploads[i], err = m.client.StartUpload(ctx, vols[i], path, size)
+		uploads[i], err = m.client.StartUpload(ctx, vols[i], path, size, func() bool { return m.health.Up(vols[i]) })
 		m.health.Failed(err)
 		return err
 	})

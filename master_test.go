@@ -407,26 +407,45 @@ func fakeVolume(t *testing.T, status int) *httptest.Server {
 	return s
 }
 
-// TestFailedReplicaRemovesTheOthers: two real volumes take the value, the third
-// refuses it; the master must delete the two written replicas.
+// TestFailedReplicaRemovesTheOthers: a volume whose disk is full (a fake answering 507,
+// which nginx cannot be made to do on demand) fails the PUTs of the keys placed on it,
+// and the replicas the real volumes took are deleted; other keys are unaffected.
 func TestFailedReplicaRemovesTheOthers(t *testing.T) {
 	full := fakeVolume(t, http.StatusInsufficientStorage)
-	c := startCluster(t, 2, func(cfg *ServerConfig) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) {
 		cfg.Volumes = append(cfg.Volumes, strings.TrimPrefix(full.URL, "http://"))
 		cfg.Replicas = 3
 	})
-	for i, size := range []int{10, 3*chunkSize + 1} {
+	fullAddr := strings.TrimPrefix(full.URL, "http://")
+	refused, stored := 0, map[string][]byte{}
+	for i := range 40 {
 		key := fmt.Sprintf("/full/%d", i)
-		resp := c.Do(http.MethodPut, key, bytes.NewReader(randomBytes(size)))
-		if resp.StatusCode != http.StatusInsufficientStorage {
-			t.Fatalf("PUT: %d %s, want 507", resp.StatusCode, readAll(t, resp.Body))
+		value := randomBytes([]int{10, 3*chunkSize + 1}[i%2] + i)
+		resp := c.Do(http.MethodPut, key, bytes.NewReader(value))
+		onFull := slices.Contains(c.Master.placement.Choose(key), fullAddr)
+		switch {
+		case onFull && resp.StatusCode == http.StatusInsufficientStorage:
+			refused++
+			if _, err := c.Master.index.Get(key); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("%s: index record left: %v", key, err)
+			}
+		case !onFull && resp.StatusCode == http.StatusCreated:
+			stored[key] = value
+		default:
+			t.Fatalf("%s (on the full volume: %v): %d %s", key, onFull, resp.StatusCode, readAll(t, resp.Body))
 		}
-		if files := c.AllFiles(); len(files) != 0 {
-			t.Fatalf("replicas left on the good volumes: %q", files)
+	}
+	if n := len(c.AllFiles()); n != 3*len(stored) {
+		t.Fatalf("%d files on the real volumes, want %d: refused values left replicas", n, 3*len(stored))
+	}
+	for key, value := range stored {
+		if status, got := c.Get(key); status != http.StatusOK || !bytes.Equal(got, value) {
+			t.Fatalf("GET %s: %d", key, status)
 		}
-		if _, err := c.Master.index.Get(key); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("index record left: %v", err)
-		}
+	}
+	t.Logf("40 PUTs with one volume's disk full: %d refused with 507 leaving nothing, %d stored on the others, 0 lost", refused, len(stored))
+	if refused == 0 || len(stored) == 0 {
+		t.Fatal("placement did not put keys on both sides")
 	}
 }
 

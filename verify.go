@@ -264,6 +264,11 @@ func runVerifyOnline(ctx context.Context, cfg VerifyConfig, m *MasterClient, std
 		return nil
 	}
 	start := time.Now()
+	pctx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	go every(pctx, cmp.Or(cfg.Progress, 2*time.Second), func() {
+		log.Info("verify progress", "keys", report.keys.Load(), "elapsed", time.Since(start).Round(time.Second))
+	})
 	jobs := make(chan string, cfg.Workers)
 	var workers sync.WaitGroup
 	var failed atomic.Int64

@@ -380,25 +380,27 @@ type Upload struct {
 	vc           *volumeConn
 	volume, path string
 	size, sent   int64
+	up           func() bool
 	stop         func() bool
 	err          error
 }
 
-// uploadStall bounds how long one write of an upload's body may wait for the volume
-// to take it: long enough for a volume whose disk is busy, short enough that a volume
-// that stopped answering fails the PUT.
+// uploadStall bounds how long one write of an upload's body may wait for a volume that
+// still counts as up: long enough for a volume whose disk is busy.
 func (c *VolumeClient) uploadStall() time.Duration { return 10 * c.Timeout }
 
 // StartUpload begins a PUT of path on volume with a body of size bytes (-1 to send it
-// chunked). It always dials a new connection, since a body sent as it comes cannot be
-// sent again on a kept-alive connection that the volume has closed.
-func (c *VolumeClient) StartUpload(ctx context.Context, volume, path string, size int64) (*Upload, error) {
+// chunked). up, if not nil, says whether the volume still counts as up: a write that
+// waits longer than Timeout fails as soon as it does not. It always dials a new
+// connection, since a body sent as it comes cannot be sent again on a kept-alive
+// connection that the volume has closed.
+func (c *VolumeClient) StartUpload(ctx context.Context, volume, path string, size int64, up func() bool) (*Upload, error) {
 	conn, err := c.dialer.DialContext(ctx, "tcp", volume)
 	if err != nil {
 		return nil, &VolumeError{Op: http.MethodPut, Volume: volume, Path: path, Err: err}
 	}
 	vc := &volumeConn{Conn: conn, r: bufio.NewReaderSize(conn, 4<<10), w: bufio.NewWriterSize(conn, 4<<10), volume: volume, client: c}
-	u := &Upload{vc: vc, volume: volume, path: path, size: size, stop: context.AfterFunc(ctx, vc.interrupt)}
+	u := &Upload{vc: vc, volume: volume, path: path, size: size, up: up, stop: context.AfterFunc(ctx, vc.interrupt)}
 	vc.writeHead(http.MethodPut, path, true, size)
 	if err := vc.w.Flush(); err != nil {
 		u.Abort()
@@ -412,15 +414,26 @@ func (u *Upload) Write(p []byte) (int, error) {
 	if u.err != nil {
 		return 0, u.err
 	}
-	u.vc.SetWriteDeadline(time.Now().Add(u.vc.client.uploadStall()))
-	var err error
+	if u.size >= 0 && u.sent+int64(len(p)) > u.size {
+		u.err = &VolumeError{Op: http.MethodPut, Volume: u.volume, Path: u.path, Err: fmt.Errorf("body longer than its %d bytes", u.size)}
+		return 0, u.err
+	}
+	bufs := net.Buffers{p}
 	if u.size < 0 {
-		bufs := net.Buffers{[]byte(strconv.FormatInt(int64(len(p)), 16) + "\r\n"), p, []byte("\r\n")}
+		bufs = net.Buffers{[]byte(strconv.FormatInt(int64(len(p)), 16) + "\r\n"), p, []byte("\r\n")}
+	}
+	// Wait for the volume to take the bytes Timeout at a time, while it counts as up,
+	// up to uploadStall. WriteTo consumes what it wrote, so a retry sends the rest.
+	timeout := u.vc.client.Timeout
+	giveUp := time.Now().Add(u.vc.client.uploadStall())
+	var err error
+	for {
+		u.vc.SetWriteDeadline(time.Now().Add(timeout))
 		_, err = bufs.WriteTo(u.vc.Conn)
-	} else if u.sent+int64(len(p)) > u.size {
-		err = fmt.Errorf("body longer than its %d bytes", u.size)
-	} else {
-		_, err = u.vc.Conn.Write(p)
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) || !ne.Timeout() || time.Now().After(giveUp) || (u.up != nil && !u.up()) {
+			break
+		}
 	}
 	if err != nil {
 		u.err = u.fail(err)
