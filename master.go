@@ -710,7 +710,7 @@ func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
 	}
 
 	// Read the first chunk before touching any volume: an empty chunked body is refused
-	// without a trace, and a value that fits in one chunk is sent without pipes.
+	// without a trace, and a value that fits in one chunk is sent as plain requests.
 	bufp := m.buffers.Get().(*[]byte)
 	defer m.buffers.Put(bufp)
 	rc := http.NewResponseController(w)
@@ -737,7 +737,11 @@ func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
 		return fmt.Errorf("%w: %d of %d volumes are up (down: %s), %d replicas needed",
 			ErrNoVolumes, len(up), len(m.cfg.Volumes), strings.Join(down, ", "), minOK)
 	}
-	vols, spares := up[:min(m.cfg.Replicas, len(up))], up[min(m.cfg.Replicas, len(up)):]
+	// A few fallbacks (as many as replicas) are enough to ride out volumes dying
+	// during the write; the record, and a crash's cleanup, stay small however many
+	// volumes there are.
+	n := min(m.cfg.Replicas, len(up))
+	vols, spares := up[:n], up[n:min(2*n, len(up))]
 	// Until the write commits, the record names every volume it may touch, fallbacks
 	// included, for the cleanup of a crash.
 	rec := Record{State: StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key)}

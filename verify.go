@@ -337,18 +337,18 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 
 	// Which replicas are there and whole.
 	path := KeyPath(key, rec.Sub)
-	var good, bad []string
+	var good []string
 	for _, vol := range rec.Volumes {
-		switch err := v.checkReplica(ctx, vol, path, rec); {
-		case err == nil:
+		err := v.checkReplica(ctx, vol, path, rec)
+		if err == nil {
 			good = append(good, vol)
-		case errors.Is(err, ErrCopyMismatch):
-			bad = append(bad, vol)
-			v.report.add(probCorrupt, key+" on "+vol, v.cfg.Fix && len(rec.Volumes) > 1 && v.repair(ctx, key, rec, vol, good))
-		default:
-			bad = append(bad, vol)
-			v.report.add(probMissing, key+" on "+vol, v.cfg.Fix && len(rec.Volumes) > 1 && v.repair(ctx, key, rec, vol, good))
+			continue
 		}
+		kind := probMissing
+		if errors.Is(err, ErrCopyMismatch) {
+			kind = probCorrupt
+		}
+		v.report.add(kind, key+" on "+vol, v.cfg.Fix && len(rec.Volumes) > 1 && v.repair(ctx, key, rec, vol, good))
 	}
 	if len(good) == 0 {
 		v.report.add(probLost, key, false)
