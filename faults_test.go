@@ -192,7 +192,7 @@ func TestWritesWithAVolumeDown(t *testing.T) {
 	down.Start()
 	eventually(t, 2*time.Second, "volume not seen up", func() bool { return c.Master.health.Up(down.Addr) })
 	var out bytes.Buffer
-	err := runRebalance(context.Background(), RebalanceConfig{Master: c.URL, Workers: 4, VolTimeout: time.Second}, &out, testLogger(t))
+	err := runRebalance(context.Background(), RebalanceConfig{Master: c.URL, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}, &out, testLogger(t))
 	if err != nil || !strings.Contains(out.String(), "moved") {
 		t.Fatalf("rebalance home: %v\n%s", err, out.String())
 	}
@@ -292,7 +292,7 @@ func TestVerify(t *testing.T) {
 	c.StopMaster()
 
 	verify := func(deep, fix bool, grace time.Duration) (string, error) {
-		cfg := VerifyConfig{ClusterConfig: c.Config.ClusterConfig, Deep: deep, Fix: fix, Grace: grace, Workers: 4, VolTimeout: time.Second}
+		cfg := VerifyConfig{ClusterConfig: c.Config.ClusterConfig, Deep: deep, Fix: fix, Grace: grace, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
 		var out bytes.Buffer
 		err := runVerify(context.Background(), cfg, &out, testLogger(t))
 		t.Logf("verify deep=%v fix=%v:\n%s", deep, fix, out.String())
@@ -395,7 +395,7 @@ func TestVerifyOnline(t *testing.T) {
 
 	verify := func(fix bool) (string, error) {
 		var out bytes.Buffer
-		err := runVerify(context.Background(), VerifyConfig{Master: c.URL, Fix: fix, Grace: time.Hour, Workers: 4, VolTimeout: time.Second}, &out, testLogger(t))
+		err := runVerify(context.Background(), VerifyConfig{Master: c.URL, Fix: fix, Grace: time.Hour, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}, &out, testLogger(t))
 		t.Logf("online verify fix=%v:\n%s", fix, out.String())
 		return out.String(), err
 	}

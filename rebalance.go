@@ -160,25 +160,40 @@ type RebalanceConfig struct {
 	Master string
 	// ClusterConfig has the new list of volumes and the index (offline).
 	ClusterConfig
-	// Workers is how many keys are moved at once.
-	Workers int
+	// BatchConfig.Workers is how many keys are moved at once.
+	BatchConfig
 	// DryRun only counts what would move.
-	DryRun     bool
-	VolTimeout time.Duration
-	// Progress is how often progress goes to stderr.
-	Progress time.Duration
+	DryRun bool
 }
 
 // Validate says what is wrong with c, if anything.
 func (c RebalanceConfig) Validate() error {
-	if c.Workers < 1 {
-		return fmt.Errorf("-workers must be at least 1, got %d", c.Workers)
-	}
-	if c.Master != "" {
-		return nil
+	if err := c.BatchConfig.Validate(); err != nil || c.Master != "" {
+		return err
 	}
 	return c.ClusterConfig.Validate()
 }
+
+// BatchConfig is what the commands that work through a whole cluster share.
+type BatchConfig struct {
+	// Workers is how many keys (or directory listings) are handled at once.
+	Workers int
+	// VolTimeout bounds connecting to a volume and waiting for its answer.
+	VolTimeout time.Duration
+	// Progress is how often progress goes to stderr; zero means every 2 seconds.
+	Progress time.Duration
+}
+
+// Validate says what is wrong with c, if anything.
+func (c BatchConfig) Validate() error {
+	if c.Workers < 1 {
+		return fmt.Errorf("-workers must be at least 1, got %d", c.Workers)
+	}
+	return nil
+}
+
+// ProgressEvery is how often progress goes to stderr.
+func (c BatchConfig) ProgressEvery() time.Duration { return cmp.Or(c.Progress, 2*time.Second) }
 
 // rebalanceStats counts a rebalance run as it goes.
 type rebalanceStats struct {
@@ -329,7 +344,7 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, stdout io.Writer, lo
 
 	start := time.Now()
 	pctx, stopProgress := context.WithCancel(ctx)
-	go stats.progress(pctx, log, cmp.Or(cfg.Progress, 2*time.Second))
+	go stats.progress(pctx, log, cfg.ProgressEvery())
 	jobs := make(chan keyJob, cfg.Workers)
 	var workers sync.WaitGroup
 	for range cfg.Workers {

@@ -21,7 +21,7 @@ import (
 func rebalanceConfig(c *testCluster, volumes []string) RebalanceConfig {
 	cluster := c.Config.ClusterConfig
 	cluster.Volumes = volumes
-	return RebalanceConfig{ClusterConfig: cluster, Workers: 4, VolTimeout: time.Second}
+	return RebalanceConfig{ClusterConfig: cluster, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
 }
 
 // checkPlaced checks that every key is recorded on, and stored on exactly, the volumes
@@ -272,7 +272,7 @@ func TestRebalanceOnline(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	err := runRebalance(context.Background(), RebalanceConfig{Master: c.URL, Workers: 4, VolTimeout: time.Second}, &out, testLogger(t))
+	err := runRebalance(context.Background(), RebalanceConfig{Master: c.URL, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}, &out, testLogger(t))
 	// Keep the load going past the grace period, so that reads land after old
 	// replicas are deleted too.
 	time.Sleep(1500 * time.Millisecond)
@@ -295,7 +295,7 @@ func TestRebalanceOnline(t *testing.T) {
 		return n == 0
 	})
 	checkPlaced(t, c, values)
-	if out.Reset(); runRebalance(context.Background(), RebalanceConfig{Master: c.URL, Workers: 4, VolTimeout: time.Second}, &out, testLogger(t)) != nil ||
+	if out.Reset(); runRebalance(context.Background(), RebalanceConfig{Master: c.URL, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}, &out, testLogger(t)) != nil ||
 		!strings.Contains(out.String(), "nothing to move") {
 		t.Fatalf("second online run: %s", out.String())
 	}
@@ -306,15 +306,15 @@ func TestRebalanceConfig(t *testing.T) {
 		cfg  RebalanceConfig
 		want string
 	}{
-		{RebalanceConfig{Workers: 0, Master: "x:1"}, "-workers"},
-		{RebalanceConfig{Workers: 1}, "missing -db"},
-		{RebalanceConfig{Workers: 1, ClusterConfig: ClusterConfig{DB: "d", Volumes: []string{"a:1"}, Replicas: 3, Subvolumes: 10}}, "-replicas 3 needs"},
+		{RebalanceConfig{Master: "x:1"}, "-workers"},
+		{RebalanceConfig{BatchConfig: BatchConfig{Workers: 1}}, "missing -db"},
+		{RebalanceConfig{BatchConfig: BatchConfig{Workers: 1}, ClusterConfig: ClusterConfig{DB: "d", Volumes: []string{"a:1"}, Replicas: 3, Subvolumes: 10}}, "-replicas 3 needs"},
 	} {
 		if err := tt.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%+v: %v, want %q", tt.cfg, err, tt.want)
 		}
 	}
-	if err := (RebalanceConfig{Workers: 1, Master: "x:1"}).Validate(); err != nil {
+	if err := (RebalanceConfig{BatchConfig: BatchConfig{Workers: 1}, Master: "x:1"}).Validate(); err != nil {
 		t.Errorf("online config: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/md5"
 	"errors"
@@ -23,23 +22,18 @@ type RebuildConfig struct {
 	// ClusterConfig.DB is where the new index is written; it must not hold one
 	// already unless Force.
 	ClusterConfig
-	// Workers is how many directory listings (and, with MD5, value reads) run at once.
-	Workers int
+	// BatchConfig.Workers is how many directory listings (and, with MD5, value reads)
+	// run at once.
+	BatchConfig
 	// MD5 reads every value to store its MD5; without it records carry none.
 	MD5 bool
 	// Force replaces an index already at DB.
-	Force      bool
-	VolTimeout time.Duration
-	// Progress is how often progress goes to stderr.
-	Progress time.Duration
+	Force bool
 }
 
 // Validate says what is wrong with c, if anything.
 func (c RebuildConfig) Validate() error {
-	if c.Workers < 1 {
-		return fmt.Errorf("-workers must be at least 1, got %d", c.Workers)
-	}
-	return c.ClusterConfig.Validate()
+	return errors.Join(c.BatchConfig.Validate(), c.ClusterConfig.Validate())
 }
 
 // ErrIndexExists says rebuild would overwrite an index.
@@ -320,7 +314,7 @@ func (rb *rebuilder) addMD5(ctx context.Context, key string, rec Record) error {
 
 // progress writes a line to the log every few seconds until ctx ends.
 func (rb *rebuilder) progress(ctx context.Context, start time.Time) {
-	every(ctx, cmp.Or(rb.cfg.Progress, 2*time.Second), func() {
+	every(ctx, rb.cfg.ProgressEvery(), func() {
 		w, elapsed := rb.walker, time.Since(start)
 		rb.log.Info("rebuild progress", "dirs", fmt.Sprintf("%d/%d", w.dirsDone.Load(), w.dirsFound.Load()),
 			"keys", rb.keys.Load(), "keys/s", fmt.Sprintf("%.0f", float64(rb.keys.Load())/elapsed.Seconds()), "eta", w.eta(elapsed))

@@ -51,7 +51,7 @@ func fillCluster(t *testing.T, c *testCluster, prefix string, n int) map[string]
 func rebuildConfig(c *testCluster, db string) RebuildConfig {
 	cluster := c.Config.ClusterConfig
 	cluster.DB = db
-	return RebuildConfig{ClusterConfig: cluster, Workers: 4, MD5: true, VolTimeout: time.Second}
+	return RebuildConfig{ClusterConfig: cluster, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}, MD5: true}
 }
 
 // TestRebuildEquality writes keys through a master, rebuilds the index from the volumes

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/json"
@@ -33,17 +32,15 @@ type VerifyConfig struct {
 	// Grace is how old an orphan file or an unfinished write must be before it counts:
 	// a younger one may be a write in flight.
 	Grace time.Duration
-	// Workers is how many keys are checked (and directories listed) at once.
-	Workers    int
-	VolTimeout time.Duration
-	// Progress is how often progress goes to stderr.
-	Progress time.Duration
+	// BatchConfig.Workers is how many keys are checked (and directories listed) at
+	// once.
+	BatchConfig
 }
 
 // Validate says what is wrong with c, if anything.
 func (c VerifyConfig) Validate() error {
-	if c.Workers < 1 {
-		return fmt.Errorf("-workers must be at least 1, got %d", c.Workers)
+	if err := c.BatchConfig.Validate(); err != nil {
+		return err
 	}
 	if c.Grace < 0 {
 		return fmt.Errorf("-grace must not be negative, got %v", c.Grace)
@@ -169,7 +166,7 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 	start := time.Now()
 	pctx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
-	go every(pctx, cmp.Or(cfg.Progress, 2*time.Second), func() {
+	go every(pctx, cfg.ProgressEvery(), func() {
 		log.Info("verify progress", "keys", v.report.keys.Load(), "elapsed", time.Since(start).Round(time.Second))
 	})
 
@@ -266,7 +263,7 @@ func runVerifyOnline(ctx context.Context, cfg VerifyConfig, m *MasterClient, std
 	start := time.Now()
 	pctx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
-	go every(pctx, cmp.Or(cfg.Progress, 2*time.Second), func() {
+	go every(pctx, cfg.ProgressEvery(), func() {
 		log.Info("verify progress", "keys", report.keys.Load(), "elapsed", time.Since(start).Round(time.Second))
 	})
 	jobs := make(chan string, cfg.Workers)
