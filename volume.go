@@ -291,6 +291,7 @@ func (c *VolumeClient) getConn(ctx context.Context, volume string) (vc *volumeCo
 }
 
 func (c *VolumeClient) putConn(vc *volumeConn) {
+	vc.SetDeadline(time.Time{}) // an Upload's write deadline must not fail the next request
 	vc.used = time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
