@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -185,7 +185,7 @@ func TestUploadConnectionReused(t *testing.T) {
 	if err := u.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // past the upload's write deadline
+	time.Sleep(300 * time.Millisecond)                    // past the upload's write deadline
 	once := struct{ io.Reader }{strings.NewReader("def")} // not rewindable
 	if err := c.Put(ctx, v.Addr, "sv00/aa/bb/next", once, 3); err != nil {
 		t.Fatalf("request on the reused connection: %v", err)
