@@ -510,8 +510,12 @@ func (m *Master) recover(ctx context.Context) {
 // Wait waits until the work Start began has stopped.
 func (m *Master) Wait() { m.background.Wait() }
 
-// Close closes the index. The work Start began must have stopped.
-func (m *Master) Close() error { return m.index.Close() }
+// Close closes the index and the idle connections to volumes. The work Start began
+// must have stopped.
+func (m *Master) Close() error {
+	m.client.CloseIdle()
+	return m.index.Close()
+}
 
 // ServeHTTP parses the request, checks it, and hands it to the method's handler.
 func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {

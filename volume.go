@@ -290,6 +290,18 @@ func (c *VolumeClient) getConn(ctx context.Context, volume string) (vc *volumeCo
 	return &volumeConn{Conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 64<<10), volume: volume, client: c}, false, nil
 }
 
+// CloseIdle closes the kept-alive connections that no request is using.
+func (c *VolumeClient) CloseIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for volume, list := range c.idle {
+		for _, vc := range list {
+			vc.Close()
+		}
+		delete(c.idle, volume)
+	}
+}
+
 func (c *VolumeClient) putConn(vc *volumeConn) {
 	vc.SetDeadline(time.Time{}) // an Upload's write deadline must not fail the next request
 	vc.used = time.Now()
