@@ -119,6 +119,20 @@ func (v *testVolume) Stop() {
 	v.cmd = nil
 }
 
+// Kill kills nginx and its workers with SIGKILL, as a crash would, and waits until they
+// are gone.
+func (v *testVolume) Kill() {
+	syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
+	<-v.done
+	for range 100 {
+		if syscall.Kill(-v.cmd.Process.Pid, 0) != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	v.cmd = nil
+}
+
 // Pause freezes nginx with SIGSTOP: it keeps its connections but answers nothing.
 func (v *testVolume) Pause() { syscall.Kill(-v.cmd.Process.Pid, syscall.SIGSTOP) }
 

@@ -360,8 +360,15 @@ func TestVolumeDownDuringPut(t *testing.T) {
 	}
 }
 
-// TestVolumeDiesMidUpload kills one nginx while a large value streams to it.
+// TestVolumeDiesMidUpload kills one nginx (SIGTERM, then SIGKILL) while a large value
+// streams to it.
 func TestVolumeDiesMidUpload(t *testing.T) {
+	for _, how := range []string{"stopped", "killed"} {
+		t.Run(how, func(t *testing.T) { volumeDiesMidUpload(t, how == "killed") })
+	}
+}
+
+func volumeDiesMidUpload(t *testing.T, kill bool) {
 	c := startCluster(t, 3, nil)
 	pr, pw := io.Pipe()
 	result := make(chan *http.Response, 1)
@@ -370,7 +377,11 @@ func TestVolumeDiesMidUpload(t *testing.T) {
 	for range 8 {
 		pw.Write(chunk)
 	}
-	c.Vols[2].Stop()
+	if kill {
+		c.Vols[2].Kill()
+	} else {
+		c.Vols[2].Stop()
+	}
 	go func() {
 		for {
 			if _, err := pw.Write(chunk); err != nil {
