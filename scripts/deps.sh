@@ -5,12 +5,20 @@ set -euo pipefail
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=(nginx-light)
 missing=()
+# present: a path must be executable; a name must be on PATH or in /usr/sbin.
+present() {
+	case "$1" in
+	/*) [ -x "$1" ] ;;
+	*) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] ;;
+	esac
+}
 for pkg in "${want[@]}"; do
 	case "$pkg" in
 	nginx-light) cmd=nginx ;;
+	time) cmd=/usr/bin/time ;; # not bash's keyword
 	*) cmd=$pkg ;;
 	esac
-	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+	present "$cmd" || missing+=("$pkg")
 done
 [ ${#missing[@]} -gt 0 ] || exit 0
 sudo=""
