@@ -833,7 +833,8 @@ type replicaResult struct {
 // first chunk, already read; eof says it was all of it.
 //
 // A value that fits in one chunk goes out as plain requests, and a volume that does not
-// answer is replaced by the next of spares. A larger one streams through an Upload per
+// answer is replaced by the next of spares (for a larger one, only a volume that cannot
+// be reached at all, before any of the body is sent). A larger one streams through an Upload per
 // volume, with three chunk buffers: one being written to every volume, one read but
 // held back, one being read. The last chunk is held back until the body has ended and
 // its MD5 is checked, so that no volume ever sees a complete body that the client did
@@ -870,12 +871,32 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		return res, err
 	}
 
+	// Start an upload to every volume; one that cannot be reached is replaced by the
+	// next of spares, which is safe as long as no byte of the body has been sent.
 	uploads := make([]*Upload, len(vols))
+	vols = slices.Clone(vols)
+	var sparesMu sync.Mutex
 	err = parallel(replicaIndexes(len(vols)), func(i int) error {
-		var err error
-		uploads[i], err = m.client.StartUpload(ctx, vols[i], path, size, func() bool { return m.health.Up(vols[i]) })
-		m.health.Failed(err)
-		return err
+		for {
+			v := vols[i]
+			u, err := m.client.StartUpload(ctx, v, path, size, func() bool { return m.health.Up(v) })
+			m.health.Failed(err)
+			if err == nil {
+				uploads[i] = u
+				return nil
+			}
+			var ve *VolumeError
+			sparesMu.Lock()
+			next := ""
+			if errors.As(err, &ve) && ve.Unreachable() && len(spares) > 0 && ctx.Err() == nil {
+				next, spares = spares[0], spares[1:]
+			}
+			sparesMu.Unlock()
+			if next == "" {
+				return err
+			}
+			vols[i] = next
+		}
 	})
 	// abort ends every upload early: no volume got the body whole, so none keeps it.
 	abort := func(cause error) (replicaResult, error) {
