@@ -109,7 +109,12 @@ func (v *testVolume) Stop() {
 		syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
 		<-v.done
 	}
-	// nginx workers are in the same process group; make sure none outlives the test.
+	v.waitGone()
+}
+
+// waitGone waits until no nginx worker of the volume's process group outlives its
+// master, then forgets the process.
+func (v *testVolume) waitGone() {
 	for range 100 {
 		if syscall.Kill(-v.cmd.Process.Pid, 0) != nil {
 			break
@@ -124,13 +129,7 @@ func (v *testVolume) Stop() {
 func (v *testVolume) Kill() {
 	syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
 	<-v.done
-	for range 100 {
-		if syscall.Kill(-v.cmd.Process.Pid, 0) != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	v.cmd = nil
+	v.waitGone()
 }
 
 // Pause freezes nginx with SIGSTOP: it keeps its connections but answers nothing.

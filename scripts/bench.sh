@@ -16,65 +16,11 @@ WRK_SECONDS=${WRK_SECONDS:-10}
 BASE=${BENCH_PORT:-4100}
 scripts/deps.sh nginx-light wrk curl
 
-if [ -n "${BENCH_DIR:-}" ]; then
-	mkdir -p "$BENCH_DIR"
-	ROOT=$(mktemp -d "$BENCH_DIR/davkv-bench.XXXXXX")
-elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	ROOT=$(mktemp -d /dev/shm/davkv-bench.XXXXXX)
-else
-	ROOT=$(mktemp -d)
-fi
-pids=()
-master=""
-cleanup() {
-	[ -n "$master" ] && kill "$master" 2>/dev/null
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$ROOT"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-for p in $(seq "$BASE" $((BASE + 5))); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		echo "bench.sh: port $p is in use; set BENCH_PORT" >&2
-		exit 1
-	fi
-done
-go build -o "$ROOT/davkv" .
-DAVKV=$ROOT/davkv
+NAME=bench DIR=${BENCH_DIR:-}
+. scripts/cluster.sh
 CLK=$(getconf CLK_TCK)
-
-vols=()
-for i in 1 2 3 4 5; do
-	port=$((BASE + i))
-	PORT=$port BIND=127.0.0.1 ./volume.sh "$ROOT/volume$i" >/dev/null 2>&1 &
-	pids+=($!)
-	vols+=("127.0.0.1:$port")
-done
-VOLS=$(IFS=,; echo "${vols[*]}")
 MASTER=127.0.0.1:$BASE
-
-start_master() {
-	"$DAVKV" -port "$BASE" -volumes "$VOLS" -db "$ROOT/index" -replicas 3 server 2>>"$ROOT/master.log" &
-	master=$!
-	for _ in $(seq 100); do
-		curl -fs "http://$MASTER/health" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "bench.sh: master did not start:" >&2
-	cat "$ROOT/master.log" >&2
-	exit 1
-}
-stop_master() {
-	kill "$master"
-	wait "$master" || true
-	master=""
-}
-for v in "${vols[@]}"; do
-	for _ in $(seq 100); do curl -fs -o /dev/null -I "http://$v/" && break; sleep 0.1; done
-done
-start_master
+start_master "$VOLS" -replicas 3
 
 cpu() { awk '{print $14 + $15}' "/proc/$master/stat"; }
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
@@ -108,7 +54,7 @@ wh=$(median <"$ROOT/w.hit"); wm=$(median <"$ROOT/w.miss")
 # 3. a large PUT through the master vs three parallel PUTs straight to three volumes, each
 # starting with no dirty pages; the master restarted so that its peak RSS is this test's.
 stop_master
-start_master
+start_master "$VOLS" -replicas 3
 head -c $((BIG_MB << 20)) /dev/urandom >"$ROOT/big"
 : >"$ROOT/b.master"; : >"$ROOT/b.direct"
 for r in $(seq "$ROUNDS"); do
