@@ -770,7 +770,9 @@ func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
 		return err
 	}
 	rec.State, rec.Size, rec.MD5 = StateLive, res.size, res.sum
-	rec.Volumes, rec.Leftovers = m.placement.InRankOrder(key, res.written), res.mayHold
+	// up is in the key's rank order: keep the volumes written, in that order.
+	rec.Volumes = slices.DeleteFunc(slices.Clone(up), func(v string) bool { return !slices.Contains(res.written, v) })
+	rec.Leftovers = res.mayHold
 	if err := m.index.Put(key, rec); err != nil {
 		return err
 	}

@@ -129,13 +129,18 @@ func (th *thrasher) do(ctx context.Context, op, key string, value, buf []byte) (
 	if op == "put" {
 		body = bytes.NewReader(value)
 	}
-	method := map[string]string{"put": http.MethodPut, "get": http.MethodGet, "delete": http.MethodDelete}[op]
+	method, want := http.MethodGet, http.StatusOK
+	switch op {
+	case "put":
+		method, want = http.MethodPut, http.StatusCreated
+	case "delete":
+		method, want = http.MethodDelete, http.StatusNoContent
+	}
 	resp, err := th.master.Do(ctx, method, key, "", body, int64(len(value)))
 	if err != nil {
 		return buf, err
 	}
 	defer drain(resp)
-	want := map[string]int{"put": http.StatusCreated, "get": http.StatusOK, "delete": http.StatusNoContent}[op]
 	if resp.StatusCode != want {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return buf, fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
