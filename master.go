@@ -1000,14 +1000,9 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 func (m *Master) putSmall(ctx context.Context, path string, data []byte, vols, spares []string) (written, mayHold []string, err error) {
 	var errs []error
 	for targets := vols; len(targets) > 0; {
-		results := make([]error, len(targets))
-		parallel(replicaIndexes(len(targets)), func(i int) error {
-			results[i] = m.client.Put(ctx, targets[i], path, bytes.NewReader(data), int64(len(data)))
-			m.health.Failed(results[i])
-			return nil
-		})
 		var next []string
-		for i, err := range results {
+		for i, err := range m.client.PutAll(ctx, targets, path, data) {
+			m.health.Failed(err)
 			var ve *VolumeError
 			switch {
 			case err == nil:
@@ -1286,12 +1281,11 @@ func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) erro
 		// The markers first: if this fails halfway, the key is still live, and its
 		// stray markers only make a rebuild treat it as unlinked.
 		marker := MarkerPath(key, rec.Sub)
-		err := parallel(rec.Volumes, func(v string) error {
-			err := m.client.Put(r.Context(), v, marker, http.NoBody, 0)
+		errs := m.client.PutAll(r.Context(), rec.Volumes, marker, nil)
+		for _, err := range errs {
 			m.health.Failed(err)
-			return err
-		})
-		if err != nil {
+		}
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
 		rec.State = StateUnlinked

@@ -145,7 +145,7 @@ func removeFiles(ctx context.Context, client *VolumeClient, key string, sub int,
 		paths = append(paths, MarkerPath(key, sub))
 	}
 	for _, path := range paths {
-		if err := parallel(vols, func(v string) error { return client.Delete(ctx, v, path) }); err != nil {
+		if err := errors.Join(client.DeleteAll(ctx, vols, path)...); err != nil {
 			return err
 		}
 	}

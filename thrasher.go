@@ -158,9 +158,7 @@ func (th *thrasher) direct(ctx context.Context, op, key string, value, buf []byt
 	path := KeyPath(key, th.placement.Subvolume(key))
 	switch op {
 	case "put":
-		return buf, parallel(vols, func(v string) error {
-			return th.client.Put(ctx, v, path, bytes.NewReader(value), int64(len(value)))
-		})
+		return buf, errors.Join(th.client.PutAll(ctx, vols, path, value)...)
 	case "get":
 		body, _, err := th.client.Get(ctx, vols[0], path)
 		if err != nil {
@@ -169,7 +167,7 @@ func (th *thrasher) direct(ctx context.Context, op, key string, value, buf []byt
 		defer body.Close()
 		return readCompare(body, value, buf)
 	default:
-		return buf, parallel(vols, func(v string) error { return th.client.Delete(ctx, v, path) })
+		return buf, errors.Join(th.client.DeleteAll(ctx, vols, path)...)
 	}
 }
 

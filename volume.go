@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -227,7 +228,10 @@ func (e *VolumeError) Unreachable() bool { return e.Status == 0 && !errors.Is(e.
 // itself (up to maxIdlePerVolume per server), written and read on the calling
 // goroutine. net/http's Transport hands every request to two goroutines of its own,
 // which cost the master about 45 µs of CPU per volume request, most of its cost per
-// key; this costs a third of that. The parsing is still net/http's.
+// key; this costs a third of that. PutAll and DeleteAll send a small request to
+// several volumes from one goroutine and parse the answers by hand (see fanOut),
+// which took another tenth off the master's CPU per key; the other requests' answers
+// are parsed by net/http.
 type VolumeClient struct {
 	// Timeout bounds connecting to a server and waiting for its answer once the
 	// request is sent. Nothing bounds the whole request, since values may be
@@ -269,6 +273,8 @@ type volumeConn struct {
 	volume  string
 	client  *VolumeClient
 	request http.Request // for ReadResponse: it needs the method
+	// writeDeadline says an Upload set a write deadline, which putConn clears.
+	writeDeadline bool
 }
 
 func (c *VolumeClient) getConn(ctx context.Context, volume string) (vc *volumeConn, reused bool, err error) {
@@ -303,7 +309,11 @@ func (c *VolumeClient) CloseIdle() {
 }
 
 func (c *VolumeClient) putConn(vc *volumeConn) {
-	vc.SetDeadline(time.Time{}) // an Upload's write deadline must not fail the next request
+	if vc.writeDeadline { // an Upload's write deadline must not fail the next request
+		vc.SetWriteDeadline(time.Time{})
+		vc.writeDeadline = false
+	}
+	// A read deadline left over does no harm: every exchange sets its own before it reads.
 	vc.used = time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -343,6 +353,109 @@ func (vc *volumeConn) exchange(ctx context.Context, method, path string, body io
 		return nil, err
 	}
 	return vc.readAnswer(ctx, method, vc.client.Timeout)
+}
+
+// send writes one request with a body held in memory (none unless hasBody).
+func (vc *volumeConn) send(method, path string, body []byte, hasBody bool) error {
+	vc.writeHead(method, path, hasBody, int64(len(body)))
+	vc.w.Write(body)
+	return vc.w.Flush()
+}
+
+// readStatus reads an answer whose body does not matter, only its status: the header,
+// of which it looks at the few fields that frame the body, and the body, which it
+// discards. reuse is false if the connection can't carry another request. It parses
+// by hand what a volume sends: net/http's parser builds a whole Response, header map
+// and all, which cost the master a tenth of its time per small request.
+func (vc *volumeConn) readStatus(method string) (status int, reuse bool, err error) {
+	line, err := vc.r.ReadSlice('\n')
+	if err != nil {
+		return 0, false, err
+	}
+	// "HTTP/1.1 201 Created"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return 0, false, fmt.Errorf("malformed status line %q", bytes.TrimSpace(line))
+	}
+	status, err = strconv.Atoi(string(line[9:12]))
+	if err != nil || status < 100 {
+		return 0, false, fmt.Errorf("malformed status line %q", bytes.TrimSpace(line))
+	}
+	reuse = line[7] == '1'
+	length, chunked := int64(-1), false
+	for {
+		line, err := vc.r.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		name, value, found := bytes.Cut(line, []byte(":"))
+		if !found {
+			return 0, false, fmt.Errorf("malformed header line %q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case asciiEqualFold(name, "Content-Length"):
+			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
+				return 0, false, fmt.Errorf("malformed Content-Length %q", value)
+			}
+		case asciiEqualFold(name, "Transfer-Encoding"):
+			chunked = asciiEqualFold(value, "chunked")
+		case asciiEqualFold(name, "Connection"):
+			if asciiEqualFold(value, "close") {
+				reuse = false
+			} else if asciiEqualFold(value, "keep-alive") {
+				reuse = true
+			}
+		}
+	}
+	if status < 200 { // an interim answer: the real one follows
+		return vc.readStatus(method)
+	}
+	var body io.Reader
+	switch {
+	case method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified:
+		return status, reuse, nil
+	case chunked:
+		body = httputil.NewChunkedReader(vc.r)
+	case length >= 0:
+		body = io.LimitReader(vc.r, length)
+	default: // the body ends when the connection does
+		body, reuse = vc.r, false
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	if err != nil {
+		return 0, false, err
+	}
+	switch {
+	case n == 64<<10:
+		return status, false, nil
+	case !chunked && length >= 0 && n < length:
+		return 0, false, fmt.Errorf("answer body: %w", io.ErrUnexpectedEOF)
+	}
+	for chunked { // the trailer, up to its empty line, which the chunked reader leaves
+		line, err := vc.r.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		chunked = len(bytes.TrimRight(line, "\r\n")) > 0
+	}
+	return status, reuse, nil
+}
+
+// asciiEqualFold reports whether b is s, ignoring ASCII case.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		if b[i]|0x20 != s[i]|0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 // interrupt makes the connection's blocked reads and writes fail at once.
@@ -442,6 +555,7 @@ func (u *Upload) Write(p []byte) (int, error) {
 	var err error
 	for {
 		u.vc.SetWriteDeadline(time.Now().Add(timeout))
+		u.vc.writeDeadline = true
 		_, err = bufs.WriteTo(u.vc.Conn)
 		var ne net.Error
 		if err == nil || !errors.As(err, &ne) || !ne.Timeout() || time.Now().After(giveUp) || (u.up != nil && !u.up()) {
@@ -564,6 +678,153 @@ func (c *VolumeClient) do(ctx context.Context, op, volume, path string, body io.
 		}
 		return nil, &VolumeError{Op: op, Volume: volume, Path: path, Err: err}
 	}
+}
+
+// fanOutMax is the largest body PutAll sends to its volumes one after another from the
+// calling goroutine; a larger one is sent to each from a goroutine of its own, so that
+// no volume waits for another's copy.
+const fanOutMax = 64 << 10
+
+// PutAll stores data at path on each of volumes, at once, and returns each volume's
+// error (nil for success), in order. See Put.
+func (c *VolumeClient) PutAll(ctx context.Context, volumes []string, path string, data []byte) []error {
+	if len(data) > fanOutMax {
+		errs := make([]error, len(volumes))
+		parallel(replicaIndexes(len(volumes)), func(i int) error {
+			errs[i] = c.Put(ctx, volumes[i], path, bytes.NewReader(data), int64(len(data)))
+			return nil
+		})
+		return errs
+	}
+	return c.fanOut(ctx, http.MethodPut, volumes, path, data, true, func(status int) bool {
+		return status == http.StatusCreated || status == http.StatusNoContent
+	})
+}
+
+// DeleteAll removes path from each of volumes, at once, and returns each volume's
+// error (nil for success, or for a file already gone), in order.
+func (c *VolumeClient) DeleteAll(ctx context.Context, volumes []string, path string) []error {
+	return c.fanOut(ctx, http.MethodDelete, volumes, path, nil, false, func(status int) bool {
+		return status == http.StatusOK || status == http.StatusNoContent || status == http.StatusNotFound
+	})
+}
+
+// fanOut sends one small request to several servers and collects the answers, all
+// from the calling goroutine: it writes every request, then reads every answer, which
+// the servers meanwhile work out in parallel. Compared with a goroutine per server,
+// this spares the master the goroutines' start, their stacks' growth and most of
+// their wake-ups, for every small PUT and DELETE. A server that can't be reached
+// holds up the others' requests for as long as its connect may take (Timeout); the
+// master sends none to volumes it knows are down. ok says which statuses succeed.
+func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, path string, body []byte, hasBody bool, ok func(status int) bool) []error {
+	errs := make([]error, len(servers))
+	conns := make([]*volumeConn, len(servers))
+	reused := make([]bool, len(servers))
+	fail := func(i int, status int, err error) {
+		if status == 0 && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		errs[i] = &VolumeError{Op: op, Volume: servers[i], Path: path, Status: status, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		for i := range servers {
+			fail(i, 0, err)
+		}
+		return errs
+	}
+	var again []int // requests to send once more: see below
+	for i, server := range servers {
+		vc, re, err := c.getConn(ctx, server)
+		if err != nil {
+			fail(i, 0, err)
+			continue
+		}
+		if err := vc.send(op, path, body, hasBody); err != nil {
+			vc.Close()
+			if re && ctx.Err() == nil {
+				again = append(again, i)
+			} else {
+				fail(i, 0, err)
+			}
+			continue
+		}
+		conns[i], reused[i] = vc, re
+	}
+	stop := context.AfterFunc(ctx, func() {
+		for _, vc := range conns {
+			if vc != nil {
+				vc.interrupt()
+			}
+		}
+	})
+	deadline := time.Now().Add(c.Timeout)
+	lost := make([]error, len(servers)) // why a request sent once more failed the first time
+	for i, vc := range conns {
+		if vc == nil {
+			continue
+		}
+		// Every server has had until deadline to answer. Once it has passed (a server
+		// before this one did not answer), an answer that came meanwhile is still taken.
+		if late := time.Now().Add(time.Millisecond); late.After(deadline) {
+			vc.SetReadDeadline(late)
+		} else {
+			vc.SetReadDeadline(deadline)
+		}
+		status, reuse, err := vc.readStatus(op)
+		switch {
+		case err != nil:
+			vc.Close()
+			conns[i] = nil
+			if reused[i] && ctx.Err() == nil && !isTimeout(err) {
+				again, lost[i] = append(again, i), err
+				continue
+			}
+			fail(i, 0, err)
+			continue
+		case !reuse:
+			vc.Close()
+			conns[i] = nil
+		}
+		if !ok(status) {
+			fail(i, status, ErrVolumeStatus)
+		}
+	}
+	interrupted := !stop()
+	for _, vc := range conns {
+		switch {
+		case vc == nil:
+		case interrupted:
+			vc.Close()
+		default:
+			c.putConn(vc)
+		}
+	}
+	// A request whose kept-alive connection turned out closed by the server is sent
+	// once more, on a new connection, as net/http's Transport does: a PUT of a whole
+	// value and a DELETE can be repeated.
+	for _, i := range again {
+		var r io.Reader
+		if hasBody {
+			r = bytes.NewReader(body)
+		}
+		resp, err := c.do(ctx, op, servers[i], path, r, int64(len(body)))
+		var ve *VolumeError
+		if err != nil && lost[i] != nil && errors.As(err, &ve) && ve.Status == 0 {
+			// The first request may have reached the server (mayHaveStored): say
+			// that rather than why the second one failed.
+			fail(i, 0, lost[i])
+			continue
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		drain(resp)
+		if !ok(resp.StatusCode) {
+			fail(i, resp.StatusCode, ErrVolumeStatus)
+		}
+	}
+	return errs
 }
 
 // countingReader tells whether a body can be sent again: if none of it was read, or

@@ -1,13 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -189,5 +196,139 @@ func TestUploadConnectionReused(t *testing.T) {
 	once := struct{ io.Reader }{strings.NewReader("def")} // not rewindable
 	if err := c.Put(ctx, v.Addr, "sv00/aa/bb/next", once, 3); err != nil {
 		t.Fatalf("request on the reused connection: %v", err)
+	}
+}
+
+// TestReadStatus: the hand parser of volume answers finds the status, frames the body
+// and leaves the connection at the next answer, or says it can't be reused.
+func TestReadStatus(t *testing.T) {
+	tests := []struct {
+		name, method, answer string
+		status               int
+		reuse                bool
+		bad                  bool
+	}{
+		{"created", "PUT", "HTTP/1.1 201 Created\r\nServer: nginx\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n", 201, true, false},
+		{"no content", "DELETE", "HTTP/1.1 204 No Content\r\nServer: nginx\r\n\r\n", 204, true, false},
+		{"error page", "PUT", "HTTP/1.1 507 Insufficient Storage\r\ncontent-length: 5\r\n\r\nfull!", 507, true, false},
+		{"chunked", "DELETE", "HTTP/1.1 409 Conflict\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 409, true, false},
+		{"head has no body", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", 200, true, false},
+		{"interim answer first", "PUT", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 201, true, false},
+		{"server closes", "PUT", "HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 201, false, false},
+		{"http/1.0", "DELETE", "HTTP/1.0 204 No Content\r\n\r\n", 204, false, false},
+		{"http/1.0 keep-alive", "DELETE", "HTTP/1.0 204 No Content\r\nConnection: Keep-Alive\r\n\r\n", 204, true, false},
+		{"body until close", "PUT", "HTTP/1.1 500 Oops\r\n\r\nwhatever", 500, false, false},
+		{"garbage", "PUT", "SSH-2.0-OpenSSH\r\n\r\n", 0, false, true},
+		{"bad length", "PUT", "HTTP/1.1 201 Created\r\nContent-Length: -1\r\n\r\n", 0, false, true},
+		{"header without colon", "PUT", "HTTP/1.1 201 Created\r\nnonsense\r\n\r\n", 0, false, true},
+		{"cut short", "PUT", "HTTP/1.1 201 Created\r\nContent-Le", 0, false, true},
+		{"body cut short", "PUT", "HTTP/1.1 507 Insufficient Storage\r\nContent-Length: 500\r\n\r\nfull", 0, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const next = "HTTP/1.1 next"
+			vc := &volumeConn{r: bufio.NewReader(strings.NewReader(tt.answer + next))}
+			status, reuse, err := vc.readStatus(tt.method)
+			if tt.bad {
+				if err == nil {
+					t.Fatalf("got status %d, want an error", status)
+				}
+				return
+			}
+			if err != nil || status != tt.status || reuse != tt.reuse {
+				t.Fatalf("got %d, reuse %v, %v; want %d, reuse %v", status, reuse, err, tt.status, tt.reuse)
+			}
+			if rest, _ := io.ReadAll(vc.r); reuse && string(rest) != next {
+				t.Errorf("left %q unread, want %q", rest, next)
+			}
+		})
+	}
+}
+
+// fakeServer serves each connection on a loopback port with handle, for the faults
+// nginx can't be made to show, and returns its address.
+func fakeServer(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				handle(conn)
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestFanOut: PutAll and DeleteAll send to every volume and report each one's fate: a
+// volume that doesn't answer costs its own request only, one that refuses is known
+// to hold nothing, and a kept-alive connection the server closed is retried.
+func TestFanOut(t *testing.T) {
+	ctx := context.Background()
+	v := startVolume(t)
+	frozen := fakeServer(t, func(conn net.Conn) { io.Copy(io.Discard, conn) })
+	var requests atomic.Int32
+	closer := fakeServer(t, func(conn net.Conn) { // answers one request, then hangs up
+		req, err := http.ReadRequest(bufio.NewReader(conn))
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		requests.Add(1)
+		io.WriteString(conn, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	ln.Close()
+
+	c := NewVolumeClient(300 * time.Millisecond)
+	defer c.CloseIdle()
+	start := time.Now()
+	errs := c.PutAll(ctx, []string{frozen, v.Addr, refused}, "sv00/aa/bb/fan", []byte("value"))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %v with a frozen volume and a 300ms timeout", took)
+	}
+	if !isTimeout(errs[0]) || !mayHaveStored(errs[0]) {
+		t.Errorf("frozen volume: got %v, want a timeout that may have stored", errs[0])
+	}
+	if errs[1] != nil {
+		t.Errorf("live volume after a frozen one: %v", errs[1])
+	}
+	if errs[2] == nil || mayHaveStored(errs[2]) {
+		t.Errorf("refused volume: got %v, want an error that stored nothing", errs[2])
+	}
+	if b, err := os.ReadFile(filepath.Join(v.Dir, "sv00/aa/bb/fan")); err != nil || string(b) != "value" {
+		t.Errorf("stored %q, %v", b, err)
+	}
+
+	for i := range 3 {
+		if err := errors.Join(c.PutAll(ctx, []string{closer}, "x", []byte("v"))...); err != nil {
+			t.Fatalf("put %d to a server that closes kept-alive connections: %v", i, err)
+		}
+	}
+	if n := requests.Load(); n != 3 {
+		t.Errorf("the server answered %d requests, want 3", n)
+	}
+
+	for i := range 2 { // the second time the file is already gone: fine
+		if err := errors.Join(c.DeleteAll(ctx, []string{v.Addr}, "sv00/aa/bb/fan")...); err != nil {
+			t.Fatalf("delete %d: %v", i, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(v.Dir, "sv00/aa/bb/fan")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("file still there after DeleteAll: %v", err)
 	}
 }
