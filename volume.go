@@ -705,9 +705,12 @@ func (c *VolumeClient) PutAll(ctx context.Context, volumes []string, path string
 		})
 		return errs
 	}
-	return c.fanOut(ctx, http.MethodPut, volumes, path, data, true, func(status int) bool {
-		return status == http.StatusCreated || status == http.StatusNoContent
-	})
+	return c.fanOut(ctx, http.MethodPut, volumes, path, data, true, putStored)
+}
+
+// putStored says whether a PUT's answer status means the volume stored the value.
+func putStored(status int) bool {
+	return status == http.StatusCreated || status == http.StatusNoContent
 }
 
 // DeleteAll removes path from each of volumes, at once, and returns each volume's
@@ -885,7 +888,7 @@ func (c *VolumeClient) Put(ctx context.Context, volume, path string, body io.Rea
 // putStatus checks the answer to a PUT and releases it.
 func putStatus(resp *http.Response, volume, path string) error {
 	defer drain(resp)
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {
+	if !putStored(resp.StatusCode) {
 		return &VolumeError{Op: http.MethodPut, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
 	}
 	return nil
@@ -893,16 +896,7 @@ func putStatus(resp *http.Response, volume, path string) error {
 
 // Delete removes path from volume. A file that is already gone is not an error.
 func (c *VolumeClient) Delete(ctx context.Context, volume, path string) error {
-	resp, err := c.do(ctx, http.MethodDelete, volume, path, nil, 0)
-	if err != nil {
-		return err
-	}
-	defer drain(resp)
-	switch resp.StatusCode {
-	case http.StatusOK, http.StatusNoContent, http.StatusNotFound:
-		return nil
-	}
-	return &VolumeError{Op: http.MethodDelete, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
+	return c.DeleteAll(ctx, []string{volume}, path)[0]
 }
 
 // Get opens path on volume for reading; the caller closes the body. A missing file is a
