@@ -1,26 +1,32 @@
 package main
 
+// The integration harness: real nginx volumes started with volume.sh and a real master,
+// all on free loopback ports in temporary directories, stopped when the test ends. Fake
+// servers stand in only for what nginx cannot be made to do.
+
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// The integration harness: real nginx volumes started with volume.sh and a real master,
-// all on free loopback ports in temporary directories, stopped when the test ends.
 
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
@@ -359,4 +365,91 @@ func readAll(t testing.TB, r io.Reader) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(n), byte(n >> 8), byte(n >> 16)})
+	r.Read(b)
+	return b
+}
+
+func listKeys(t *testing.T, c *testCluster, path string) ListPage {
+	t.Helper()
+	resp := c.Do(http.MethodGet, path, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, readAll(t, resp.Body))
+	}
+	var page ListPage
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+// fakeVolume answers every PUT with status after reading the body: a fault, such as a
+// full disk, that a stock nginx cannot be made to produce on demand.
+func fakeVolume(t *testing.T, status int) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodPut {
+			w.WriteHeader(status)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// fakeServer serves each connection on a loopback port with handle, for the faults
+// nginx can't be made to show, and returns its address.
+func fakeServer(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				handle(conn)
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// putAll stores n values under prefix and fails the test unless every PUT gets a 201.
+func putAll(t *testing.T, c *testCluster, prefix string, n, size int) map[string][]byte {
+	t.Helper()
+	values := map[string][]byte{}
+	for i := range n {
+		key := fmt.Sprintf("%s/%d", prefix, i)
+		values[key] = randomBytes(size + i)
+		c.Put(key, values[key])
+	}
+	return values
+}
+
+// checkReplicas checks that every key has want replicas, none on the volume avoid, and
+// reads back whole.
+func checkReplicas(t *testing.T, c *testCluster, values map[string][]byte, want int, avoid string) {
+	t.Helper()
+	for key, value := range values {
+		rec := c.Record(key)
+		if len(rec.Volumes) != want || slices.Contains(rec.Volumes, avoid) {
+			t.Fatalf("%s on %q, want %d volumes without %s", key, rec.Volumes, want, avoid)
+		}
+		if status, got := c.Get(key); status != http.StatusOK || !bytes.Equal(got, value) {
+			t.Fatalf("GET %s: %d", key, status)
+		}
+	}
 }

@@ -204,20 +204,6 @@ func clusterFlags(fs *flag.FlagSet, c *ClusterConfig) {
 	fs.IntVar(&c.Subvolumes, "subvolumes", 10, "sv directories per volume")
 }
 
-// every calls fn each interval until ctx ends.
-func every(ctx context.Context, interval time.Duration, fn func()) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn()
-		}
-	}
-}
-
 func volTimeoutFlag(fs *flag.FlagSet, d *time.Duration) {
 	fs.DurationVar(d, "voltimeout", time.Second, "bound on connecting to a volume and waiting for its answer")
 }

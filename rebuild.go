@@ -1,5 +1,7 @@
 package main
 
+// The rebuild command: recreate the index from what the volumes hold.
+
 import (
 	"context"
 	"crypto/md5"
@@ -8,8 +10,6 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -39,93 +39,6 @@ func (c RebuildConfig) Validate() error {
 // ErrIndexExists says rebuild would overwrite an index.
 var ErrIndexExists = errors.New("an index already exists there; use -force to replace it")
 
-// volumeWalker lists every file on a set of volumes through nginx's JSON listings,
-// Workers directories at once, and hands each file to its file function. Rebuild and
-// verify walk with it.
-type volumeWalker struct {
-	client  *VolumeClient
-	sem     chan struct{}
-	walkers sync.WaitGroup
-	file    func(volume, path string, e DirEntry) error
-
-	dirsFound, dirsDone, files atomic.Int64
-	errMu                      sync.Mutex
-	errs                       []error
-}
-
-func newVolumeWalker(client *VolumeClient, workers int, file func(volume, path string, e DirEntry) error) *volumeWalker {
-	return &volumeWalker{client: client, sem: make(chan struct{}, workers), file: file}
-}
-
-// Walk walks every volume and returns the first errors (listings that failed, or what
-// the file function returned) once all of it is done.
-func (w *volumeWalker) Walk(ctx context.Context, volumes []string) error {
-	w.dirsFound.Add(int64(len(volumes)))
-	for _, v := range volumes {
-		w.spawn(ctx, v, "")
-	}
-	w.walkers.Wait()
-	return errors.Join(w.errs...)
-}
-
-// spawn walks dir on volume in a new goroutine if a worker is free, else in this one:
-// at most Workers listings run at once, and the directories waiting to be listed are
-// only those on the walkers' paths down the tree, so memory does not grow with the
-// number of files.
-func (w *volumeWalker) spawn(ctx context.Context, volume, dir string) {
-	select {
-	case w.sem <- struct{}{}:
-		w.walkers.Go(func() {
-			defer func() { <-w.sem }()
-			w.walk(ctx, volume, dir)
-		})
-	default:
-		w.walk(ctx, volume, dir)
-	}
-}
-
-func (w *volumeWalker) walk(ctx context.Context, volume, dir string) {
-	defer w.dirsDone.Add(1)
-	entries, err := w.client.List(ctx, volume, dir)
-	if err != nil {
-		w.fail(err)
-		return
-	}
-	for _, e := range entries {
-		if e.Type == "directory" {
-			w.dirsFound.Add(1)
-		}
-	}
-	for _, e := range entries {
-		path := dir + e.Name
-		if e.Type == "directory" {
-			w.spawn(ctx, volume, path+"/")
-			continue
-		}
-		w.files.Add(1)
-		if err := w.file(volume, path, e); err != nil {
-			w.fail(err)
-		}
-	}
-}
-
-func (w *volumeWalker) fail(err error) {
-	w.errMu.Lock()
-	defer w.errMu.Unlock()
-	if len(w.errs) < 10 {
-		w.errs = append(w.errs, err)
-	}
-}
-
-// eta estimates the time left from the directories listed so far.
-func (w *volumeWalker) eta(elapsed time.Duration) time.Duration {
-	found, done := w.dirsFound.Load(), w.dirsDone.Load()
-	if done == 0 || found <= done {
-		return 0
-	}
-	return time.Duration(float64(elapsed) / float64(done) * float64(found-done)).Round(time.Second)
-}
-
 // rebuilder walks the volumes and merges what it finds into a new index. Each file
 // found is merged into its key's record in LevelDB at once, so memory does not grow with
 // the number of keys; stripes serialise the merges of one key.
@@ -133,7 +46,7 @@ type rebuilder struct {
 	cfg       RebuildConfig
 	client    *VolumeClient
 	placement Placement
-	index     *Index
+	index     Index
 	log       *slog.Logger
 	walker    *volumeWalker
 	seed      maphash.Seed
@@ -147,12 +60,16 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(cfg.DB, "CURRENT")); err == nil {
+	exists, err := IndexExists(cfg.DB)
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	if exists {
 		if !cfg.Force {
 			return fmt.Errorf("rebuild %s: %w", cfg.DB, ErrIndexExists)
 		}
-		if err := os.RemoveAll(cfg.DB); err != nil {
-			return fmt.Errorf("rebuild: remove old index: %w", err)
+		if err := RemoveIndex(cfg.DB); err != nil {
+			return fmt.Errorf("rebuild: %w", err)
 		}
 	}
 	index, err := OpenIndex(cfg.DB, false)
@@ -172,8 +89,7 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 		return rb.merge(volume, path, e.Size)
 	})
 	start := time.Now()
-	pctx, stopProgress := context.WithCancel(ctx)
-	go rb.progress(pctx, start)
+	stopProgress := startProgress(ctx, cfg.ProgressEvery(), func() { rb.progress(start) })
 	err = rb.walker.Walk(ctx, cfg.Volumes)
 	stopProgress()
 	if err != nil {
@@ -217,7 +133,7 @@ func (rb *rebuilder) merge(volume, path string, size int64) error {
 		rank := rb.placement.Rank(f.Key)
 		slices.SortFunc(rec.Volumes, func(a, b string) int { return slices.Index(rank, a) - slices.Index(rank, b) })
 	}
-	return rb.index.Put(f.Key, rec)
+	return rb.index.Put(f.Key, &rec)
 }
 
 // rebuildSummary is what rebuild tells at the end.
@@ -257,7 +173,7 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 	err := rb.index.Scan("", "", func(key string, rec Record) (bool, error) {
 		if len(rec.Volumes) == 0 {
 			s.orphanMarkers++
-			return true, rb.index.Delete(key)
+			return true, rb.index.Delete(key, rec.Rev)
 		}
 		s.keys++
 		if rec.State == StateUnlinked {
@@ -307,16 +223,14 @@ func (rb *rebuilder) addMD5(ctx context.Context, key string, rec Record) error {
 			continue
 		}
 		rec.MD5 = md5Hex(h.Sum(nil))
-		return rb.index.Put(key, rec)
+		return rb.index.Put(key, &rec)
 	}
 	return fmt.Errorf("md5 of %s: %w", key, errors.Join(errs...))
 }
 
-// progress writes a line to the log every few seconds until ctx ends.
-func (rb *rebuilder) progress(ctx context.Context, start time.Time) {
-	every(ctx, rb.cfg.ProgressEvery(), func() {
-		w, elapsed := rb.walker, time.Since(start)
-		rb.log.Info("rebuild progress", "dirs", fmt.Sprintf("%d/%d", w.dirsDone.Load(), w.dirsFound.Load()),
-			"keys", rb.keys.Load(), "keys/s", fmt.Sprintf("%.0f", float64(rb.keys.Load())/elapsed.Seconds()), "eta", w.eta(elapsed))
-	})
+// progress writes a line to the log, for a run that began at start.
+func (rb *rebuilder) progress(start time.Time) {
+	w, elapsed := rb.walker, time.Since(start)
+	rb.log.Info("rebuild progress", "dirs", fmt.Sprintf("%d/%d", w.dirsDone.Load(), w.dirsFound.Load()),
+		"keys", rb.keys.Load(), "keys/s", fmt.Sprintf("%.0f", float64(rb.keys.Load())/elapsed.Seconds()), "eta", w.eta(elapsed))
 }

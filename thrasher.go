@@ -1,5 +1,8 @@
 package main
 
+// The thrash command: write, read and delete keys like a user, through a master or
+// straight to the volumes, and measure.
+
 import (
 	"bytes"
 	"context"

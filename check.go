@@ -1,0 +1,270 @@
+package main
+
+// Checking the index against the volumes, key by key and file by file, and what was
+// found: what the verify command and the master's VERIFY method share.
+
+import (
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The kinds of problem verify reports. Those in harmful mean the data is not whole.
+const (
+	probMissing    = "missing replicas"
+	probCorrupt    = "replicas with the wrong size or MD5"
+	probMarker     = "unlinked keys missing an unlink marker"
+	probLost       = "keys with no good replica"
+	probUnder      = "under-replicated keys"
+	probMisplaced  = "keys on other volumes than placement wants"
+	probLeftovers  = "keys with old replicas still to delete"
+	probPending    = "unfinished writes and deletes"
+	probOrphan     = "orphan files (no key owns them)"
+	probYoungOrpha = "orphan files younger than -grace, left alone"
+)
+
+var verifyKinds = []string{probMissing, probCorrupt, probMarker, probLost, probUnder, probMisplaced, probLeftovers, probPending, probOrphan, probYoungOrpha}
+
+// harmful are the problems that make verify fail unless fixed. Misplaced keys and old
+// replicas are whole data in the wrong place; young orphans may be writes in flight.
+var harmful = []string{probMissing, probCorrupt, probMarker, probLost, probUnder, probPending, probOrphan}
+
+// Finding is one problem verify found: the master's VERIFY method answers a list.
+type Finding struct {
+	Kind    string `json:"kind"`
+	Example string `json:"example"`
+	Fixed   bool   `json:"fixed"`
+}
+
+// verifyReport counts what verify found and fixed, with a few examples of each, and
+// keeps every finding of a report made for one VERIFY request.
+type verifyReport struct {
+	mu       sync.Mutex
+	found    map[string]int64
+	fixed    map[string]int64
+	examples map[string][]string
+	keys     atomic.Int64
+	findings []Finding
+}
+
+func newVerifyReport() *verifyReport {
+	return &verifyReport{found: map[string]int64{}, fixed: map[string]int64{}, examples: map[string][]string{}, findings: []Finding{}}
+}
+
+func (r *verifyReport) add(kind, example string, fixed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.findings) < 100 {
+		r.findings = append(r.findings, Finding{kind, example, fixed})
+	}
+	r.found[kind]++
+	if fixed {
+		r.fixed[kind]++
+	}
+	if len(r.examples[kind]) < 5 {
+		r.examples[kind] = append(r.examples[kind], example)
+	}
+}
+
+// whole reports whether no harmful problem is left unfixed.
+func (r *verifyReport) whole() bool {
+	for _, k := range harmful {
+		if r.found[k] > r.fixed[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// progress writes a line to log, for a run that began at start.
+func (r *verifyReport) progress(log *slog.Logger, start time.Time) {
+	log.Info("verify progress", "keys", r.keys.Load(), "elapsed", time.Since(start).Round(time.Second))
+}
+
+// write writes the summary: what was checked, and each kind of problem found.
+func (r *verifyReport) write(w io.Writer, files int64, took time.Duration) {
+	fmt.Fprintf(w, "verify: %d keys and %d files checked in %v\n", r.keys.Load(), files, took.Round(time.Millisecond))
+	for _, k := range verifyKinds {
+		if r.found[k] == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  %-48s %8d found %8d fixed   e.g. %s\n", k, r.found[k], r.fixed[k], strings.Join(r.examples[k], ", "))
+	}
+	if r.whole() {
+		fmt.Fprintln(w, "verify: the data is whole")
+	} else {
+		fmt.Fprintln(w, "verify: the data is NOT whole")
+	}
+}
+
+// CheckOptions say how far checking a key or a file goes, and whether it repairs.
+type CheckOptions struct {
+	// Deep reads every replica, checking its size and MD5; otherwise only that each
+	// replica is there with its size.
+	Deep bool
+	// Fix repairs what can be repaired.
+	Fix bool
+	// Grace is how old an orphan file or an unfinished write must be before it counts:
+	// a younger one may be a write in flight.
+	Grace time.Duration
+}
+
+// verifier checks records against their replicas and files against the index, and
+// repairs with Fix. The verify command runs one over the whole cluster; the master's
+// VERIFY method one per request, under the key's lock.
+type verifier struct {
+	opts CheckOptions
+	// rebalance has the client, the placement and the index, and moves keys.
+	rebalance *Rebalancer
+	log       *slog.Logger
+	report    *verifyReport
+}
+
+func newVerifier(opts CheckOptions, rb *Rebalancer, log *slog.Logger) *verifier {
+	return &verifier{opts: opts, rebalance: rb, log: log, report: newVerifyReport()}
+}
+
+// checkKey checks one record against its replicas, and fixes it if asked.
+func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
+	v.report.keys.Add(1)
+	if rec.State == StateWriting || rec.State == StateDeleting {
+		if time.Since(time.Unix(0, rec.Time)) < v.opts.Grace {
+			return // may be in flight
+		}
+		fixed := false
+		if v.opts.Fix {
+			// A write never acknowledged is rolled back; a delete is completed.
+			err := removeFiles(ctx, v.rebalance.Client, key, rec.Sub, append(slices.Clone(rec.Volumes), rec.Leftovers...), rec.State == StateDeleting)
+			fixed = err == nil && v.rebalance.Index.Delete(key, rec.Rev) == nil
+		}
+		v.report.add(probPending, fmt.Sprintf("%s (%s)", key, rec.State), fixed)
+		return
+	}
+
+	// Which replicas are there and whole.
+	path := KeyPath(key, rec.Sub)
+	var good []string
+	for _, vol := range rec.Volumes {
+		err := v.checkReplica(ctx, vol, path, rec)
+		if err == nil {
+			good = append(good, vol)
+			continue
+		}
+		kind := probMissing
+		if errors.Is(err, ErrCopyMismatch) {
+			kind = probCorrupt
+		}
+		v.report.add(kind, key+" on "+vol, v.opts.Fix && len(rec.Volumes) > 1 && v.repair(ctx, key, rec, vol, good))
+	}
+	if len(good) == 0 {
+		v.report.add(probLost, key, false)
+		return
+	}
+	if rec.State == StateUnlinked {
+		marker := MarkerPath(key, rec.Sub)
+		for _, vol := range rec.Volumes {
+			if _, err := v.rebalance.Client.Stat(ctx, vol, marker); err != nil {
+				fixed := v.opts.Fix && v.rebalance.Client.Put(ctx, vol, marker, http.NoBody, 0) == nil
+				v.report.add(probMarker, key+" on "+vol, fixed)
+			}
+		}
+	}
+
+	// Where the replicas are.
+	want := v.rebalance.Placement.Choose(key)
+	under := len(rec.Volumes) < v.rebalance.Placement.Replicas
+	misplaced := !under && v.rebalance.Plan(key, rec).Moves()
+	fixed := false
+	if v.opts.Fix && (under || misplaced || len(rec.Leftovers) > 0) {
+		rec.Volumes = v.rebalance.Placement.InRankOrder(key, rec.Volumes)
+		_, err := v.rebalance.Move(ctx, key, rec)
+		fixed = err == nil
+		if err != nil {
+			v.log.Warn("verify could not move a key", "key", key, "err", err)
+		}
+	}
+	if under {
+		v.report.add(probUnder, fmt.Sprintf("%s (%d of %d)", key, len(rec.Volumes), len(want)), fixed)
+	}
+	if misplaced {
+		v.report.add(probMisplaced, key, fixed)
+	}
+	if len(rec.Leftovers) > 0 {
+		v.report.add(probLeftovers, key, fixed)
+	}
+}
+
+// checkReplica checks that volume holds key's value: its size, and with Deep its MD5.
+func (v *verifier) checkReplica(ctx context.Context, volume, path string, rec Record) error {
+	if !v.opts.Deep {
+		n, err := v.rebalance.Client.Stat(ctx, volume, path)
+		if err == nil && n != rec.Size {
+			err = fmt.Errorf("%w: %d bytes, want %d", ErrCopyMismatch, n, rec.Size)
+		}
+		return err
+	}
+	body, n, err := v.rebalance.Client.Get(ctx, volume, path)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	h := md5.New()
+	read, err := io.Copy(h, body)
+	if err != nil {
+		return err
+	}
+	if n != rec.Size || read != rec.Size {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrCopyMismatch, read, rec.Size)
+	}
+	if got := md5Hex(h.Sum(nil)); rec.MD5 != "" && got != rec.MD5 {
+		return fmt.Errorf("%w: MD5 %s, want %s", ErrCopyMismatch, got, rec.MD5)
+	}
+	return nil
+}
+
+// repair copies key's value onto dst from a good replica: those known good, else any
+// other that the copy finds whole (the copy checks size and MD5).
+func (v *verifier) repair(ctx context.Context, key string, rec Record, dst string, good []string) bool {
+	sources := append(slices.Clone(good), rec.Volumes...)
+	path := KeyPath(key, rec.Sub)
+	for _, src := range sources {
+		if src == dst {
+			continue
+		}
+		if err := v.rebalance.Client.Copy(ctx, src, dst, path, rec.Size, rec.MD5); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// checkFile checks that a file on a volume belongs to a key that the index says is
+// there, and with Fix deletes it if not and older than Grace.
+func (v *verifier) checkFile(ctx context.Context, volume, path string, e DirEntry) {
+	f, err := ParseVolumePath(path)
+	owned := false
+	if err == nil {
+		rec, err := v.rebalance.Index.Get(f.Key)
+		owned = err == nil && (slices.Contains(rec.Volumes, volume) || slices.Contains(rec.Leftovers, volume)) &&
+			(!f.Marker || rec.State != StateLive)
+	}
+	if owned {
+		return
+	}
+	example := volume + "/" + path
+	if time.Since(e.Modified()) < v.opts.Grace {
+		v.report.add(probYoungOrpha, example, false)
+		return
+	}
+	fixed := v.opts.Fix && v.rebalance.Client.Delete(ctx, volume, path) == nil
+	v.report.add(probOrphan, example, fixed)
+}

@@ -1,0 +1,122 @@
+package main
+
+// Which volumes answer: probes every interval, and failures reported by requests in
+// between, so that the master redirects and writes only to volumes that are up.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Probe checks that volume answers at all, with the cheapest request it serves: a HEAD
+// of its root listing.
+func (c *VolumeClient) Probe(ctx context.Context, volume string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	resp, err := c.do(ctx, http.MethodHead, volume, "", nil, 0)
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	if resp.StatusCode >= 500 {
+		return &VolumeError{Op: http.MethodHead, Volume: volume, Status: resp.StatusCode, Err: ErrVolumeStatus}
+	}
+	return nil
+}
+
+// Health tracks which volumes answer, so that the master can redirect a GET without
+// asking a volume first. A probe loop checks every volume each interval, and the master
+// reports the failures it sees in between, so a dead volume is noticed at once when
+// it is used and within interval+timeout when it is not.
+type Health struct {
+	client   *VolumeClient
+	interval time.Duration
+	volumes  []string
+	state    map[string]*volumeHealth // fixed at construction; read without locking
+}
+
+type volumeHealth struct {
+	up      atomic.Bool
+	lastErr atomic.Pointer[string]
+}
+
+// NewHealth tracks volumes, probing each every interval; until Start's first probe,
+// every volume counts as up.
+func NewHealth(client *VolumeClient, volumes []string, interval time.Duration) *Health {
+	h := &Health{client: client, interval: interval, volumes: volumes, state: make(map[string]*volumeHealth, len(volumes))}
+	for _, v := range volumes {
+		s := &volumeHealth{}
+		s.up.Store(true)
+		h.state[v] = s
+	}
+	return h
+}
+
+// Start probes every volume once, waiting for the answers, then keeps probing in the
+// background, counted in wg, until ctx ends.
+func (h *Health) Start(ctx context.Context, wg *sync.WaitGroup) {
+	h.probeAll(ctx)
+	wg.Go(func() { every(ctx, h.interval, func() { h.probeAll(ctx) }) })
+}
+
+func (h *Health) probeAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, v := range h.volumes {
+		wg.Go(func() { h.set(v, h.client.Probe(ctx, v)) })
+	}
+	wg.Wait()
+}
+
+func (h *Health) set(volume string, err error) {
+	s, ok := h.state[volume]
+	if !ok {
+		return
+	}
+	if err != nil {
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+		s.up.Store(false)
+		return
+	}
+	s.lastErr.Store(nil)
+	s.up.Store(true)
+}
+
+// Up reports whether volume answered its last probe and has not failed since. Volumes
+// Health does not track count as up: the index may name volumes no longer configured.
+func (h *Health) Up(volume string) bool {
+	s, ok := h.state[volume]
+	return !ok || s.up.Load()
+}
+
+// Failed records err from requests to volumes (one error, or several joined): a volume
+// that did not answer at all is marked down until a probe sees it back.
+func (h *Health) Failed(err error) {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			h.Failed(e)
+		}
+		return
+	}
+	var ve *VolumeError
+	if errors.As(err, &ve) && ve.Unreachable() {
+		h.set(ve.Volume, err)
+	}
+}
+
+// Status returns every tracked volume's state, in configuration order.
+func (h *Health) Status() []VolumeStatus {
+	out := make([]VolumeStatus, len(h.volumes))
+	for i, v := range h.volumes {
+		s := h.state[v]
+		out[i] = VolumeStatus{Volume: v, Up: s.up.Load()}
+		if e := s.lastErr.Load(); e != nil && !out[i].Up {
+			out[i].Error = *e
+		}
+	}
+	return out
+}

@@ -1,0 +1,82 @@
+package main
+
+// The Index interface that every index backend implements, and the choice of backend.
+
+import (
+	"errors"
+	"strings"
+)
+
+// Index is where the master keeps every key's Record, in key order. LevelIndex, in
+// index_leveldb.go, is the embedded backend; another (a distributed one, shared by
+// several masters) implements the same methods.
+//
+// Writes are conditional, so that a backend needs no lock held in one process to be
+// safe: a Record read from the index carries its revision (Rev), and Put and Delete fail
+// with ErrConflict when the key's record is no longer at that revision, so that of two
+// writers who read the same record only one can win. A record in StateWriting or
+// StateDeleting also has a pending entry, written atomically with it, so that the
+// writes and deletes a crash interrupted are found without reading the whole index.
+type Index interface {
+	// Get returns key's record, with Rev set, or an error wrapping ErrNotFound.
+	Get(key string) (Record, error)
+	// Put stores *rec as key's record if the stored one is still at rec.Rev (zero: the
+	// key has no record), with the key's pending entry if rec is in StateWriting or
+	// StateDeleting and without it otherwise, in one atomic write. It stamps rec.Time
+	// with the time of the write and sets rec.Rev to the new revision, so that the
+	// caller can write the record again. Else it changes nothing and returns an error
+	// wrapping ErrConflict.
+	Put(key string, rec *Record) error
+	// Delete removes key's record and pending entry if the record is still at rev (zero:
+	// there is none, and Delete does nothing), else returns an error wrapping
+	// ErrConflict.
+	Delete(key string, rev int64) error
+	// Scan calls fn for every key that starts with prefix, with its record (Rev set),
+	// from start on if start sorts after prefix, in key order, until fn returns false
+	// or an error, which Scan returns. Every key starts with '/', and an empty prefix
+	// means "/". A backend may read a page at a time: fn sees every key that was there
+	// for the whole scan, and no key twice.
+	Scan(prefix, start string, fn func(key string, rec Record) (bool, error)) error
+	// Pending calls fn for every key that has a pending entry, in key order, until fn
+	// returns false or an error, which Pending returns.
+	Pending(fn func(key string) (bool, error)) error
+	// Close releases the index; nothing may use it afterwards.
+	Close() error
+}
+
+// Errors every Index returns, wrapped with what it was doing.
+var (
+	// ErrNotFound says the key has no record.
+	ErrNotFound = errors.New("key not found")
+	// ErrConflict says a conditional write lost: the record changed since it was read.
+	ErrConflict = errors.New("the key changed meanwhile; try again")
+)
+
+// OpenIndex opens, or creates, the index that db names: a LevelDB directory, the one
+// backend so far. sync makes every write reach the disk before it returns, so that it
+// survives a power loss, not only a crash of the process.
+func OpenIndex(db string, sync bool) (Index, error) {
+	return OpenLevelIndex(db, sync)
+}
+
+// IndexExists reports whether db holds an index already, so that rebuild does not
+// overwrite one by mistake.
+func IndexExists(db string) (bool, error) {
+	return levelIndexExists(db)
+}
+
+// RemoveIndex deletes the index that db names, for rebuild -force.
+func RemoveIndex(db string) error {
+	return removeLevelIndex(db)
+}
+
+// scanPrefix is the range an Index scans for prefix: keys start with '/', so that the
+// index's own entries (pending ones) are never scanned.
+func scanPrefix(prefix string) string { return "/" + strings.TrimPrefix(prefix, "/") }
+
+// countKeys counts the records in index.
+func countKeys(index Index) (int64, error) {
+	var n int64
+	err := index.Scan("", "", func(string, Record) (bool, error) { n++; return true, nil })
+	return n, err
+}

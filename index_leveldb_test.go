@@ -1,0 +1,170 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+)
+
+func openTestIndex(t *testing.T) Index {
+	t.Helper()
+	index, err := OpenIndex(filepath.Join(t.TempDir(), "index"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { index.Close() })
+	return index
+}
+
+// pendingKeys lists the keys with a pending entry.
+func pendingKeys(t *testing.T, index Index) []string {
+	t.Helper()
+	var keys []string
+	if err := index.Pending(func(key string) (bool, error) { keys = append(keys, key); return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// TestIndexConditionalWrites: a write lands only on the revision it read, so that of two
+// writers only one wins, and the pending entry goes with the record's state.
+func TestIndexConditionalWrites(t *testing.T) {
+	index := openTestIndex(t)
+	rec := Record{State: StateWriting, Volumes: []string{"a:1"}}
+	if err := index.Put("/k", &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Rev == 0 || rec.Rev != rec.Time {
+		t.Fatalf("after a put: Rev %d, Time %d; want the same, not zero", rec.Rev, rec.Time)
+	}
+	written := rec.Rev
+	if got := pendingKeys(t, index); !slices.Equal(got, []string{"/k"}) {
+		t.Fatalf("pending after a write began: %q", got)
+	}
+	stale := rec
+	stale.Rev = 0
+
+	steps := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"create over an existing record", func() error { r := stale; return index.Put("/k", &r) }, ErrConflict},
+		{"update at an old revision", func() error { r := rec; r.Rev--; return index.Put("/k", &r) }, ErrConflict},
+		{"update of a key that has no record", func() error { r := rec; return index.Put("/none", &r) }, ErrConflict},
+		{"delete at an old revision", func() error { return index.Delete("/k", rec.Rev-1) }, ErrConflict},
+		{"delete of a key that has no record", func() error { return index.Delete("/none", 0) }, nil},
+		{"update at the revision read", func() error { rec.State = StateLive; return index.Put("/k", &rec) }, nil},
+		{"update at the revision the last put returned", func() error { rec.Size = 5; return index.Put("/k", &rec) }, nil},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			if err := s.do(); !errors.Is(err, s.want) || (s.want == nil) != (err == nil) {
+				t.Fatalf("got %v, want %v", err, s.want)
+			}
+		})
+	}
+	got, err := index.Get("/k")
+	if err != nil || got.Rev != rec.Rev || got.Size != 5 || got.State != StateLive {
+		t.Fatalf("Get: %+v, %v; want the last put's %+v", got, err, rec)
+	}
+	if rec.Rev <= written {
+		t.Fatalf("revision went from %d to %d: must grow with every write", written, rec.Rev)
+	}
+	if keys := pendingKeys(t, index); len(keys) != 0 {
+		t.Fatalf("pending after the write finished: %q", keys)
+	}
+	if err := index.Delete("/k", rec.Rev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := index.Get("/k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Delete: %v, want ErrNotFound", err)
+	}
+}
+
+// TestIndexOneWriterWins: writers that read the same record race to change it; exactly
+// one of them succeeds.
+func TestIndexOneWriterWins(t *testing.T) {
+	index := openTestIndex(t)
+	for round := range 20 {
+		key := fmt.Sprintf("/race/%d", round)
+		var base Record
+		if round%2 == 1 { // half the rounds race to update, half to create
+			base = Record{State: StateLive}
+			if err := index.Put(key, &base); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for w := range 8 {
+			wg.Go(func() {
+				rec := base
+				rec.Size = int64(w)
+				err := index.Put(key, &rec)
+				switch {
+				case err == nil:
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				case !errors.Is(err, ErrConflict):
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("round %d: %d writers won, want 1", round, wins)
+		}
+	}
+}
+
+func TestIndexScan(t *testing.T) {
+	index := openTestIndex(t)
+	for _, key := range []string{"/a", "/a/b", "/ab", "/b", "/a/c"} {
+		rec := Record{State: StateLive}
+		if err := index.Put(key, &rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deleting := Record{State: StateDeleting}
+	if err := index.Put("/a/d", &deleting); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		prefix, start string
+		limit         int
+		want          []string
+	}{
+		{"", "", 0, []string{"/a", "/a/b", "/a/c", "/a/d", "/ab", "/b"}},
+		{"/", "", 0, []string{"/a", "/a/b", "/a/c", "/a/d", "/ab", "/b"}},
+		{"a", "", 0, []string{"/a", "/a/b", "/a/c", "/a/d", "/ab"}},
+		{"/a/", "", 0, []string{"/a/b", "/a/c", "/a/d"}},
+		{"/a/", "/a/c", 0, []string{"/a/c", "/a/d"}},
+		{"/a/", "/", 0, []string{"/a/b", "/a/c", "/a/d"}},
+		{"/a", "", 2, []string{"/a", "/a/b"}},
+		{"/z", "", 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s from %s", tt.prefix, tt.start), func(t *testing.T) {
+			var got []string
+			err := index.Scan(tt.prefix, tt.start, func(key string, rec Record) (bool, error) {
+				if r, err := index.Get(key); err != nil || r.Rev != rec.Rev || rec.Rev == 0 {
+					return false, fmt.Errorf("%s: scanned Rev %d, Get %d, %v", key, rec.Rev, r.Rev, err)
+				}
+				got = append(got, key)
+				return tt.limit == 0 || len(got) < tt.limit, nil
+			})
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Fatalf("Scan = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	if got := pendingKeys(t, index); !slices.Equal(got, []string{"/a/d"}) {
+		t.Fatalf("pending: %q, want only the key being deleted", got)
+	}
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// TestKeyPathRoundTrip checks that every key the API accepts maps to a path that a file
+// system can hold and that gives the key back.
+func TestKeyPathRoundTrip(t *testing.T) {
+	keys := []string{
+		"/a", "/a/b", "/a/b/c", "/a/b/", "//", "/ spaces and ünïcödé ", "/%2F?#",
+		"/" + strings.Repeat("k", 149), "/" + strings.Repeat("k", 150), "/" + strings.Repeat("k", 151),
+		"/" + strings.Repeat("y", maxKeyLen-1), "/" + strings.Repeat("€", (maxKeyLen-1)/3),
+	}
+	for range 200 {
+		b := make([]byte, 1+rand.IntN(maxKeyLen-1))
+		for j := range b {
+			b[j] = byte(1 + rand.IntN(255))
+		}
+		keys = append(keys, "/"+string(b))
+	}
+	for _, key := range keys {
+		for _, sub := range []int{0, 9, 255} {
+			path := KeyPath(key, sub)
+			for part := range strings.SplitSeq(path, "/") {
+				if len(part) == 0 || len(part) > 255 || part == "." || part == ".." || strings.HasPrefix(part, ".") {
+					t.Fatalf("KeyPath(%q) = %q has bad component %q", key, path, part)
+				}
+			}
+			got, gotSub, err := ParseKeyPath(path)
+			if err != nil || got != key || gotSub != sub {
+				t.Fatalf("ParseKeyPath(KeyPath(%q, %d)) = %q, %d, %v", key, sub, got, gotSub, err)
+			}
+		}
+	}
+}
+
+// TestNestedKeysNeverCollide: a key's file must never be a directory another key
+// needs, or nginx could not store both /a/b and /a/b/c.
+func TestNestedKeysNeverCollide(t *testing.T) {
+	files := map[string]string{}
+	dirs := map[string]string{}
+	base := strings.Repeat("n", 148)
+	keys := []string{"/a", "/a/b", "/a/b/c", "/" + base, "/" + base + "x", "/" + base + "xy", "/" + base + "xyz" + base + base}
+	for _, key := range keys {
+		path := KeyPath(key, 0)
+		files[path] = key
+		parts := strings.Split(path, "/")
+		for i := 1; i < len(parts); i++ {
+			dirs[strings.Join(parts[:i], "/")] = key
+		}
+	}
+	for f, k := range files {
+		if other, ok := dirs[f]; ok {
+			t.Errorf("file of %q is a directory of %q: %s", k, other, f)
+		}
+	}
+}
+
+func TestParseKeyPathRejectsStrays(t *testing.T) {
+	for _, path := range []string{
+		"", "sv00", "sv00/aa/bb", "sv00/3e/d1/!!", "sv07/00/00/L2hlbGxv", "xx07/3e/d1/L2hlbGxv",
+		"sv07/3e/d1/short.d/L2hlbGxv",
+	} {
+		if _, _, err := ParseKeyPath(path); !errors.Is(err, ErrNotKeyPath) {
+			t.Errorf("ParseKeyPath(%q) = %v, want ErrNotKeyPath", path, err)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package main
+
+// How the commands talk to a running master (rebalance -master, verify -master,
+// thrash): requests, redirects followed, listings paged.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MasterClient is how commands talk to a running master, with a VolumeClient.
+type MasterClient struct {
+	host   string // host:port
+	client *VolumeClient
+}
+
+// NewMasterClient talks to the master at addr, host:port or an http:// URL.
+func NewMasterClient(addr string, client *VolumeClient) *MasterClient {
+	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "http://"), "/")
+	return &MasterClient{host: addr, client: client}
+}
+
+// Do sends method for key to the master, with query and a body of size bytes (-1 if
+// unknown). A GET or HEAD that is redirected to a volume is followed, like curl -L.
+func (m *MasterClient) Do(ctx context.Context, method, key, query string, body io.Reader, size int64) (*http.Response, error) {
+	path := strings.TrimPrefix((&url.URL{Path: key}).EscapedPath(), "/")
+	if query != "" {
+		path += "?" + query
+	}
+	resp, err := m.client.do(ctx, method, m.host, path, body, size)
+	if err != nil || resp.StatusCode != http.StatusFound || (method != http.MethodGet && method != http.MethodHead) {
+		return resp, err
+	}
+	drain(resp)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Scheme != "http" {
+		return nil, fmt.Errorf("master: %s %s: bad redirect %q", method, key, resp.Header.Get("Location"))
+	}
+	return m.client.do(ctx, method, loc.Host, strings.TrimPrefix(loc.EscapedPath(), "/"), nil, 0)
+}
+
+// eachKey calls fn for every key of the kinds ("list" for live keys, "unlinked",
+// "pending"), a page at a time.
+func (m *MasterClient) eachKey(ctx context.Context, kinds []string, fn func(key string) error) error {
+	for _, kind := range kinds {
+		start := ""
+		for {
+			q := url.Values{"limit": {"1000"}, "start": {start}}.Encode() + "&" + kind
+			resp, err := m.Do(ctx, http.MethodGet, "/", q, nil, 0)
+			if err != nil {
+				return err
+			}
+			var page ListPage
+			err = json.NewDecoder(resp.Body).Decode(&page)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || err != nil {
+				return fmt.Errorf("master: ?%s: status %d: %v", kind, resp.StatusCode, err)
+			}
+			for _, key := range page.Keys {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			if page.Next == "" {
+				break
+			}
+			start = page.Next
+		}
+	}
+	return nil
+}
+
+func (m *MasterClient) count(ctx context.Context) (int64, error) {
+	var n int64
+	err := m.eachKey(ctx, movableKinds, func(string) error { n++; return nil })
+	return n, err
+}
+
+// movableKinds are the keys rebalance moves: live and unlinked.
+var movableKinds = []string{"list", "unlinked"}
+
+// rebalance asks the master to rebalance key, retrying while another write holds it.
+func (m *MasterClient) rebalance(ctx context.Context, key string, dryRun bool) (KeyMove, error) {
+	query := ""
+	if dryRun {
+		query = "dry-run"
+	}
+	for attempt := 0; ; attempt++ {
+		resp, err := m.Do(ctx, "REBALANCE", key, query, nil, 0)
+		if err != nil {
+			return KeyMove{}, err
+		}
+		var mv KeyMove
+		switch resp.StatusCode {
+		case http.StatusOK:
+			err = json.NewDecoder(resp.Body).Decode(&mv)
+			resp.Body.Close()
+			return mv, err
+		case http.StatusNotFound:
+			resp.Body.Close()
+			return KeyMove{Key: key}, nil // deleted meanwhile: nothing to move
+		case http.StatusConflict:
+			resp.Body.Close()
+			if attempt < 100 {
+				select {
+				case <-time.After(50 * time.Millisecond):
+					continue
+				case <-ctx.Done():
+					return KeyMove{}, ctx.Err()
+				}
+			}
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body.Close()
+		return KeyMove{}, fmt.Errorf("master: REBALANCE %s: status %d: %s", key, resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+}

@@ -1,0 +1,50 @@
+package main
+
+// Crash recovery: at start, the master rolls back writes and completes deletes that a
+// crash left pending.
+
+import (
+	"context"
+	"errors"
+)
+
+// recover finishes what the last master left pending: a write that never got its 201
+// loses its replicas and its record, a delete is completed. It runs beside the
+// requests, under each key's lock; a key a request holds is that request's to finish
+// (a PUT clears a dead write first, a DELETE completes a dead delete). What cannot be
+// finished now, with a volume down, stays pending for the next start or verify.
+func (m *Master) recover(ctx context.Context) {
+	var writes, deletes, failed int
+	err := m.index.Pending(func(key string) (bool, error) {
+		rec, unlock, err := m.lockRecord(key)
+		if errors.Is(err, ErrLocked) {
+			return ctx.Err() == nil, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		defer unlock()
+		if rec.State != StateWriting && rec.State != StateDeleting {
+			return true, nil // finished meanwhile
+		}
+		rctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
+		defer cancel()
+		if err := m.removeReplicas(rctx, key, rec, rec.State == StateDeleting); err != nil {
+			failed++
+			m.log.Warn("interrupted write or delete not cleaned up; verify -fix will", "key", key, "state", rec.State, "err", err)
+			return ctx.Err() == nil, nil
+		}
+		if rec.State == StateWriting {
+			writes++
+		} else {
+			deletes++
+		}
+		return ctx.Err() == nil, m.index.Delete(key, rec.Rev)
+	})
+	if err != nil && ctx.Err() == nil {
+		m.log.Error("recovery stopped", "err", err)
+	}
+	if writes+deletes+failed > 0 {
+		m.log.Info("recovered from an earlier crash", "writes rolled back", writes, "deletes completed", deletes, "left pending", failed)
+	}
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestVolumeDownDuringPut stops one nginx just before a PUT: whether the master knows
+// it is down yet or finds out by failing, the PUT fails and no file stays anywhere.
+func TestVolumeDownDuringPut(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.Vols[1].Stop()
+	for i, size := range []int{10, 3 * chunkSize} {
+		key := fmt.Sprintf("/down/%d", i)
+		resp := c.Do(http.MethodPut, key, bytes.NewReader(randomBytes(size)))
+		if resp.StatusCode < 500 {
+			t.Errorf("PUT with a volume down: %d, want 5xx", resp.StatusCode)
+		}
+		if msg := readAll(t, resp.Body); !strings.Contains(msg, c.Vols[1].Addr) {
+			t.Errorf("error does not name the volume: %q", msg)
+		}
+		if status, _ := c.Get(key); status != http.StatusNotFound {
+			t.Errorf("GET after failed PUT: %d", status)
+		}
+	}
+	if files := c.AllFiles(); len(files) != 0 {
+		t.Errorf("files left: %q", files)
+	}
+	if _, err := c.Master.index.Get("/down/0"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("index record left: %v", err)
+	}
+}
+
+// TestVolumeDiesMidUpload kills one nginx (SIGTERM, then SIGKILL) while a large value
+// streams to it.
+func TestVolumeDiesMidUpload(t *testing.T) {
+	for _, how := range []string{"stopped", "killed"} {
+		t.Run(how, func(t *testing.T) { volumeDiesMidUpload(t, how == "killed") })
+	}
+}
+
+func volumeDiesMidUpload(t *testing.T, kill bool) {
+	c := startCluster(t, 3, nil)
+	pr, pw := io.Pipe()
+	result := make(chan *http.Response, 1)
+	go func() { result <- c.Do(http.MethodPut, "/dies", pr) }()
+	chunk := randomBytes(chunkSize)
+	for range 8 {
+		pw.Write(chunk)
+	}
+	if kill {
+		c.Vols[2].Kill()
+	} else {
+		c.Vols[2].Stop()
+	}
+	go func() {
+		for {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	resp := <-result
+	pw.CloseWithError(errors.New("done"))
+	if resp.StatusCode < 500 {
+		t.Fatalf("PUT: %d, want 5xx", resp.StatusCode)
+	}
+	eventually(t, 5*time.Second, "files left on volumes", func() bool { return len(c.AllFiles()) == 0 })
+	eventually(t, 5*time.Second, "nginx temp files left", func() bool {
+		return len(c.Vols[0].TempFiles())+len(c.Vols[1].TempFiles()) == 0
+	})
+	if _, err := c.Master.index.Get("/dies"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("index record left: %v", err)
+	}
+}
+
+// TestFailedReplicaRemovesTheOthers: a volume whose disk is full (a fake answering 507,
+// which nginx cannot be made to do on demand) fails the PUTs of the keys placed on it,
+// and the replicas the real volumes took are deleted; other keys are unaffected.
+func TestFailedReplicaRemovesTheOthers(t *testing.T) {
+	full := fakeVolume(t, http.StatusInsufficientStorage)
+	c := startCluster(t, 3, func(cfg *ServerConfig) {
+		cfg.Volumes = append(cfg.Volumes, strings.TrimPrefix(full.URL, "http://"))
+		cfg.Replicas = 3
+	})
+	fullAddr := strings.TrimPrefix(full.URL, "http://")
+	refused, stored := 0, map[string][]byte{}
+	for i := range 40 {
+		key := fmt.Sprintf("/full/%d", i)
+		value := randomBytes([]int{10, 3*chunkSize + 1}[i%2] + i)
+		resp := c.Do(http.MethodPut, key, bytes.NewReader(value))
+		onFull := slices.Contains(c.Master.placement.Choose(key), fullAddr)
+		switch {
+		case onFull && resp.StatusCode == http.StatusInsufficientStorage:
+			refused++
+			if _, err := c.Master.index.Get(key); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("%s: index record left: %v", key, err)
+			}
+		case !onFull && resp.StatusCode == http.StatusCreated:
+			stored[key] = value
+		default:
+			t.Fatalf("%s (on the full volume: %v): %d %s", key, onFull, resp.StatusCode, readAll(t, resp.Body))
+		}
+	}
+	if n := len(c.AllFiles()); n != 3*len(stored) {
+		t.Fatalf("%d files on the real volumes, want %d: refused values left replicas", n, 3*len(stored))
+	}
+	for key, value := range stored {
+		if status, got := c.Get(key); status != http.StatusOK || !bytes.Equal(got, value) {
+			t.Fatalf("GET %s: %d", key, status)
+		}
+	}
+	t.Logf("40 PUTs with one volume's disk full: %d refused with 507 leaving nothing, %d stored on the others, 0 lost", refused, len(stored))
+	if refused == 0 || len(stored) == 0 {
+		t.Fatal("placement did not put keys on both sides")
+	}
+}
+
+// rawPut starts a PUT on its own connection, sends header and part of the body, and
+// returns the connection for the test to finish or abandon.
+func rawPut(t *testing.T, c *testCluster, key string, header string, part []byte) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\n%s\r\n", key, header)
+	conn.Write(part)
+	return conn
+}
+
+// TestClientHangsUp: a client that disconnects mid-upload, or sends less than its
+// Content-Length, leaves no key and no file.
+func TestClientHangsUp(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	part := randomBytes(3 * chunkSize)
+	t.Run("disconnect", func(t *testing.T) {
+		conn := rawPut(t, c, "/hangup", fmt.Sprintf("Content-Length: %d\r\n", 10*chunkSize), part)
+		time.Sleep(100 * time.Millisecond)
+		conn.Close()
+	})
+	t.Run("disconnect-chunked", func(t *testing.T) {
+		conn := rawPut(t, c, "/hangup-chunked", "Transfer-Encoding: chunked\r\n", nil)
+		fmt.Fprintf(conn, "%x\r\n%s\r\n", len(part), part)
+		time.Sleep(100 * time.Millisecond)
+		conn.Close()
+	})
+	t.Run("short-body", func(t *testing.T) {
+		conn := rawPut(t, c, "/short", "Content-Length: 1000\r\n", randomBytes(500))
+		conn.(*net.TCPConn).CloseWrite()
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("short body: %d, want 400", resp.StatusCode)
+		}
+	})
+	for _, key := range []string{"/hangup", "/hangup-chunked", "/short"} {
+		eventually(t, 5*time.Second, key+" still in the index", func() bool {
+			_, err := c.Master.index.Get(key)
+			return errors.Is(err, ErrNotFound)
+		})
+	}
+	eventually(t, 5*time.Second, "files or nginx temp files left", func() bool {
+		n := len(c.AllFiles())
+		for _, v := range c.Vols {
+			n += len(v.TempFiles())
+		}
+		return n == 0
+	})
+	// The keys are free again.
+	c.Put("/hangup", []byte("ok"))
+}
+
+// TestWritesWithAVolumeDown: with 1 of 5 volumes down, every PUT succeeds with full
+// replication, on the next volumes in each key's order; rebalance moves them home.
+func TestWritesWithAVolumeDown(t *testing.T) {
+	c := startCluster(t, 5, nil)
+	down := c.Vols[1]
+	down.Stop()
+	// At once, before the master knows: values fall back when the volume does not
+	// answer, small ones at any time, streamed ones before their body is sent.
+	small := putAll(t, c, "/down/small", 100, 100)
+	// A streamed value placed on the dead volume, while the master still counts it up
+	// (as in the moments after it died), is sent to the next volume instead.
+	for i := 0; len(small) < 110; i++ {
+		key := fmt.Sprintf("/down/early/%d", i)
+		if !slices.Contains(c.Master.placement.Choose(key), down.Addr) {
+			continue
+		}
+		c.Master.health.set(down.Addr, nil)
+		small[key] = randomBytes(3 * chunkSize)
+		c.Put(key, small[key])
+	}
+	// Once it knows, large (streamed) values avoid the volume from the start.
+	eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(down.Addr) })
+	large := putAll(t, c, "/down/large", 10, 3*chunkSize)
+	checkReplicas(t, c, small, 3, down.Addr)
+	checkReplicas(t, c, large, 3, down.Addr)
+	t.Logf("%d PUTs with 1 of 5 volumes down: %d acknowledged, 0 failed", len(small)+len(large), len(small)+len(large))
+
+	down.Start()
+	eventually(t, 2*time.Second, "volume not seen up", func() bool { return c.Master.health.Up(down.Addr) })
+	var out bytes.Buffer
+	err := runRebalance(context.Background(), RebalanceConfig{Master: c.URL, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}, &out, testLogger(t))
+	if err != nil || !strings.Contains(out.String(), "moved") {
+		t.Fatalf("rebalance home: %v\n%s", err, out.String())
+	}
+	for key := range small {
+		if rec, want := c.Record(key), c.Master.placement.Choose(key); !slices.Equal(rec.Volumes, want) {
+			t.Fatalf("%s on %q after rebalance, want %q", key, rec.Volumes, want)
+		}
+	}
+}
+
+func TestTooFewVolumes(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.Vols[2].Stop()
+	eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(c.Vols[2].Addr) })
+	resp := c.Do(http.MethodPut, "/few", strings.NewReader("x"))
+	if msg := readAll(t, resp.Body); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(msg, "2 of 3 volumes are up (down: "+c.Vols[2].Addr) {
+		t.Fatalf("PUT with 2 of 3 volumes up: %d %q", resp.StatusCode, msg)
+	}
+	if files := c.AllFiles(); len(files) != 0 {
+		t.Fatalf("files: %q", files)
+	}
+	c.Config.MinReplicas = 2
+	c.RestartMaster()
+	eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(c.Vols[2].Addr) })
+	values := putAll(t, c, "/few", 5, 10)
+	checkReplicas(t, c, values, 2, c.Vols[2].Addr)
+}
+
+// TestStoppedVolume freezes one nginx with SIGSTOP: a PUT that meets it costs about
+// -voltimeout, then the volume is skipped; a replica it stores when it thaws is deleted.
+func TestStoppedVolume(t *testing.T) {
+	c := startCluster(t, 5, func(cfg *ServerConfig) {
+		cfg.VolTimeout = 500 * time.Millisecond
+		cfg.Grace = 100 * time.Millisecond
+	})
+	frozen := c.Vols[3]
+	frozen.Pause()
+	var slowest time.Duration
+	values := map[string][]byte{}
+	for i := range 40 {
+		key := fmt.Sprintf("/frozen/%d", i)
+		values[key] = randomBytes(100 + i)
+		start := time.Now()
+		c.Put(key, values[key])
+		slowest = max(slowest, time.Since(start))
+	}
+	t.Logf("40 PUTs with a volume frozen: all acknowledged, slowest %v", slowest.Round(time.Millisecond))
+	if slowest > 1500*time.Millisecond {
+		t.Errorf("a PUT took %v with -voltimeout 500ms", slowest)
+	}
+	if c.Master.health.Up(frozen.Addr) {
+		t.Fatal("frozen volume still counted up")
+	}
+	for key := range values {
+		resp := c.Do(http.MethodGet, key, nil)
+		if strings.Contains(resp.Header.Get("Location"), frozen.Addr) {
+			t.Fatalf("%s redirected to the frozen volume", key)
+		}
+	}
+	frozen.Resume()
+	eventually(t, 2*time.Second, "volume not seen back", func() bool { return c.Master.health.Up(frozen.Addr) })
+	// Whatever the thawed nginx stored of the PUTs that gave up on it is deleted.
+	eventually(t, 15*time.Second, "leftovers on the thawed volume not deleted", func() bool {
+		return len(c.AllFiles()) == 3*len(values)
+	})
+	checkReplicas(t, c, values, 3, frozen.Addr)
+}
+
+// TestVolumeFrozenMidUpload freezes a volume while a large value streams to it: the
+// PUT fails once the probe marks the volume down (about -voltimeout plus a probe
+// interval), not after the full stall bound, and leaves nothing.
+func TestVolumeFrozenMidUpload(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.VolTimeout = 500 * time.Millisecond })
+	pr, pw := io.Pipe()
+	result := make(chan *http.Response, 1)
+	go func() { result <- c.Do(http.MethodPut, "/frozen-upload", pr) }()
+	chunk := randomBytes(chunkSize)
+	for range 4 {
+		pw.Write(chunk)
+	}
+	eventually(t, 5*time.Second, "upload not started", func() bool {
+		rec, err := c.Master.index.Get("/frozen-upload")
+		return err == nil && rec.State == StateWriting
+	})
+	c.Vols[1].Pause()
+	frozen := time.Now()
+	go func() {
+		for {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	resp := <-result
+	took := time.Since(frozen)
+	pw.CloseWithError(errors.New("done"))
+	t.Logf("PUT failed %v after the volume froze: %d", took.Round(time.Millisecond), resp.StatusCode)
+	if resp.StatusCode != http.StatusGatewayTimeout || took > 3*time.Second {
+		t.Fatalf("PUT to a frozen volume: %d after %v, want 504 within about 1.5s", resp.StatusCode, took)
+	}
+	c.Vols[1].Resume()
+	eventually(t, 5*time.Second, "files left", func() bool { return len(c.AllFiles()) == 0 })
+}

@@ -1,0 +1,330 @@
+package main
+
+// davkv's own HTTP/1.1 exchange with volumes (and masters): kept-alive connections,
+// pooled per server, each carrying one request after another from the calling
+// goroutine. net/http's Transport hands every request to two goroutines of its own;
+// this costs the master a third of that (see VolumeClient).
+//
+// Invariants:
+//   - A connection in the pool is between exchanges: no request half-written, no answer
+//     half-read, no write deadline set (putConn clears an Upload's). A read deadline
+//     may be left over: every exchange sets its own before it reads.
+//   - A connection goes back to the pool only once its answer's body has been read to
+//     its end (connBody.Close, readStatus) and the server did not ask to close it;
+//     anything else closes it.
+//   - A context that ends interrupts the connection's blocked reads and writes
+//     (interrupt sets a deadline in the past); an interrupted connection is closed,
+//     never pooled.
+//   - A request that fails on a reused connection is sent again once, on a new one, and
+//     only if its body can be sent again (VolumeClient.do, fanOut): the server may have
+//     closed an idle connection just as it was taken.
+//   - Nothing here knows keys or the layout of files: paths are given.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"time"
+)
+
+// volumeConn is a connection to a volume that can carry one request after another.
+type volumeConn struct {
+	net.Conn
+	r       *bufio.Reader
+	w       *bufio.Writer
+	used    time.Time
+	volume  string
+	client  *VolumeClient
+	request http.Request // for ReadResponse: it needs the method
+	// writeDeadline says an Upload set a write deadline, which putConn clears.
+	writeDeadline bool
+}
+
+// maxIdlePerVolume bounds the kept-alive connections to one server; idleTimeout drops
+// connections unused for longer, well before nginx's keepalive_timeout (65 s) would.
+const (
+	maxIdlePerVolume = 256
+	idleTimeout      = 30 * time.Second
+)
+
+func (c *VolumeClient) getConn(ctx context.Context, volume string) (vc *volumeConn, reused bool, err error) {
+	c.mu.Lock()
+	for list := c.idle[volume]; len(list) > 0; list = c.idle[volume] {
+		vc = list[len(list)-1]
+		c.idle[volume] = list[:len(list)-1]
+		if time.Since(vc.used) < idleTimeout {
+			c.mu.Unlock()
+			return vc, true, nil
+		}
+		vc.Close()
+	}
+	c.mu.Unlock()
+	conn, err := c.dialer.DialContext(ctx, "tcp", volume)
+	if err != nil {
+		return nil, false, err
+	}
+	return &volumeConn{Conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 64<<10), volume: volume, client: c}, false, nil
+}
+
+func (c *VolumeClient) putConn(vc *volumeConn) {
+	if vc.writeDeadline { // an Upload's write deadline must not fail the next request
+		vc.SetWriteDeadline(time.Time{})
+		vc.writeDeadline = false
+	}
+	// A read deadline left over does no harm: every exchange sets its own before it reads.
+	vc.used = time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.idle[vc.volume]) >= maxIdlePerVolume {
+		vc.Close()
+		return
+	}
+	c.idle[vc.volume] = append(c.idle[vc.volume], vc)
+}
+
+// CloseIdle closes the kept-alive connections that no request is using.
+func (c *VolumeClient) CloseIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for volume, list := range c.idle {
+		for _, vc := range list {
+			vc.Close()
+		}
+		delete(c.idle, volume)
+	}
+}
+
+// exchange writes one request on vc and reads the answer's header. size is the body's
+// length, or -1 to send it chunked.
+func (vc *volumeConn) exchange(ctx context.Context, method, path string, body io.Reader, size int64) (*http.Response, error) {
+	stop := context.AfterFunc(ctx, vc.interrupt)
+	defer stop()
+	vc.writeHead(method, path, body != nil, size)
+	var werr error
+	switch {
+	case body == nil:
+	case size >= 0:
+		var n int64
+		n, werr = io.CopyN(vc.w, body, size)
+		if werr == nil && n != size {
+			werr = io.ErrUnexpectedEOF
+		}
+	default:
+		cw := httputil.NewChunkedWriter(vc.w)
+		if _, werr = io.Copy(cw, body); werr == nil {
+			werr = cw.Close()
+			vc.w.WriteString("\r\n")
+		}
+	}
+	if werr != nil {
+		return nil, fmt.Errorf("send body: %w", werr)
+	}
+	if err := vc.w.Flush(); err != nil {
+		return nil, err
+	}
+	return vc.readAnswer(ctx, method, vc.client.Timeout)
+}
+
+// send writes one request with a body held in memory (none unless hasBody).
+func (vc *volumeConn) send(method, path string, body []byte, hasBody bool) error {
+	vc.writeHead(method, path, hasBody, int64(len(body)))
+	vc.w.Write(body)
+	return vc.w.Flush()
+}
+
+// writeHead buffers a request line and header; the body, if any, follows.
+func (vc *volumeConn) writeHead(method, path string, hasBody bool, size int64) {
+	w := vc.w
+	w.WriteString(method)
+	w.WriteString(" /")
+	w.WriteString(path)
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(vc.volume)
+	w.WriteString("\r\nUser-Agent: davkv\r\n")
+	switch {
+	case !hasBody:
+	case size >= 0:
+		w.WriteString("Content-Length: ")
+		w.WriteString(strconv.FormatInt(size, 10))
+		w.WriteString("\r\n")
+	default:
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	w.WriteString("\r\n")
+}
+
+// readAnswer reads an answer's header, waiting at most wait for it. The body returns
+// the connection to the pool once it has been read to its end.
+func (vc *volumeConn) readAnswer(ctx context.Context, method string, wait time.Duration) (*http.Response, error) {
+	vc.SetReadDeadline(time.Now().Add(wait))
+	vc.request.Method = method
+	resp, err := http.ReadResponse(vc.r, &vc.request)
+	if err != nil {
+		return nil, err
+	}
+	vc.SetReadDeadline(time.Time{})
+	if ctx.Err() != nil { // the deadline may have been set after the answer came
+		resp.Body.Close()
+		return nil, ctx.Err()
+	}
+	resp.Body = &connBody{ReadCloser: resp.Body, vc: vc, reuse: !resp.Close, stop: context.AfterFunc(ctx, vc.interrupt)}
+	return resp, nil
+}
+
+// readStatus reads an answer whose body does not matter, only its status: the header,
+// of which it looks at the few fields that frame the body, and the body, which it
+// discards. reuse is false if the connection can't carry another request. It parses
+// by hand what a volume sends: net/http's ReadResponse, which builds a whole Response,
+// header map and all, was a tenth of the master's CPU (its reads included).
+func (vc *volumeConn) readStatus(method string) (status int, reuse bool, err error) {
+	var length int64
+	var chunked bool
+	for status < 200 { // an interim answer (1xx) is followed by the real one
+		if status, reuse, length, chunked, err = vc.readHead(); err != nil {
+			return 0, false, err
+		}
+	}
+	var body io.Reader
+	switch {
+	case method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified:
+		return status, reuse, nil
+	case chunked:
+		body = httputil.NewChunkedReader(vc.r)
+	case length >= 0:
+		body = io.LimitReader(vc.r, length)
+	default: // the body ends when the connection does
+		body, reuse = vc.r, false
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	if err != nil {
+		return 0, false, err
+	}
+	switch {
+	case n == 64<<10:
+		return status, false, nil
+	case !chunked && length >= 0 && n < length:
+		return 0, false, fmt.Errorf("answer body: %w", io.ErrUnexpectedEOF)
+	}
+	for chunked { // the trailer, up to its empty line, which the chunked reader leaves
+		line, err := vc.r.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		chunked = len(bytes.TrimRight(line, "\r\n")) > 0
+	}
+	return status, reuse, nil
+}
+
+// readHead reads an answer's status line and header, and returns what frames its body.
+func (vc *volumeConn) readHead() (status int, reuse bool, length int64, chunked bool, err error) {
+	line, err := vc.r.ReadSlice('\n')
+	if err != nil {
+		return 0, false, 0, false, err
+	}
+	// "HTTP/1.1 201 Created"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return 0, false, 0, false, fmt.Errorf("malformed status line %q", bytes.TrimSpace(line))
+	}
+	status, err = strconv.Atoi(string(line[9:12]))
+	if err != nil || status < 100 {
+		return 0, false, 0, false, fmt.Errorf("malformed status line %q", bytes.TrimSpace(line))
+	}
+	reuse = line[7] == '1'
+	length = -1
+	for {
+		line, err := vc.r.ReadSlice('\n')
+		if err != nil {
+			return 0, false, 0, false, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		name, value, found := bytes.Cut(line, []byte(":"))
+		if !found {
+			return 0, false, 0, false, fmt.Errorf("malformed header line %q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case asciiEqualFold(name, "Content-Length"):
+			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
+				return 0, false, 0, false, fmt.Errorf("malformed Content-Length %q", value)
+			}
+		case asciiEqualFold(name, "Transfer-Encoding"):
+			chunked = asciiEqualFold(value, "chunked")
+		case asciiEqualFold(name, "Connection"):
+			if asciiEqualFold(value, "close") {
+				reuse = false
+			} else if asciiEqualFold(value, "keep-alive") {
+				reuse = true
+			}
+		}
+	}
+	return status, reuse, length, chunked, nil
+}
+
+// asciiEqualFold reports whether b is s, ignoring ASCII case.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		if b[i]|0x20 != s[i]|0x20 {
+			return false
+		}
+	}
+	return true
+}
+
+// interrupt makes the connection's blocked reads and writes fail at once.
+func (vc *volumeConn) interrupt() { vc.SetDeadline(time.Unix(1, 0)) }
+
+// connBody returns its connection to the pool once the answer has been read to its end.
+type connBody struct {
+	io.ReadCloser
+	vc    *volumeConn
+	reuse bool
+	stop  func() bool
+	eof   bool
+	done  bool
+}
+
+func (b *connBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.eof = true
+	} else if err != nil {
+		b.reuse = false
+	}
+	return n, err
+}
+
+func (b *connBody) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	if !b.eof { // read a short rest, so that the connection can serve again
+		n, err := io.Copy(io.Discard, io.LimitReader(b.ReadCloser, 64<<10))
+		b.eof = err == nil && n < 64<<10
+	}
+	b.ReadCloser.Close()
+	if b.stop() && b.reuse && b.eof {
+		b.vc.client.putConn(b.vc)
+		return nil
+	}
+	return b.vc.Close()
+}
+
+// drain reads what is left of an answer so that its connection can be reused.
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}

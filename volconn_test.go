@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestReadStatus: the hand parser of volume answers finds the status, frames the body
+// and leaves the connection at the next answer, or says it can't be reused.
+func TestReadStatus(t *testing.T) {
+	tests := []struct {
+		name, method, answer string
+		status               int
+		reuse                bool
+		bad                  bool
+	}{
+		{"created", "PUT", "HTTP/1.1 201 Created\r\nServer: nginx\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n", 201, true, false},
+		{"no content", "DELETE", "HTTP/1.1 204 No Content\r\nServer: nginx\r\n\r\n", 204, true, false},
+		{"error page", "PUT", "HTTP/1.1 507 Insufficient Storage\r\ncontent-length: 5\r\n\r\nfull!", 507, true, false},
+		{"chunked", "DELETE", "HTTP/1.1 409 Conflict\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 409, true, false},
+		{"head has no body", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", 200, true, false},
+		{"interim answer first", "PUT", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 201, true, false},
+		{"server closes", "PUT", "HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 201, false, false},
+		{"http/1.0", "DELETE", "HTTP/1.0 204 No Content\r\n\r\n", 204, false, false},
+		{"http/1.0 keep-alive", "DELETE", "HTTP/1.0 204 No Content\r\nConnection: Keep-Alive\r\n\r\n", 204, true, false},
+		{"body until close", "PUT", "HTTP/1.1 500 Oops\r\n\r\nwhatever", 500, false, false},
+		{"garbage", "PUT", "SSH-2.0-OpenSSH\r\n\r\n", 0, false, true},
+		{"bad length", "PUT", "HTTP/1.1 201 Created\r\nContent-Length: -1\r\n\r\n", 0, false, true},
+		{"header without colon", "PUT", "HTTP/1.1 201 Created\r\nnonsense\r\n\r\n", 0, false, true},
+		{"cut short", "PUT", "HTTP/1.1 201 Created\r\nContent-Le", 0, false, true},
+		{"body cut short", "PUT", "HTTP/1.1 507 Insufficient Storage\r\nContent-Length: 500\r\n\r\nfull", 0, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const next = "HTTP/1.1 next"
+			vc := &volumeConn{r: bufio.NewReader(strings.NewReader(tt.answer + next))}
+			status, reuse, err := vc.readStatus(tt.method)
+			if tt.bad {
+				if err == nil {
+					t.Fatalf("got status %d, want an error", status)
+				}
+				return
+			}
+			if err != nil || status != tt.status || reuse != tt.reuse {
+				t.Fatalf("got %d, reuse %v, %v; want %d, reuse %v", status, reuse, err, tt.status, tt.reuse)
+			}
+			if rest, _ := io.ReadAll(vc.r); reuse && string(rest) != next {
+				t.Errorf("left %q unread, want %q", rest, next)
+			}
+		})
+	}
+}
