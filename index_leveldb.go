@@ -30,8 +30,22 @@ type LevelIndex struct {
 	db      *leveldb.DB
 	sync    bool
 	seed    maphash.Seed
-	stripes [256]sync.Mutex
+	stripes [256]levelStripe
 }
+
+// levelStripe serialises the conditional writes of the keys that hash to it.
+type levelStripe struct {
+	mu sync.Mutex
+	// written holds the revisions this process last wrote for a few of the stripe's
+	// keys (0: deleted), so that the next write of a key, which usually follows at
+	// once (a PUT's second write, a DELETE's), compares without reading the record
+	// back. Only this process writes the database, under the stripe's lock, so an
+	// entry is always the record's revision; a key without one is read.
+	written map[string]int64
+}
+
+// stripeMemory bounds each stripe's written revisions.
+const stripeMemory = 16
 
 // pendingPrefix starts the index's entries for unfinished writes and deletes.
 const pendingPrefix = "\x00pending"
@@ -85,24 +99,26 @@ func (ix *LevelIndex) Get(key string) (Record, error) {
 }
 
 // lock locks key's stripe and returns it, to be unlocked.
-func (ix *LevelIndex) lock(key string) *sync.Mutex {
-	mu := &ix.stripes[maphash.String(ix.seed, key)%uint64(len(ix.stripes))]
-	mu.Lock()
-	return mu
+func (ix *LevelIndex) lock(key string) *levelStripe {
+	s := &ix.stripes[maphash.String(ix.seed, key)%uint64(len(ix.stripes))]
+	s.mu.Lock()
+	return s
 }
 
 // check returns an error wrapping ErrConflict unless key's record is at rev. The
-// caller holds key's stripe.
-func (ix *LevelIndex) check(op, key string, rev int64) error {
-	cur := int64(0)
-	b, err := ix.db.Get([]byte(key), nil)
-	switch {
-	case errors.Is(err, leveldb.ErrNotFound):
-	case err != nil:
-		return fmt.Errorf("index %s: %w", op, err)
-	default:
-		if cur, err = recordTime(b); err != nil {
+// caller holds s, key's stripe.
+func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64) error {
+	cur, known := s.written[key]
+	if !known {
+		b, err := ix.db.Get([]byte(key), nil)
+		switch {
+		case errors.Is(err, leveldb.ErrNotFound):
+		case err != nil:
 			return fmt.Errorf("index %s: %w", op, err)
+		default:
+			if cur, err = recordTime(b); err != nil {
+				return fmt.Errorf("index %s: %w", op, err)
+			}
 		}
 	}
 	if cur != rev {
@@ -111,11 +127,25 @@ func (ix *LevelIndex) check(op, key string, rev int64) error {
 	return nil
 }
 
+// wrote remembers that key's record is now at rev. The caller holds s.
+func (s *levelStripe) wrote(key string, rev int64) {
+	if _, ok := s.written[key]; !ok && len(s.written) >= stripeMemory {
+		for k := range s.written { // forget any one
+			delete(s.written, k)
+			break
+		}
+	}
+	if s.written == nil {
+		s.written = make(map[string]int64, stripeMemory)
+	}
+	s.written[key] = rev
+}
+
 // Put stores *rec for key if its record is still at rec.Rev.
 func (ix *LevelIndex) Put(key string, rec *Record) error {
-	mu := ix.lock(key)
-	defer mu.Unlock()
-	if err := ix.check("put", key, rec.Rev); err != nil {
+	s := ix.lock(key)
+	defer s.mu.Unlock()
+	if err := ix.check(s, "put", key, rec.Rev); err != nil {
 		return err
 	}
 	stored := *rec
@@ -132,25 +162,29 @@ func (ix *LevelIndex) Put(key string, rec *Record) error {
 		batch.Delete([]byte(pendingPrefix + key))
 	}
 	if err := ix.db.Write(batch, &opt.WriteOptions{Sync: ix.sync}); err != nil {
+		delete(s.written, key) // the write may have landed or not: read it next time
 		return fmt.Errorf("index put: %w", err)
 	}
+	s.wrote(key, stored.Time)
 	rec.Time, rec.Rev = stored.Time, stored.Time
 	return nil
 }
 
 // Delete removes key if its record is still at rev.
 func (ix *LevelIndex) Delete(key string, rev int64) error {
-	mu := ix.lock(key)
-	defer mu.Unlock()
-	if err := ix.check("delete", key, rev); err != nil || rev == 0 {
+	s := ix.lock(key)
+	defer s.mu.Unlock()
+	if err := ix.check(s, "delete", key, rev); err != nil || rev == 0 {
 		return err
 	}
 	batch := new(leveldb.Batch)
 	batch.Delete([]byte(key))
 	batch.Delete([]byte(pendingPrefix + key))
 	if err := ix.db.Write(batch, &opt.WriteOptions{Sync: ix.sync}); err != nil {
+		delete(s.written, key)
 		return fmt.Errorf("index delete: %w", err)
 	}
+	s.wrote(key, 0)
 	return nil
 }
 

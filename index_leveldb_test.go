@@ -168,3 +168,55 @@ func TestIndexScan(t *testing.T) {
 		t.Fatalf("pending: %q, want only the key being deleted", got)
 	}
 }
+
+// TestIndexRevisionsOnDisk: revisions compare the same whether the index remembers
+// the last write (LevelIndex keeps a few) or reads the record back: after many keys,
+// and after the index is opened again.
+func TestIndexRevisionsOnDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index")
+	index, err := OpenIndex(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs := map[string]int64{}
+	for i := range 5000 { // far more than LevelIndex remembers
+		key := fmt.Sprintf("/k/%d", i)
+		rec := Record{State: StateLive}
+		if err := index.Put(key, &rec); err != nil {
+			t.Fatal(err)
+		}
+		revs[key] = rec.Rev
+	}
+	for round, open := range []func() Index{
+		func() Index { return index },
+		func() Index {
+			if err := index.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if index, err = OpenIndex(path, false); err != nil {
+				t.Fatal(err)
+			}
+			return index
+		},
+	} {
+		ix := open()
+		for _, key := range []string{"/k/0", "/k/2500", "/k/4999"} {
+			stale := Record{State: StateUnlinked, Rev: revs[key] - 1}
+			if err := ix.Put(key, &stale); !errors.Is(err, ErrConflict) {
+				t.Fatalf("round %d: put %s at an old revision: %v, want ErrConflict", round, key, err)
+			}
+			if err := ix.Delete(key, 0); !errors.Is(err, ErrConflict) {
+				t.Fatalf("round %d: delete %s as if it had no record: %v, want ErrConflict", round, key, err)
+			}
+			rec, err := ix.Get(key)
+			if err != nil || rec.Rev != revs[key] {
+				t.Fatalf("round %d: %s read at revision %d, %v; written at %d", round, key, rec.Rev, err, revs[key])
+			}
+			if err := ix.Put(key, &rec); err != nil {
+				t.Fatalf("round %d: put %s at the revision read: %v", round, key, err)
+			}
+			revs[key] = rec.Rev
+		}
+	}
+	index.Close()
+}
