@@ -40,6 +40,23 @@ type Index interface {
 	// Pending calls fn for every key that has a pending entry, in key order, until fn
 	// returns false or an error, which Pending returns.
 	Pending(fn func(key string) (bool, error)) error
+
+	// Entries are the index's small records beside the keys' (S3 buckets, say), each
+	// a name in a space, its value opaque to the index, with conditional writes as
+	// records have.
+
+	// GetEntry returns name's value in space and its revision, or an error wrapping
+	// ErrNotFound.
+	GetEntry(space, name string) (value []byte, rev int64, err error)
+	// PutEntry stores value as name in space if the entry is still at rev (zero: there
+	// is none) and returns its new revision, else an error wrapping ErrConflict.
+	PutEntry(space, name string, value []byte, rev int64) (int64, error)
+	// DeleteEntry removes name from space if the entry is still at rev, else returns
+	// an error wrapping ErrConflict.
+	DeleteEntry(space, name string, rev int64) error
+	// Entries calls fn for every entry of space, in name order, from start on, until
+	// fn returns false or an error, which Entries returns.
+	Entries(space, start string, fn func(name string, value []byte, rev int64) (bool, error)) error
 	// Close releases the index; nothing may use it afterwards.
 	Close() error
 }

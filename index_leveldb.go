@@ -4,11 +4,13 @@ package main
 // conditional writes under striped locks.
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,8 +49,13 @@ type levelStripe struct {
 // stripeMemory bounds each stripe's written revisions.
 const stripeMemory = 16
 
-// pendingPrefix starts the index's entries for unfinished writes and deletes.
-const pendingPrefix = "\x00pending"
+// pendingPrefix starts the index's entries for unfinished writes and deletes;
+// entryPrefix the entries of Index.PutEntry, as entryPrefix + space + "\x00" + name,
+// their value the entry's revision (8 bytes, big-endian) and then its own.
+const (
+	pendingPrefix = "\x00pending"
+	entryPrefix   = "\x01"
+)
 
 // OpenLevelIndex opens or creates the LevelDB index at path; see OpenIndex.
 func OpenLevelIndex(path string, sync bool) (*LevelIndex, error) {
@@ -105,9 +112,9 @@ func (ix *LevelIndex) lock(key string) *levelStripe {
 	return s
 }
 
-// check returns an error wrapping ErrConflict unless key's record is at rev. The
-// caller holds s, key's stripe.
-func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64) error {
+// check returns an error wrapping ErrConflict unless what is stored at key is at
+// rev, which revOf reads from the stored bytes. The caller holds s, key's stripe.
+func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64, revOf func([]byte) (int64, error)) error {
 	cur, known := s.written[key]
 	if !known {
 		b, err := ix.db.Get([]byte(key), nil)
@@ -116,7 +123,7 @@ func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64) error {
 		case err != nil:
 			return fmt.Errorf("index %s: %w", op, err)
 		default:
-			if cur, err = recordTime(b); err != nil {
+			if cur, err = revOf(b); err != nil {
 				return fmt.Errorf("index %s: %w", op, err)
 			}
 		}
@@ -145,7 +152,7 @@ func (s *levelStripe) wrote(key string, rev int64) {
 func (ix *LevelIndex) Put(key string, rec *Record) error {
 	s := ix.lock(key)
 	defer s.mu.Unlock()
-	if err := ix.check(s, "put", key, rec.Rev); err != nil {
+	if err := ix.check(s, "put", key, rec.Rev, recordTime); err != nil {
 		return err
 	}
 	stored := *rec
@@ -174,7 +181,7 @@ func (ix *LevelIndex) Put(key string, rec *Record) error {
 func (ix *LevelIndex) Delete(key string, rev int64) error {
 	s := ix.lock(key)
 	defer s.mu.Unlock()
-	if err := ix.check(s, "delete", key, rev); err != nil || rev == 0 {
+	if err := ix.check(s, "delete", key, rev, recordTime); err != nil || rev == 0 {
 		return err
 	}
 	batch := new(leveldb.Batch)
@@ -227,6 +234,90 @@ func (ix *LevelIndex) Scan(prefix, start string, fn func(key string, rec Record)
 	}
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("index scan: %w", err)
+	}
+	return nil
+}
+
+// entryKey is where name of space is stored.
+func entryKey(space, name string) string { return entryPrefix + space + "\x00" + name }
+
+// GetEntry returns name's value in space.
+func (ix *LevelIndex) GetEntry(space, name string) ([]byte, int64, error) {
+	b, err := ix.db.Get([]byte(entryKey(space, name)), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("index get %s entry: %w", space, err)
+	}
+	return decodeEntry(b)
+}
+
+// entryRev reads only an entry's revision.
+func entryRev(b []byte) (int64, error) {
+	_, rev, err := decodeEntry(b)
+	return rev, err
+}
+
+// decodeEntry splits a stored entry into its value and revision.
+func decodeEntry(b []byte) ([]byte, int64, error) {
+	if len(b) < 8 {
+		return nil, 0, fmt.Errorf("%w: entry of %d bytes", ErrBadRecord, len(b))
+	}
+	return b[8:], int64(binary.BigEndian.Uint64(b)), nil
+}
+
+// PutEntry stores value as name in space if the entry is still at rev.
+func (ix *LevelIndex) PutEntry(space, name string, value []byte, rev int64) (int64, error) {
+	key := entryKey(space, name)
+	s := ix.lock(key)
+	defer s.mu.Unlock()
+	if err := ix.check(s, "put entry", key, rev, entryRev); err != nil {
+		return 0, err
+	}
+	next := max(time.Now().UnixNano(), rev+1)
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(value)), uint64(next))
+	if err := ix.db.Put([]byte(key), append(b, value...), &opt.WriteOptions{Sync: ix.sync}); err != nil {
+		delete(s.written, key)
+		return 0, fmt.Errorf("index put %s entry: %w", space, err)
+	}
+	s.wrote(key, next)
+	return next, nil
+}
+
+// DeleteEntry removes name from space if the entry is still at rev.
+func (ix *LevelIndex) DeleteEntry(space, name string, rev int64) error {
+	key := entryKey(space, name)
+	s := ix.lock(key)
+	defer s.mu.Unlock()
+	if err := ix.check(s, "delete entry", key, rev, entryRev); err != nil || rev == 0 {
+		return err
+	}
+	if err := ix.db.Delete([]byte(key), &opt.WriteOptions{Sync: ix.sync}); err != nil {
+		delete(s.written, key)
+		return fmt.Errorf("index delete %s entry: %w", space, err)
+	}
+	s.wrote(key, 0)
+	return nil
+}
+
+// Entries calls fn for every entry of space from start on.
+func (ix *LevelIndex) Entries(space, start string, fn func(name string, value []byte, rev int64) (bool, error)) error {
+	prefix := entryKey(space, "")
+	it := ix.db.NewIterator(util.BytesPrefix([]byte(prefix)), nil)
+	defer it.Release()
+	for ok := it.Seek([]byte(prefix + start)); ok; ok = it.Next() {
+		value, rev, err := decodeEntry(it.Value())
+		if err != nil {
+			return err
+		}
+		more, err := fn(string(it.Key()[len(prefix):]), slices.Clone(value), rev)
+		if err != nil || !more {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("index %s entries: %w", space, err)
 	}
 	return nil
 }

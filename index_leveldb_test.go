@@ -220,3 +220,51 @@ func TestIndexRevisionsOnDisk(t *testing.T) {
 	}
 	index.Close()
 }
+
+// TestIndexEntries: entries have conditional writes like records, list in name order
+// within their space, and never show among the keys.
+func TestIndexEntries(t *testing.T) {
+	index := openTestIndex(t)
+	rev, err := index.PutEntry("bucket", "b", []byte("one"), 0)
+	if err != nil || rev == 0 {
+		t.Fatalf("PutEntry: %d, %v", rev, err)
+	}
+	for _, name := range []string{"a", "c"} {
+		if _, err := index.PutEntry("bucket", name, []byte(name), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := index.PutEntry("upload", "a", []byte("other space"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := index.PutEntry("bucket", "b", []byte("two"), 0); !errors.Is(err, ErrConflict) {
+		t.Fatalf("create over an entry: %v, want ErrConflict", err)
+	}
+	rev2, err := index.PutEntry("bucket", "b", []byte("two"), rev)
+	if err != nil || rev2 <= rev {
+		t.Fatalf("update at the revision: %d, %v (was %d)", rev2, err, rev)
+	}
+	if v, r, err := index.GetEntry("bucket", "b"); err != nil || string(v) != "two" || r != rev2 {
+		t.Fatalf("GetEntry: %q %d %v", v, r, err)
+	}
+	if err := index.DeleteEntry("bucket", "b", rev); !errors.Is(err, ErrConflict) {
+		t.Fatalf("delete at an old revision: %v, want ErrConflict", err)
+	}
+	var names []string
+	err = index.Entries("bucket", "b", func(name string, value []byte, rev int64) (bool, error) {
+		names = append(names, name+"="+string(value))
+		return true, nil
+	})
+	if err != nil || !slices.Equal(names, []string{"b=two", "c=c"}) {
+		t.Fatalf("Entries from b: %q, %v", names, err)
+	}
+	if err := index.DeleteEntry("bucket", "b", rev2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := index.GetEntry("bucket", "b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetEntry after DeleteEntry: %v", err)
+	}
+	if n, err := countKeys(index); n != 0 || err != nil {
+		t.Fatalf("entries scanned as keys: %d, %v", n, err)
+	}
+}

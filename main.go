@@ -167,6 +167,8 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	volTimeoutFlag(fs, &cfg.VolTimeout)
 	fs.BoolVar(&cfg.Sync, "sync", false, "make every index write wait for the disk (survives power loss)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "log every request")
+	s3keys := fs.String("s3keys", "", "ACCESS:SECRET[,ACCESS:SECRET...] that S3 requests must be signed with (default: $DAVKV_S3_KEYS; none: signatures are not checked)")
+	fs.StringVar(&cfg.S3Domain, "s3domain", "", "the master's host name for virtual-host S3 requests (BUCKET.DOMAIN)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return fs, func(ctx context.Context, _ io.Writer, log *slog.Logger) error {
 		if *cpuprofile != "" {
@@ -175,6 +177,14 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 				return err
 			}
 			defer stop()
+		}
+		keys := *s3keys
+		if keys == "" {
+			keys = os.Getenv("DAVKV_S3_KEYS")
+		}
+		var err error
+		if cfg.S3Keys, err = ParseS3Keys(keys); err != nil {
+			return fmt.Errorf("-s3keys: %w", err)
 		}
 		return runServer(ctx, cfg, log)
 	}

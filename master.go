@@ -119,8 +119,10 @@ func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start = time.Now()
 	}
 	key := r.URL.Path
-	err := m.serve(w, r, key)
-	if err != nil {
+	var err error
+	if m.isS3(r) {
+		m.serveS3(w, r)
+	} else if err = m.serve(w, r, key); err != nil {
 		m.writeError(w, r, key, err)
 	}
 	if m.cfg.Verbose {
@@ -268,6 +270,12 @@ type ServerConfig struct {
 	Grace time.Duration
 	// Verbose logs every request.
 	Verbose bool
+	// S3Keys are the access keys S3 requests must be signed with. Empty, signatures
+	// are not checked and anyone who reaches the master may use the S3 API.
+	S3Keys S3Keys
+	// S3Domain, if set, makes requests to BUCKET.S3Domain virtual-host S3 requests
+	// for BUCKET; empty, only path-style S3 requests (/BUCKET/KEY) are understood.
+	S3Domain string
 }
 
 // Validate says what is wrong with c, if anything.

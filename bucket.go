@@ -1,0 +1,66 @@
+package main
+
+// S3 buckets: which names are buckets, and a bucket's record in the index (an entry
+// of bucketSpace), with its versioned encoding.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// bucketSpace is the index's entry space for buckets.
+const bucketSpace = "bucket"
+
+// Bucket is what the index keeps of an S3 bucket. A bucket b holds the keys under
+// /b/: the native API and S3 see the same values.
+type Bucket struct {
+	// Created is when the bucket was created, in Unix nanoseconds.
+	Created int64
+}
+
+// bucketVersion is the first byte of an encoded Bucket; a change to the encoding gets
+// a new version, and UnmarshalBinary keeps reading the old ones.
+const bucketVersion = 1
+
+// MarshalBinary encodes b: the version byte, then Created as a varint.
+func (b Bucket) MarshalBinary() ([]byte, error) {
+	return binary.AppendVarint([]byte{bucketVersion}, b.Created), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (b *Bucket) UnmarshalBinary(data []byte) error {
+	if len(data) < 1 || data[0] != bucketVersion {
+		return fmt.Errorf("%w: bucket of unknown version", ErrBadRecord)
+	}
+	created, n := binary.Varint(data[1:])
+	if n <= 0 || 1+n != len(data) {
+		return fmt.Errorf("%w: bucket truncated or with trailing bytes", ErrBadRecord)
+	}
+	b.Created = created
+	return nil
+}
+
+// checkBucketName returns why name cannot be a bucket, by S3's rules, or nil.
+func checkBucketName(name string) error {
+	bad := func(why string) error {
+		return s3Errorf(ErrS3InvalidBucketName, "The bucket name %q is not valid: %s.", name, why)
+	}
+	switch {
+	case len(name) < 3 || len(name) > 63:
+		return bad("it must have 3 to 63 characters")
+	case strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "":
+		return bad("it may hold only lowercase letters, digits, '.' and '-'")
+	case !isAlnum(name[0]) || !isAlnum(name[len(name)-1]):
+		return bad("it must begin and end with a letter or digit")
+	case strings.Contains(name, ".."):
+		return bad("it must not hold two periods in a row")
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return bad("it must not be an IP address")
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }

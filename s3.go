@@ -1,0 +1,192 @@
+package main
+
+// The S3 API's front: which requests are S3's, their signature, which bucket and key
+// they name, and which operation serves them; every S3 error leaves through writeS3Error.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// s3SubResources are query parameters that only S3 requests carry; a request with one
+// is S3's even when unsigned.
+var s3SubResources = []string{
+	"list-type", "uploads", "uploadId", "partNumber", "delete", "location", "versioning",
+	"versions", "acl", "tagging", "policy", "cors", "lifecycle", "encryption", "website",
+	"logging", "notification", "replication", "requestPayment", "object-lock", "retention",
+	"legal-hold", "accelerate", "ownershipControls", "publicAccessBlock", "x-id",
+	"X-Amz-Algorithm", "X-Amz-Signature",
+}
+
+// isS3 reports whether r is an S3 request: signed by AWS's rules, with an S3
+// sub-resource, or (with -s3domain) addressed to a bucket's host name. Anything else
+// is the native API.
+func (m *Master) isS3(r *http.Request) bool {
+	if auth := r.Header["Authorization"]; len(auth) > 0 && (strings.HasPrefix(auth[0], "AWS4-") || strings.HasPrefix(auth[0], "AWS ")) {
+		return true
+	}
+	if m.cfg.S3Domain != "" && m.s3Bucket(r) != "" {
+		return true
+	}
+	if r.URL.RawQuery == "" {
+		return false
+	}
+	q := r.URL.Query()
+	for _, name := range s3SubResources {
+		if q.Has(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// s3Bucket returns the bucket a virtual-host request names (bucket.S3Domain), or "".
+func (m *Master) s3Bucket(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	bucket, ok := strings.CutSuffix(host, "."+m.cfg.S3Domain)
+	if !ok {
+		return ""
+	}
+	return bucket
+}
+
+// s3Request is a parsed S3 request.
+type s3Request struct {
+	*http.Request
+	auth   s3Auth
+	bucket string
+	key    string // the object's key in the bucket, without a leading '/'
+	id     string // the request ID, sent back and logged
+}
+
+// serveS3 checks an S3 request's signature, finds its bucket and key, and hands it to
+// its operation.
+func (m *Master) serveS3(w http.ResponseWriter, r *http.Request) {
+	req := &s3Request{Request: r, id: strconv.FormatUint(rand.Uint64(), 16)}
+	err := m.s3Serve(w, req)
+	if err == nil {
+		return
+	}
+	se := asS3Error(err)
+	if se.Status != http.StatusNotFound {
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", se.Status, "code", se.Code, "request", req.id, "err", err}
+		if req.auth.Access != "" {
+			attrs = append(attrs, "access", req.auth.Access)
+		}
+		m.log.Warn("s3 request failed", attrs...)
+	}
+	writeS3Error(w, r, se, req.id)
+}
+
+func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
+	if len(m.cfg.S3Keys) > 0 {
+		auth, err := verifySigV4(r.Request, m.cfg.S3Keys, time.Now())
+		if err != nil {
+			return err
+		}
+		r.auth = auth
+	} else {
+		r.auth.Payload = r.Header.Get("X-Amz-Content-Sha256")
+	}
+	if m.cfg.S3Domain != "" {
+		r.bucket = m.s3Bucket(r.Request)
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/")
+	if r.bucket == "" {
+		r.bucket, path, _ = strings.Cut(path, "/")
+	}
+	r.key = path
+	q := r.URL.Query()
+	switch {
+	case r.bucket == "" && r.Method == http.MethodGet:
+		return m.s3ListBuckets(w, r)
+	case r.bucket == "":
+		return s3Errorf(ErrS3MethodNotAllowed, "The service answers only GET (ListBuckets).")
+	case r.key != "":
+		return s3Errorf(ErrS3NotImplemented, "Object operations are not implemented yet.")
+	case r.Method == http.MethodPut && !hasSubResource(q):
+		return m.s3CreateBucket(w, r)
+	case r.Method == http.MethodHead && !hasSubResource(q):
+		return m.s3HeadBucket(w, r)
+	case r.Method == http.MethodDelete && !hasSubResource(q):
+		return m.s3DeleteBucket(w, r)
+	case r.Method == http.MethodGet && q.Has("location"):
+		return m.s3GetBucketLocation(w, r)
+	}
+	return s3Errorf(ErrS3NotImplemented, "%s of a bucket with ?%s is not implemented.", r.Method, r.URL.RawQuery)
+}
+
+// hasSubResource reports whether q names an S3 sub-resource: an operation other than
+// the plain one of its method.
+func hasSubResource(q map[string][]string) bool {
+	for name := range q {
+		if name != "x-id" && !strings.HasPrefix(name, "X-Amz-") {
+			return true
+		}
+	}
+	return false
+}
+
+// maxS3SmallBody bounds the bodies of S3 requests that are not values (bucket
+// configurations, delete lists): they are read whole.
+const maxS3SmallBody = 1 << 20
+
+// readSmallBody reads the body of a request that is not a value, and checks it against
+// the SHA-256 its signature gives, if any.
+func readSmallBody(r *s3Request) ([]byte, error) {
+	if strings.HasPrefix(r.auth.Payload, "STREAMING-") {
+		return nil, s3Errorf(ErrS3NotImplemented, "An aws-chunked body is not accepted for this request.")
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxS3SmallBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrClientBody, err)
+	}
+	if len(b) > maxS3SmallBody {
+		return nil, s3Errorf(ErrS3InvalidRequest, "The request body is longer than %d bytes.", maxS3SmallBody)
+	}
+	if p := r.auth.Payload; p != "" && p != unsignedPayload {
+		sum := sha256.Sum256(b)
+		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, p) {
+			return nil, s3Errorf(ErrS3ContentSHA256Mismatch, "The body's SHA-256 is %s, not %s.", got, p)
+		}
+	}
+	return b, nil
+}
+
+// s3Namespace is the XML namespace of every S3 answer.
+const s3Namespace = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+// writeXML answers v as S3 XML, with status 200.
+func writeXML(w http.ResponseWriter, r *s3Request, v any) error {
+	b, err := xml.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	b = append([]byte(xml.Header), b...)
+	h := w.Header()
+	h.Set("Content-Type", "application/xml")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("X-Amz-Request-Id", r.id)
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(b)
+	}
+	return nil
+}
+
+// s3Time is how S3 XML writes times.
+func s3Time(nanos int64) string {
+	return time.Unix(0, nanos).UTC().Format("2006-01-02T15:04:05.000Z")
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// TestS3Front: what every S3 request goes through before its operation. Bad
+// signatures are refused with S3's codes, unimplemented operations answer
+// NotImplemented, and errors come as S3's XML; unsigned native requests are untouched.
+func TestS3Front(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	ctx := context.Background()
+	good := s3Client(c, "davkvtest", "davkvtestsecret")
+	if _, err := good.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("front")}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		do     func() error
+		code   string
+		status int
+	}{
+		{"wrong secret", func() error {
+			_, err := s3Client(c, "davkvtest", "wrong").ListBuckets(ctx, &s3.ListBucketsInput{})
+			return err
+		}, "SignatureDoesNotMatch", http.StatusForbidden},
+		{"unknown access key", func() error {
+			_, err := s3Client(c, "nobody", "davkvtestsecret").ListBuckets(ctx, &s3.ListBucketsInput{})
+			return err
+		}, "InvalidAccessKeyId", http.StatusForbidden},
+		{"wrong secret creating a bucket", func() error {
+			_, err := s3Client(c, "davkvtest", "wrong").CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("sneaky")})
+			return err
+		}, "SignatureDoesNotMatch", http.StatusForbidden},
+		{"an operation not implemented yet", func() error {
+			_, err := good.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("front"), Key: aws.String("k"), Body: strings.NewReader("v")})
+			return err
+		}, "NotImplemented", http.StatusNotImplemented},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			var re *awshttp.ResponseError
+			if s3Code(err) != tt.code || !errors.As(err, &re) || re.HTTPStatusCode() != tt.status {
+				t.Fatalf("got %v, want %s (%d)", err, tt.code, tt.status)
+			}
+		})
+	}
+	if _, err := good.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("sneaky")}); s3Code(err) != "404" {
+		t.Fatalf("a bucket created with a wrong secret: %v", err)
+	}
+
+	// An unsigned S3 request: the error is S3's XML, naming the resource and request.
+	resp := c.Do(http.MethodGet, "/front?location", nil)
+	var body s3ErrorBody
+	if err := xml.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusForbidden || body.Code != "AccessDenied" || body.Resource != "/front" ||
+		body.RequestID == "" || body.RequestID != resp.Header.Get("X-Amz-Request-Id") || body.Message == "" {
+		t.Fatalf("unsigned S3 request: %d %+v", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/xml" {
+		t.Fatalf("S3 error Content-Type %q", ct)
+	}
+
+	// Unsigned native requests keep the native API, under a bucket's prefix too.
+	c.Put("/front/native", []byte("v"))
+	if got := listKeys(t, c, "/front/?list"); len(got.Keys) != 1 || got.Keys[0] != "/front/native" {
+		t.Fatalf("native ?list: %q", got.Keys)
+	}
+	if resp := c.Do(http.MethodGet, "/front/native", nil); resp.StatusCode != http.StatusFound {
+		t.Fatalf("native GET: %d, want a redirect", resp.StatusCode)
+	}
+}
+
+// TestS3WithoutKeys: with no -s3keys, any signature is accepted.
+func TestS3WithoutKeys(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	ctx := context.Background()
+	s := s3Client(c, "anyone", "anything")
+	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("open")}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s3Client(c, "someone-else", "x").ListBuckets(ctx, &s3.ListBucketsInput{})
+	if err != nil || len(list.Buckets) != 1 || aws.ToString(list.Buckets[0].Name) != "open" {
+		t.Fatalf("ListBuckets without keys: %v, %v", list, err)
+	}
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+func TestParseS3Keys(t *testing.T) {
+	tests := []struct {
+		in   string
+		want S3Keys
+		ok   bool
+	}{
+		{"AK:SK", S3Keys{"AK": "SK"}, true},
+		{"a:b, c:d:e ,", S3Keys{"a": "b", "c": "d:e"}, true},
+		{"", S3Keys{}, true},
+		{"nocolon", nil, false},
+		{":secret", nil, false},
+		{"a:", nil, false},
+		{"a:b,a:c", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseS3Keys(tt.in)
+			if (err == nil) != tt.ok || len(got) != len(tt.want) {
+				t.Fatalf("ParseS3Keys(%q) = %v, %v", tt.in, got, err)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Fatalf("ParseS3Keys(%q)[%q] = %q, want %q", tt.in, k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+// TestVerifySigV4 signs requests with the AWS SDK's own signer, sends them through a
+// real HTTP server, and checks what verifySigV4 makes of them.
+func TestVerifySigV4(t *testing.T) {
+	keys := S3Keys{"AKIDEXAMPLE": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+	good := aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: keys["AKIDEXAMPLE"]}
+	wrongSecret := aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "not-the-secret"}
+	unknown := aws.Credentials{AccessKeyID: "AKIDUNKNOWN", SecretAccessKey: "x"}
+	now := time.Now()
+
+	var got error
+	var gotAuth s3Auth
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth, got = verifySigV4(r, keys, now)
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+
+	const emptySHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	type req struct {
+		method, path, query string
+		header              map[string]string
+		body                string
+	}
+	newRequest := func(t *testing.T, q req) *http.Request {
+		u, _ := url.Parse(srv.URL)
+		u.Path, u.RawPath = q.path, uriEncode(q.path, false)
+		u.RawQuery = q.query
+		r, err := http.NewRequest(q.method, u.String(), strings.NewReader(q.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range q.header {
+			r.Header.Set(k, v)
+		}
+		return r
+	}
+	send := func(t *testing.T, r *http.Request) error {
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return got
+	}
+	sign := func(t *testing.T, r *http.Request, creds aws.Credentials, payload string, at time.Time) {
+		r.Header.Set("X-Amz-Content-Sha256", payload)
+		if err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
+			SignHTTP(context.Background(), creds, r, payload, "s3", "us-east-1", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	presign := func(t *testing.T, r *http.Request, creds aws.Credentials, expires time.Duration, at time.Time) *http.Request {
+		q := r.URL.Query()
+		q.Set("X-Amz-Expires", strconv.Itoa(int(expires/time.Second)))
+		r.URL.RawQuery = q.Encode()
+		signed, _, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
+			PresignHTTP(context.Background(), creds, r, unsignedPayload, "s3", "eu-west-3", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, err := http.NewRequest(r.Method, signed, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pr
+	}
+
+	odd := "/bucket/a key&b+c=d;e:f@g!h$i'j(k)l*m,n~o/ünï/%41"
+	tests := []struct {
+		name string
+		make func(t *testing.T) *http.Request
+		want *S3Code // nil: the signature is good
+	}{
+		{"header, unsigned payload", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "GET", path: "/bucket/key", query: "list-type=2&prefix=a%2Fb&delimiter=%2F"})
+			sign(t, r, good, unsignedPayload, now)
+			return r
+		}, nil},
+		{"header, signed payload and extra headers", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "PUT", path: "/bucket/key", body: "", header: map[string]string{"Content-Type": "text/plain", "X-Amz-Meta-Color": "  deep   blue "}})
+			sign(t, r, good, emptySHA, now)
+			return r
+		}, nil},
+		{"header, key with characters to escape", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "GET", path: odd, query: "uploads&prefix=%26%3C%3E%2B%20"})
+			sign(t, r, good, unsignedPayload, now)
+			return r
+		}, nil},
+		{"header, wrong secret", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
+			sign(t, r, wrongSecret, unsignedPayload, now)
+			return r
+		}, ErrS3SignatureMismatch},
+		{"header, unknown access key", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
+			sign(t, r, unknown, unsignedPayload, now)
+			return r
+		}, ErrS3InvalidAccessKeyID},
+		{"header, signed 20 minutes ago", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
+			sign(t, r, good, unsignedPayload, now.Add(-20*time.Minute))
+			return r
+		}, ErrS3TimeSkewed},
+		{"header, path changed after signing", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
+			sign(t, r, good, unsignedPayload, now)
+			r.URL.Path, r.URL.RawPath = "/bucket/other", ""
+			return r
+		}, ErrS3SignatureMismatch},
+		{"header, query changed after signing", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "GET", path: "/bucket", query: "prefix=a"})
+			sign(t, r, good, unsignedPayload, now)
+			r.URL.RawQuery = "prefix=b"
+			return r
+		}, ErrS3SignatureMismatch},
+		{"header, signed header changed", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "PUT", path: "/bucket/key", header: map[string]string{"X-Amz-Meta-Color": "blue"}})
+			sign(t, r, good, emptySHA, now)
+			r.Header.Set("X-Amz-Meta-Color", "red")
+			return r
+		}, ErrS3SignatureMismatch},
+		{"header, payload hash changed", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "PUT", path: "/bucket/key"})
+			sign(t, r, good, emptySHA, now)
+			r.Header.Set("X-Amz-Content-Sha256", unsignedPayload)
+			return r
+		}, ErrS3SignatureMismatch},
+		{"header, no payload hash", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
+			sign(t, r, good, unsignedPayload, now)
+			r.Header.Del("X-Amz-Content-Sha256")
+			return r
+		}, ErrS3InvalidRequest},
+		{"header, other algorithm", func(t *testing.T) *http.Request {
+			r := newRequest(t, req{method: "GET", path: "/bucket/key", header: map[string]string{"Authorization": "AWS AKIDEXAMPLE:c2lnbmF0dXJl"}})
+			return r
+		}, ErrS3AuthMalformed},
+		{"not signed", func(t *testing.T) *http.Request {
+			return newRequest(t, req{method: "GET", path: "/bucket/key"})
+		}, ErrS3AccessDenied},
+		{"presigned", func(t *testing.T) *http.Request {
+			return presign(t, newRequest(t, req{method: "GET", path: odd}), good, time.Hour, now)
+		}, nil},
+		{"presigned, expired", func(t *testing.T) *http.Request {
+			return presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, time.Minute, now.Add(-2*time.Minute))
+		}, ErrS3AccessDenied},
+		{"presigned, valid for more than 7 days", func(t *testing.T) *http.Request {
+			return presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, 8*24*time.Hour, now)
+		}, ErrS3AuthMalformed},
+		{"presigned, other key in the same URL", func(t *testing.T) *http.Request {
+			r := presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, time.Hour, now)
+			r.URL.Path, r.URL.RawPath = "/bucket/kez", ""
+			return r
+		}, ErrS3SignatureMismatch},
+		{"presigned, for another method", func(t *testing.T) *http.Request {
+			r := presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, time.Hour, now)
+			r.Method = http.MethodDelete
+			return r
+		}, ErrS3SignatureMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := send(t, tt.make(t))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("verifySigV4: %v, want a good signature", err)
+				}
+				if gotAuth.Access != "AKIDEXAMPLE" {
+					t.Fatalf("signed by %q", gotAuth.Access)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("verifySigV4: %v, want %s", err, tt.want.Code)
+			}
+		})
+	}
+}

@@ -1,0 +1,145 @@
+package main
+
+// The S3 bucket operations: CreateBucket, HeadBucket, DeleteBucket, ListBuckets and
+// GetBucketLocation. A bucket is an entry of its own in the index, so that an empty
+// bucket exists; bucket b holds the keys under /b/.
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+// s3Owner is the one owner davkv reports: every access key sees every bucket.
+var s3Owner = s3OwnerXML{ID: "davkv", DisplayName: "davkv"}
+
+type s3OwnerXML struct {
+	ID          string
+	DisplayName string
+}
+
+// listAllMyBucketsResult is ListBuckets' answer.
+type listAllMyBucketsResult struct {
+	XMLName string `xml:"ListAllMyBucketsResult"`
+	Xmlns   string `xml:"xmlns,attr"`
+	Owner   s3OwnerXML
+	Buckets []s3BucketXML `xml:"Buckets>Bucket"`
+}
+
+type s3BucketXML struct {
+	Name         string
+	CreationDate string
+}
+
+// locationConstraint is GetBucketLocation's answer: empty, which S3 clients read as
+// us-east-1, the region they sign for unless told otherwise.
+type locationConstraint struct {
+	XMLName string `xml:"LocationConstraint"`
+	Xmlns   string `xml:"xmlns,attr"`
+	Region  string `xml:",chardata"`
+}
+
+// bucket reads r's bucket from the index, or returns NoSuchBucket.
+func (m *Master) bucket(r *s3Request) (Bucket, int64, error) {
+	var b Bucket
+	value, rev, err := m.index.GetEntry(bucketSpace, r.bucket)
+	if errors.Is(err, ErrNotFound) {
+		return b, 0, s3Errorf(ErrS3NoSuchBucket, "The specified bucket does not exist.")
+	}
+	if err != nil {
+		return b, 0, err
+	}
+	return b, rev, b.UnmarshalBinary(value)
+}
+
+// s3CreateBucket creates r's bucket. A body, if any, is a CreateBucketConfiguration:
+// its region is not kept, since davkv has one.
+func (m *Master) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
+	if err := checkBucketName(r.bucket); err != nil {
+		return err
+	}
+	if _, err := readSmallBody(r); err != nil {
+		return err
+	}
+	value, err := Bucket{Created: time.Now().UnixNano()}.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	_, err = m.index.PutEntry(bucketSpace, r.bucket, value, 0)
+	if errors.Is(err, ErrConflict) {
+		return s3Errorf(ErrS3BucketOwned, "The bucket %s exists already, and is yours.", r.bucket)
+	}
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Location", "/"+r.bucket)
+	h.Set("Content-Length", "0")
+	h.Set("X-Amz-Request-Id", r.id)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// s3HeadBucket answers 200 if r's bucket exists.
+func (m *Master) s3HeadBucket(w http.ResponseWriter, r *s3Request) error {
+	if _, _, err := m.bucket(r); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("X-Amz-Bucket-Region", "us-east-1")
+	h.Set("Content-Length", "0")
+	h.Set("X-Amz-Request-Id", r.id)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// s3DeleteBucket deletes r's bucket if it holds no key (in any state: an unlinked key,
+// or one being written, is still the bucket's).
+func (m *Master) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
+	_, rev, err := m.bucket(r)
+	if err != nil {
+		return err
+	}
+	empty := true
+	err = m.index.Scan("/"+r.bucket+"/", "", func(string, Record) (bool, error) {
+		empty = false
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !empty {
+		return s3Errorf(ErrS3BucketNotEmpty, "The bucket %s is not empty.", r.bucket)
+	}
+	if err := m.index.DeleteEntry(bucketSpace, r.bucket, rev); err != nil {
+		return err
+	}
+	w.Header().Set("X-Amz-Request-Id", r.id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// s3ListBuckets lists every bucket, in name order.
+func (m *Master) s3ListBuckets(w http.ResponseWriter, r *s3Request) error {
+	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: s3Owner, Buckets: []s3BucketXML{}}
+	err := m.index.Entries(bucketSpace, "", func(name string, value []byte, _ int64) (bool, error) {
+		var b Bucket
+		if err := b.UnmarshalBinary(value); err != nil {
+			return false, err
+		}
+		res.Buckets = append(res.Buckets, s3BucketXML{Name: name, CreationDate: s3Time(b.Created)})
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeXML(w, r, res)
+}
+
+// s3GetBucketLocation answers the bucket's region.
+func (m *Master) s3GetBucketLocation(w http.ResponseWriter, r *s3Request) error {
+	if _, _, err := m.bucket(r); err != nil {
+		return err
+	}
+	return writeXML(w, r, locationConstraint{Xmlns: s3Namespace})
+}
