@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,8 +115,14 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return m.s3ListBuckets(w, r)
 	case r.bucket == "":
 		return s3Errorf(ErrS3MethodNotAllowed, "The service answers only GET (ListBuckets).")
+	case r.key != "" && r.Method == http.MethodHead && !hasSubResource(q):
+		return m.s3HeadObject(w, r)
+	case r.key != "" && r.Method == http.MethodDelete && !hasSubResource(q):
+		return m.s3DeleteObject(w, r)
 	case r.key != "":
-		return s3Errorf(ErrS3NotImplemented, "Object operations are not implemented yet.")
+		return s3Errorf(ErrS3NotImplemented, "%s of an object is not implemented yet.", r.Method)
+	case r.Method == http.MethodGet && isListing(q):
+		return m.s3ListObjects(w, r)
 	case r.Method == http.MethodPut && !hasSubResource(q):
 		return m.s3CreateBucket(w, r)
 	case r.Method == http.MethodHead && !hasSubResource(q):
@@ -137,6 +144,20 @@ func hasSubResource(q map[string][]string) bool {
 		}
 	}
 	return false
+}
+
+// listingParams are the query parameters of a bucket listing.
+var listingParams = []string{"list-type", "prefix", "delimiter", "max-keys", "marker", "start-after", "continuation-token", "encoding-type", "fetch-owner"}
+
+// isListing reports whether a bucket GET with query q is a listing: it has no
+// sub-resource but a listing's parameters.
+func isListing(q map[string][]string) bool {
+	for name := range q {
+		if !slices.Contains(listingParams, name) && name != "x-id" && !strings.HasPrefix(name, "X-Amz-") {
+			return false
+		}
+	}
+	return true
 }
 
 // maxS3SmallBody bounds the bodies of S3 requests that are not values (bucket

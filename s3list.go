@@ -1,0 +1,216 @@
+package main
+
+// The S3 listings of a bucket's objects, ListObjectsV2 and ListObjects (V1): pages in key
+// order, with a prefix, and a delimiter that rolls keys up into common prefixes, each of
+// which costs one seek in the index however many keys it holds.
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// maxS3ListKeys is the most keys and common prefixes one listing page holds, and the
+// default: S3's.
+const maxS3ListKeys = 1000
+
+// listBucketResult is the answer to both listings; the fields of the other version
+// stay empty and are not written.
+type listBucketResult struct {
+	XMLName        string `xml:"ListBucketResult"`
+	Xmlns          string `xml:"xmlns,attr"`
+	Name           string
+	Prefix         string
+	Delimiter      string `xml:",omitempty"`
+	MaxKeys        int
+	EncodingType   string `xml:",omitempty"`
+	IsTruncated    bool
+	Contents       []s3ObjectXML
+	CommonPrefixes []s3PrefixXML
+	// V2
+	KeyCount              *int   `xml:",omitempty"`
+	StartAfter            string `xml:",omitempty"`
+	ContinuationToken     string `xml:",omitempty"`
+	NextContinuationToken string `xml:",omitempty"`
+	// V1
+	Marker     *string `xml:",omitempty"`
+	NextMarker string  `xml:",omitempty"`
+}
+
+type s3ObjectXML struct {
+	Key          string
+	LastModified string
+	ETag         string `xml:",omitempty"`
+	Size         int64
+	StorageClass string
+}
+
+type s3PrefixXML struct {
+	Prefix string
+}
+
+// s3ListPage is one page of a listing: its objects and common prefixes, in key order,
+// and where the next page starts ("" at the end).
+type s3ListPage struct {
+	objects  []s3ObjectXML
+	prefixes []string
+	next     string // the bucket-relative key the next page starts at
+	last     string // the last key or common prefix of this page
+}
+
+// listObjects reads one page of bucket's live keys that start with prefix, from start
+// on (bucket-relative), at most max entries.
+func (m *Master) listObjects(bucket, prefix, delimiter, start string, max int) (s3ListPage, error) {
+	var page s3ListPage
+	root := "/" + bucket + "/"
+	from := root + start
+	for from != "" {
+		seek := ""
+		err := m.index.Scan(root+prefix, from, func(key string, rec Record) (bool, error) {
+			if rec.State != StateLive {
+				return true, nil
+			}
+			name := key[len(root):]
+			entry, isPrefix := name, false
+			if delimiter != "" {
+				if i := strings.Index(name[len(prefix):], delimiter); i >= 0 {
+					entry, isPrefix = name[:len(prefix)+i+len(delimiter)], true
+				}
+			}
+			if len(page.objects)+len(page.prefixes) == max {
+				page.next = name
+				return false, nil
+			}
+			page.last = entry
+			if !isPrefix {
+				page.objects = append(page.objects, s3ObjectXML{Key: name, LastModified: s3Time(rec.Time), ETag: quoteETag(rec.MD5), Size: rec.Size, StorageClass: "STANDARD"})
+				return true, nil
+			}
+			// Every key under this common prefix rolls up into it: seek past them all.
+			page.prefixes = append(page.prefixes, entry)
+			seek = prefixEnd(root + entry)
+			return false, nil
+		})
+		if err != nil {
+			return page, err
+		}
+		from = seek
+	}
+	return page, nil
+}
+
+// prefixEnd returns the first string after every string that starts with p, or "" if
+// there is none (p is all 0xff bytes).
+func prefixEnd(p string) string {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return ""
+}
+
+// quoteETag is the ETag S3 gives a value with this hex MD5: quoted, or none if the MD5
+// was never computed.
+func quoteETag(md5 string) string {
+	if md5 == "" {
+		return ""
+	}
+	return `"` + md5 + `"`
+}
+
+// s3ListObjects answers ListObjectsV2 (?list-type=2) and ListObjects (V1).
+func (m *Master) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
+	if _, _, err := m.bucket(r); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	v2 := q.Get("list-type") == "2"
+	maxKeys := maxS3ListKeys
+	if s := q.Get("max-keys"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return s3Errorf(ErrS3InvalidArgument, "max-keys must be a number from 0 to %d.", maxS3ListKeys)
+		}
+		maxKeys = min(n, maxS3ListKeys)
+	}
+	urlEncode := q.Get("encoding-type") == "url"
+	if et := q.Get("encoding-type"); et != "" && et != "url" {
+		return s3Errorf(ErrS3InvalidArgument, "encoding-type must be url.")
+	}
+	prefix, delimiter := q.Get("prefix"), q.Get("delimiter")
+	res := listBucketResult{Xmlns: s3Namespace, Name: r.bucket, Prefix: prefix, Delimiter: delimiter, MaxKeys: maxKeys}
+	// Where the page starts: after a marker or start-after (after every key it rolls
+	// up, if it is a common prefix), or at a continuation token, which is the key the
+	// last page stopped before.
+	after := func(marker string) string {
+		if delimiter != "" && strings.HasSuffix(marker, delimiter) {
+			return prefixEnd(marker)
+		}
+		return marker + "\x00"
+	}
+	start := ""
+	if v2 {
+		res.StartAfter, res.ContinuationToken = q.Get("start-after"), q.Get("continuation-token")
+		if res.StartAfter != "" {
+			start = after(res.StartAfter)
+		}
+		if res.ContinuationToken != "" {
+			b, err := base64.RawURLEncoding.DecodeString(res.ContinuationToken)
+			if err != nil {
+				return s3Errorf(ErrS3InvalidArgument, "The continuation token is not one davkv gave.")
+			}
+			start = max(start, string(b))
+		}
+	} else {
+		marker := q.Get("marker")
+		res.Marker = &marker
+		if marker != "" {
+			start = after(marker)
+		}
+	}
+	if start < prefix {
+		start = prefix
+	}
+	var page s3ListPage
+	if maxKeys > 0 {
+		var err error
+		if page, err = m.listObjects(r.bucket, prefix, delimiter, start, maxKeys); err != nil {
+			return err
+		}
+	}
+	res.IsTruncated = page.next != ""
+	res.Contents, res.CommonPrefixes = page.objects, make([]s3PrefixXML, len(page.prefixes))
+	for i, p := range page.prefixes {
+		res.CommonPrefixes[i] = s3PrefixXML{Prefix: p}
+	}
+	if v2 {
+		n := len(page.objects) + len(page.prefixes)
+		res.KeyCount = &n
+		if res.IsTruncated {
+			res.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(page.next))
+		}
+	} else if res.IsTruncated && delimiter != "" {
+		res.NextMarker = page.last
+	}
+	if urlEncode {
+		res.EncodingType = "url"
+		enc := func(s string) string { return uriEncode(s, false) }
+		res.Prefix, res.Delimiter, res.StartAfter = enc(res.Prefix), enc(res.Delimiter), enc(res.StartAfter)
+		res.NextMarker = enc(res.NextMarker)
+		if res.Marker != nil {
+			marker := enc(*res.Marker)
+			res.Marker = &marker
+		}
+		for i := range res.Contents {
+			res.Contents[i].Key = enc(res.Contents[i].Key)
+		}
+		for i := range res.CommonPrefixes {
+			res.CommonPrefixes[i].Prefix = enc(res.CommonPrefixes[i].Prefix)
+		}
+	}
+	return writeXML(w, r, res)
+}
