@@ -137,7 +137,7 @@ func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, 
 		if hasBody {
 			r = bytes.NewReader(body)
 		}
-		resp, err := c.do(ctx, op, servers[i], path, r, int64(len(body)))
+		resp, err := c.do(ctx, op, servers[i], path, "", r, int64(len(body)))
 		var ve *VolumeError
 		if err != nil && lost[i] != nil && errors.As(err, &ve) && ve.Status == 0 {
 			// The first request may have reached the server (mayHaveStored): say

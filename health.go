@@ -17,7 +17,7 @@ import (
 func (c *VolumeClient) Probe(ctx context.Context, volume string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	resp, err := c.do(ctx, http.MethodHead, volume, "", nil, 0)
+	resp, err := c.do(ctx, http.MethodHead, volume, "", "", nil, 0)
 	if err != nil {
 		return err
 	}

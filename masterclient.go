@@ -33,7 +33,7 @@ func (m *MasterClient) Do(ctx context.Context, method, key, query string, body i
 	if query != "" {
 		path += "?" + query
 	}
-	resp, err := m.client.do(ctx, method, m.host, path, body, size)
+	resp, err := m.client.do(ctx, method, m.host, path, "", body, size)
 	if err != nil || resp.StatusCode != http.StatusFound || (method != http.MethodGet && method != http.MethodHead) {
 		return resp, err
 	}
@@ -42,7 +42,7 @@ func (m *MasterClient) Do(ctx context.Context, method, key, query string, body i
 	if err != nil || loc.Scheme != "http" {
 		return nil, fmt.Errorf("master: %s %s: bad redirect %q", method, key, resp.Header.Get("Location"))
 	}
-	return m.client.do(ctx, method, loc.Host, strings.TrimPrefix(loc.EscapedPath(), "/"), nil, 0)
+	return m.client.do(ctx, method, loc.Host, strings.TrimPrefix(loc.EscapedPath(), "/"), "", nil, 0)
 }
 
 // eachKey calls fn for every key of the kinds ("list" for live keys, "unlinked",

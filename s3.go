@@ -117,6 +117,8 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return s3Errorf(ErrS3MethodNotAllowed, "The service answers only GET (ListBuckets).")
 	case r.key != "" && r.Method == http.MethodHead && !hasSubResource(q):
 		return m.s3HeadObject(w, r)
+	case r.key != "" && r.Method == http.MethodGet && !hasSubResource(q):
+		return m.s3GetObject(w, r)
 	case r.key != "" && r.Method == http.MethodDelete && !hasSubResource(q):
 		return m.s3DeleteObject(w, r)
 	case r.key != "":

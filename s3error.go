@@ -34,6 +34,8 @@ var (
 	ErrS3BucketOwned           = &S3Code{"BucketAlreadyOwnedByYou", http.StatusConflict}
 	ErrS3OperationAborted      = &S3Code{"OperationAborted", http.StatusConflict}
 	ErrS3MethodNotAllowed      = &S3Code{"MethodNotAllowed", http.StatusMethodNotAllowed}
+	ErrS3PreconditionFailed    = &S3Code{"PreconditionFailed", http.StatusPreconditionFailed}
+	ErrS3InvalidRange          = &S3Code{"InvalidRange", http.StatusRequestedRangeNotSatisfiable}
 	ErrS3NotImplemented        = &S3Code{"NotImplemented", http.StatusNotImplemented}
 	ErrS3ServiceUnavailable    = &S3Code{"ServiceUnavailable", http.StatusServiceUnavailable}
 	ErrS3InternalError         = &S3Code{"InternalError", http.StatusInternalServerError}
@@ -82,6 +84,8 @@ func asS3Error(err error) *S3Error {
 		return &S3Error{S3Code: ErrS3InvalidArgument, Message: "The request is not valid.", Err: err}
 	case errors.Is(err, ErrNoVolumes):
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "Not enough volumes are up.", Err: err}
+	case errors.As(err, new(*VolumeError)):
+		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "A volume failed; try again.", Err: err}
 	}
 	return &S3Error{S3Code: ErrS3InternalError, Message: "We encountered an internal error. Please try again.", Err: err}
 }

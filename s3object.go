@@ -1,12 +1,16 @@
 package main
 
-// The S3 object operations served so far: HeadObject and DeleteObject, on the same
-// records and files as the native API.
+// The S3 object operations served so far: GetObject and HeadObject (with ranges and
+// conditions), DeleteObject, on the same records and files as the native API.
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,31 +24,199 @@ func (m *Master) objectKey(r *s3Request) (string, error) {
 	return key, checkKey(key)
 }
 
-// s3HeadObject answers an object's size, ETag and time from the index, without asking
-// a volume.
-func (m *Master) s3HeadObject(w http.ResponseWriter, r *s3Request) error {
+// liveObject returns the native key and live record of r's object.
+func (m *Master) liveObject(r *s3Request) (string, Record, error) {
 	key, err := m.objectKey(r)
 	if err != nil {
-		return err
+		return key, Record{}, err
 	}
 	rec, err := m.index.Get(key)
 	if err == nil && rec.State != StateLive {
 		err = ErrNotFound
 	}
+	return key, rec, err
+}
+
+// s3HeadObject answers an object's size, ETag and time from the index, without asking
+// a volume.
+func (m *Master) s3HeadObject(w http.ResponseWriter, r *s3Request) error {
+	_, rec, err := m.liveObject(r)
 	if err != nil {
 		return err
 	}
+	return m.s3ServeObject(w, r, "", rec)
+}
+
+// s3GetObject streams an object from a replica: S3 clients do not follow redirects.
+func (m *Master) s3GetObject(w http.ResponseWriter, r *s3Request) error {
+	key, rec, err := m.liveObject(r)
+	if err != nil {
+		return err
+	}
+	return m.s3ServeObject(w, r, key, rec)
+}
+
+// s3ServeObject answers a GET (key set) or HEAD of rec: its conditions, its range, its
+// headers, and for a GET the bytes, from the first replica that opens, volumes that
+// are up first. A replica that fails once bytes have gone out ends the answer short,
+// which the client sees against its Content-Length.
+func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, rec Record) error {
+	modified := time.Unix(0, rec.Time).UTC().Truncate(time.Second)
+	etag := quoteETag(rec.MD5)
 	h := w.Header()
-	h.Set("Content-Length", strconv.FormatInt(rec.Size, 10))
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Last-Modified", time.Unix(0, rec.Time).UTC().Format(http.TimeFormat))
-	h.Set("Accept-Ranges", "bytes")
 	h.Set("X-Amz-Request-Id", r.id)
-	if etag := quoteETag(rec.MD5); etag != "" {
+	h.Set("Last-Modified", modified.Format(http.TimeFormat))
+	if etag != "" {
 		h.Set("ETag", etag)
 	}
-	w.WriteHeader(http.StatusOK)
+	notModified, err := checkConditions(r.Request, etag, modified)
+	if err != nil {
+		return err
+	}
+	if notModified {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	off, n, ranged, err := parseRange(r.Header.Get("Range"), rec.Size)
+	if err != nil {
+		return err
+	}
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Accept-Ranges", "bytes")
+	status := http.StatusOK
+	if ranged {
+		status = http.StatusPartialContent
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, rec.Size))
+	}
+	if key == "" { // HEAD
+		h.Set("Content-Length", strconv.FormatInt(n, 10))
+		w.WriteHeader(status)
+		return nil
+	}
+	body, err := m.openReplica(r.Context(), key, rec, off, n, ranged)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
+	w.WriteHeader(status)
+	bufp := m.buffers.Get().(*[]byte)
+	defer m.buffers.Put(bufp)
+	if _, err := io.CopyBuffer(w, body, *bufp); err != nil {
+		m.log.Warn("s3 GetObject ended short", "key", key, "request", r.id, "err", err)
+	}
 	return nil
+}
+
+// openReplica opens key's value, or n bytes of it from off if ranged, on the first
+// replica that answers: those on volumes that are up first, then the others.
+func (m *Master) openReplica(ctx context.Context, key string, rec Record, off, n int64, ranged bool) (io.ReadCloser, error) {
+	var up, down []string
+	for _, v := range rec.Volumes {
+		if m.health.Up(v) {
+			up = append(up, v)
+		} else {
+			down = append(down, v)
+		}
+	}
+	path := KeyPath(key, rec.Sub)
+	var errs []error
+	for _, v := range append(up, down...) {
+		var body io.ReadCloser
+		var err error
+		if ranged {
+			body, err = m.client.GetRange(ctx, v, path, off, n)
+		} else {
+			var size int64
+			if body, size, err = m.client.Get(ctx, v, path); err == nil && size != rec.Size {
+				body.Close()
+				err = &VolumeError{Op: http.MethodGet, Volume: v, Path: path, Err: fmt.Errorf("%w: %d bytes, want %d", ErrCopyMismatch, size, rec.Size)}
+			}
+		}
+		m.health.Failed(err)
+		if err == nil {
+			return body, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// checkConditions applies If-Match, If-Unmodified-Since, If-None-Match and
+// If-Modified-Since, in RFC 9110's order, to an object with etag (quoted, or "") and
+// modified. It returns PreconditionFailed, or whether to answer 304.
+func checkConditions(r *http.Request, etag string, modified time.Time) (notModified bool, err error) {
+	failed := s3Errorf(ErrS3PreconditionFailed, "At least one of the preconditions you specified did not hold.")
+	if im := r.Header.Get("If-Match"); im != "" {
+		if !etagMatches(im, etag) {
+			return false, failed
+		}
+	} else if t, err := http.ParseTime(r.Header.Get("If-Unmodified-Since")); err == nil && modified.After(t) {
+		return false, failed
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		return etagMatches(inm, etag), nil
+	}
+	if t, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !modified.After(t) {
+		return true, nil
+	}
+	return false, nil
+}
+
+// etagMatches reports whether a list of entity tags (or "*") names etag.
+func etagMatches(list, etag string) bool {
+	if etag == "" {
+		return false
+	}
+	for tag := range strings.SplitSeq(list, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" || strings.Trim(tag, `"`) == strings.Trim(etag, `"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRange reads a Range header for a value of size bytes: a single range, as S3
+// serves. It returns the bytes to send (all of them unless ranged), or InvalidRange
+// for a range that starts past the end. A header that is not a single byte range is
+// ignored, as RFC 9110 allows.
+func parseRange(header string, size int64) (off, n int64, ranged bool, err error) {
+	spec, ok := strings.CutPrefix(header, "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return 0, size, false, nil
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return 0, size, false, nil
+	}
+	invalid := s3Errorf(ErrS3InvalidRange, "The requested range is not satisfiable.")
+	if first == "" { // the last N bytes
+		k, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || k < 0 {
+			return 0, size, false, nil
+		}
+		if k == 0 {
+			return 0, 0, false, invalid
+		}
+		k = min(k, size)
+		return size - k, k, true, nil
+	}
+	start, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || start < 0 {
+		return 0, size, false, nil
+	}
+	end := size - 1
+	if last != "" {
+		if end, err = strconv.ParseInt(last, 10, 64); err != nil || end < start {
+			return 0, size, false, nil
+		}
+		end = min(end, size-1)
+	}
+	if start >= size {
+		return 0, 0, false, invalid
+	}
+	return start, end - start + 1, true, nil
 }
 
 // s3DeleteObject deletes an object as the native DELETE does, and answers 204 whether

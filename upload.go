@@ -41,7 +41,7 @@ func (c *VolumeClient) StartUpload(ctx context.Context, volume, path string, siz
 	}
 	vc := &volumeConn{Conn: conn, r: bufio.NewReaderSize(conn, 4<<10), w: bufio.NewWriterSize(conn, 4<<10), volume: volume, client: c}
 	u := &Upload{vc: vc, volume: volume, path: path, size: size, up: up, stop: context.AfterFunc(ctx, vc.interrupt)}
-	vc.writeHead(http.MethodPut, path, true, size)
+	vc.writeHead(http.MethodPut, path, "", true, size)
 	if err := vc.w.Flush(); err != nil {
 		u.Abort()
 		return nil, u.fail(err)

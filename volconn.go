@@ -101,12 +101,13 @@ func (c *VolumeClient) CloseIdle() {
 	}
 }
 
-// exchange writes one request on vc and reads the answer's header. size is the body's
-// length, or -1 to send it chunked.
-func (vc *volumeConn) exchange(ctx context.Context, method, path string, body io.Reader, size int64) (*http.Response, error) {
+// exchange writes one request on vc and reads the answer's header. extra is header
+// lines to add ("Name: value\r\n" each), size the body's length, or -1 to send it
+// chunked.
+func (vc *volumeConn) exchange(ctx context.Context, method, path, extra string, body io.Reader, size int64) (*http.Response, error) {
 	stop := context.AfterFunc(ctx, vc.interrupt)
 	defer stop()
-	vc.writeHead(method, path, body != nil, size)
+	vc.writeHead(method, path, extra, body != nil, size)
 	var werr error
 	switch {
 	case body == nil:
@@ -134,13 +135,13 @@ func (vc *volumeConn) exchange(ctx context.Context, method, path string, body io
 
 // send writes one request with a body held in memory (none unless hasBody).
 func (vc *volumeConn) send(method, path string, body []byte, hasBody bool) error {
-	vc.writeHead(method, path, hasBody, int64(len(body)))
+	vc.writeHead(method, path, "", hasBody, int64(len(body)))
 	vc.w.Write(body)
 	return vc.w.Flush()
 }
 
 // writeHead buffers a request line and header; the body, if any, follows.
-func (vc *volumeConn) writeHead(method, path string, hasBody bool, size int64) {
+func (vc *volumeConn) writeHead(method, path, extra string, hasBody bool, size int64) {
 	w := vc.w
 	w.WriteString(method)
 	w.WriteString(" /")
@@ -148,6 +149,7 @@ func (vc *volumeConn) writeHead(method, path string, hasBody bool, size int64) {
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(vc.volume)
 	w.WriteString("\r\nUser-Agent: davkv\r\n")
+	w.WriteString(extra)
 	switch {
 	case !hasBody:
 	case size >= 0:

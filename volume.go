@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -85,7 +86,7 @@ func (c *VolumeClient) URL(volume, path string) string {
 	return "http://" + volume + "/" + path
 }
 
-func (c *VolumeClient) do(ctx context.Context, op, volume, path string, body io.Reader, size int64) (*http.Response, error) {
+func (c *VolumeClient) do(ctx context.Context, op, volume, path, extra string, body io.Reader, size int64) (*http.Response, error) {
 	if ctx.Err() != nil {
 		return nil, &VolumeError{Op: op, Volume: volume, Path: path, Err: ctx.Err()}
 	}
@@ -97,9 +98,9 @@ func (c *VolumeClient) do(ctx context.Context, op, volume, path string, body io.
 		}
 		var resp *http.Response
 		if body == nil {
-			resp, err = vc.exchange(ctx, op, path, nil, size)
+			resp, err = vc.exchange(ctx, op, path, extra, nil, size)
 		} else {
-			resp, err = vc.exchange(ctx, op, path, counted, size)
+			resp, err = vc.exchange(ctx, op, path, extra, counted, size)
 		}
 		if err == nil {
 			return resp, nil
@@ -155,7 +156,7 @@ var ErrVolumeStatus = errors.New("unexpected status")
 // body is then sent chunked). nginx writes to a temporary file and renames it into
 // place only when the whole body has arrived, so a failed Put leaves no file.
 func (c *VolumeClient) Put(ctx context.Context, volume, path string, body io.Reader, size int64) error {
-	resp, err := c.do(ctx, http.MethodPut, volume, path, body, size)
+	resp, err := c.do(ctx, http.MethodPut, volume, path, "", body, size)
 	if err != nil {
 		return err
 	}
@@ -179,11 +180,29 @@ func (c *VolumeClient) Delete(ctx context.Context, volume, path string) error {
 // Get opens path on volume for reading; the caller closes the body. A missing file is a
 // VolumeError with Status 404.
 func (c *VolumeClient) Get(ctx context.Context, volume, path string) (io.ReadCloser, int64, error) {
-	resp, err := c.do(ctx, http.MethodGet, volume, path, nil, 0)
+	return c.get(ctx, volume, path, "", http.StatusOK)
+}
+
+// GetRange opens n bytes of path on volume from offset off for reading; the caller
+// closes the body. A file shorter than off+n is a VolumeError with Status 416.
+func (c *VolumeClient) GetRange(ctx context.Context, volume, path string, off, n int64) (io.ReadCloser, error) {
+	extra := "Range: bytes=" + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(off+n-1, 10) + "\r\n"
+	body, got, err := c.get(ctx, volume, path, extra, http.StatusPartialContent)
+	if err == nil && got != n {
+		body.Close()
+		return nil, &VolumeError{Op: http.MethodGet, Volume: volume, Path: path, Err: fmt.Errorf("range of %d bytes, not %d", got, n)}
+	}
+	return body, err
+}
+
+// get sends a GET with extra header lines and opens the body of an answer with status
+// want.
+func (c *VolumeClient) get(ctx context.Context, volume, path, extra string, want int) (io.ReadCloser, int64, error) {
+	resp, err := c.do(ctx, http.MethodGet, volume, path, extra, nil, 0)
 	if err != nil {
 		return nil, 0, err
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != want {
 		drain(resp)
 		return nil, 0, &VolumeError{Op: http.MethodGet, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
 	}
@@ -193,7 +212,7 @@ func (c *VolumeClient) Get(ctx context.Context, volume, path string) (io.ReadClo
 // Stat returns the size of path on volume. A missing file is a VolumeError with
 // Status 404.
 func (c *VolumeClient) Stat(ctx context.Context, volume, path string) (int64, error) {
-	resp, err := c.do(ctx, http.MethodHead, volume, path, nil, 0)
+	resp, err := c.do(ctx, http.MethodHead, volume, path, "", nil, 0)
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+func TestParseRange(t *testing.T) {
+	tests := []struct {
+		header string
+		off, n int64
+		ranged bool
+		bad    bool
+	}{
+		{"", 0, 10, false, false},
+		{"bytes=0-3", 0, 4, true, false},
+		{"bytes=4-", 4, 6, true, false},
+		{"bytes=-3", 7, 3, true, false},
+		{"bytes=-30", 0, 10, true, false},
+		{"bytes=2-100", 2, 8, true, false},
+		{"bytes=9-9", 9, 1, true, false},
+		{"bytes=10-", 0, 0, false, true},
+		{"bytes=-0", 0, 0, false, true},
+		{"bytes=5-2", 0, 10, false, false},
+		{"bytes=0-1,3-4", 0, 10, false, false},
+		{"items=0-1", 0, 10, false, false},
+		{"bytes=x-1", 0, 10, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			off, n, ranged, err := parseRange(tt.header, 10)
+			if (err != nil) != tt.bad || off != tt.off || n != tt.n || ranged != tt.ranged {
+				t.Fatalf("parseRange = %d, %d, %v, %v; want %d, %d, %v, bad %v", off, n, ranged, err, tt.off, tt.n, tt.ranged, tt.bad)
+			}
+		})
+	}
+}
+
+// TestS3GetObject reads values written with the native API through the AWS SDK for
+// Go: whole, in ranges, under conditions, from another replica when one is lost, and
+// through a presigned URL fetched with curl.
+func TestS3GetObject(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	ctx := context.Background()
+	s := s3Client(c, "davkvtest", "davkvtestsecret")
+	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("media")}); err != nil {
+		t.Fatal(err)
+	}
+	small := []byte("0123456789")
+	big := randomBytes(3*chunkSize + 17)
+	c.Put("/media/small", small)
+	c.Put("/media/big file", big)
+	etag := `"` + c.Record("/media/small").MD5 + `"`
+	get := func(in s3.GetObjectInput) ([]byte, *s3.GetObjectOutput, error) {
+		in.Bucket = aws.String("media")
+		out, err := s.GetObject(ctx, &in)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer out.Body.Close()
+		b, err := io.ReadAll(out.Body)
+		return b, out, err
+	}
+
+	tests := []struct {
+		name   string
+		in     s3.GetObjectInput
+		want   []byte
+		code   string
+		range_ string // Content-Range, for a range
+	}{
+		{"whole", s3.GetObjectInput{Key: aws.String("small")}, small, "", ""},
+		{"larger than a buffer, key with a space", s3.GetObjectInput{Key: aws.String("big file")}, big, "", ""},
+		{"first bytes", s3.GetObjectInput{Key: aws.String("small"), Range: aws.String("bytes=0-3")}, small[:4], "", "bytes 0-3/10"},
+		{"from an offset", s3.GetObjectInput{Key: aws.String("small"), Range: aws.String("bytes=6-")}, small[6:], "", "bytes 6-9/10"},
+		{"last bytes", s3.GetObjectInput{Key: aws.String("small"), Range: aws.String("bytes=-3")}, small[7:], "", "bytes 7-9/10"},
+		{"a range of a large value", s3.GetObjectInput{Key: aws.String("big file"), Range: aws.String("bytes=262100-600000")}, big[262100:600001], "", "bytes 262100-600000/786449"},
+		{"past the end", s3.GetObjectInput{Key: aws.String("small"), Range: aws.String("bytes=10-")}, nil, "InvalidRange", ""},
+		{"if-match", s3.GetObjectInput{Key: aws.String("small"), IfMatch: aws.String(etag)}, small, "", ""},
+		{"if-match, another etag", s3.GetObjectInput{Key: aws.String("small"), IfMatch: aws.String(`"abc"`)}, nil, "PreconditionFailed", ""},
+		{"if-none-match", s3.GetObjectInput{Key: aws.String("small"), IfNoneMatch: aws.String(etag)}, nil, "NotModified", ""},
+		{"if-modified-since, later", s3.GetObjectInput{Key: aws.String("small"), IfModifiedSince: aws.Time(time.Now().Add(time.Hour))}, nil, "NotModified", ""},
+		{"if-modified-since, earlier", s3.GetObjectInput{Key: aws.String("small"), IfModifiedSince: aws.Time(time.Now().Add(-time.Hour))}, small, "", ""},
+		{"if-unmodified-since, earlier", s3.GetObjectInput{Key: aws.String("small"), IfUnmodifiedSince: aws.Time(time.Now().Add(-time.Hour))}, nil, "PreconditionFailed", ""},
+		{"missing key", s3.GetObjectInput{Key: aws.String("nope")}, nil, "NoSuchKey", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, out, err := get(tt.in)
+			if code := s3Code(err); code != tt.code {
+				t.Fatalf("got %v, want %q", err, tt.code)
+			}
+			if tt.code != "" {
+				return
+			}
+			if !bytes.Equal(got, tt.want) {
+				t.Fatalf("got %d bytes, want %d", len(got), len(tt.want))
+			}
+			if aws.ToString(out.ContentRange) != tt.range_ || aws.ToInt64(out.ContentLength) != int64(len(tt.want)) {
+				t.Fatalf("Content-Range %q, Content-Length %d", aws.ToString(out.ContentRange), aws.ToInt64(out.ContentLength))
+			}
+		})
+	}
+
+	t.Run("a replica lost", func(t *testing.T) {
+		rec := c.Record("/media/small")
+		if err := os.Remove(filepath.Join(volumeDir(c, rec.Volumes[0]), KeyPath("/media/small", rec.Sub))); err != nil {
+			t.Fatal(err)
+		}
+		for range 5 { // whichever replica is tried first
+			if got, _, err := get(s3.GetObjectInput{Key: aws.String("small")}); err != nil || !bytes.Equal(got, small) {
+				t.Fatalf("GetObject with a replica lost: %q, %v", got, err)
+			}
+		}
+	})
+
+	t.Run("presigned URL with curl", func(t *testing.T) {
+		req, err := s3.NewPresignClient(s).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("media"), Key: aws.String("big file")},
+			s3.WithPresignExpires(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("curl", "-sf", req.URL).Output()
+		if err != nil || !bytes.Equal(out, big) {
+			t.Fatalf("curl of a presigned URL: %d bytes, %v", len(out), err)
+		}
+		tampered := strings.Replace(req.URL, "big%20file", "small", 1)
+		resp, err := http.Get(tampered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("presigned URL for another key: %d, want 403", resp.StatusCode)
+		}
+	})
+}
