@@ -131,6 +131,8 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return m.s3HeadBucket(w, r)
 	case r.Method == http.MethodDelete && !hasSubResource(q):
 		return m.s3DeleteBucket(w, r)
+	case r.Method == http.MethodPost && q.Has("delete"):
+		return m.s3DeleteObjects(w, r)
 	case r.Method == http.MethodGet && q.Has("location"):
 		return m.s3GetBucketLocation(w, r)
 	}

@@ -95,4 +95,30 @@ func TestS3WithoutKeys(t *testing.T) {
 	if err != nil || len(list.Buckets) != 1 || aws.ToString(list.Buckets[0].Name) != "open" {
 		t.Fatalf("ListBuckets without keys: %v, %v", list, err)
 	}
+
+	// Unchecked signatures still leave the body's checksums checked.
+	c.Put("/open/k", []byte("v"))
+	body := `<Delete><Object><Key>k</Key></Object></Delete>`
+	for _, tt := range []struct {
+		header, value string
+		status        int
+	}{
+		{"Content-Md5", "AAAAAAAAAAAAAAAAAAAAAA==", http.StatusBadRequest},
+		{"X-Amz-Checksum-Crc32", "AAAAAA==", http.StatusBadRequest},
+		{"X-Amz-Content-Sha256", strings.Repeat("0", 64), http.StatusBadRequest},
+		{"Content-Md5", "", http.StatusOK},
+	} {
+		resp := c.Do(http.MethodPost, "/open?delete", strings.NewReader(body), tt.header, tt.value)
+		if resp.StatusCode != tt.status {
+			t.Fatalf("DeleteObjects with %s %q: %d, want %d", tt.header, tt.value, resp.StatusCode, tt.status)
+		}
+		if tt.status != http.StatusOK {
+			if got := listKeys(t, c, "/open/?list"); len(got.Keys) != 1 {
+				t.Fatalf("a DeleteObjects with a bad checksum deleted: %q left", got.Keys)
+			}
+		}
+	}
+	if got := listKeys(t, c, "/open/?list"); len(got.Keys) != 0 {
+		t.Fatalf("DeleteObjects left %q", got.Keys)
+	}
 }

@@ -33,6 +33,8 @@ var (
 	ErrS3BucketNotEmpty        = &S3Code{"BucketNotEmpty", http.StatusConflict}
 	ErrS3BucketOwned           = &S3Code{"BucketAlreadyOwnedByYou", http.StatusConflict}
 	ErrS3OperationAborted      = &S3Code{"OperationAborted", http.StatusConflict}
+	ErrS3BadDigest             = &S3Code{"BadDigest", http.StatusBadRequest}
+	ErrS3MalformedXML          = &S3Code{"MalformedXML", http.StatusBadRequest}
 	ErrS3MethodNotAllowed      = &S3Code{"MethodNotAllowed", http.StatusMethodNotAllowed}
 	ErrS3PreconditionFailed    = &S3Code{"PreconditionFailed", http.StatusPreconditionFailed}
 	ErrS3InvalidRange          = &S3Code{"InvalidRange", http.StatusRequestedRangeNotSatisfiable}

@@ -1,10 +1,12 @@
 package main
 
 // The S3 object operations served so far: GetObject and HeadObject (with ranges and
-// conditions), DeleteObject, on the same records and files as the native API.
+// conditions), DeleteObject and DeleteObjects, on the same records and files as the
+// native API.
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -226,14 +228,84 @@ func (m *Master) s3DeleteObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
+	if err := m.s3Delete(r.Context(), key); err != nil {
+		return err
+	}
 	w.Header().Set("X-Amz-Request-Id", r.id)
-	err = m.delete(w, r.Request, key)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// s3Delete deletes key with S3's semantics: a missing key is deleted already.
+func (m *Master) s3Delete(ctx context.Context, key string) error {
+	err := m.deleteKey(ctx, key)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case errors.Is(err, ErrProtected):
 		return &S3Error{S3Code: ErrS3AccessDenied, Message: "The key is protected (-protect): UNLINK it first.", Err: err}
 	}
 	return err
+}
+
+// maxDeleteObjects is the most keys one DeleteObjects names, as S3 allows.
+const maxDeleteObjects = 1000
+
+// deleteRequest is DeleteObjects' body.
+type deleteRequest struct {
+	Quiet   bool
+	Objects []struct {
+		Key string
+	} `xml:"Object"`
+}
+
+// deleteResult is DeleteObjects' answer: a line per key deleted (unless Quiet) or not.
+type deleteResult struct {
+	XMLName string           `xml:"DeleteResult"`
+	Xmlns   string           `xml:"xmlns,attr"`
+	Deleted []deletedXML     `xml:"Deleted"`
+	Errors  []deleteErrorXML `xml:"Error"`
+}
+
+type deletedXML struct{ Key string }
+
+type deleteErrorXML struct {
+	Key     string
+	Code    string
+	Message string
+}
+
+// s3DeleteObjects deletes up to maxDeleteObjects keys of a bucket (POST ?delete) and
+// answers each key's result; a key that fails does not stop the others.
+func (m *Master) s3DeleteObjects(w http.ResponseWriter, r *s3Request) error {
+	if _, _, err := m.bucket(r); err != nil {
+		return err
+	}
+	body, err := readSmallBody(r)
+	if err != nil {
+		return err
+	}
+	if err := checkBodyChecksums(r.Header, body); err != nil {
+		return err
+	}
+	var req deleteRequest
+	if err := xml.Unmarshal(body, &req); err != nil || len(req.Objects) == 0 || len(req.Objects) > maxDeleteObjects {
+		return s3Errorf(ErrS3MalformedXML, "The body must be a Delete of 1 to %d Objects.", maxDeleteObjects)
+	}
+	res := deleteResult{Xmlns: s3Namespace}
+	for _, o := range req.Objects {
+		key := "/" + r.bucket + "/" + o.Key
+		err := checkKey(key)
+		if err == nil {
+			err = m.s3Delete(r.Context(), key)
+		}
+		if err != nil {
+			se := asS3Error(err)
+			m.log.Warn("s3 DeleteObjects: a key failed", "key", key, "code", se.Code, "request", r.id, "err", err)
+			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: se.Code, Message: se.Message})
+		} else if !req.Quiet {
+			res.Deleted = append(res.Deleted, deletedXML{Key: o.Key})
+		}
+	}
+	return writeXML(w, r, res)
 }

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 func TestParseRange(t *testing.T) {
@@ -145,4 +147,54 @@ func TestS3GetObject(t *testing.T) {
 			t.Fatalf("presigned URL for another key: %d, want 403", resp.StatusCode)
 		}
 	})
+}
+
+// TestS3DeleteObjects deletes keys in one request with the AWS SDK for Go: those that
+// exist and those that do not are deleted, a key davkv refuses is reported, Quiet
+// reports only failures.
+func TestS3DeleteObjects(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	ctx := context.Background()
+	s := s3Client(c, "davkvtest", "davkvtestsecret")
+	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("trash")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b c", "d&e", "keep"} {
+		c.Put("/trash/"+k, []byte(k))
+	}
+	objects := func(keys ...string) []types.ObjectIdentifier {
+		var ids []types.ObjectIdentifier
+		for _, k := range keys {
+			ids = append(ids, types.ObjectIdentifier{Key: aws.String(k)})
+		}
+		return ids
+	}
+	out, err := s.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("trash"),
+		Delete: &types.Delete{Objects: objects("a", "b c", "missing", "x/../y")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deleted []string
+	for _, d := range out.Deleted {
+		deleted = append(deleted, aws.ToString(d.Key))
+	}
+	if !slices.Equal(deleted, []string{"a", "b c", "missing"}) || len(out.Errors) != 1 ||
+		aws.ToString(out.Errors[0].Key) != "x/../y" || aws.ToString(out.Errors[0].Code) != "InvalidArgument" {
+		t.Fatalf("DeleteObjects: deleted %q, errors %+v", deleted, out.Errors)
+	}
+	out, err = s.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("trash"),
+		Delete: &types.Delete{Objects: objects("d&e"), Quiet: aws.Bool(true)}})
+	if err != nil || len(out.Deleted) != 0 || len(out.Errors) != 0 {
+		t.Fatalf("quiet DeleteObjects: %+v, %v", out, err)
+	}
+	if got := listKeys(t, c, "/trash/?list"); !slices.Equal(got.Keys, []string{"/trash/keep"}) {
+		t.Fatalf("keys left: %q", got.Keys)
+	}
+	if files := c.AllFiles(); len(files) != 3 {
+		t.Fatalf("files left: %q, want the 3 replicas of /trash/keep", files)
+	}
+	_, err = s.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("trash"), Delete: &types.Delete{Objects: objects(make([]string, 1001)...)}})
+	if s3Code(err) != "MalformedXML" {
+		t.Fatalf("DeleteObjects of 1001 keys: %v, want MalformedXML", err)
+	}
 }

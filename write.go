@@ -141,6 +141,15 @@ func parseContentMD5(s string) ([]byte, error) {
 // delete removes the value from every replica, then the key from the index. If a
 // volume fails, the key stays hidden in StateDeleting and a repeated DELETE finishes.
 func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) error {
+	if err := m.deleteKey(r.Context(), key); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteKey is DELETE's work on key, which the S3 API shares.
+func (m *Master) deleteKey(ctx context.Context, key string) error {
 	rec, unlock, err := m.lockRecord(key)
 	if err != nil {
 		return err
@@ -159,14 +168,10 @@ func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) erro
 			return err
 		}
 	}
-	if err := m.removeReplicas(r.Context(), key, rec, markers); err != nil {
+	if err := m.removeReplicas(ctx, key, rec, markers); err != nil {
 		return err
 	}
-	if err := m.index.Delete(key, rec.Rev); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return m.index.Delete(key, rec.Rev)
 }
 
 // unlink hides a live key but keeps its files, until a DELETE.
