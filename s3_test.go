@@ -17,12 +17,8 @@ import (
 // signatures are refused with S3's codes, unimplemented operations answer
 // NotImplemented, and errors come as S3's XML; unsigned native requests are untouched.
 func TestS3Front(t *testing.T) {
-	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	c, good := s3Cluster(t, 3, "front")
 	ctx := context.Background()
-	good := s3Client(c, "davkvtest", "davkvtestsecret")
-	if _, err := good.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("front")}); err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name   string
 		do     func() error

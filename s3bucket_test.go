@@ -31,6 +31,18 @@ func s3Client(c *testCluster, access, secret string) *s3.Client {
 	})
 }
 
+// s3Cluster starts a cluster of n volumes whose master checks testS3Keys, creates
+// bucket, and returns the cluster with an S3 client that signs with those keys.
+func s3Cluster(t *testing.T, n int, bucket string) (*testCluster, *s3.Client) {
+	t.Helper()
+	c := startCluster(t, n, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	s := s3Client(c, "davkvtest", "davkvtestsecret")
+	if _, err := s.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return c, s
+}
+
 // s3Code returns the S3 error code of err, or its HTTP status when the answer had no
 // body (HEAD), as "404".
 func s3Code(err error) string {

@@ -18,12 +18,8 @@ import (
 // prefixes, delimiters, pages of both versions, start-after, URL encoding, and keys that
 // XML and URLs must escape.
 func TestS3ListObjects(t *testing.T) {
-	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	c, s := s3Cluster(t, 3, "photos")
 	ctx := context.Background()
-	s := s3Client(c, "davkvtest", "davkvtestsecret")
-	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("photos")}); err != nil {
-		t.Fatal(err)
-	}
 	keys := []string{"a.txt", "dir/1", "dir/2", "dir/sub/3", "e&<>+ x.txt", "z", "ünï/ö"}
 	for _, k := range keys {
 		c.Put("/photos/"+k, []byte(k))
@@ -134,12 +130,8 @@ func pageEntries(objects []types.Object, prefixes []types.CommonPrefix) []string
 // TestS3ListSkipsCommonPrefixes: a delimiter listing of a bucket whose keys are mostly
 // under one prefix lists that prefix once, seeking past its keys.
 func TestS3ListSkipsCommonPrefixes(t *testing.T) {
-	c := startCluster(t, 1, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	c, s := s3Cluster(t, 1, "big")
 	ctx := context.Background()
-	s := s3Client(c, "davkvtest", "davkvtestsecret")
-	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("big")}); err != nil {
-		t.Fatal(err)
-	}
 	for i := range 5000 {
 		rec := Record{State: StateLive, Volumes: c.Config.Volumes, Size: 1}
 		if err := c.Master.index.Put(fmt.Sprintf("/big/many/%05d", i), &rec); err != nil {
@@ -153,62 +145,5 @@ func TestS3ListSkipsCommonPrefixes(t *testing.T) {
 	}
 	if got := pageEntries(out.Contents, out.CommonPrefixes); !slices.Equal(got, []string{"many/", "top"}) || aws.ToBool(out.IsTruncated) {
 		t.Fatalf("listed %q (truncated %v)", got, aws.ToBool(out.IsTruncated))
-	}
-}
-
-// TestS3HeadAndDeleteObject: HeadObject answers from the index; DeleteObject removes
-// the value from every volume and answers 204 for a missing key too.
-func TestS3HeadAndDeleteObject(t *testing.T) {
-	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
-	ctx := context.Background()
-	s := s3Client(c, "davkvtest", "davkvtestsecret")
-	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("docs")}); err != nil {
-		t.Fatal(err)
-	}
-	c.Put("/docs/report.pdf", []byte("%PDF-1.7"))
-	head, err := s.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("docs"), Key: aws.String("report.pdf")})
-	sum := md5.Sum([]byte("%PDF-1.7"))
-	if err != nil || aws.ToInt64(head.ContentLength) != 8 || aws.ToString(head.ETag) != `"`+hex.EncodeToString(sum[:])+`"` || head.LastModified == nil {
-		t.Fatalf("HeadObject: %+v, %v", head, err)
-	}
-	steps := []struct {
-		name string
-		do   func() error
-		want string
-	}{
-		{"head a missing key", func() error {
-			_, err := s.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("docs"), Key: aws.String("nope")})
-			return err
-		}, "404"},
-		{"delete", func() error {
-			_, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("docs"), Key: aws.String("report.pdf")})
-			return err
-		}, ""},
-		{"head after delete", func() error {
-			_, err := s.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("docs"), Key: aws.String("report.pdf")})
-			return err
-		}, "404"},
-		{"delete a missing key", func() error {
-			_, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("docs"), Key: aws.String("report.pdf")})
-			return err
-		}, ""},
-		{"delete in a missing bucket", func() error {
-			_, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("nobucket"), Key: aws.String("k")})
-			return err
-		}, "NoSuchBucket"},
-		{"delete a key the native API refuses", func() error {
-			_, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("docs"), Key: aws.String("a/../b")})
-			return err
-		}, "InvalidArgument"},
-	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			if got := s3Code(st.do()); got != st.want {
-				t.Fatalf("got %q, want %q", got, st.want)
-			}
-		})
-	}
-	if files := c.AllFiles(); len(files) != 0 {
-		t.Fatalf("files left after DeleteObject: %q", files)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"os"
@@ -53,12 +55,8 @@ func TestParseRange(t *testing.T) {
 // Go: whole, in ranges, under conditions, from another replica when one is lost, and
 // through a presigned URL fetched with curl.
 func TestS3GetObject(t *testing.T) {
-	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	c, s := s3Cluster(t, 3, "media")
 	ctx := context.Background()
-	s := s3Client(c, "davkvtest", "davkvtestsecret")
-	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("media")}); err != nil {
-		t.Fatal(err)
-	}
 	small := []byte("0123456789")
 	big := randomBytes(3*chunkSize + 17)
 	c.Put("/media/small", small)
@@ -153,12 +151,8 @@ func TestS3GetObject(t *testing.T) {
 // exist and those that do not are deleted, a key davkv refuses is reported, Quiet
 // reports only failures.
 func TestS3DeleteObjects(t *testing.T) {
-	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	c, s := s3Cluster(t, 3, "trash")
 	ctx := context.Background()
-	s := s3Client(c, "davkvtest", "davkvtestsecret")
-	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("trash")}); err != nil {
-		t.Fatal(err)
-	}
 	for _, k := range []string{"a", "b c", "d&e", "keep"} {
 		c.Put("/trash/"+k, []byte(k))
 	}
@@ -196,5 +190,58 @@ func TestS3DeleteObjects(t *testing.T) {
 	_, err = s.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("trash"), Delete: &types.Delete{Objects: objects(make([]string, 1001)...)}})
 	if s3Code(err) != "MalformedXML" {
 		t.Fatalf("DeleteObjects of 1001 keys: %v, want MalformedXML", err)
+	}
+}
+
+// TestS3HeadAndDeleteObject: HeadObject answers from the index; DeleteObject removes
+// the value from every volume and answers 204 for a missing key too.
+func TestS3HeadAndDeleteObject(t *testing.T) {
+	c, s := s3Cluster(t, 3, "docs")
+	ctx := context.Background()
+	c.Put("/docs/report.pdf", []byte("%PDF-1.7"))
+	head, err := s.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("docs"), Key: aws.String("report.pdf")})
+	sum := md5.Sum([]byte("%PDF-1.7"))
+	if err != nil || aws.ToInt64(head.ContentLength) != 8 || aws.ToString(head.ETag) != `"`+hex.EncodeToString(sum[:])+`"` || head.LastModified == nil {
+		t.Fatalf("HeadObject: %+v, %v", head, err)
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"head a missing key", func() error {
+			_, err := s.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("docs"), Key: aws.String("nope")})
+			return err
+		}, "404"},
+		{"delete", func() error {
+			_, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("docs"), Key: aws.String("report.pdf")})
+			return err
+		}, ""},
+		{"head after delete", func() error {
+			_, err := s.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("docs"), Key: aws.String("report.pdf")})
+			return err
+		}, "404"},
+		{"delete a missing key", func() error {
+			_, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("docs"), Key: aws.String("report.pdf")})
+			return err
+		}, ""},
+		{"delete in a missing bucket", func() error {
+			_, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("nobucket"), Key: aws.String("k")})
+			return err
+		}, "NoSuchBucket"},
+		{"delete a key the native API refuses", func() error {
+			_, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("docs"), Key: aws.String("a/../b")})
+			return err
+		}, "InvalidArgument"},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if got := s3Code(st.do()); got != st.want {
+				t.Fatalf("got %q, want %q", got, st.want)
+			}
+		})
+	}
+	if files := c.AllFiles(); len(files) != 0 {
+		t.Fatalf("files left after DeleteObject: %q", files)
 	}
 }
