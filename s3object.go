@@ -102,9 +102,8 @@ func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, 
 	defer body.Close()
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	w.WriteHeader(status)
-	bufp := m.buffers.Get().(*[]byte)
-	defer m.buffers.Put(bufp)
-	if _, err := io.CopyBuffer(w, body, *bufp); err != nil {
+	// The body's WriteTo splices it from the volume's socket into the client's.
+	if _, err := io.Copy(w, body); err != nil {
 		m.log.Warn("s3 GetObject ended short", "key", key, "request", r.id, "err", err)
 	}
 	return nil

@@ -11,7 +11,8 @@ package main
 //     may be left over: every exchange sets its own before it reads.
 //   - A connection goes back to the pool only once its answer's body has been read to
 //     its end (connBody.Close, readStatus) and the server did not ask to close it;
-//     anything else closes it.
+//     anything else closes it. connBody.WriteTo may take a body of known length from
+//     the socket itself, past the HTTP reader, which is then never read again.
 //   - A context that ends interrupts the connection's blocked reads and writes
 //     (interrupt sets a deadline in the past); an interrupted connection is closed,
 //     never pooled.
@@ -176,7 +177,7 @@ func (vc *volumeConn) readAnswer(ctx context.Context, method string, wait time.D
 		resp.Body.Close()
 		return nil, ctx.Err()
 	}
-	resp.Body = &connBody{ReadCloser: resp.Body, vc: vc, reuse: !resp.Close, stop: context.AfterFunc(ctx, vc.interrupt)}
+	resp.Body = &connBody{ReadCloser: resp.Body, vc: vc, length: resp.ContentLength, reuse: !resp.Close, stop: context.AfterFunc(ctx, vc.interrupt)}
 	return resp, nil
 }
 
@@ -291,14 +292,22 @@ func (vc *volumeConn) interrupt() { vc.SetDeadline(time.Unix(1, 0)) }
 // connBody returns its connection to the pool once the answer has been read to its end.
 type connBody struct {
 	io.ReadCloser
-	vc    *volumeConn
-	reuse bool
-	stop  func() bool
-	eof   bool
-	done  bool
+	vc     *volumeConn
+	length int64 // the body's Content-Length, or -1
+	reuse  bool
+	stop   func() bool
+	eof    bool
+	done   bool
+	// read says Read was called; spliced that WriteTo took the body from the socket,
+	// past ReadCloser, which must then not be read or drained.
+	read, spliced bool
 }
 
 func (b *connBody) Read(p []byte) (int, error) {
+	if b.spliced {
+		return 0, errors.New("read of an answer body already copied")
+	}
+	b.read = true
 	n, err := b.ReadCloser.Read(p)
 	if errors.Is(err, io.EOF) {
 		b.eof = true
@@ -308,16 +317,55 @@ func (b *connBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo copies the rest of the body to dst. A body of known length that nothing has
+// read yet goes straight from the volume's socket to dst: what the connection's reader
+// holds first, then the rest through dst's ReadFrom, which for an http.ResponseWriter
+// over TCP is splice(2), so a value streamed to a client never passes through the
+// master's memory. io.Copy calls WriteTo.
+func (b *connBody) WriteTo(dst io.Writer) (int64, error) {
+	if b.read || b.spliced || b.length < 0 {
+		return io.Copy(dst, struct{ io.Reader }{b})
+	}
+	b.spliced = true
+	vc := b.vc
+	var n int64
+	if k := min(int64(vc.r.Buffered()), b.length); k > 0 {
+		p, _ := vc.r.Peek(int(k))
+		w, err := dst.Write(p)
+		vc.r.Discard(w)
+		n += int64(w)
+		if err != nil {
+			b.reuse = false
+			return n, err
+		}
+	}
+	m, err := io.Copy(dst, &io.LimitedReader{R: vc.Conn, N: b.length - n})
+	n += m
+	if err == nil && n < b.length {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		b.reuse = false
+		return n, err
+	}
+	b.eof = true
+	return n, nil
+}
+
 func (b *connBody) Close() error {
 	if b.done {
 		return nil
 	}
 	b.done = true
-	if !b.eof { // read a short rest, so that the connection can serve again
-		n, err := io.Copy(io.Discard, io.LimitReader(b.ReadCloser, 64<<10))
-		b.eof = err == nil && n < 64<<10
+	// Unless WriteTo bypassed it (draining it would then wait for bytes gone), read a
+	// short rest, so that the connection can serve again.
+	if !b.spliced {
+		if !b.eof {
+			n, err := io.Copy(io.Discard, io.LimitReader(b.ReadCloser, 64<<10))
+			b.eof = err == nil && n < 64<<10
+		}
+		b.ReadCloser.Close()
 	}
-	b.ReadCloser.Close()
 	if b.stop() && b.reuse && b.eof {
 		b.vc.client.putConn(b.vc)
 		return nil

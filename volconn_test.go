@@ -2,9 +2,17 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestReadStatus: the hand parser of volume answers finds the status, frames the body
@@ -50,5 +58,44 @@ func TestReadStatus(t *testing.T) {
 				t.Errorf("left %q unread, want %q", rest, next)
 			}
 		})
+	}
+}
+
+// TestBodyWriteTo: an answer copied with io.Copy (connBody.WriteTo, past the HTTP
+// reader) arrives whole, whether it was partly buffered or not, and its connection
+// carries the next request.
+func TestBodyWriteTo(t *testing.T) {
+	value := randomBytes(300 << 10)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(value)))
+		w.Write(value)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	client := NewVolumeClient(time.Second)
+	defer client.CloseIdle()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for i := range 3 {
+		body, n, err := client.Get(context.Background(), addr, "v")
+		if err != nil || n != int64(len(value)) {
+			t.Fatalf("Get: %d bytes, %v", n, err)
+		}
+		var got bytes.Buffer
+		if _, err := io.Copy(&got, body); err != nil || !bytes.Equal(got.Bytes(), value) {
+			t.Fatalf("copy %d: %d bytes, %v", i, got.Len(), err)
+		}
+		if _, err := body.Read(make([]byte, 1)); err == nil {
+			t.Fatal("a body copied by WriteTo can still be read")
+		}
+		body.Close()
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for 3 requests, want 1", n)
 	}
 }
