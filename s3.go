@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,23 +142,20 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 
 // hasSubResource reports whether q names an S3 sub-resource: an operation other than
 // the plain one of its method.
-func hasSubResource(q map[string][]string) bool {
-	for name := range q {
-		if name != "x-id" && !strings.HasPrefix(name, "X-Amz-") {
-			return true
-		}
-	}
-	return false
-}
+func hasSubResource(q url.Values) bool { return !onlyParams(q, nil) }
 
 // listingParams are the query parameters of a bucket listing.
 var listingParams = []string{"list-type", "prefix", "delimiter", "max-keys", "marker", "start-after", "continuation-token", "encoding-type", "fetch-owner"}
 
 // isListing reports whether a bucket GET with query q is a listing: it has no
 // sub-resource but a listing's parameters.
-func isListing(q map[string][]string) bool {
+func isListing(q url.Values) bool { return onlyParams(q, listingParams) }
+
+// onlyParams reports whether q has no parameters but allowed ones, and those every
+// request may carry: x-id (which SDKs add) and a presigned URL's X-Amz-*.
+func onlyParams(q url.Values, allowed []string) bool {
 	for name := range q {
-		if !slices.Contains(listingParams, name) && name != "x-id" && !strings.HasPrefix(name, "X-Amz-") {
+		if !slices.Contains(allowed, name) && name != "x-id" && !strings.HasPrefix(name, "X-Amz-") {
 			return false
 		}
 	}
