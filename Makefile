@@ -2,7 +2,7 @@
 # every test. Both install what they need (nginx from Debian, Go modules).
 GO ?= go
 
-.PHONY: run test deps bench
+.PHONY: run test deps testdeps bench
 
 deps:
 	scripts/deps.sh nginx-light curl
@@ -11,7 +11,11 @@ deps:
 run: deps
 	scripts/run.sh
 
-test: deps
+# The tests also drive Debian's S3 tools: the AWS CLI, boto3 and rclone.
+testdeps: deps
+	scripts/deps.sh awscli python3-boto3 rclone
+
+test: testdeps
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...

@@ -16,6 +16,10 @@ for pkg in "${want[@]}"; do
 	case "$pkg" in
 	nginx-light) cmd=nginx ;;
 	time) cmd=/usr/bin/time ;; # not bash's keyword
+	# Debian's own copies, by path: another on PATH (a pyenv shim) does not count.
+	awscli) cmd=/usr/bin/aws ;;
+	python3-boto3) cmd=/usr/lib/python3/dist-packages/boto3 ;;
+	rclone) cmd=/usr/bin/rclone ;;
 	*) cmd=$pkg ;;
 	esac
 	present "$cmd" || missing+=("$pkg")

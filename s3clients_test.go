@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// realClients are the S3 tools from Debian that TestS3RealClients drives; the README's
+// test command installs them. Their Debian paths are named, not looked up: a PATH may
+// hold other copies (a pyenv shim for aws, say).
+var realClients = map[string]string{"aws": "/usr/bin/aws", "rclone": "/usr/bin/rclone", "python3": "/usr/bin/python3"}
+
+// TestS3RealClients reads, lists and deletes, with the AWS CLI, rclone and boto3 as
+// their users run them, keys written with the native API, including keys that URLs
+// and XML must escape; a wrong secret is refused.
+func TestS3RealClients(t *testing.T) {
+	for name, path := range realClients {
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("%s is not installed at %s: run the tests with 'make test', which installs it", name, path)
+		}
+	}
+	c, _ := s3Cluster(t, 3, "tools")
+	big := randomBytes(300 << 10)
+	values := map[string][]byte{"dir/a b&c.txt": []byte("hello"), "top.bin": big, "ünï/x+y": []byte("u")}
+	for k, v := range values {
+		c.Put("/tools/"+k, v)
+	}
+	dir := t.TempDir()
+	config := filepath.Join(dir, "aws-config")
+	if err := os.WriteFile(config, []byte("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// env is the tools' environment: the test's keys and endpoint, nothing of the
+	// machine's own AWS settings.
+	env := func(secret string) []string {
+		var out []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "RCLONE_") && !strings.HasPrefix(kv, "HOME=") {
+				out = append(out, kv)
+			}
+		}
+		return append(out, "HOME="+dir, "AWS_ACCESS_KEY_ID=davkvtest", "AWS_SECRET_ACCESS_KEY="+secret,
+			"AWS_CONFIG_FILE="+config, "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
+			"RCLONE_CONFIG_DAVKV_TYPE=s3", "RCLONE_CONFIG_DAVKV_PROVIDER=Other", "RCLONE_CONFIG_DAVKV_ACCESS_KEY_ID=davkvtest",
+			"RCLONE_CONFIG_DAVKV_SECRET_ACCESS_KEY="+secret, "RCLONE_CONFIG_DAVKV_ENDPOINT="+c.URL,
+			"DAVKV_URL="+c.URL)
+	}
+	run := func(t *testing.T, secret string, stdin string, tool string, args ...string) (string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, realClients[tool], args...)
+		cmd.Env, cmd.Dir = env(secret), dir
+		cmd.Stdin = strings.NewReader(stdin)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if err != nil {
+			t.Logf("%s %q: %v\n%s", tool, args, err, stderr.String())
+			return stdout.String() + stderr.String(), err
+		}
+		return stdout.String(), nil
+	}
+	aws := func(t *testing.T, args ...string) string {
+		t.Helper()
+		out, err := run(t, "davkvtestsecret", "", "aws", append([]string{"--endpoint-url", c.URL}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	t.Run("aws cli", func(t *testing.T) {
+		if out := aws(t, "s3", "ls"); !strings.Contains(out, " tools\n") {
+			t.Fatalf("aws s3 ls: %q", out)
+		}
+		out := aws(t, "s3", "ls", "s3://tools/", "--recursive")
+		for k, v := range values {
+			if !strings.Contains(out, fmt.Sprintf("%10d %s\n", len(v), k)) {
+				t.Fatalf("aws s3 ls --recursive lacks %q (%d bytes):\n%s", k, len(v), out)
+			}
+		}
+		aws(t, "s3", "cp", "s3://tools/top.bin", filepath.Join(dir, "top.bin"))
+		if got, err := os.ReadFile(filepath.Join(dir, "top.bin")); err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("aws s3 cp: %d bytes, %v", len(got), err)
+		}
+		out, err := run(t, "wrong", "", "aws", "--endpoint-url", c.URL, "s3", "ls", "s3://tools/")
+		if err == nil || !strings.Contains(out, "SignatureDoesNotMatch") {
+			t.Fatalf("aws with a wrong secret: %v, %q", err, out)
+		}
+	})
+
+	t.Run("rclone", func(t *testing.T) {
+		out, err := run(t, "davkvtestsecret", "", "rclone", "--config", "/dev/null", "lsf", "-R", "--files-only", "davkv:tools")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Fields(strings.ReplaceAll(out, " ", "_"))
+		slices.Sort(got)
+		if want := []string{"dir/a_b&c.txt", "top.bin", "ünï/x+y"}; !slices.Equal(got, want) {
+			t.Fatalf("rclone lsf: %q, want %q", got, want)
+		}
+		out, err = run(t, "davkvtestsecret", "", "rclone", "--config", "/dev/null", "md5sum", "davkv:tools")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range values {
+			sum := md5.Sum(v)
+			if !strings.Contains(out, hex.EncodeToString(sum[:])+"  "+k+"\n") {
+				t.Fatalf("rclone md5sum lacks %s of %q:\n%s", hex.EncodeToString(sum[:]), k, out)
+			}
+		}
+		if out, err := run(t, "davkvtestsecret", "", "rclone", "--config", "/dev/null", "cat", "davkv:tools/dir/a b&c.txt"); err != nil || out != "hello" {
+			t.Fatalf("rclone cat: %q, %v", out, err)
+		}
+	})
+
+	t.Run("boto3", func(t *testing.T) {
+		script := `
+import os, urllib.request, boto3
+from botocore.config import Config
+s = boto3.client("s3", endpoint_url=os.environ["DAVKV_URL"], region_name="us-east-1",
+                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+r = s.list_objects_v2(Bucket="tools", Delimiter="/")
+assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["dir/", "ünï/"], r
+assert [o["Key"] for o in r["Contents"]] == ["top.bin"], r
+pages = s.get_paginator("list_objects_v2").paginate(Bucket="tools", PaginationConfig={"PageSize": 1})
+assert [o["Key"] for p in pages for o in p["Contents"]] == ["dir/a b&c.txt", "top.bin", "ünï/x+y"]
+assert s.get_object(Bucket="tools", Key="dir/a b&c.txt", Range="bytes=1-3")["Body"].read() == b"ell"
+url = s.generate_presigned_url("get_object", Params={"Bucket": "tools", "Key": "ünï/x+y"}, ExpiresIn=60)
+assert urllib.request.urlopen(url).read() == b"u"
+d = s.delete_objects(Bucket="tools", Delete={"Objects": [{"Key": "ünï/x+y"}, {"Key": "missing"}]})
+assert sorted(x["Key"] for x in d["Deleted"]) == ["missing", "ünï/x+y"], d
+print("ok")
+`
+		out, err := run(t, "davkvtestsecret", script, "python3", "-")
+		if err != nil || strings.TrimSpace(out) != "ok" {
+			t.Fatalf("boto3: %v\n%s", err, out)
+		}
+		if status, _ := c.Get("/tools/ünï/x+y"); status != 404 {
+			t.Fatalf("native GET after boto3's delete_objects: %d", status)
+		}
+	})
+}
