@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -116,5 +120,45 @@ func TestS3WithoutKeys(t *testing.T) {
 	}
 	if got := listKeys(t, c, "/open/?list"); len(got.Keys) != 0 {
 		t.Fatalf("DeleteObjects left %q", got.Keys)
+	}
+}
+
+// TestS3VirtualHost: with -s3domain, a request to BUCKET.DOMAIN names BUCKET, as S3
+// clients address buckets by default; path-style requests keep working beside it.
+func TestS3VirtualHost(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys, cfg.S3Domain = testS3Keys, "s3.davkv.test" })
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(c.URL, "http://"))
+	// Every host name goes to the master on loopback: no name is looked up.
+	dialer := &net.Dialer{Timeout: time.Second}
+	httpClient := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dialer.DialContext(ctx, network, "127.0.0.1:"+port)
+	}}}
+	vhost := s3.New(s3.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://s3.davkv.test:" + port),
+		Credentials:      credentials.NewStaticCredentialsProvider("davkvtest", "davkvtestsecret", ""),
+		HTTPClient:       httpClient,
+		RetryMaxAttempts: 1,
+	})
+	ctx := context.Background()
+	if _, err := vhost.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("vhost")}); err != nil {
+		t.Fatal(err)
+	}
+	c.Put("/vhost/dir/k", []byte("value"))
+	out, err := vhost.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("vhost"), Key: aws.String("dir/k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil || string(got) != "value" {
+		t.Fatalf("virtual-host GetObject: %q, %v", got, err)
+	}
+	list, err := vhost.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("vhost")})
+	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "dir/k" {
+		t.Fatalf("virtual-host ListObjectsV2: %+v, %v", list, err)
+	}
+	if _, err := s3Client(c, "davkvtest", "davkvtestsecret").HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("vhost")}); err != nil {
+		t.Fatalf("path-style HeadBucket beside virtual hosts: %v", err)
 	}
 }
