@@ -60,8 +60,8 @@ type s3ListPage struct {
 }
 
 // listObjects reads one page of bucket's live keys that start with prefix, from start
-// on (bucket-relative), at most max entries.
-func (m *Master) listObjects(bucket, prefix, delimiter, start string, max int) (s3ListPage, error) {
+// on (bucket-relative), at most limit entries.
+func (m *Master) listObjects(bucket, prefix, delimiter, start string, limit int) (s3ListPage, error) {
 	var page s3ListPage
 	root := "/" + bucket + "/"
 	from := root + start
@@ -78,7 +78,7 @@ func (m *Master) listObjects(bucket, prefix, delimiter, start string, max int) (
 					entry, isPrefix = name[:len(prefix)+i+len(delimiter)], true
 				}
 			}
-			if len(page.objects)+len(page.prefixes) == max {
+			if len(page.objects)+len(page.prefixes) == limit {
 				page.next = name
 				return false, nil
 			}
