@@ -77,6 +77,8 @@ type s3Request struct {
 // its operation.
 func (m *Master) serveS3(w http.ResponseWriter, r *http.Request) {
 	req := &s3Request{Request: r, id: strconv.FormatUint(rand.Uint64(), 16)}
+	// Every answer, an error or not, names its request.
+	w.Header().Set("X-Amz-Request-Id", req.id)
 	err := m.s3Serve(w, req)
 	if err == nil {
 		return
@@ -167,7 +169,7 @@ func onlyParams(q url.Values, allowed []string) bool {
 const maxS3SmallBody = 1 << 20
 
 // readSmallBody reads the body of a request that is not a value, and checks it against
-// the SHA-256 its signature gives, if any.
+// the SHA-256 its signature gives and the checksum headers it carries, if any.
 func readSmallBody(r *s3Request) ([]byte, error) {
 	if strings.HasPrefix(r.auth.Payload, "STREAMING-") {
 		return nil, s3Errorf(ErrS3NotImplemented, "An aws-chunked body is not accepted for this request.")
@@ -185,7 +187,7 @@ func readSmallBody(r *s3Request) ([]byte, error) {
 			return nil, s3Errorf(ErrS3ContentSHA256Mismatch, "The body's SHA-256 is %s, not %s.", got, p)
 		}
 	}
-	return b, nil
+	return b, checkBodyChecksums(r.Header, b)
 }
 
 // s3Namespace is the XML namespace of every S3 answer.
@@ -201,7 +203,6 @@ func writeXML(w http.ResponseWriter, r *s3Request, v any) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("X-Amz-Request-Id", r.id)
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(b)

@@ -75,7 +75,6 @@ func (m *Master) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
 	h := w.Header()
 	h.Set("Location", "/"+r.bucket)
 	h.Set("Content-Length", "0")
-	h.Set("X-Amz-Request-Id", r.id)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -88,7 +87,6 @@ func (m *Master) s3HeadBucket(w http.ResponseWriter, r *s3Request) error {
 	h := w.Header()
 	h.Set("X-Amz-Bucket-Region", "us-east-1")
 	h.Set("Content-Length", "0")
-	h.Set("X-Amz-Request-Id", r.id)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -114,7 +112,6 @@ func (m *Master) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
 	if err := m.index.DeleteEntry(bucketSpace, r.bucket, rev); err != nil {
 		return err
 	}
-	w.Header().Set("X-Amz-Request-Id", r.id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

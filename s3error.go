@@ -102,9 +102,9 @@ type s3ErrorBody struct {
 }
 
 // writeS3Error answers err as S3 does: its status and, but for HEAD, the XML body.
+// serveS3 has set the X-Amz-Request-Id header already.
 func writeS3Error(w http.ResponseWriter, r *http.Request, se *S3Error, requestID string) {
 	h := w.Header()
-	h.Set("X-Amz-Request-Id", requestID)
 	if r.Method == http.MethodHead {
 		h.Set("Content-Length", "0")
 		w.WriteHeader(se.Status)

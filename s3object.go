@@ -66,7 +66,6 @@ func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, 
 	modified := time.Unix(0, rec.Time).UTC().Truncate(time.Second)
 	etag := quoteETag(rec.MD5)
 	h := w.Header()
-	h.Set("X-Amz-Request-Id", r.id)
 	h.Set("Last-Modified", modified.Format(http.TimeFormat))
 	if etag != "" {
 		h.Set("ETag", etag)
@@ -230,7 +229,6 @@ func (m *Master) s3DeleteObject(w http.ResponseWriter, r *s3Request) error {
 	if err := m.s3Delete(r.Context(), key); err != nil {
 		return err
 	}
-	w.Header().Set("X-Amz-Request-Id", r.id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -282,9 +280,6 @@ func (m *Master) s3DeleteObjects(w http.ResponseWriter, r *s3Request) error {
 	}
 	body, err := readSmallBody(r)
 	if err != nil {
-		return err
-	}
-	if err := checkBodyChecksums(r.Header, body); err != nil {
 		return err
 	}
 	var req deleteRequest
