@@ -26,7 +26,7 @@ const (
 	probLost       = "keys with no good replica"
 	probUnder      = "under-replicated keys"
 	probMisplaced  = "keys on other volumes than placement wants"
-	probLeftovers  = "keys with old replicas still to delete"
+	probLeftovers  = "keys with old replicas or generations still to delete"
 	probPending    = "unfinished writes and deletes"
 	probOrphan     = "orphan files (no key owns them)"
 	probYoungOrpha = "orphan files younger than -grace, left alone"
@@ -143,7 +143,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 		fixed := false
 		if v.opts.Fix {
 			// A write never acknowledged is rolled back; a delete is completed.
-			err := removeFiles(ctx, v.rebalance.Client, key, rec.Sub, append(slices.Clone(rec.Volumes), rec.Leftovers...), rec.State == StateDeleting)
+			err := removeRecordFiles(ctx, v.rebalance.Client, key, rec, rec.State == StateDeleting)
 			fixed = err == nil && v.rebalance.Index.Delete(key, rec.Rev) == nil
 		}
 		v.report.add(probPending, fmt.Sprintf("%s (%s)", key, rec.State), fixed)
@@ -151,7 +151,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 	}
 
 	// Which replicas are there and whole.
-	path := KeyPath(key, rec.Sub)
+	path := rec.Path(key)
 	var good []string
 	for _, vol := range rec.Volumes {
 		err := v.checkReplica(ctx, vol, path, rec)
@@ -170,7 +170,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 		return
 	}
 	if rec.State == StateUnlinked {
-		marker := MarkerPath(key, rec.Sub)
+		marker := rec.MarkerPath(key)
 		for _, vol := range rec.Volumes {
 			if _, err := v.rebalance.Client.Stat(ctx, vol, marker); err != nil {
 				fixed := v.opts.Fix && v.rebalance.Client.Put(ctx, vol, marker, http.NoBody, 0) == nil
@@ -184,7 +184,8 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 	under := len(rec.Volumes) < v.rebalance.Placement.Replicas
 	misplaced := !under && v.rebalance.Plan(key, rec).Moves()
 	fixed := false
-	if v.opts.Fix && (under || misplaced || len(rec.Leftovers) > 0) {
+	old := len(rec.Leftovers) > 0 || len(rec.Stale) > 0
+	if v.opts.Fix && (under || misplaced || old) {
 		rec.Volumes = v.rebalance.Placement.InRankOrder(key, rec.Volumes)
 		_, err := v.rebalance.Move(ctx, key, rec)
 		fixed = err == nil
@@ -198,7 +199,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 	if misplaced {
 		v.report.add(probMisplaced, key, fixed)
 	}
-	if len(rec.Leftovers) > 0 {
+	if old {
 		v.report.add(probLeftovers, key, fixed)
 	}
 }
@@ -235,7 +236,7 @@ func (v *verifier) checkReplica(ctx context.Context, volume, path string, rec Re
 // other that the copy finds whole (the copy checks size and MD5).
 func (v *verifier) repair(ctx context.Context, key string, rec Record, dst string, good []string) bool {
 	sources := append(slices.Clone(good), rec.Volumes...)
-	path := KeyPath(key, rec.Sub)
+	path := rec.Path(key)
 	for _, src := range sources {
 		if src == dst {
 			continue
@@ -254,8 +255,7 @@ func (v *verifier) checkFile(ctx context.Context, volume, path string, e DirEntr
 	owned := false
 	if err == nil {
 		rec, err := v.rebalance.Index.Get(f.Key)
-		owned = err == nil && (slices.Contains(rec.Volumes, volume) || slices.Contains(rec.Leftovers, volume)) &&
-			(!f.Marker || rec.State != StateLive)
+		owned = err == nil && rec.owns(f, volume)
 	}
 	if owned {
 		return

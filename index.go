@@ -14,15 +14,16 @@ import (
 // Writes are conditional, so that a backend needs no lock held in one process to be
 // safe: a Record read from the index carries its revision (Rev), and Put and Delete fail
 // with ErrConflict when the key's record is no longer at that revision, so that of two
-// writers who read the same record only one can win. A record in StateWriting or
-// StateDeleting also has a pending entry, written atomically with it, so that the
-// writes and deletes a crash interrupted are found without reading the whole index.
+// writers who read the same record only one can win. A record with work pending (see
+// Record.Pending: a write or delete unfinished, files to delete) also has a pending
+// entry, written atomically with it, so that the work a crash interrupted is found
+// without reading the whole index.
 type Index interface {
 	// Get returns key's record, with Rev set, or an error wrapping ErrNotFound.
 	Get(key string) (Record, error)
 	// Put stores *rec as key's record if the stored one is still at rec.Rev (zero: the
-	// key has no record), with the key's pending entry if rec is in StateWriting or
-	// StateDeleting and without it otherwise, in one atomic write. It stamps rec.Time
+	// key has no record), with the key's pending entry if rec.Pending() and without it
+	// otherwise, in one atomic write. It stamps rec.Time
 	// with the time of the write and sets rec.Rev to the new revision, so that the
 	// caller can write the record again. Else it changes nothing and returns an error
 	// wrapping ErrConflict.

@@ -163,7 +163,7 @@ func (ix *LevelIndex) Put(key string, rec *Record) error {
 	}
 	batch := new(leveldb.Batch)
 	batch.Put([]byte(key), b)
-	if rec.State == StateWriting || rec.State == StateDeleting {
+	if rec.Pending() {
 		batch.Put([]byte(pendingPrefix+key), nil)
 	} else {
 		batch.Delete([]byte(pendingPrefix + key))

@@ -1,7 +1,7 @@
 package main
 
-// Where a key's value and unlink marker live on a volume (KeyPath, MarkerPath), and
-// back from a path to its key (ParseVolumePath), for rebuild and verify.
+// Where a key's value and unlink marker live on a volume (KeyPath, GenPath, MarkerPath),
+// and back from a path to its key (ParseVolumePath), for rebuild and verify.
 
 import (
 	"crypto/md5"
@@ -53,13 +53,31 @@ func KeyPath(key string, sub int) string {
 	return string(b)
 }
 
+// genSuffix begins the suffix of a value written over an older one (an S3 PutObject of
+// a key that exists): ".g" and the generation in hex. Each write of a key has files of
+// its own, so that a reader sees the old value or the new one whole, never a mix. Like
+// chunkSuffix it has a dot, which no base64url name has.
+const genSuffix = ".g"
+
+// GenPath returns where generation gen of key's value is stored: KeyPath for gen 0, so
+// that keys written once (every native PUT) keep the paths they always had, and
+// KeyPath with genSuffix and gen in hex after it for the later ones.
+func GenPath(key string, sub int, gen uint64) string {
+	path := KeyPath(key, sub)
+	if gen == 0 {
+		return path
+	}
+	return path + genSuffix + strconv.FormatUint(gen, 16)
+}
+
 // markerSuffix names the empty file that UNLINK puts beside a value on each of its
 // volumes, so that rebuild can tell unlinked keys from live ones. Like chunkSuffix it
 // has a dot, which no value's file name has.
 const markerSuffix = ".unlinked"
 
-// MarkerPath returns where the unlink marker of key is stored on a volume.
-func MarkerPath(key string, sub int) string { return KeyPath(key, sub) + markerSuffix }
+// MarkerPath returns where the unlink marker of generation gen of key is stored on a
+// volume: beside its value.
+func MarkerPath(key string, sub int, gen uint64) string { return GenPath(key, sub, gen) + markerSuffix }
 
 // ErrNotKeyPath says that a path on a volume is not one KeyPath or MarkerPath makes.
 var ErrNotKeyPath = errors.New("not a davkv key path")
@@ -68,16 +86,28 @@ var ErrNotKeyPath = errors.New("not a davkv key path")
 type VolumeFile struct {
 	Key string
 	Sub int
+	// Gen is the generation of the value (see GenPath).
+	Gen uint64
 	// Marker says the file is an unlink marker, not the value.
 	Marker bool
 }
 
-// ParseVolumePath is the inverse of KeyPath and MarkerPath. It checks that the hash
-// directories match, so that stray files are not taken for keys.
+// ParseVolumePath is the inverse of GenPath and MarkerPath. It checks that the hash
+// directories match and that a generation is written as GenPath writes it, so that
+// stray files are not taken for keys.
 func ParseVolumePath(path string) (VolumeFile, error) {
 	value, marker := strings.CutSuffix(path, markerSuffix)
+	var gen uint64
+	if i := strings.LastIndex(value, genSuffix); i > strings.LastIndexByte(value, '/') {
+		digits := value[i+len(genSuffix):]
+		g, err := strconv.ParseUint(digits, 16, 64)
+		if err != nil || g == 0 || strconv.FormatUint(g, 16) != digits {
+			return VolumeFile{}, fmt.Errorf("%w: %q: bad generation", ErrNotKeyPath, path)
+		}
+		value, gen = value[:i], g
+	}
 	key, sub, err := ParseKeyPath(value)
-	return VolumeFile{Key: key, Sub: sub, Marker: marker}, err
+	return VolumeFile{Key: key, Sub: sub, Gen: gen, Marker: marker}, err
 }
 
 // ParseKeyPath is the inverse of KeyPath: it returns the key and subvolume stored at

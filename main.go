@@ -159,7 +159,7 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	cfg := ServerConfig{}
 	fs.IntVar(&cfg.Port, "port", 3000, "port to listen on")
 	clusterFlags(fs, &cfg.ClusterConfig)
-	fs.DurationVar(&cfg.Grace, "grace", 30*time.Second, "how long REBALANCE keeps a moved key's old replicas, for redirects already sent")
+	fs.DurationVar(&cfg.Grace, "grace", 30*time.Second, "how long old replicas (moved by REBALANCE, replaced by an S3 overwrite) are kept, for redirects already sent")
 	fs.BoolVar(&cfg.Protect, "protect", false, "refuse DELETE of a key that was not UNLINKed first")
 	fs.StringVar(&cfg.Fallback, "fallback", "", "host:port to redirect GETs of unknown keys to")
 	fs.IntVar(&cfg.MinReplicas, "minreplicas", 0, "with fewer volumes up than -replicas, accept a PUT once this many copies are stored (default: -replicas)")

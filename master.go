@@ -101,15 +101,32 @@ func (m *Master) Close() error {
 // lockRecord locks key against other writers and reads its record. Unless it fails,
 // the caller must unlock.
 func (m *Master) lockRecord(key string) (rec Record, unlock func(), err error) {
-	unlock, ok := m.locks.tryLock(key)
-	if !ok {
-		return rec, nil, ErrLocked
+	return m.lockRecordWait(context.Background(), key, false)
+}
+
+// lockRecordWait is lockRecord that, with wait, waits for the key's lock until ctx
+// ends.
+func (m *Master) lockRecordWait(ctx context.Context, key string, wait bool) (rec Record, unlock func(), err error) {
+	if unlock, err = m.lockKey(ctx, key, wait); err != nil {
+		return rec, nil, err
 	}
 	if rec, err = m.index.Get(key); err != nil {
 		unlock()
 		return rec, nil, err
 	}
 	return rec, unlock, nil
+}
+
+// lockKey locks key: with wait, waiting while it is locked until ctx ends; without,
+// ErrLocked at once.
+func (m *Master) lockKey(ctx context.Context, key string, wait bool) (func(), error) {
+	if wait {
+		return m.locks.lock(ctx, key)
+	}
+	if unlock, ok := m.locks.tryLock(key); ok {
+		return unlock, nil
+	}
+	return nil, ErrLocked
 }
 
 // ServeHTTP parses the request, checks it, and hands it to the method's handler.
@@ -265,8 +282,9 @@ type ServerConfig struct {
 	VolTimeout time.Duration
 	// Sync makes every index write wait for the disk.
 	Sync bool
-	// Grace is how long REBALANCE keeps the old replicas of a key it moved, so that
-	// redirects already sent still land. Zero deletes them at once.
+	// Grace is how long old replicas are kept, those of a key REBALANCE moved and the
+	// values S3 overwrites replaced, so that redirects already sent still land. Zero
+	// deletes them at once.
 	Grace time.Duration
 	// Verbose logs every request.
 	Verbose bool

@@ -74,7 +74,7 @@ func (rb *Rebalancer) Move(ctx context.Context, key string, rec Record) (KeyMove
 	for _, dst := range mv.To {
 		if err := rb.copy(ctx, key, rec, dst); err != nil {
 			// What this attempt copied is in no record: take it back.
-			if cerr := removeFiles(ctx, rb.Client, key, rec.Sub, copied, true); cerr != nil {
+			if cerr := removeFiles(ctx, rb.Client, key, rec.Sub, rec.Gen, copied, true); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
 			return mv, fmt.Errorf("rebalance %s: %w", key, err)
@@ -106,12 +106,12 @@ func (rb *Rebalancer) Move(ctx context.Context, key string, rec Record) (KeyMove
 
 // copy puts key's value on dst from the first replica that can be read and is whole.
 func (rb *Rebalancer) copy(ctx context.Context, key string, rec Record, dst string) error {
-	path := KeyPath(key, rec.Sub)
+	path := rec.Path(key)
 	var errs []error
 	for _, src := range rec.Volumes {
 		err := rb.Client.Copy(ctx, src, dst, path, rec.Size, rec.MD5)
 		if err == nil && rec.State == StateUnlinked {
-			err = rb.Client.Put(ctx, dst, MarkerPath(key, rec.Sub), http.NoBody, 0)
+			err = rb.Client.Put(ctx, dst, rec.MarkerPath(key), http.NoBody, 0)
 		}
 		if err == nil {
 			return nil
@@ -124,26 +124,41 @@ func (rb *Rebalancer) copy(ctx context.Context, key string, rec Record, dst stri
 	return fmt.Errorf("%w: %w", ErrNoReadableReplica, errors.Join(errs...))
 }
 
-// DeleteLeftovers deletes the old replicas rec records and then records that they are
+// DeleteLeftovers deletes the old replicas rec records (Leftovers) and the stale
+// generations that have been stale for longer than Grace, then records that they are
 // gone.
 func (rb *Rebalancer) DeleteLeftovers(ctx context.Context, key string, rec Record) error {
-	if len(rec.Leftovers) == 0 {
+	var due, kept []StaleGen
+	for _, sg := range rec.Stale {
+		if time.Since(time.Unix(0, sg.Time)) >= rb.Grace {
+			due = append(due, sg)
+		} else {
+			kept = append(kept, sg)
+		}
+	}
+	if len(rec.Leftovers) == 0 && len(due) == 0 {
 		return nil
 	}
-	if err := removeFiles(ctx, rb.Client, key, rec.Sub, rec.Leftovers, true); err != nil {
+	if err := removeFiles(ctx, rb.Client, key, rec.Sub, rec.Gen, rec.Leftovers, true); err != nil {
 		return fmt.Errorf("delete old replicas of %s: %w", key, err)
 	}
-	rec.Leftovers = nil
+	if err := removeStale(ctx, rb.Client, key, rec.Sub, due); err != nil {
+		return fmt.Errorf("delete old generations of %s: %w", key, err)
+	}
+	rec.Leftovers, rec.Stale = nil, kept
 	return rb.Index.Put(key, &rec)
 }
 
-// removeFiles deletes key's value and then, if markers, its unlink marker from each of
-// vols. Values go first, so that an interruption never leaves a value without its
-// marker for rebuild to bring back to life.
-func removeFiles(ctx context.Context, client *VolumeClient, key string, sub int, vols []string, markers bool) error {
-	paths := []string{KeyPath(key, sub)}
+// removeFiles deletes generation gen of key's value and then, if markers, its unlink
+// marker from each of vols. Values go first, so that an interruption never leaves a
+// value without its marker for rebuild to bring back to life.
+func removeFiles(ctx context.Context, client *VolumeClient, key string, sub int, gen uint64, vols []string, markers bool) error {
+	if len(vols) == 0 {
+		return nil
+	}
+	paths := []string{GenPath(key, sub, gen)}
 	if markers {
-		paths = append(paths, MarkerPath(key, sub))
+		paths = append(paths, MarkerPath(key, sub, gen))
 	}
 	for _, path := range paths {
 		if err := errors.Join(client.DeleteAll(ctx, vols, path)...); err != nil {
@@ -151,4 +166,24 @@ func removeFiles(ctx context.Context, client *VolumeClient, key string, sub int,
 		}
 	}
 	return nil
+}
+
+// removeStale deletes the files, values and markers, of the stale generations gens.
+func removeStale(ctx context.Context, client *VolumeClient, key string, sub int, gens []StaleGen) error {
+	for _, sg := range gens {
+		if err := removeFiles(ctx, client, key, sub, sg.Gen, sg.Volumes, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeRecordFiles deletes every file of key that rec names: its generation on
+// Volumes and Leftovers (with its markers if markers) and every stale generation.
+func removeRecordFiles(ctx context.Context, client *VolumeClient, key string, rec Record, markers bool) error {
+	vols := append(slices.Clone(rec.Volumes), rec.Leftovers...)
+	if err := removeFiles(ctx, client, key, rec.Sub, rec.Gen, vols, markers); err != nil {
+		return err
+	}
+	return removeStale(ctx, client, key, rec.Sub, rec.Stale)
 }

@@ -49,7 +49,7 @@ func (m *Master) get(w http.ResponseWriter, key string) error {
 				h["Content-Md5"] = []string{rec.MD5}
 				h["Etag"] = []string{`"` + rec.MD5 + `"`}
 			}
-			redirect(w, m.client.URL(v, KeyPath(key, rec.Sub)))
+			redirect(w, m.client.URL(v, rec.Path(key)))
 			return nil
 		}
 		pick--

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +17,8 @@ import (
 )
 
 // TestReadme runs the README's `make run` and then every curl example in it, checking
-// that each answers the status its comment says.
+// that each answers the status its comment says, its S3 examples (aws, rclone), and its
+// ./davkv commands.
 func TestReadme(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs make run")
@@ -37,11 +39,19 @@ func TestReadme(t *testing.T) {
 	}
 	var examples [][]string
 	var online, offline []string // ./davkv lines, with the cluster up and after it stops
+	var s3Lines []string         // the S3 examples, one script
 	sc := bufio.NewScanner(bytes.NewReader(readme))
+	inCode := false // within a fenced block
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+		}
 		if m := readmeExample.FindStringSubmatch(line); m != nil {
 			examples = append(examples, m[1:])
+		}
+		if inCode && slices.ContainsFunc([]string{"aws ", "rclone ", "export AWS_", "export RCLONE_"}, func(p string) bool { return strings.HasPrefix(line, p) }) {
+			s3Lines = append(s3Lines, line)
 		}
 		if strings.HasPrefix(line, "./davkv ") {
 			if strings.Contains(line, "-db ./data/indexdb") { // the master's index: it must be stopped
@@ -51,8 +61,8 @@ func TestReadme(t *testing.T) {
 			}
 		}
 	}
-	if len(examples) < 10 || len(online) < 2 || len(offline) < 2 {
-		t.Fatalf("found %d curl examples, %d and %d ./davkv examples in the README", len(examples), len(online), len(offline))
+	if len(examples) < 10 || len(online) < 2 || len(offline) < 2 || len(s3Lines) < 4 {
+		t.Fatalf("found %d curl examples, %d and %d ./davkv examples, %d S3 lines in the README", len(examples), len(online), len(offline), len(s3Lines))
 	}
 
 	port, vports := freePort(t), []string{fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t))}
@@ -99,6 +109,18 @@ func TestReadme(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v\n%s", line, err, out)
 		}
+	}
+	// The S3 examples run with Debian's tools first on the PATH, and none of the
+	// machine's AWS settings.
+	script := "set -e\n" + strings.ReplaceAll(strings.Join(s3Lines, "\n"), "localhost:3000", master)
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin:" + os.Getenv("PATH")}
+	if got, err := cmd.CombinedOutput(); err != nil || strings.Count(string(got), "docs/README.md") < 3 {
+		t.Errorf("the README's S3 examples: %v\n%s", err, got)
+	}
+	c := &testCluster{t: t, URL: "http://" + master, client: http.DefaultClient}
+	if status, got := c.Get("/media/docs/README.md"); status != http.StatusOK || !bytes.Equal(got, readme) {
+		t.Errorf("the README uploaded with the AWS CLI, through the native API: %d, %d bytes", status, len(got))
 	}
 	for _, ex := range examples {
 		line := strings.ReplaceAll(ex[0], "localhost:3000", master)

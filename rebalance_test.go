@@ -39,7 +39,7 @@ func checkPlaced(t *testing.T, c *testCluster, values map[string][]byte) {
 		if on := c.VolumeFiles(KeyPath(key, rec.Sub)); !slices.Equal(on, sorted) {
 			t.Fatalf("%.40q stored on %q, want %q", key, on, sorted)
 		}
-		markers := c.VolumeFiles(MarkerPath(key, rec.Sub))
+		markers := c.VolumeFiles(rec.MarkerPath(key))
 		if rec.State == StateUnlinked {
 			if !slices.Equal(markers, sorted) {
 				t.Fatalf("unlinked %.40q has markers on %q, want %q", key, markers, sorted)

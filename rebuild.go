@@ -3,6 +3,8 @@ package main
 // The rebuild command: recreate the index from what the volumes hold.
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"errors"
@@ -86,7 +88,7 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 		seed:      maphash.MakeSeed(),
 	}
 	rb.walker = newVolumeWalker(rb.client, cfg.Workers, func(volume, path string, e DirEntry) error {
-		return rb.merge(volume, path, e.Size)
+		return rb.merge(volume, path, e)
 	})
 	start := time.Now()
 	stopProgress := startProgress(ctx, cfg.ProgressEvery(), func() { rb.progress(start) })
@@ -105,7 +107,7 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 }
 
 // merge adds one file found on volume to its key's record.
-func (rb *rebuilder) merge(volume, path string, size int64) error {
+func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
 	f, err := ParseVolumePath(path)
 	if err != nil {
 		rb.strays.Add(1)
@@ -122,26 +124,103 @@ func (rb *rebuilder) merge(volume, path string, size int64) error {
 		return err
 	}
 	rec.Sub = f.Sub
-	if f.Marker {
-		rec.State = StateUnlinked
-	} else {
-		if rec.State == 0 {
-			rec.State = StateLive
+	if rec.State == 0 {
+		rec.State = StateLive
+	}
+	// Every generation found is kept: the newest as the record's, the others as stale,
+	// and every marker as a stale entry of its own until finish decides which
+	// generation the key is (see chooseGen).
+	switch {
+	case f.Marker:
+		rec.Stale = addStale(rec.Stale, f.Gen|markerGen, volume)
+	case len(rec.Volumes) == 0 || f.Gen > rec.Gen:
+		if len(rec.Volumes) > 0 {
+			rec.Stale = addStale(rec.Stale, rec.Gen, rec.Volumes...)
 		}
-		rec.Size = size
+		rec.Gen, rec.Size, rec.Volumes, rec.Modified = f.Gen, e.Size, []string{volume}, e.Modified().UnixNano()
+	case f.Gen == rec.Gen:
 		rec.Volumes = append(rec.Volumes, volume)
 		rank := rb.placement.Rank(f.Key)
 		slices.SortFunc(rec.Volumes, func(a, b string) int { return slices.Index(rank, a) - slices.Index(rank, b) })
+	default:
+		rec.Stale = addStale(rec.Stale, f.Gen, volume)
 	}
 	return rb.index.Put(f.Key, &rec)
 }
 
+// markerGen is set in the Gen of the stale entries that merge makes of unlink markers
+// while rebuild walks; chooseGen takes them out. No generation comes near it.
+const markerGen = 1 << 63
+
+// addStale adds vols to the stale entry of generation gen, making it if needed.
+func addStale(stale []StaleGen, gen uint64, vols ...string) []StaleGen {
+	for i := range stale {
+		if stale[i].Gen == gen {
+			for _, v := range vols {
+				if !slices.Contains(stale[i].Volumes, v) {
+					stale[i].Volumes = append(stale[i].Volumes, v)
+				}
+			}
+			return stale
+		}
+	}
+	return append(stale, StaleGen{Gen: gen, Volumes: slices.Clone(vols)})
+}
+
+// chooseGen decides which generation of a rebuilt key is its value: the newest that
+// is complete, on as many volumes as -replicas or, with volumes missing, as the
+// best-kept one. A newer generation on fewer volumes is an overwrite that never
+// finished, which a crash left. The others stay recorded as stale, for verify -fix and
+// the master to delete; markers make the key unlinked if they are its generation's,
+// else go with their generation's files. It returns false if no value was found, only
+// markers. size gives the size of a generation that the walk did not keep.
+func chooseGen(rec *Record, replicas int, size func(gen uint64, volume string) (int64, error)) (bool, error) {
+	best := len(rec.Volumes)
+	for _, sg := range rec.Stale {
+		if sg.Gen&markerGen == 0 {
+			best = max(best, len(sg.Volumes))
+		}
+	}
+	if best == 0 {
+		return false, nil
+	}
+	enough := min(replicas, best)
+	if len(rec.Volumes) < enough {
+		// The newest generation is incomplete: take the newest complete one.
+		i := -1
+		for j, sg := range rec.Stale {
+			if sg.Gen&markerGen == 0 && len(sg.Volumes) >= enough && (i < 0 || sg.Gen > rec.Stale[i].Gen) {
+				i = j
+			}
+		}
+		chosen := rec.Stale[i]
+		n, err := size(chosen.Gen, chosen.Volumes[0])
+		if err != nil {
+			return false, err
+		}
+		rec.Stale[i] = StaleGen{Gen: rec.Gen, Volumes: rec.Volumes}
+		rec.Gen, rec.Volumes, rec.Size = chosen.Gen, chosen.Volumes, n
+	}
+	var stale []StaleGen
+	for _, sg := range rec.Stale {
+		switch gen := sg.Gen &^ markerGen; {
+		case gen == rec.Gen && sg.Gen&markerGen != 0:
+			rec.State = StateUnlinked
+		case gen != rec.Gen:
+			stale = addStale(stale, gen, sg.Volumes...)
+		}
+	}
+	slices.SortFunc(stale, func(a, b StaleGen) int { return cmp.Compare(a.Gen, b.Gen) })
+	rec.Stale = stale
+	return true, nil
+}
+
 // rebuildSummary is what rebuild tells at the end.
 type rebuildSummary struct {
-	keys, unlinked, incomplete, orphanMarkers int64
-	examples                                  []string
-	files, strays                             int64
-	took                                      time.Duration
+	keys, unlinked, incomplete, orphanMarkers, stale int64
+	examples                                         []string
+	files, strays                                    int64
+	took                                             time.Duration
 }
 
 func (s rebuildSummary) write(w io.Writer) {
@@ -153,6 +232,9 @@ func (s rebuildSummary) write(w io.Writer) {
 	if s.incomplete > 0 {
 		fmt.Fprintf(w, "rebuild: %d keys have fewer replicas than -replicas (leftovers of failed or interrupted writes, kept): %s\n",
 			s.incomplete, strings.Join(s.examples, ", "))
+	}
+	if s.stale > 0 {
+		fmt.Fprintf(w, "rebuild: %d keys also have files of older or unfinished writes, recorded for verify -fix to delete\n", s.stale)
 	}
 	if s.orphanMarkers > 0 {
 		fmt.Fprintf(w, "rebuild: %d unlink markers without a value (an interrupted DELETE), ignored\n", s.orphanMarkers)
@@ -171,9 +253,24 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 	var work sync.WaitGroup
 	sem := make(chan struct{}, rb.cfg.Workers)
 	err := rb.index.Scan("", "", func(key string, rec Record) (bool, error) {
-		if len(rec.Volumes) == 0 {
+		before, _ := rec.MarshalBinary()
+		found, err := chooseGen(&rec, rb.cfg.Replicas, func(gen uint64, volume string) (int64, error) {
+			return rb.client.Stat(ctx, volume, GenPath(key, rec.Sub, gen))
+		})
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("size of %s: %w", key, err)
+		case !found:
 			s.orphanMarkers++
 			return true, rb.index.Delete(key, rec.Rev)
+		}
+		if after, _ := rec.MarshalBinary(); !bytes.Equal(before, after) {
+			if err := rb.index.Put(key, &rec); err != nil {
+				return false, err
+			}
+		}
+		if len(rec.Stale) > 0 {
+			s.stale++
 		}
 		s.keys++
 		if rec.State == StateUnlinked {
@@ -210,7 +307,7 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 func (rb *rebuilder) addMD5(ctx context.Context, key string, rec Record) error {
 	var errs []error
 	for _, v := range rec.Volumes {
-		body, _, err := rb.client.Get(ctx, v, KeyPath(key, rec.Sub))
+		body, _, err := rb.client.Get(ctx, v, rec.Path(key))
 		if err != nil {
 			errs = append(errs, err)
 			continue

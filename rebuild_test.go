@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // fillCluster writes n keys of assorted sizes and shapes, unlinks every 7th and deletes
@@ -147,7 +150,7 @@ func TestRebuildReportsLeftovers(t *testing.T) {
 	if err := client.Put(ctx, c.Vols[1].Addr, "sv00/zz/zz/stray!", strings.NewReader("?"), 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Put(ctx, c.Vols[1].Addr, MarkerPath("/gone", 0), http.NoBody, 0); err != nil {
+	if err := client.Put(ctx, c.Vols[1].Addr, MarkerPath("/gone", 0, 0), http.NoBody, 0); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
@@ -171,5 +174,131 @@ func TestRebuildUnreachableVolume(t *testing.T) {
 	err := runRebuild(context.Background(), rebuildConfig(c, filepath.Join(t.TempDir(), "db")), &bytes.Buffer{}, testLogger(t))
 	if err == nil || !strings.Contains(err.Error(), c.Vols[2].Addr) {
 		t.Fatalf("rebuild with a volume down: %v", err)
+	}
+}
+
+// TestChooseGen: rebuild keeps the newest generation found on enough volumes, and
+// records the others as stale.
+func TestChooseGen(t *testing.T) {
+	m := func(gen uint64) uint64 { return gen | markerGen }
+	tests := []struct {
+		name  string
+		in    Record
+		found bool
+		want  Record
+	}{
+		{"one generation", Record{State: StateLive, Gen: 0, Volumes: []string{"a", "b", "c"}, Size: 5},
+			true, Record{State: StateLive, Gen: 0, Volumes: []string{"a", "b", "c"}, Size: 5}},
+		{"newest complete wins", Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"b", "c", "d"}}}},
+			true, Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"b", "c", "d"}}}}},
+		{"unfinished overwrite", Record{State: StateLive, Gen: 3, Volumes: []string{"a"}, Size: 5, Stale: []StaleGen{{Gen: 2, Volumes: []string{"a", "b", "c"}}, {Gen: 1, Volumes: []string{"d"}}}},
+			true, Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 99, Stale: []StaleGen{{Gen: 1, Volumes: []string{"d"}}, {Gen: 3, Volumes: []string{"a"}}}}},
+		{"volumes missing: the best kept", Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b"}, Size: 5, Stale: []StaleGen{{Gen: 0, Volumes: []string{"c", "d"}}}},
+			true, Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b"}, Size: 5, Stale: []StaleGen{{Gen: 0, Volumes: []string{"c", "d"}}}}},
+		{"marker of its generation", Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []StaleGen{{Gen: m(1), Volumes: []string{"a", "b", "c"}}}},
+			true, Record{State: StateUnlinked, Gen: 1, Volumes: []string{"a", "b", "c"}}},
+		{"marker of an old generation", Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []StaleGen{{Gen: m(0), Volumes: []string{"d"}}, {Gen: 0, Volumes: []string{"a"}}}},
+			true, Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []StaleGen{{Gen: 0, Volumes: []string{"d", "a"}}}}},
+		{"markers only", Record{State: StateLive, Stale: []StaleGen{{Gen: m(0), Volumes: []string{"a"}}}}, false, Record{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := tt.in
+			found, err := chooseGen(&rec, 3, func(gen uint64, volume string) (int64, error) { return 99, nil })
+			if err != nil || found != tt.found {
+				t.Fatalf("chooseGen = %v, %v; want %v", found, err, tt.found)
+			}
+			if found && fmt.Sprint(rec) != fmt.Sprint(tt.want) {
+				t.Fatalf("got %+v\nwant %+v", rec, tt.want)
+			}
+		})
+	}
+}
+
+// TestRebuildGenerations: S3 overwrites leave older generations on the volumes for the
+// grace period. Rebuild takes each key's newest complete generation as its value, the
+// older ones (and an incomplete newer one) as stale; verify finds them owned, not
+// orphans, and verify -fix deletes them.
+func TestRebuildGenerations(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys; cfg.Grace = time.Hour })
+	s := s3Client(c, "davkvtest", "davkvtestsecret")
+	ctx := context.Background()
+	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gens")}); err != nil {
+		t.Fatal(err)
+	}
+	values := map[string][][]byte{}
+	for _, key := range []string{"whole", "cut"} {
+		for i := range 3 {
+			v := randomBytes(100 + i)
+			values[key] = append(values[key], v)
+			if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("gens"), Key: aws.String(key), Body: bytes.NewReader(v)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// An overwrite that a crash cut short: its newest generation on one volume only.
+	cut := c.Record("/gens/cut")
+	for _, v := range cut.Volumes[1:] {
+		if err := os.Remove(filepath.Join(volumeDir(c, v), cut.Path("/gens/cut"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.StopMaster()
+
+	db := filepath.Join(t.TempDir(), "rebuilt")
+	var out bytes.Buffer
+	if err := runRebuild(ctx, rebuildConfig(c, db), &out, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	if !strings.Contains(out.String(), "2 keys also have files of older or unfinished writes") {
+		t.Fatalf("summary: %s", out.String())
+	}
+	c.Config.DB = db
+	tests := []struct {
+		key   string
+		gen   uint64
+		value []byte
+		stale []uint64
+	}{
+		{"/gens/whole", 2, values["whole"][2], []uint64{0, 1}},
+		{"/gens/cut", 1, values["cut"][1], []uint64{0, 2}},
+	}
+	index, err := OpenIndex(db, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		rec, err := index.Get(tt.key)
+		var stale []uint64
+		for _, sg := range rec.Stale {
+			stale = append(stale, sg.Gen)
+		}
+		if err != nil || rec.Gen != tt.gen || rec.Size != int64(len(tt.value)) || !slices.Equal(stale, tt.stale) || !rec.Pending() {
+			t.Fatalf("%s rebuilt: %+v, %v; want generation %d of %d bytes, stale %v", tt.key, rec, err, tt.gen, len(tt.value), tt.stale)
+		}
+	}
+	index.Close()
+
+	verify := func(fix bool) string {
+		cfg := VerifyConfig{ClusterConfig: c.Config.ClusterConfig, CheckOptions: CheckOptions{Deep: true, Fix: fix}, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
+		var out bytes.Buffer
+		if err := runVerify(ctx, cfg, &out, testLogger(t)); err != nil {
+			t.Fatalf("verify -fix=%v: %v\n%s", fix, err, out.String())
+		}
+		return out.String()
+	}
+	if out := verify(false); strings.Contains(out, probOrphan) || !strings.Contains(out, probLeftovers) {
+		t.Fatalf("verify of the rebuilt index:\n%s", out)
+	}
+	verify(true)
+	if files := c.AllFiles(); len(files) != 6 {
+		t.Fatalf("after verify -fix: %d files, want 3 replicas of each key:\n%q", len(files), files)
+	}
+	c.startMaster()
+	for _, tt := range tests {
+		if status, got := c.Get(tt.key); status != http.StatusOK || !bytes.Equal(got, tt.value) {
+			t.Fatalf("GET %s through the rebuilt index: %d, %d bytes", tt.key, status, len(got))
+		}
 	}
 }

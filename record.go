@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // RecordState is where a key is in its life.
@@ -61,16 +62,76 @@ type Record struct {
 	// already sent still land, then deleted. Recording them means that no crash
 	// can leave them behind untracked.
 	Leftovers []string
+	// Gen is the generation of the value's files (see GenPath): 0 for a key written
+	// once, one more than any before it for each S3 overwrite.
+	Gen uint64
+	// Stale are other generations of the key whose files may still be on volumes: the
+	// values that overwrites replaced, kept for a grace period so that redirects
+	// already sent still land, and the files of an overwrite in flight, or that a
+	// crash or a failure left, until they are deleted. Recording them first means that
+	// no overwrite leaves files behind untracked.
+	Stale []StaleGen
+	// Meta are the headers an S3 client stored with the value (Content-Type,
+	// Cache-Control, Content-Disposition, x-amz-meta-*), in canonical form, sent back on
+	// every S3 GET and HEAD.
+	Meta []MetaHeader
+	// Modified is when the value was written (or, after a rebuild, its file), in Unix
+	// nanoseconds: S3's Last-Modified. Time changes with every write of the record
+	// (a rebalance, a sweep); Modified only with the value.
+	Modified int64
+	// ETag is the value's S3 entity tag, unquoted, when it is not its MD5 (a multipart
+	// upload's); empty otherwise.
+	ETag string
 	// Rev is the index's revision of the record when it was read, which a
 	// conditional write compares (see Index); zero for a key that had no record. It
 	// is not encoded: each backend keeps its own.
 	Rev int64
 }
 
+// StaleGen is a generation of a key that is not its value: the volumes that may hold
+// its files, and since when (Unix nanoseconds) it has been stale.
+type StaleGen struct {
+	Gen     uint64
+	Time    int64
+	Volumes []string
+}
+
+// MetaHeader is one header stored with a value.
+type MetaHeader struct {
+	Name, Value string
+}
+
+// Path returns where rec's generation of key's value is stored on a volume.
+func (r Record) Path(key string) string { return GenPath(key, r.Sub, r.Gen) }
+
+// MarkerPath returns where rec's generation of key's unlink marker is stored.
+func (r Record) MarkerPath(key string) string { return MarkerPath(key, r.Sub, r.Gen) }
+
+// Pending reports whether rec has work left that a crash can interrupt: a write or
+// delete unfinished, or files to delete (leftovers, stale generations). The index
+// lists such keys (see Index.Pending), for the next master to finish.
+func (r Record) Pending() bool {
+	return r.State == StateWriting || r.State == StateDeleting || len(r.Leftovers) > 0 || len(r.Stale) > 0
+}
+
+// owns reports whether rec accounts for file f on volume: a replica or leftover of its
+// generation (a marker only if the key is not live), or a file of a stale generation.
+func (r Record) owns(f VolumeFile, volume string) bool {
+	if f.Gen == r.Gen && (slices.Contains(r.Volumes, volume) || slices.Contains(r.Leftovers, volume)) {
+		return !f.Marker || r.State != StateLive
+	}
+	for _, sg := range r.Stale {
+		if sg.Gen == f.Gen && slices.Contains(sg.Volumes, volume) {
+			return true
+		}
+	}
+	return false
+}
+
 // recordVersion is the first byte of every encoded Record. A change to the encoding
 // gets a new version, and UnmarshalBinary keeps reading the old ones. Version 1 had no
-// Leftovers.
-const recordVersion = 2
+// Leftovers, version 2 no Gen, Stale, Meta, ETag or Modified.
+const recordVersion = 3
 
 // ErrBadRecord says an index value could not be decoded.
 var ErrBadRecord = errors.New("bad index record")
@@ -78,7 +139,9 @@ var ErrBadRecord = errors.New("bad index record")
 // MarshalBinary encodes r compactly, since an index may hold billions of records and
 // every GET decodes one: the version byte, the state byte, then as varints Sub, Size and
 // Time, the MD5 as a length byte (0 or 16) and raw bytes, then Volumes and Leftovers,
-// each as a count followed by every name's length and bytes.
+// each as a count followed by every name's length and bytes; then Gen as a varint, Stale
+// as a count and each one's Gen, Time and Volumes, Meta as a count of names and values
+// in turn, ETag as one string, and Modified as a varint.
 func (r Record) MarshalBinary() ([]byte, error) {
 	var sum []byte
 	if r.MD5 != "" {
@@ -96,16 +159,34 @@ func (r Record) MarshalBinary() ([]byte, error) {
 	b = append(b, sum...)
 	b = appendStrings(b, r.Volumes)
 	b = appendStrings(b, r.Leftovers)
+	b = binary.AppendUvarint(b, r.Gen)
+	b = binary.AppendUvarint(b, uint64(len(r.Stale)))
+	for _, sg := range r.Stale {
+		b = binary.AppendUvarint(b, sg.Gen)
+		b = binary.AppendVarint(b, sg.Time)
+		b = appendStrings(b, sg.Volumes)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Meta)))
+	for _, h := range r.Meta {
+		b = appendString(b, h.Name)
+		b = appendString(b, h.Value)
+	}
+	b = appendString(b, r.ETag)
+	b = binary.AppendVarint(b, r.Modified)
 	return b, nil
 }
 
 func appendStrings(b []byte, list []string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(list)))
 	for _, v := range list {
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
+		b = appendString(b, v)
 	}
 	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
@@ -124,6 +205,26 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 	rec.Volumes = d.strings()
 	if b[0] >= 2 {
 		rec.Leftovers = d.strings()
+	}
+	if b[0] >= 3 {
+		rec.Gen = d.uvarint()
+		if n := d.count(); n > 0 {
+			rec.Stale = make([]StaleGen, 0, n)
+			for range n {
+				rec.Stale = append(rec.Stale, StaleGen{Gen: d.uvarint(), Time: d.varint(), Volumes: d.strings()})
+			}
+		}
+		if n := d.count(); n > 0 {
+			rec.Meta = make([]MetaHeader, 0, n)
+			for range n {
+				rec.Meta = append(rec.Meta, MetaHeader{Name: d.string1(), Value: d.string1()})
+			}
+		}
+		rec.ETag = d.string1()
+		rec.Modified = d.varint()
+	} else {
+		// Before version 3 a record was written only with its value.
+		rec.Modified = rec.Time
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: truncated or trailing bytes", ErrBadRecord)
@@ -164,21 +265,30 @@ func (d *recordDecoder) uvarint() uint64 {
 	return v
 }
 
-func (d *recordDecoder) strings() []string {
+// count reads the length of a list, which cannot be more than the bytes left, so that
+// a corrupt record never makes a huge allocation.
+func (d *recordDecoder) count() uint64 {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.err = true
-		return nil
+		return 0
 	}
+	return n
+}
+
+func (d *recordDecoder) strings() []string {
+	n := d.count()
 	if n == 0 {
 		return nil
 	}
 	list := make([]string, 0, n)
 	for i := uint64(0); i < n && !d.err; i++ {
-		list = append(list, string(d.bytes(d.uvarint())))
+		list = append(list, d.string1())
 	}
 	return list
 }
+
+func (d *recordDecoder) string1() string { return string(d.bytes(d.uvarint())) }
 
 // varint undoes binary.AppendVarint's zig-zag encoding.
 func (d *recordDecoder) varint() int64 {

@@ -15,6 +15,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		{State: StateDeleting, Volumes: []string{}},
 		{State: StateLive, Volumes: []string{"very-long-host-name.example:65535", "b:2", "c:3", "d:4", "e:5"}, Size: -1, Sub: 300, Time: -5},
 		{State: StateUnlinked, Volumes: []string{"a:1", "b:2"}, Leftovers: []string{"c:3", "d:4"}},
+		{State: StateLive, Volumes: []string{"a:1"}, Gen: 1 << 40, Stale: []StaleGen{{Gen: 7, Time: 99, Volumes: []string{"a:1", "b:2"}}, {Gen: 1<<40 + 1}},
+			Meta: []MetaHeader{{"Content-Type", "text/plain; charset=utf-8"}, {"X-Amz-Meta-Ünï", ""}}, ETag: "0123-2", Modified: -7},
 	}
 	for _, rec := range recs {
 		t.Run(rec.State.String(), func(t *testing.T) {
@@ -42,7 +44,8 @@ func TestRecordGolden(t *testing.T) {
 	body := "\x02\x03\x0a\x54\x10" + "\x5d\x41\x40\x2a\xbc\x4b\x2a\x76\xb9\x71\x9d\x91\x10\x17\xc5\x92" + "\x02\x03a:1\x03b:2"
 	v1 := "\x01" + body
 	v2 := "\x02" + body + "\x01\x03c:3"
-	want := Record{State: StateLive, Volumes: []string{"a:1", "b:2"}, Sub: 3, Size: 5, MD5: "5d41402abc4b2a76b9719d911017c592", Time: 42}
+	v3 := "\x03" + body + "\x01\x03c:3" + "\x05" + "\x01\x04\x54\x01\x03a:1" + "\x01\x0cContent-Type\x02t/" + "\x04ab-2" + "\x50"
+	want := Record{State: StateLive, Volumes: []string{"a:1", "b:2"}, Sub: 3, Size: 5, MD5: "5d41402abc4b2a76b9719d911017c592", Time: 42, Modified: 42}
 	var rec Record
 	if err := rec.UnmarshalBinary([]byte(v1)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want) {
 		t.Fatalf("v1 decoded %+v, %v; want %+v", rec, err, want)
@@ -51,16 +54,22 @@ func TestRecordGolden(t *testing.T) {
 	if err := rec.UnmarshalBinary([]byte(v2)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want) {
 		t.Fatalf("v2 decoded %+v, %v; want %+v", rec, err, want)
 	}
-	for _, enc := range []string{v1, v2} {
+	want3 := want
+	want3.Gen, want3.Stale, want3.Meta, want3.ETag = 5, []StaleGen{{Gen: 4, Time: 42, Volumes: []string{"a:1"}}}, []MetaHeader{{"Content-Type", "t/"}}, "ab-2"
+	want3.Modified = 40
+	if err := rec.UnmarshalBinary([]byte(v3)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want3) {
+		t.Fatalf("v3 decoded %+v, %v; want %+v", rec, err, want3)
+	}
+	for _, enc := range []string{v1, v2, v3} {
 		if tm, err := recordTime([]byte(enc)); err != nil || tm != 42 {
 			t.Fatalf("recordTime(%q) = %d, %v; want 42", enc, tm, err)
 		}
 	}
-	b, _ := want.MarshalBinary()
-	if string(b) != v2 {
-		t.Fatalf("encoded %q, want %q", b, v2)
+	b, _ := want3.MarshalBinary()
+	if string(b) != v3 {
+		t.Fatalf("encoded %q, want %q", b, v3)
 	}
-	for _, bad := range []string{"", "\x03\x02", "\x00\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", v2[:len(v2)-1], v2 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
+	for _, bad := range []string{"", "\x04\x02", v3[:len(v3)-1], v3 + "x", "\x03" + body + "\x00\x00\xff", "\x00\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", v2[:len(v2)-1], v2 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
 		if err := rec.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("UnmarshalBinary(%q) = %v, want ErrBadRecord", bad, err)
 		}

@@ -9,12 +9,13 @@ import (
 )
 
 // recover finishes what the last master left pending: a write that never got its 201
-// loses its replicas and its record, a delete is completed. It runs beside the
+// loses its replicas and its record, a delete is completed, and old files (leftovers,
+// stale generations) are queued for the sweeper, after the grace. It runs beside the
 // requests, under each key's lock; a key a request holds is that request's to finish
 // (a PUT clears a dead write first, a DELETE completes a dead delete). What cannot be
 // finished now, with a volume down, stays pending for the next start or verify.
 func (m *Master) recover(ctx context.Context) {
-	var writes, deletes, failed int
+	var writes, deletes, failed, old int
 	err := m.index.Pending(func(key string) (bool, error) {
 		rec, unlock, err := m.lockRecord(key)
 		if errors.Is(err, ErrLocked) {
@@ -25,7 +26,11 @@ func (m *Master) recover(ctx context.Context) {
 		}
 		defer unlock()
 		if rec.State != StateWriting && rec.State != StateDeleting {
-			return true, nil // finished meanwhile
+			if rec.Pending() {
+				old++
+				m.deleteLeftoversLater(key, m.cfg.Grace)
+			}
+			return true, nil
 		}
 		rctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
 		defer cancel()
@@ -46,5 +51,8 @@ func (m *Master) recover(ctx context.Context) {
 	}
 	if writes+deletes+failed > 0 {
 		m.log.Info("recovered from an earlier crash", "writes rolled back", writes, "deletes completed", deletes, "left pending", failed)
+	}
+	if old > 0 {
+		m.log.Info("old files queued for deletion after the grace", "keys", old, "grace", m.cfg.Grace)
 	}
 }

@@ -36,7 +36,8 @@ type replicaResult struct {
 }
 
 // replicate sends a PUT body to every volume in vols at once. first is the body's
-// first chunk, already read; eof says it was all of it.
+// first chunk, already read; eof says it was all of it. The value must have the MD5
+// want, if not nil; with sum its hex MD5 is returned.
 //
 // A value that fits in one chunk goes out as plain requests, and a volume that does not
 // answer is replaced by the next of spares (for a larger one, only a volume that cannot
@@ -46,9 +47,9 @@ type replicaResult struct {
 // its MD5 is checked, so that no volume ever sees a complete body that the client did
 // not send in full and correctly: a write aborted before then leaves nothing anywhere,
 // since nginx only renames a body into place once it is whole.
-func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, body io.Reader, first []byte, eof bool, size int64, vols, spares []string, path string, want []byte) (res replicaResult, err error) {
+func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, body io.Reader, first []byte, eof bool, size int64, vols, spares []string, path string, want []byte, sum bool) (res replicaResult, err error) {
 	var h hash.Hash
-	if m.cfg.MD5Sum || want != nil {
+	if sum || want != nil {
 		h = md5.New()
 	}
 	check := func() (string, error) {
@@ -59,7 +60,7 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		if want != nil && !bytes.Equal(got, want) {
 			return "", fmt.Errorf("%w: got %x, want %x", ErrBadDigest, got, want)
 		}
-		if !m.cfg.MD5Sum {
+		if !sum {
 			return "", nil
 		}
 		return md5Hex(got), nil

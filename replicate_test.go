@@ -67,20 +67,17 @@ func TestVolumeDiesMidUpload(t *testing.T) {
 	}
 }
 
-func volumeDiesMidUpload(t *testing.T, kill bool) {
-	c := startCluster(t, 3, nil)
+// failMidUpload streams a body through send, strikes with fault once eight chunks
+// have gone, goes on streaming, and returns send's answer.
+func failMidUpload(send func(body io.Reader) *http.Response, fault func()) *http.Response {
 	pr, pw := io.Pipe()
 	result := make(chan *http.Response, 1)
-	go func() { result <- c.Do(http.MethodPut, "/dies", pr) }()
+	go func() { result <- send(pr) }()
 	chunk := randomBytes(chunkSize)
 	for range 8 {
 		pw.Write(chunk)
 	}
-	if kill {
-		c.Vols[2].Kill()
-	} else {
-		c.Vols[2].Stop()
-	}
+	fault()
 	go func() {
 		for {
 			if _, err := pw.Write(chunk); err != nil {
@@ -90,6 +87,18 @@ func volumeDiesMidUpload(t *testing.T, kill bool) {
 	}()
 	resp := <-result
 	pw.CloseWithError(errors.New("done"))
+	return resp
+}
+
+func volumeDiesMidUpload(t *testing.T, kill bool) {
+	c := startCluster(t, 3, nil)
+	resp := failMidUpload(func(body io.Reader) *http.Response { return c.Do(http.MethodPut, "/dies", body) }, func() {
+		if kill {
+			c.Vols[2].Kill()
+		} else {
+			c.Vols[2].Stop()
+		}
+	})
 	if resp.StatusCode < 500 {
 		t.Fatalf("PUT: %d, want 5xx", resp.StatusCode)
 	}

@@ -4,8 +4,8 @@ package main
 // they name, and which operation serves them; every S3 error leaves through writeS3Error.
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"bytes"
+	"crypto/md5"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -77,6 +77,12 @@ type s3Request struct {
 // its operation.
 func (m *Master) serveS3(w http.ResponseWriter, r *http.Request) {
 	req := &s3Request{Request: r, id: strconv.FormatUint(rand.Uint64(), 16)}
+	// An empty body asked for with Expect: 100-continue never gets Go's automatic 100
+	// (there is nothing to read), and botocore, answered without one, parses the next
+	// answer on that connection with this one's status line, then hangs. Send it.
+	if r.ContentLength == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		w.WriteHeader(http.StatusContinue)
+	}
 	// Every answer, an error or not, names its request.
 	w.Header().Set("X-Amz-Request-Id", req.id)
 	err := m.s3Serve(w, req)
@@ -124,6 +130,8 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return m.s3GetObject(w, r)
 	case r.key != "" && r.Method == http.MethodDelete && !hasSubResource(q):
 		return m.s3DeleteObject(w, r)
+	case r.key != "" && r.Method == http.MethodPut && !hasSubResource(q) && r.Header.Get("X-Amz-Copy-Source") == "":
+		return m.s3PutObject(w, r)
 	case r.key != "":
 		return s3Errorf(ErrS3NotImplemented, "%s of an object is not implemented yet.", r.Method)
 	case r.Method == http.MethodGet && isListing(q):
@@ -168,26 +176,25 @@ func onlyParams(q url.Values, allowed []string) bool {
 // configurations, delete lists): they are read whole.
 const maxS3SmallBody = 1 << 20
 
-// readSmallBody reads the body of a request that is not a value, and checks it against
-// the SHA-256 its signature gives and the checksum headers it carries, if any.
+// readSmallBody reads the body of a request that is not a value, checked as a value's
+// is (see s3Body) and against its Content-MD5.
 func readSmallBody(r *s3Request) ([]byte, error) {
-	if strings.HasPrefix(r.auth.Payload, "STREAMING-") {
-		return nil, s3Errorf(ErrS3NotImplemented, "An aws-chunked body is not accepted for this request.")
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxS3SmallBody+1))
+	body, _, err := s3Body(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrClientBody, err)
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(body, maxS3SmallBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
 	}
 	if len(b) > maxS3SmallBody {
 		return nil, s3Errorf(ErrS3InvalidRequest, "The request body is longer than %d bytes.", maxS3SmallBody)
 	}
-	if p := r.auth.Payload; p != "" && p != unsignedPayload {
-		sum := sha256.Sum256(b)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, p) {
-			return nil, s3Errorf(ErrS3ContentSHA256Mismatch, "The body's SHA-256 is %s, not %s.", got, p)
-		}
+	want, err := contentMD5(r.Header)
+	if sum := md5.Sum(b); err == nil && want != nil && !bytes.Equal(sum[:], want) {
+		err = s3Errorf(ErrS3BadDigest, "The Content-MD5 you specified did not match the body's.")
 	}
-	return b, checkBodyChecksums(r.Header, b)
+	return b, err
 }
 
 // s3Namespace is the XML namespace of every S3 answer.

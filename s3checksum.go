@@ -1,16 +1,21 @@
 package main
 
-// The checksums an S3 client may send with a body (Content-MD5, x-amz-checksum-*): what
-// each is, and checking a body held in memory against them.
+// The checksums an S3 client may send with a body (Content-MD5, x-amz-checksum-*, the
+// signed SHA-256): what each is, and checking a body against them, held in memory or
+// as it streams.
 
 import (
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"hash"
 	"hash/crc32"
+	"hash/crc64"
+	"io"
 	"net/http"
+	"strings"
 )
 
 // s3Checksums are the checksum headers S3 defines, each with its hash, all sent base64.
@@ -23,20 +28,90 @@ var s3Checksums = []struct {
 	{"X-Amz-Checksum-Crc32c", func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) }},
 	{"X-Amz-Checksum-Sha1", sha1.New},
 	{"X-Amz-Checksum-Sha256", sha256.New},
+	{"X-Amz-Checksum-Crc64nvme", func() hash.Hash { return crc64.New(crc64NVME) }},
 }
 
-// checkBodyChecksums checks body against every checksum header h carries, and returns
-// BadDigest for the first that does not match.
-func checkBodyChecksums(h http.Header, body []byte) error {
-	for _, c := range s3Checksums {
-		want := h.Get(c.header)
-		if want == "" {
-			continue
+// crc64NVME is the table of CRC-64/NVME, which S3 offers beside the CRC-32s.
+var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
+
+// contentMD5 decodes the Content-MD5 header of h, base64 as S3 has it: nil if there
+// is none, InvalidDigest if it is not 16 bytes.
+func contentMD5(h http.Header) ([]byte, error) {
+	s := h.Get("Content-Md5")
+	if s == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != md5.Size {
+		return nil, s3Errorf(ErrS3InvalidDigest, "The Content-MD5 you specified is not the base64 of 16 bytes.")
+	}
+	return b, nil
+}
+
+// bodyCheck is one sum a streamed body must have: a checksum header's (base64), or the
+// signed SHA-256 (hex).
+type bodyCheck struct {
+	header string
+	hash   hash.Hash
+	// want is the sum expected; the aws-chunked decoder fills it from the trailer of a
+	// checksum announced in x-amz-trailer before the body ends.
+	want string
+	hex  bool
+	code *S3Code
+}
+
+// streamChecks returns the checks that the checksum headers of h ask of a body that
+// is streamed; Content-MD5 is left to the write, which hashes MD5 anyway. trailer
+// names a checksum the body's trailer will give (x-amz-trailer), or is empty.
+func streamChecks(h http.Header, trailer string) ([]*bodyCheck, error) {
+	var checks []*bodyCheck
+	found := trailer == ""
+	for _, c := range s3Checksums[1:] {
+		inTrailer := strings.EqualFold(c.header, trailer)
+		found = found || inTrailer
+		if want := h.Get(c.header); want != "" || inTrailer {
+			checks = append(checks, &bodyCheck{header: c.header, hash: c.hash(), want: want, code: ErrS3BadDigest})
 		}
-		sum := c.hash()
-		sum.Write(body)
-		if got := base64.StdEncoding.EncodeToString(sum.Sum(nil)); got != want {
-			return s3Errorf(ErrS3BadDigest, "The %s you specified did not match the body's: %s.", c.header, got)
+	}
+	if !found {
+		return nil, s3Errorf(ErrS3InvalidRequest, "The trailer %q is not a checksum davkv knows.", trailer)
+	}
+	return checks, nil
+}
+
+// checkedBody reads a body through to its checks: at its end it returns, instead of
+// io.EOF, the error of the first sum that does not match, so that a write never
+// takes a body that fails one as whole.
+type checkedBody struct {
+	r      io.Reader
+	checks []*bodyCheck
+}
+
+func (b *checkedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	for _, c := range b.checks {
+		c.hash.Write(p[:n])
+	}
+	if err == io.EOF {
+		if cerr := b.verify(); cerr != nil {
+			return n, cerr
+		}
+	}
+	return n, err
+}
+
+func (b *checkedBody) verify() error {
+	for _, c := range b.checks {
+		sum := c.hash.Sum(nil)
+		got := base64.StdEncoding.EncodeToString(sum)
+		if c.hex {
+			got = hex.EncodeToString(sum)
+		}
+		if c.want == "" {
+			return s3Errorf(ErrS3InvalidRequest, "The trailer announced %s but did not give it.", c.header)
+		}
+		if got != c.want && !(c.hex && strings.EqualFold(got, c.want)) {
+			return s3Errorf(c.code, "The %s you specified did not match the body's: %s.", c.header, got)
 		}
 	}
 	return nil

@@ -22,7 +22,8 @@ var realClients = map[string]string{"aws": "/usr/bin/aws", "rclone": "/usr/bin/r
 
 // TestS3RealClients reads, lists and deletes, with the AWS CLI, rclone and boto3 as
 // their users run them, keys written with the native API, including keys that URLs
-// and XML must escape; a wrong secret is refused.
+// and XML must escape; a wrong secret is refused. Then each tool uploads, overwrites
+// and reads back its own values.
 func TestS3RealClients(t *testing.T) {
 	for name, path := range realClients {
 		if _, err := os.Stat(path); err != nil {
@@ -149,6 +150,106 @@ print("ok")
 		}
 		if status, _ := c.Get("/tools/ünï/x+y"); status != 404 {
 			t.Fatalf("native GET after boto3's delete_objects: %d", status)
+		}
+	})
+
+	// Uploads go to a bucket of their own, made with the AWS CLI.
+	aws(t, "s3", "mb", "s3://uploads")
+	tree := map[string][]byte{"a.txt": []byte("first"), "sub/b.bin": randomBytes(3 << 20), "sub/deeper/c d&e.txt": []byte("x"), "empty": {}}
+	src := filepath.Join(dir, "tree")
+	for name, v := range tree {
+		path := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, v, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// sameTree checks that prefix in the uploads bucket holds tree, through the native API.
+	sameTree := func(t *testing.T, prefix string) {
+		t.Helper()
+		for name, v := range tree {
+			if status, got := c.Get("/uploads/" + prefix + name); status != 200 || !bytes.Equal(got, v) {
+				t.Fatalf("%s%s: %d, %d bytes, want %d", prefix, name, status, len(got), len(v))
+			}
+		}
+	}
+
+	t.Run("aws cli uploads", func(t *testing.T) {
+		aws(t, "s3", "sync", src, "s3://uploads/cli/")
+		sameTree(t, "cli/")
+		// An overwrite, with a content type the CLI guesses from the name.
+		if err := os.WriteFile(filepath.Join(dir, "new.txt"), []byte("second"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		aws(t, "s3", "cp", filepath.Join(dir, "new.txt"), "s3://uploads/cli/a.txt")
+		if status, got := c.Get("/uploads/cli/a.txt"); status != 200 || string(got) != "second" {
+			t.Fatalf("after overwrite: %d %q", status, got)
+		}
+		aws(t, "s3api", "put-object", "--bucket", "uploads", "--key", "cli/meta", "--body", filepath.Join(dir, "new.txt"),
+			"--content-type", "text/x-davkv", "--metadata", "camera=front")
+		out := aws(t, "s3api", "head-object", "--bucket", "uploads", "--key", "cli/meta")
+		if !strings.Contains(out, `"ContentType": "text/x-davkv"`) || !strings.Contains(out, `"camera": "front"`) {
+			t.Fatalf("head-object: %s", out)
+		}
+		// A sync back down finds nothing to change but the overwritten file.
+		down := filepath.Join(dir, "cli-down")
+		aws(t, "s3", "sync", "s3://uploads/cli/", down)
+		if got, err := os.ReadFile(filepath.Join(down, "sub", "b.bin")); err != nil || !bytes.Equal(got, tree["sub/b.bin"]) {
+			t.Fatalf("sync down: %d bytes, %v", len(got), err)
+		}
+	})
+
+	t.Run("rclone uploads", func(t *testing.T) {
+		rclone := func(args ...string) string {
+			t.Helper()
+			out, err := run(t, "davkvtestsecret", "", "rclone", append([]string{"--config", "/dev/null"}, args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		rclone("sync", src, "davkv:uploads/rclone")
+		sameTree(t, "rclone/")
+		rclone("check", src, "davkv:uploads/rclone")
+		// A changed file is uploaded again, and both sides agree after.
+		if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("changed by rclone's user"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.WriteFile(filepath.Join(src, "a.txt"), tree["a.txt"], 0o644)
+		rclone("sync", src, "davkv:uploads/rclone")
+		rclone("check", src, "davkv:uploads/rclone")
+		down := filepath.Join(dir, "rclone-down")
+		rclone("sync", "davkv:uploads/rclone", down)
+		rclone("check", down, "davkv:uploads/rclone")
+	})
+
+	t.Run("boto3 uploads", func(t *testing.T) {
+		script := `
+import os, hashlib, boto3
+from botocore.config import Config
+s = boto3.client("s3", endpoint_url=os.environ["DAVKV_URL"], region_name="us-east-1",
+                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+for i, body in enumerate([b"one", b"two" * 100000, b""]):
+    r = s.put_object(Bucket="uploads", Key="boto/über & co", Body=body, ContentType="text/plain", Metadata={"n": str(i)})
+    assert r["ETag"] == '"%s"' % hashlib.md5(body).hexdigest(), r
+    g = s.get_object(Bucket="uploads", Key="boto/über & co")
+    assert g["Body"].read() == body and g["Metadata"] == {"n": str(i)} and g["ContentType"] == "text/plain", g
+s.put_object(Bucket="uploads", Key="boto/crc", Body=b"checked" * 1000, ChecksumAlgorithm="CRC32")
+s.upload_file(os.path.join("tree", "sub", "b.bin"), "uploads", "boto/b.bin")
+assert s.head_object(Bucket="uploads", Key="boto/b.bin")["ContentLength"] == 3 << 20
+try:
+    s.put_object(Bucket="uploads", Key="boto/crc", Body=b"bad", ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
+    raise SystemExit("a wrong Content-MD5 was taken")
+except s.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "BadDigest", e.response
+assert s.get_object(Bucket="uploads", Key="boto/crc")["Body"].read() == b"checked" * 1000
+print("ok")
+`
+		out, err := run(t, "davkvtestsecret", script, "python3", "-")
+		if err != nil || strings.TrimSpace(out) != "ok" {
+			t.Fatalf("boto3: %v\n%s", err, out)
 		}
 	})
 }

@@ -35,6 +35,10 @@ var (
 	ErrS3OperationAborted      = &S3Code{"OperationAborted", http.StatusConflict}
 	ErrS3BadDigest             = &S3Code{"BadDigest", http.StatusBadRequest}
 	ErrS3MalformedXML          = &S3Code{"MalformedXML", http.StatusBadRequest}
+	ErrS3InvalidDigest         = &S3Code{"InvalidDigest", http.StatusBadRequest}
+	ErrS3IncompleteBody        = &S3Code{"IncompleteBody", http.StatusBadRequest}
+	ErrS3MissingContentLength  = &S3Code{"MissingContentLength", http.StatusLengthRequired}
+	ErrS3MetadataTooLarge      = &S3Code{"MetadataTooLarge", http.StatusBadRequest}
 	ErrS3MethodNotAllowed      = &S3Code{"MethodNotAllowed", http.StatusMethodNotAllowed}
 	ErrS3PreconditionFailed    = &S3Code{"PreconditionFailed", http.StatusPreconditionFailed}
 	ErrS3InvalidRange          = &S3Code{"InvalidRange", http.StatusRequestedRangeNotSatisfiable}
@@ -80,6 +84,12 @@ func asS3Error(err error) *S3Error {
 		return &S3Error{S3Code: code, Message: code.Code}
 	case errors.Is(err, ErrNotFound):
 		return &S3Error{S3Code: ErrS3NoSuchKey, Message: "The specified key does not exist.", Err: err}
+	case errors.Is(err, ErrBadDigest):
+		return &S3Error{S3Code: ErrS3BadDigest, Message: "The Content-MD5 you specified did not match what we received.", Err: err}
+	case errors.Is(err, ErrClientBody):
+		return &S3Error{S3Code: ErrS3IncompleteBody, Message: "The body ended before its length, or could not be read.", Err: err}
+	case errors.Is(err, ErrExists):
+		return &S3Error{S3Code: ErrS3PreconditionFailed, Message: "The object exists, and If-None-Match: * was given.", Err: err}
 	case errors.Is(err, ErrLocked), errors.Is(err, ErrConflict):
 		return &S3Error{S3Code: ErrS3OperationAborted, Message: "A conflicting operation is in progress; try again.", Err: err}
 	case errors.Is(err, ErrBadKey), errors.Is(err, ErrReservedKey), errors.Is(err, ErrBadRequest):

@@ -5,6 +5,7 @@ package main
 // which costs one seek in the index however many keys it holds.
 
 import (
+	"cmp"
 	"encoding/base64"
 	"net/http"
 	"strconv"
@@ -84,7 +85,7 @@ func (m *Master) listObjects(bucket, prefix, delimiter, start string, limit int)
 			}
 			page.last = entry
 			if !isPrefix {
-				page.objects = append(page.objects, s3ObjectXML{Key: name, LastModified: s3Time(rec.Time), ETag: quoteETag(rec.MD5), Size: rec.Size, StorageClass: "STANDARD"})
+				page.objects = append(page.objects, s3ObjectXML{Key: name, LastModified: s3Time(rec.Modified), ETag: objectETag(rec), Size: rec.Size, StorageClass: "STANDARD"})
 				return true, nil
 			}
 			// Every key under this common prefix rolls up into it: seek past them all.
@@ -113,13 +114,14 @@ func prefixEnd(p string) string {
 	return ""
 }
 
-// quoteETag is the ETag S3 gives a value with this hex MD5: quoted, or none if the MD5
-// was never computed.
-func quoteETag(md5 string) string {
-	if md5 == "" {
+// objectETag is the ETag S3 gives rec's value: its own (a multipart upload's) or its
+// hex MD5, quoted; none if the MD5 was never computed.
+func objectETag(rec Record) string {
+	tag := cmp.Or(rec.ETag, rec.MD5)
+	if tag == "" {
 		return ""
 	}
-	return `"` + md5 + `"`
+	return `"` + tag + `"`
 }
 
 // s3ListObjects answers ListObjectsV2 (?list-type=2) and ListObjects (V1).

@@ -1,8 +1,8 @@
 package main
 
-// The S3 object operations served so far: GetObject and HeadObject (with ranges and
-// conditions), DeleteObject and DeleteObjects, on the same records and files as the
-// native API.
+// The S3 object operations that read or delete: GetObject and HeadObject (with ranges
+// and conditions), DeleteObject and DeleteObjects, on the same records and files as
+// the native API.
 
 import (
 	"context"
@@ -63,8 +63,8 @@ func (m *Master) s3GetObject(w http.ResponseWriter, r *s3Request) error {
 // are up first. A replica that fails once bytes have gone out ends the answer short,
 // which the client sees against its Content-Length.
 func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, rec Record) error {
-	modified := time.Unix(0, rec.Time).UTC().Truncate(time.Second)
-	etag := quoteETag(rec.MD5)
+	modified := time.Unix(0, rec.Modified).UTC().Truncate(time.Second)
+	etag := objectETag(rec)
 	h := w.Header()
 	h.Set("Last-Modified", modified.Format(http.TimeFormat))
 	if etag != "" {
@@ -83,6 +83,9 @@ func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, 
 		return err
 	}
 	h.Set("Content-Type", "application/octet-stream")
+	for _, mh := range rec.Meta {
+		h[mh.Name] = []string{mh.Value} // as stored: user metadata in lower case
+	}
 	h.Set("Accept-Ranges", "bytes")
 	status := http.StatusOK
 	if ranged {
@@ -119,7 +122,7 @@ func (m *Master) openReplica(ctx context.Context, key string, rec Record, off, n
 			down = append(down, v)
 		}
 	}
-	path := KeyPath(key, rec.Sub)
+	path := rec.Path(key)
 	var errs []error
 	for _, v := range append(up, down...) {
 		var body io.ReadCloser
@@ -235,7 +238,7 @@ func (m *Master) s3DeleteObject(w http.ResponseWriter, r *s3Request) error {
 
 // s3Delete deletes key with S3's semantics: a missing key is deleted already.
 func (m *Master) s3Delete(ctx context.Context, key string) error {
-	err := m.deleteKey(ctx, key)
+	err := m.deleteKey(ctx, key, true)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil

@@ -29,7 +29,7 @@ func TestVerify(t *testing.T) {
 	r2, p2 := rec("/v/2")
 	os.WriteFile(filepath.Join(volumeDir(c, r2.Volumes[1]), p2), bytes.Repeat([]byte{'!'}, int(r2.Size)), 0o644)
 	r3, _ := rec("/v/3")
-	os.Remove(filepath.Join(volumeDir(c, r3.Volumes[2]), MarkerPath("/v/3", r3.Sub)))
+	os.Remove(filepath.Join(volumeDir(c, r3.Volumes[2]), r3.MarkerPath("/v/3")))
 	oldOrphan := filepath.Join(c.Vols[0].Dir, KeyPath("/nobody", 0))
 	os.MkdirAll(filepath.Dir(oldOrphan), 0o755)
 	os.WriteFile(oldOrphan, []byte("x"), 0o644)

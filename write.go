@@ -4,7 +4,6 @@ package main
 // through its states so that a crash at any point leaves a trace to clean up.
 
 import (
-	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -12,12 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 )
 
-// put stores the body on every chosen volume at once, streaming, and makes the key
-// live only when all of them have it. On any failure it removes what was written.
+// put stores the body of a native PUT (see store): a new key only, never empty, its
+// MD5 checked if the client sent one.
 func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
 	if r.ContentLength == 0 {
 		return ErrEmptyBody
@@ -26,97 +23,8 @@ func (m *Master) put(w http.ResponseWriter, r *http.Request, key string) error {
 	if err != nil {
 		return err
 	}
-	unlock, ok := m.locks.tryLock(key)
-	if !ok {
-		return ErrLocked
-	}
-	defer unlock()
-
-	old, err := m.index.Get(key)
-	switch {
-	case errors.Is(err, ErrNotFound):
-	case err != nil:
+	if _, err := m.store(r.Context(), http.NewResponseController(w), key, r.Body, r.ContentLength, putOptions{MD5: want}); err != nil {
 		return err
-	case old.State == StateWriting:
-		// A write that died before finishing (we hold the lock, so it is not in flight):
-		// clear its leftovers before writing anew.
-		if err := m.removeReplicas(r.Context(), key, old, false); err != nil {
-			return err
-		}
-	default:
-		return ErrExists
-	}
-
-	// Read the first chunk before touching any volume: an empty chunked body is refused
-	// without a trace, and a value that fits in one chunk is sent as plain requests.
-	bufp := m.buffers.Get().(*[]byte)
-	defer m.buffers.Put(bufp)
-	rc := http.NewResponseController(w)
-	first, eof, err := fill(r.Body, *bufp, rc)
-	if err != nil {
-		return err
-	}
-	if len(first) == 0 {
-		return ErrEmptyBody
-	}
-
-	// The key's volumes in rendezvous order, skipping those known to be down: its
-	// first choices if they are up, the next ones in its order if not.
-	var up, down []string
-	for _, v := range m.placement.Rank(key) {
-		if m.health.Up(v) {
-			up = append(up, v)
-		} else {
-			down = append(down, v)
-		}
-	}
-	minOK := cmp.Or(m.cfg.MinReplicas, m.cfg.Replicas)
-	if len(up) < minOK {
-		return fmt.Errorf("%w: %d of %d volumes are up (down: %s), %d replicas needed",
-			ErrNoVolumes, len(up), len(m.cfg.Volumes), strings.Join(down, ", "), minOK)
-	}
-	// A few fallbacks (as many as replicas) are enough to ride out volumes dying
-	// during the write; the record, and a crash's cleanup, stay small however many
-	// volumes there are.
-	n := min(m.cfg.Replicas, len(up))
-	vols, spares := up[:n], up[n:min(2*n, len(up))]
-	// Until the write commits, the record names every volume it may touch, fallbacks
-	// included, for the cleanup of a crash.
-	rec := Record{State: StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Rev: old.Rev}
-	if err := m.index.Put(key, &rec); err != nil {
-		return err
-	}
-	res, err := m.replicate(r.Context(), rc, r.Body, first, eof, r.ContentLength, vols, spares, KeyPath(key, rec.Sub), want)
-	if err == nil && len(res.written) < minOK {
-		err = fmt.Errorf("%w: %d replicas written, %d needed", ErrNoVolumes, len(res.written), minOK)
-	}
-	if err != nil {
-		// Clean up even when the client is gone: use a context of our own.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 4*m.cfg.VolTimeout)
-		defer cancel()
-		written := rec
-		written.Volumes, written.Leftovers = append(res.written, res.mayHold...), nil
-		if cerr := m.removeReplicas(ctx, key, written, false); cerr != nil {
-			m.log.Error("cleanup after failed put left a trace", "key", key, "err", cerr)
-		} else if cerr := m.index.Delete(key, rec.Rev); cerr != nil {
-			m.log.Error("cleanup after failed put left a trace", "key", key, "err", cerr)
-		}
-		return err
-	}
-	rec.State, rec.Size, rec.MD5 = StateLive, res.size, res.sum
-	// up is in the key's rank order: keep the volumes written, in that order.
-	rec.Volumes = slices.DeleteFunc(slices.Clone(up), func(v string) bool { return !slices.Contains(res.written, v) })
-	rec.Leftovers = res.mayHold
-	if err := m.index.Put(key, &rec); err != nil {
-		return err
-	}
-	if len(rec.Leftovers) > 0 {
-		// A volume that did not answer may still store the value when it comes
-		// back: delete it there once it does.
-		m.deleteLeftoversLater(key, m.cfg.Grace)
-	}
-	if len(rec.Volumes) < m.cfg.Replicas {
-		m.log.Warn("under-replicated: fewer volumes are up than -replicas", "key", key, "volumes", strings.Join(rec.Volumes, ","))
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
@@ -141,16 +49,17 @@ func parseContentMD5(s string) ([]byte, error) {
 // delete removes the value from every replica, then the key from the index. If a
 // volume fails, the key stays hidden in StateDeleting and a repeated DELETE finishes.
 func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) error {
-	if err := m.deleteKey(r.Context(), key); err != nil {
+	if err := m.deleteKey(r.Context(), key, false); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// deleteKey is DELETE's work on key, which the S3 API shares.
-func (m *Master) deleteKey(ctx context.Context, key string) error {
-	rec, unlock, err := m.lockRecord(key)
+// deleteKey is DELETE's work on key, which the S3 API shares; wait waits for a write of
+// the key in flight, as S3 clients expect, instead of ErrLocked.
+func (m *Master) deleteKey(ctx context.Context, key string, wait bool) error {
+	rec, unlock, err := m.lockRecordWait(ctx, key, wait)
 	if err != nil {
 		return err
 	}
@@ -185,7 +94,7 @@ func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) erro
 	case StateLive:
 		// The markers first: if this fails halfway, the key is still live, and its
 		// stray markers only make a rebuild treat it as unlinked.
-		marker := MarkerPath(key, rec.Sub)
+		marker := rec.MarkerPath(key)
 		errs := m.client.PutAll(r.Context(), rec.Volumes, marker, nil)
 		for _, err := range errs {
 			m.health.Failed(err)
@@ -205,15 +114,14 @@ func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) erro
 	return nil
 }
 
-// removeReplicas deletes key's value from every volume rec names, leftovers included,
-// and if markers its unlink markers (see removeFiles). Only a key that was unlinked, or
+// removeReplicas deletes key's value from every volume rec names, leftovers and stale
+// generations included, and if markers its unlink markers (see removeRecordFiles). Only a key that was unlinked, or
 // whose deletion was interrupted, needs the markers removed: a live key has some only
 // where an UNLINK failed halfway, and rebuild ignores a marker without a value, so
 // sparing the requests is safe. Files already gone are fine; any other failure is
 // returned, and the caller keeps the index record as a trace.
 func (m *Master) removeReplicas(ctx context.Context, key string, rec Record, markers bool) error {
-	vols := append(slices.Clone(rec.Volumes), rec.Leftovers...)
-	err := removeFiles(ctx, m.client, key, rec.Sub, vols, markers)
+	err := removeRecordFiles(ctx, m.client, key, rec, markers)
 	m.health.Failed(err)
 	return err
 }

@@ -181,7 +181,7 @@ func TestUnlinkAndProtect(t *testing.T) {
 	}
 	markers := 0
 	for _, f := range c.AllFiles() {
-		if strings.HasSuffix(f, MarkerPath("/u/a", c.Master.placement.Subvolume("/u/a"))) {
+		if strings.HasSuffix(f, MarkerPath("/u/a", c.Master.placement.Subvolume("/u/a"), 0)) {
 			markers++
 		}
 	}

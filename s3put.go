@@ -1,0 +1,125 @@
+package main
+
+// S3 PutObject: an object's value streamed from the request into a write of its own,
+// checked as it comes (signed SHA-256, aws-chunked signatures, checksums), with the
+// headers S3 keeps beside a value.
+
+import (
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// s3PutObject stores the body as the object's value, replacing the value the key had
+// at once for every reader (see store), and answers its ETag.
+func (m *Master) s3PutObject(w http.ResponseWriter, r *s3Request) error {
+	key, err := m.objectKey(r)
+	if err != nil {
+		return err
+	}
+	opt := putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true}
+	switch inm := r.Header.Get("If-None-Match"); {
+	case inm == "*":
+		opt.Overwrite = false // a key that exists is PreconditionFailed
+	case inm != "" || r.Header.Get("If-Match") != "":
+		return s3Errorf(ErrS3NotImplemented, "Conditional writes other than If-None-Match: * are not implemented.")
+	}
+	if opt.MD5, err = contentMD5(r.Header); err != nil {
+		return err
+	}
+	if opt.Meta, err = objectMeta(r.Header); err != nil {
+		return err
+	}
+	body, size, err := s3Body(r)
+	if err != nil {
+		return err
+	}
+	rec, err := m.store(r.Context(), http.NewResponseController(w), key, body, size, opt)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", objectETag(rec))
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// s3Body returns the value r carries and its length, as a reader that fails instead of
+// ending if the value fails a check: the SHA-256 the request was signed with, the
+// checksum headers (but Content-MD5, which the write checks), and for an aws-chunked
+// body its chunks' signatures, its trailer's checksum and its declared length.
+func s3Body(r *s3Request) (io.Reader, int64, error) {
+	payload := r.auth.Payload
+	streaming := strings.HasPrefix(payload, "STREAMING-")
+	trailer := ""
+	if streaming {
+		trailer = r.Header.Get("X-Amz-Trailer")
+	}
+	checks, err := streamChecks(r.Header, trailer)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch {
+	case payload == streamingSigned || payload == streamingSignedTrailer || payload == streamingUnsignedTrailer:
+		size, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+		if err != nil || size < 0 {
+			return nil, 0, s3Errorf(ErrS3MissingContentLength, "An aws-chunked body needs its length in x-amz-decoded-content-length.")
+		}
+		return &checkedBody{r: newChunkedReader(r.Body, r.auth, payload, size, checks), checks: checks}, size, nil
+	case streaming:
+		return nil, 0, s3Errorf(ErrS3NotImplemented, "The payload %s is not implemented.", payload)
+	case r.ContentLength < 0:
+		return nil, 0, s3Errorf(ErrS3MissingContentLength, "You must provide the Content-Length HTTP header.")
+	case payload != "" && payload != unsignedPayload:
+		checks = append(checks, &bodyCheck{header: "X-Amz-Content-Sha256", hash: sha256.New(), want: payload, hex: true, code: ErrS3ContentSHA256Mismatch})
+	}
+	return &checkedBody{r: r.Body, checks: checks}, r.ContentLength, nil
+}
+
+// storedHeaders are the headers S3 keeps with an object and answers on GET and HEAD,
+// beside x-amz-meta-*.
+var storedHeaders = []string{"Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Type", "Expires"}
+
+// maxUserMeta bounds the x-amz-meta-* headers of an object, names and values, in
+// bytes, as S3 does.
+const maxUserMeta = 2 << 10
+
+// objectMeta returns the headers of h that are stored with an object, sorted by name:
+// x-amz-meta-* in lower case, the others in canonical form.
+// aws-chunked, which only says how the body was sent, is not kept of Content-Encoding.
+func objectMeta(h http.Header) ([]MetaHeader, error) {
+	var meta []MetaHeader
+	user := 0
+	for name, values := range h {
+		userMeta := strings.HasPrefix(name, "X-Amz-Meta-")
+		if !userMeta && !slices.Contains(storedHeaders, name) {
+			continue
+		}
+		value := strings.Join(values, ",")
+		if name == "Content-Encoding" {
+			var kept []string
+			for enc := range strings.SplitSeq(value, ",") {
+				if enc = strings.TrimSpace(enc); enc != "" && enc != "aws-chunked" {
+					kept = append(kept, enc)
+				}
+			}
+			if value = strings.Join(kept, ","); value == "" {
+				continue
+			}
+		}
+		if userMeta {
+			// S3 keeps user metadata names in lower case, and clients look for them so.
+			name = strings.ToLower(name)
+			user += len(name) - len("x-amz-meta-") + len(value)
+		}
+		meta = append(meta, MetaHeader{Name: name, Value: value})
+	}
+	if user > maxUserMeta {
+		return nil, s3Errorf(ErrS3MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size of %d bytes.", maxUserMeta)
+	}
+	slices.SortFunc(meta, func(a, b MetaHeader) int { return strings.Compare(a.Name, b.Name) })
+	return meta, nil
+}

@@ -1,0 +1,358 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// TestS3PutObject writes objects with the AWS SDK for Go, as it sends them by default:
+// new, empty, large (streamed in chunks), overwritten, with metadata; and reads them
+// back through S3 and the native API.
+func TestS3PutObject(t *testing.T) {
+	c, s := s3Cluster(t, 3, "media")
+	ctx := context.Background()
+	get := func(t *testing.T, key string) ([]byte, *s3.GetObjectOutput) {
+		t.Helper()
+		out, err := s.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("media"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatalf("get %s: %v", key, err)
+		}
+		defer out.Body.Close()
+		b, err := io.ReadAll(out.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, out
+	}
+	put := func(t *testing.T, key string, value []byte, in *s3.PutObjectInput) *s3.PutObjectOutput {
+		t.Helper()
+		if in == nil {
+			in = &s3.PutObjectInput{}
+		}
+		in.Bucket, in.Key, in.Body = aws.String("media"), aws.String(key), bytes.NewReader(value)
+		out, err := s.PutObject(ctx, in)
+		if err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		sum := md5.Sum(value)
+		if want := `"` + hex.EncodeToString(sum[:]) + `"`; aws.ToString(out.ETag) != want {
+			t.Fatalf("put %s: ETag %s, want %s", key, aws.ToString(out.ETag), want)
+		}
+		return out
+	}
+
+	for _, size := range []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 17, 5 << 20} {
+		t.Run(fmt.Sprintf("size %d", size), func(t *testing.T) {
+			key := fmt.Sprintf("sizes/%d", size)
+			value := randomBytes(size)
+			put(t, key, value, nil)
+			if got, _ := get(t, key); !bytes.Equal(got, value) {
+				t.Fatalf("got %d bytes, want %d", len(got), size)
+			}
+			// The native API sees the same value.
+			if status, got := c.Get("/media/" + key); status != http.StatusOK || !bytes.Equal(got, value) {
+				t.Fatalf("native GET: %d, %d bytes, want %d", status, len(got), size)
+			}
+		})
+	}
+
+	t.Run("overwrite", func(t *testing.T) {
+		key := "over/write"
+		var last []byte
+		for i, size := range []int{100, 2*chunkSize + 5, 10, 0, 3 * chunkSize} {
+			last = randomBytes(size)
+			put(t, key, last, nil)
+			got, _ := get(t, key)
+			if !bytes.Equal(got, last) {
+				t.Fatalf("write %d: read %d bytes, want %d", i, len(got), size)
+			}
+		}
+		if rec := c.Record("/media/" + key); rec.Gen != 4 {
+			t.Fatalf("record after 5 writes: %+v; want generation 4", rec)
+		}
+		// With no grace (as in these tests), the replaced generations go at once.
+		eventually(t, 10*time.Second, "old generations still on the volumes", func() bool {
+			rec := c.Record("/media/" + key)
+			files := keyFiles(c, "/media/"+key)
+			return len(rec.Stale) == 0 && len(files) == 3 && files[0].Gen == 4 && files[2].Gen == 4
+		})
+	})
+
+	t.Run("metadata", func(t *testing.T) {
+		key := "meta/doc.txt"
+		put(t, key, []byte("hello"), &s3.PutObjectInput{
+			ContentType: aws.String("text/plain"), CacheControl: aws.String("max-age=60"),
+			ContentDisposition: aws.String(`attachment; filename="doc.txt"`),
+			Metadata:           map[string]string{"camera": "front-left", "Camera-Id": "7"},
+		})
+		_, out := get(t, key)
+		if aws.ToString(out.ContentType) != "text/plain" || aws.ToString(out.CacheControl) != "max-age=60" ||
+			aws.ToString(out.ContentDisposition) != `attachment; filename="doc.txt"` || out.Metadata["camera"] != "front-left" || out.Metadata["camera-id"] != "7" {
+			t.Fatalf("GetObject headers: type %q cache %q disposition %q meta %v", aws.ToString(out.ContentType),
+				aws.ToString(out.CacheControl), aws.ToString(out.ContentDisposition), out.Metadata)
+		}
+		head, err := s.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("media"), Key: aws.String(key)})
+		if err != nil || aws.ToString(head.ContentType) != "text/plain" || head.Metadata["camera"] != "front-left" {
+			t.Fatalf("HeadObject: %+v, %v", head, err)
+		}
+		// An overwrite replaces the metadata with its own.
+		put(t, key, []byte("hello again"), nil)
+		if _, out := get(t, key); out.Metadata["camera"] != "" || aws.ToString(out.ContentType) != "application/octet-stream" {
+			t.Fatalf("after overwrite: type %q meta %v", aws.ToString(out.ContentType), out.Metadata)
+		}
+	})
+
+	t.Run("bad input stores nothing", func(t *testing.T) {
+		key := "bad/one"
+		put(t, key, []byte("kept"), nil)
+		tests := []struct {
+			name string
+			in   *s3.PutObjectInput
+			code string
+		}{
+			{"wrong Content-MD5", &s3.PutObjectInput{ContentMD5: aws.String("XrY7u+Ae7tCTyyK7j1rNww==")}, "BadDigest"},
+			{"malformed Content-MD5", &s3.PutObjectInput{ContentMD5: aws.String("nope")}, "InvalidDigest"},
+			{"wrong CRC32", &s3.PutObjectInput{ChecksumCRC32: aws.String("AAAAAA==")}, "BadDigest"},
+			{"too much metadata", &s3.PutObjectInput{Metadata: map[string]string{"big": strings.Repeat("x", 2100)}}, "MetadataTooLarge"},
+			{"exists, If-None-Match", &s3.PutObjectInput{IfNoneMatch: aws.String("*")}, "PreconditionFailed"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				tt.in.Bucket, tt.in.Key, tt.in.Body = aws.String("media"), aws.String(key), strings.NewReader("changed")
+				if _, err := s.PutObject(ctx, tt.in); s3Code(err) != tt.code {
+					t.Fatalf("PutObject: %v, want %s", err, tt.code)
+				}
+				if got, _ := get(t, key); string(got) != "kept" {
+					t.Fatalf("value now %q, want %q", got, "kept")
+				}
+			})
+		}
+		if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("nobucket"), Key: aws.String("k"), Body: strings.NewReader("x")}); s3Code(err) != "NoSuchBucket" {
+			t.Fatalf("PutObject into a missing bucket: %v", err)
+		}
+	})
+}
+
+// TestS3PutAWSChunked streams values as aws-chunked bodies through a master that checks
+// signatures: signed chunk by chunk, with a signed or unsigned trailing checksum. Every
+// bad body is refused with its S3 error, and the key keeps its value, with no new file
+// on any volume.
+func TestS3PutAWSChunked(t *testing.T) {
+	c, s := s3Cluster(t, 3, "media")
+	ctx := context.Background()
+	const key = "chunked/value"
+	old := []byte("old verified value")
+	if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("media"), Key: aws.String(key), Body: bytes.NewReader(old)}); err != nil {
+		t.Fatal(err)
+	}
+	// send PUTs payload framed by frame, as a client signing with mode does.
+	send := func(t *testing.T, mode string, payload []byte, trailer string, frame func(auth *s3Auth) []byte) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPut, c.URL+"/media/"+key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Encoding", "aws-chunked")
+		req.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(payload)))
+		if trailer != "" {
+			req.Header.Set("X-Amz-Trailer", trailer)
+		}
+		now := time.Now().UTC()
+		auth := s3Auth{SigningKey: signingKey("davkvtestsecret", now.Format("20060102"), "us-east-1"),
+			Scope: now.Format("20060102") + "/us-east-1/s3/aws4_request", AmzDate: now.Format(amzDateFormat), Signature: strings.Repeat("0", 64)}
+		req.ContentLength = int64(len(frame(&auth))) // signatures have a fixed length
+		req.Header.Set("X-Amz-Content-Sha256", mode)
+		creds := aws.Credentials{AccessKeyID: "davkvtest", SecretAccessKey: "davkvtestsecret"}
+		if err := v4.NewSigner().SignHTTP(ctx, creds, req, mode, "s3", "us-east-1", now); err != nil {
+			t.Fatal(err)
+		}
+		_, auth.Signature, _ = strings.Cut(req.Header.Get("Authorization"), "Signature=")
+		body := frame(&auth)
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	value := func(t *testing.T) []byte {
+		t.Helper()
+		out, err := s.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("media"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Body.Close()
+		b, _ := io.ReadAll(out.Body)
+		return b
+	}
+
+	big := randomBytes(2*chunkSize + 1000)
+	crc := "x-amz-checksum-crc32:" + crc32Base64(big)
+	files := c.AllFiles()
+	bad := []struct {
+		name, mode, trailer string
+		frame               func(auth *s3Auth) []byte
+		code                string
+	}{
+		{"a chunk's data changed", streamingSigned, "", func(a *s3Auth) []byte {
+			b := awsChunked(big, 64<<10, a)
+			b[len(b)-1000] ^= 1
+			return b
+		}, "SignatureDoesNotMatch"},
+		{"wrong trailing checksum", streamingUnsignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte {
+			return awsChunked(big, 64<<10, nil, "x-amz-checksum-crc32:AAAAAA==")
+		}, "BadDigest"},
+		{"trailer signature wrong", streamingSignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte {
+			return bytes.Replace(awsChunked(big, 64<<10, a, crc), []byte("signature:"), []byte("signature:f"), 1)
+		}, "SignatureDoesNotMatch"},
+		{"truncated", streamingSigned, "", func(a *s3Auth) []byte {
+			b := awsChunked(big, 64<<10, a)
+			return b[:len(b)-200]
+		}, "IncompleteBody"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := send(t, tt.mode, big, tt.trailer, tt.frame)
+			b, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(b), "<Code>"+tt.code+"</Code>") {
+				t.Fatalf("%s: %s, want %s", resp.Status, b, tt.code)
+			}
+			if got := value(t); !bytes.Equal(got, old) {
+				t.Fatalf("value now %d bytes, want the old one", len(got))
+			}
+			if now := c.AllFiles(); !slices.Equal(now, files) {
+				t.Fatalf("files on volumes changed:\n%q\nwant\n%q", now, files)
+			}
+		})
+	}
+
+	good := []struct {
+		name, mode, trailer string
+		frame               func(auth *s3Auth) []byte
+	}{
+		{"signed", streamingSigned, "", func(a *s3Auth) []byte { return awsChunked(big, 64<<10, a) }},
+		{"signed, trailing checksum", streamingSignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte { return awsChunked(big, 64<<10, a, crc) }},
+		{"unsigned, trailing checksum", streamingUnsignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte { return awsChunked(big, 8<<10, nil, crc) }},
+	}
+	for _, tt := range good {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := send(t, tt.mode, big, tt.trailer, tt.frame)
+			if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %s", resp.Status, b)
+			}
+			if got := value(t); !bytes.Equal(got, big) {
+				t.Fatalf("read %d bytes back, want %d", len(got), len(big))
+			}
+			if enc := c.Record("/media/" + key).Meta; len(enc) != 0 {
+				t.Fatalf("stored headers %v: aws-chunked is not the value's encoding", enc)
+			}
+		})
+	}
+}
+
+// keyFiles returns the files of key on every volume, oldest generation first.
+func keyFiles(c *testCluster, key string) []VolumeFile {
+	var files []VolumeFile
+	for _, f := range c.AllFiles() {
+		_, path, _ := strings.Cut(f, "/")
+		if vf, err := ParseVolumePath(path); err == nil && vf.Key == key {
+			files = append(files, vf)
+		}
+	}
+	slices.SortFunc(files, func(a, b VolumeFile) int { return cmp.Compare(a.Gen, b.Gen) })
+	return files
+}
+
+// TestS3OverwriteFails: an overwrite that cannot finish (a volume down before it, a
+// volume killed during it, a client that hangs up) leaves the old value whole and
+// readable, its record as it was, and no file of the failed write on any volume.
+func TestS3OverwriteFails(t *testing.T) {
+	c := startCluster(t, 3, nil) // no keys: requests need no signature
+	old := randomBytes(2*chunkSize + 3)
+	put := func(value io.Reader) *http.Response {
+		return c.Do(http.MethodPut, "/media/k?x-id=PutObject", value)
+	}
+	if resp := c.Do(http.MethodPut, "/media", nil, "Authorization", "AWS4-HMAC-SHA256 none"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("CreateBucket: %s", resp.Status)
+	}
+	if resp := put(bytes.NewReader(old)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first PutObject: %s", resp.Status)
+	}
+	want := c.Record("/media/k")
+	unchanged := func(t *testing.T) {
+		t.Helper()
+		// What a volume that was down holds goes once it is back, with the trace.
+		eventually(t, 20*time.Second, "files or trace of the failed write left", func() bool {
+			files := keyFiles(c, "/media/k")
+			return len(files) == 3 && files[2].Gen == want.Gen && len(c.Record("/media/k").Stale) == 0
+		})
+		rec := c.Record("/media/k")
+		if rec.Gen != want.Gen || !slices.Equal(rec.Volumes, want.Volumes) || rec.MD5 != want.MD5 {
+			t.Fatalf("record now %+v, want %+v", rec, want)
+		}
+		if status, got := c.Get("/media/k"); status != http.StatusOK || !bytes.Equal(got, old) {
+			t.Fatalf("GET: %d, %d bytes; want the old value", status, len(got))
+		}
+	}
+
+	t.Run("volume down", func(t *testing.T) {
+		c.Vols[1].Stop()
+		defer c.Vols[1].Start()
+		if resp := put(bytes.NewReader(randomBytes(100))); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("PutObject with a volume down: %s", resp.Status)
+		}
+		if err := c.Vols[1].Start(); err != nil {
+			t.Fatal(err)
+		}
+		unchanged(t)
+	})
+
+	t.Run("volume killed mid-write", func(t *testing.T) {
+		eventually(t, 10*time.Second, "volume not back up", func() bool { return c.Master.health.Up(c.Vols[1].Addr) })
+		resp := failMidUpload(func(body io.Reader) *http.Response {
+			req, err := http.NewRequest(http.MethodPut, c.URL+"/media/k?x-id=PutObject", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = 40 * chunkSize // S3 wants a length
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return &http.Response{StatusCode: 599, Status: err.Error(), Body: http.NoBody}
+			}
+			resp.Body.Close()
+			return resp
+		}, c.Vols[2].Kill)
+		if resp.StatusCode < 500 {
+			t.Fatalf("PutObject: %s, want 5xx", resp.Status)
+		}
+		if err := c.Vols[2].Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "volume not back up", func() bool { return c.Master.health.Up(c.Vols[2].Addr) })
+		unchanged(t)
+	})
+
+	t.Run("client hangs up", func(t *testing.T) {
+		conn := rawPut(t, c, "/media/k?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", 10*chunkSize), randomBytes(3*chunkSize))
+		eventually(t, 10*time.Second, "overwrite not in flight", func() bool { return len(c.Record("/media/k").Stale) > 0 })
+		conn.Close()
+		unchanged(t)
+	})
+}

@@ -1,0 +1,185 @@
+package main
+
+// Storing a value under a key: the write that a native PUT and an S3 PutObject share.
+// A new key is recorded as writing, then live; an overwrite gets files of a new
+// generation and switches the record to them only once every replica has them.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// putOptions say how store writes a value. The zero value is a native PUT's: a new,
+// non-empty key.
+type putOptions struct {
+	// Overwrite lets a live or unlinked key be replaced by a new generation, as S3's
+	// PutObject does; without it such a key is ErrExists.
+	Overwrite bool
+	// Empty allows an empty value (S3 objects may be empty); without it an empty body
+	// is ErrEmptyBody.
+	Empty bool
+	// MD5 is the MD5 the value must have (ErrBadDigest if not), or nil.
+	MD5 []byte
+	// Wait waits for a write of the key in flight to end, as S3 clients expect;
+	// without it such a write makes this one ErrLocked at once.
+	Wait bool
+	// Sum records the value's MD5 even without -md5 (S3 answers it as the ETag).
+	Sum bool
+	// Meta and ETag go into the record (see Record).
+	Meta []MetaHeader
+	ETag string
+}
+
+// store writes body (size bytes, or -1 if unknown) to key's volumes, all at once and
+// streaming, and makes it the key's value only when enough of them have it. On any
+// failure it removes what it wrote, and the key keeps the value it had. It returns
+// the new record.
+func (m *Master) store(ctx context.Context, rc *http.ResponseController, key string, body io.Reader, size int64, opt putOptions) (Record, error) {
+	unlock, err := m.lockKey(ctx, key, opt.Wait)
+	if err != nil {
+		return Record{}, err
+	}
+	defer unlock()
+
+	old, err := m.index.Get(key)
+	overwrite := false
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return Record{}, err
+	case old.State == StateWriting, old.State == StateDeleting && opt.Overwrite:
+		// A write that died before finishing, or a delete that could not: we hold the
+		// lock, so neither is in flight. Finish it before writing anew.
+		if err := m.removeReplicas(ctx, key, old, old.State == StateDeleting); err != nil {
+			return Record{}, err
+		}
+		old = Record{Rev: old.Rev}
+	case opt.Overwrite:
+		overwrite = true
+	default:
+		return Record{}, ErrExists
+	}
+
+	// Read the first chunk before touching any volume: an empty body is refused
+	// without a trace, and a value that fits in one chunk is sent as plain requests.
+	bufp := m.buffers.Get().(*[]byte)
+	defer m.buffers.Put(bufp)
+	first, eof, err := fill(body, *bufp, rc)
+	if err != nil {
+		return Record{}, err
+	}
+	if len(first) == 0 && !opt.Empty {
+		return Record{}, ErrEmptyBody
+	}
+
+	// The key's volumes in rendezvous order, skipping those known to be down: its
+	// first choices if they are up, the next ones in its order if not.
+	var up, down []string
+	for _, v := range m.placement.Rank(key) {
+		if m.health.Up(v) {
+			up = append(up, v)
+		} else {
+			down = append(down, v)
+		}
+	}
+	minOK := cmp.Or(m.cfg.MinReplicas, m.cfg.Replicas)
+	if len(up) < minOK {
+		return Record{}, fmt.Errorf("%w: %d of %d volumes are up (down: %s), %d replicas needed",
+			ErrNoVolumes, len(up), len(m.cfg.Volumes), strings.Join(down, ", "), minOK)
+	}
+	// A few fallbacks (as many as replicas) are enough to ride out volumes dying
+	// during the write; the record, and a crash's cleanup, stay small however many
+	// volumes there are.
+	n := min(m.cfg.Replicas, len(up))
+	vols, spares := up[:n], up[n:min(2*n, len(up))]
+
+	// Until the write commits, the record names every volume it may touch, fallbacks
+	// included, for the cleanup of a crash: a new key as writing, an overwrite as a
+	// stale generation of the live key.
+	var gen uint64
+	trace := Record{State: StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Rev: old.Rev}
+	if overwrite {
+		gen, trace = nextGen(old), old
+		trace.Stale = append(slices.Clone(old.Stale), StaleGen{Gen: gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)})
+	}
+	if err := m.index.Put(key, &trace); err != nil {
+		return Record{}, err
+	}
+	path := GenPath(key, trace.Sub, gen)
+	res, err := m.replicate(ctx, rc, body, first, eof, size, vols, spares, path, opt.MD5, opt.Sum || m.cfg.MD5Sum)
+	if err == nil && len(res.written) < minOK {
+		err = fmt.Errorf("%w: %d replicas written, %d needed", ErrNoVolumes, len(res.written), minOK)
+	}
+	if err != nil {
+		m.undoStore(ctx, key, trace, gen, append(res.written, res.mayHold...), overwrite, old)
+		return Record{}, err
+	}
+
+	rec := Record{
+		State: StateLive, Gen: gen, Sub: trace.Sub, Size: res.size, MD5: res.sum, Meta: opt.Meta, ETag: opt.ETag, Modified: time.Now().UnixNano(),
+		// up is in the key's rank order: keep the volumes written, in that order.
+		Volumes:   slices.DeleteFunc(slices.Clone(up), func(v string) bool { return !slices.Contains(res.written, v) }),
+		Leftovers: res.mayHold,
+		Rev:       trace.Rev,
+	}
+	if overwrite {
+		// The value replaced stays, stale, until redirects already sent to it have
+		// landed.
+		rec.Stale = append(slices.Clone(old.Stale), StaleGen{Gen: old.Gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(old.Volumes), old.Leftovers...)})
+	}
+	if err := m.index.Put(key, &rec); err != nil {
+		return Record{}, err
+	}
+	if len(rec.Leftovers) > 0 || len(rec.Stale) > 0 {
+		// A volume that did not answer may still store the value when it comes
+		// back, and a replaced value is still there: delete them after the grace.
+		m.deleteLeftoversLater(key, m.cfg.Grace)
+	}
+	if len(rec.Volumes) < m.cfg.Replicas {
+		m.log.Warn("under-replicated: fewer volumes are up than -replicas", "key", key, "volumes", strings.Join(rec.Volumes, ","))
+	}
+	return rec, nil
+}
+
+// undoStore removes what a failed store wrote (generation gen on vols) and takes its
+// trace out of the index: a new key's record goes, an overwritten key gets its old
+// record back. It does so even when the client is gone, with a context of its own.
+// What it cannot remove stays traced: a new key's for recovery or verify -fix, an
+// overwrite's as a stale generation that the sweeper deletes when it can.
+func (m *Master) undoStore(ctx context.Context, key string, trace Record, gen uint64, vols []string, overwrite bool, old Record) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
+	defer cancel()
+	err := removeFiles(ctx, m.client, key, trace.Sub, gen, vols, false)
+	m.health.Failed(err)
+	switch {
+	case err != nil:
+	case overwrite:
+		old.Rev = trace.Rev
+		err = m.index.Put(key, &old)
+	default:
+		err = m.index.Delete(key, trace.Rev)
+	}
+	if err != nil {
+		m.log.Error("cleanup after failed put left a trace", "key", key, "err", err)
+		if overwrite {
+			m.deleteLeftoversLater(key, m.cfg.Grace)
+		}
+	}
+}
+
+// nextGen is the generation an overwrite of rec writes: one past every generation
+// whose files may exist.
+func nextGen(rec Record) uint64 {
+	gen := rec.Gen
+	for _, sg := range rec.Stale {
+		gen = max(gen, sg.Gen)
+	}
+	return gen + 1
+}
