@@ -130,7 +130,9 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return m.s3GetObject(w, r)
 	case r.key != "" && r.Method == http.MethodDelete && !hasSubResource(q):
 		return m.s3DeleteObject(w, r)
-	case r.key != "" && r.Method == http.MethodPut && !hasSubResource(q) && r.Header.Get("X-Amz-Copy-Source") == "":
+	case r.key != "" && r.Method == http.MethodPut && !hasSubResource(q) && r.Header.Get("X-Amz-Copy-Source") != "":
+		return m.s3CopyObject(w, r)
+	case r.key != "" && r.Method == http.MethodPut && !hasSubResource(q):
 		return m.s3PutObject(w, r)
 	case r.key != "":
 		return s3Errorf(ErrS3NotImplemented, "%s of an object is not implemented yet.", r.Method)

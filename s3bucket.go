@@ -39,10 +39,10 @@ type locationConstraint struct {
 	Region  string `xml:",chardata"`
 }
 
-// bucket reads r's bucket from the index, or returns NoSuchBucket.
-func (m *Master) bucket(r *s3Request) (Bucket, int64, error) {
+// bucket reads the bucket name from the index, or returns NoSuchBucket.
+func (m *Master) bucket(name string) (Bucket, int64, error) {
 	var b Bucket
-	value, rev, err := m.index.GetEntry(bucketSpace, r.bucket)
+	value, rev, err := m.index.GetEntry(bucketSpace, name)
 	if errors.Is(err, ErrNotFound) {
 		return b, 0, s3Errorf(ErrS3NoSuchBucket, "The specified bucket does not exist.")
 	}
@@ -81,7 +81,7 @@ func (m *Master) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
 
 // s3HeadBucket answers 200 if r's bucket exists.
 func (m *Master) s3HeadBucket(w http.ResponseWriter, r *s3Request) error {
-	if _, _, err := m.bucket(r); err != nil {
+	if _, _, err := m.bucket(r.bucket); err != nil {
 		return err
 	}
 	h := w.Header()
@@ -94,7 +94,7 @@ func (m *Master) s3HeadBucket(w http.ResponseWriter, r *s3Request) error {
 // s3DeleteBucket deletes r's bucket if it holds no key (in any state: an unlinked key,
 // or one being written, is still the bucket's).
 func (m *Master) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
-	_, rev, err := m.bucket(r)
+	_, rev, err := m.bucket(r.bucket)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func (m *Master) s3ListBuckets(w http.ResponseWriter, r *s3Request) error {
 
 // s3GetBucketLocation answers the bucket's region.
 func (m *Master) s3GetBucketLocation(w http.ResponseWriter, r *s3Request) error {
-	if _, _, err := m.bucket(r); err != nil {
+	if _, _, err := m.bucket(r.bucket); err != nil {
 		return err
 	}
 	return writeXML(w, r, locationConstraint{Xmlns: s3Namespace})

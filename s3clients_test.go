@@ -193,6 +193,11 @@ print("ok")
 		if !strings.Contains(out, `"ContentType": "text/x-davkv"`) || !strings.Contains(out, `"camera": "front"`) {
 			t.Fatalf("head-object: %s", out)
 		}
+		// A copy on the server side.
+		aws(t, "s3", "cp", "s3://uploads/cli/sub/b.bin", "s3://uploads/cli/copy of b")
+		if status, got := c.Get("/uploads/cli/copy of b"); status != 200 || !bytes.Equal(got, tree["sub/b.bin"]) {
+			t.Fatalf("aws s3 cp s3:// s3://: %d, %d bytes", status, len(got))
+		}
 		// A sync back down finds nothing to change but the overwritten file.
 		down := filepath.Join(dir, "cli-down")
 		aws(t, "s3", "sync", "s3://uploads/cli/", down)
@@ -220,6 +225,10 @@ print("ok")
 		defer os.WriteFile(filepath.Join(src, "a.txt"), tree["a.txt"], 0o644)
 		rclone("sync", src, "davkv:uploads/rclone")
 		rclone("check", src, "davkv:uploads/rclone")
+		rclone("copyto", "davkv:uploads/rclone/sub/b.bin", "davkv:uploads/rclone-copy/b.bin") // CopyObject
+		if status, got := c.Get("/uploads/rclone-copy/b.bin"); status != 200 || !bytes.Equal(got, tree["sub/b.bin"]) {
+			t.Fatalf("rclone copyto on the server: %d, %d bytes", status, len(got))
+		}
 		down := filepath.Join(dir, "rclone-down")
 		rclone("sync", "davkv:uploads/rclone", down)
 		rclone("check", down, "davkv:uploads/rclone")

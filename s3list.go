@@ -126,7 +126,7 @@ func objectETag(rec Record) string {
 
 // s3ListObjects answers ListObjectsV2 (?list-type=2) and ListObjects (V1).
 func (m *Master) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
-	if _, _, err := m.bucket(r); err != nil {
+	if _, _, err := m.bucket(r.bucket); err != nil {
 		return err
 	}
 	q := r.URL.Query()

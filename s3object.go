@@ -19,7 +19,7 @@ import (
 // objectKey returns the native key of r's object, checked as the native API checks
 // keys, once r's bucket is known to exist.
 func (m *Master) objectKey(r *s3Request) (string, error) {
-	if _, _, err := m.bucket(r); err != nil {
+	if _, _, err := m.bucket(r.bucket); err != nil {
 		return "", err
 	}
 	key := "/" + r.bucket + "/" + r.key
@@ -278,7 +278,7 @@ type deleteErrorXML struct {
 // s3DeleteObjects deletes up to maxDeleteObjects keys of a bucket (POST ?delete) and
 // answers each key's result; a key that fails does not stop the others.
 func (m *Master) s3DeleteObjects(w http.ResponseWriter, r *s3Request) error {
-	if _, _, err := m.bucket(r); err != nil {
+	if _, _, err := m.bucket(r.bucket); err != nil {
 		return err
 	}
 	body, err := readSmallBody(r)

@@ -1,0 +1,124 @@
+package main
+
+// S3 CopyObject: a PutObject whose value is read from another object's replica,
+// streamed through the master into a write of its own, size and MD5 checked.
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// copyObjectResult is CopyObject's answer.
+type copyObjectResult struct {
+	XMLName      xml.Name `xml:"CopyObjectResult"`
+	Xmlns        string   `xml:"xmlns,attr"`
+	LastModified string
+	ETag         string
+}
+
+// s3CopyObject copies the object x-amz-copy-source names to r's object, as PutObject
+// would write it: replacing what the key held, at once for every reader. The value is
+// checked against the source's size and MD5 before it is released to the volumes. Its
+// headers are the source's, or with x-amz-metadata-directive: REPLACE the request's.
+func (m *Master) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
+	key, err := m.objectKey(r)
+	if err != nil {
+		return err
+	}
+	srcKey, err := m.copySource(r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return err
+	}
+	src, err := m.index.Get(srcKey)
+	if err == nil && src.State != StateLive {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := checkCopyConditions(r.Header, src); err != nil {
+		return err
+	}
+	opt := putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: src.Meta}
+	switch d := r.Header.Get("X-Amz-Metadata-Directive"); d {
+	case "", "COPY":
+		if srcKey == key {
+			return s3Errorf(ErrS3InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
+		}
+	case "REPLACE":
+		if opt.Meta, err = objectMeta(r.Header); err != nil {
+			return err
+		}
+	default:
+		return s3Errorf(ErrS3InvalidArgument, "Unknown x-amz-metadata-directive %q: COPY or REPLACE.", d)
+	}
+	if src.MD5 != "" {
+		if opt.MD5, err = parseContentMD5(src.MD5); err != nil {
+			return err
+		}
+	}
+	body, err := m.openReplica(r.Context(), srcKey, src, 0, src.Size, false)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	rec, err := m.store(r.Context(), http.NewResponseController(w), key, copyBody{body}, src.Size, opt)
+	if errors.Is(err, ErrBadDigest) {
+		return &S3Error{S3Code: ErrS3InternalError, Message: "The source's replica does not match its MD5; verify -fix repairs it.", Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	return writeXML(w, r, copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(rec.Modified), ETag: objectETag(rec)})
+}
+
+// copySource returns the native key of an x-amz-copy-source, "[/]BUCKET/KEY" URL-encoded,
+// once its bucket is known to exist. Objects have one version, "null".
+func (m *Master) copySource(header string) (string, error) {
+	path, query, _ := strings.Cut(header, "?")
+	if v, err := url.ParseQuery(query); err != nil || len(v) > 1 || len(v) == 1 && v.Get("versionId") != "null" {
+		return "", s3Errorf(ErrS3InvalidArgument, "x-amz-copy-source %q names a version; objects here have only the version null.", header)
+	}
+	path, err := url.PathUnescape(strings.TrimPrefix(path, "/"))
+	bucket, key, ok := strings.Cut(path, "/")
+	if err != nil || !ok || bucket == "" || key == "" {
+		return "", s3Errorf(ErrS3InvalidArgument, "x-amz-copy-source %q is not BUCKET/KEY, URL-encoded.", header)
+	}
+	if _, _, err := m.bucket(bucket); err != nil {
+		return "", err
+	}
+	native := "/" + bucket + "/" + key
+	return native, checkKey(native)
+}
+
+// checkCopyConditions applies x-amz-copy-source-if-* to the source: any that fails is
+// PreconditionFailed, as S3 answers a copy.
+func checkCopyConditions(h http.Header, src Record) error {
+	conds := &http.Request{Header: http.Header{}}
+	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if v := h.Get("X-Amz-Copy-Source-" + name); v != "" {
+			conds.Header.Set(name, v)
+		}
+	}
+	notModified, err := checkConditions(conds, objectETag(src), time.Unix(0, src.Modified).UTC().Truncate(time.Second))
+	if err == nil && notModified {
+		err = s3Errorf(ErrS3PreconditionFailed, "At least one of the preconditions you specified did not hold.")
+	}
+	return err
+}
+
+// copyBody reads a copy's source: its failures are a volume's, not the client's.
+type copyBody struct{ io.Reader }
+
+func (b copyBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err != nil && err != io.EOF {
+		err = &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "The copy's source could not be read; try again.", Err: err}
+	}
+	return n, err
+}
