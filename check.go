@@ -4,6 +4,7 @@ package main
 // found: what the verify command and the master's VERIFY method share.
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"errors"
@@ -30,9 +31,10 @@ const (
 	probPending    = "unfinished writes and deletes"
 	probOrphan     = "orphan files (no key owns them)"
 	probYoungOrpha = "orphan files younger than -grace, left alone"
+	probAbandoned  = "multipart uploads older than -upload-grace (abandoned)"
 )
 
-var verifyKinds = []string{probMissing, probCorrupt, probMarker, probLost, probUnder, probMisplaced, probLeftovers, probPending, probOrphan, probYoungOrpha}
+var verifyKinds = []string{probMissing, probCorrupt, probMarker, probLost, probUnder, probMisplaced, probLeftovers, probPending, probOrphan, probYoungOrpha, probAbandoned}
 
 // harmful are the problems that make verify fail unless fixed. Misplaced keys and old
 // replicas are whole data in the wrong place; young orphans may be writes in flight.
@@ -116,6 +118,9 @@ type CheckOptions struct {
 	// Grace is how old an orphan file or an unfinished write must be before it counts:
 	// a younger one may be a write in flight.
 	Grace time.Duration
+	// UploadGrace is how old an S3 multipart upload must be to count as abandoned.
+	// Zero means 7 days.
+	UploadGrace time.Duration
 }
 
 // verifier checks records against their replicas and files against the index, and
@@ -253,7 +258,9 @@ func (v *verifier) repair(ctx context.Context, key string, rec Record, dst strin
 func (v *verifier) checkFile(ctx context.Context, volume, path string, e DirEntry) {
 	f, err := ParseVolumePath(path)
 	owned := false
-	if err == nil {
+	if id, n, token, ok := ParsePartPath(path); ok {
+		owned = v.partOwned(id, n, token, volume)
+	} else if err == nil {
 		rec, err := v.rebalance.Index.Get(f.Key)
 		owned = err == nil && rec.owns(f, volume)
 	}
@@ -267,4 +274,38 @@ func (v *verifier) checkFile(ctx context.Context, volume, path string, e DirEntr
 	}
 	fixed := v.opts.Fix && v.rebalance.Client.Delete(ctx, volume, path) == nil
 	v.report.add(probOrphan, example, fixed)
+}
+
+// partOwned reports whether the index has part n of upload id, stored under token, on
+// volume.
+func (v *verifier) partOwned(id string, n int, token, volume string) bool {
+	b, _, err := v.rebalance.Index.GetEntry(partSpace, partName(id, n))
+	var p UploadPart
+	if err != nil || p.UnmarshalBinary(b) != nil {
+		return false
+	}
+	return p.Token == token && (slices.Contains(p.Volumes, volume) || slices.Contains(p.Leftovers, volume))
+}
+
+// checkUploads reports the multipart uploads older than UploadGrace, and with Fix
+// removes them, parts and all.
+func (v *verifier) checkUploads(ctx context.Context) error {
+	grace := cmp.Or(v.opts.UploadGrace, 7*24*time.Hour)
+	type upload struct{ id, example string }
+	var old []upload
+	err := v.rebalance.Index.Entries(uploadSpace, "", func(id string, value []byte, _ int64) (bool, error) {
+		var u MultipartUpload
+		if err := u.UnmarshalBinary(value); err != nil {
+			return false, err
+		}
+		if time.Since(time.Unix(0, u.Created)) > grace {
+			old = append(old, upload{id, fmt.Sprintf("%s/%s (%s)", u.Bucket, u.Key, id)})
+		}
+		return ctx.Err() == nil, nil
+	})
+	for _, u := range old {
+		fixed := v.opts.Fix && removeUpload(ctx, v.rebalance.Index, v.rebalance.Client, u.id) == nil
+		v.report.add(probAbandoned, u.example, fixed)
+	}
+	return err
 }

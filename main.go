@@ -169,6 +169,7 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs.BoolVar(&cfg.Verbose, "v", false, "log every request")
 	s3keys := fs.String("s3keys", "", "ACCESS:SECRET[,ACCESS:SECRET...] that S3 requests must be signed with (default: $DAVKV_S3_KEYS; none: signatures are not checked)")
 	fs.StringVar(&cfg.S3Domain, "s3domain", "", "the master's host name for virtual-host S3 requests (BUCKET.DOMAIN)")
+	fs.DurationVar(&cfg.UploadGrace, "upload-grace", 7*24*time.Hour, "how old an S3 multipart upload may grow before it is abandoned and removed")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return fs, func(ctx context.Context, _ io.Writer, log *slog.Logger) error {
 		if *cpuprofile != "" {
@@ -249,6 +250,7 @@ func thrashCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	cfg := ThrashConfig{Ops: slices.Clone(thrashOps), Size: 1024}
 	fs.StringVar(&cfg.Master, "master", "localhost:3000", "the master, host:port")
 	fs.BoolVar(&cfg.Direct, "direct", false, "work straight against -volumes, with no master: the physical limit")
+	fs.BoolVar(&cfg.S3, "s3", false, "speak S3 to the master (PutObject, GetObject, DeleteObject, unsigned: a master without -s3keys), in the bucket the prefix begins with")
 	fs.Var((*listFlag)(&cfg.Volumes), "volumes", "with -direct: comma-separated volumes, host:port each")
 	fs.IntVar(&cfg.Replicas, "replicas", 3, "with -direct: volumes holding each value")
 	fs.IntVar(&cfg.Subvolumes, "subvolumes", 10, "with -direct: sv directories per volume")
@@ -274,6 +276,7 @@ func verifyCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs.BoolVar(&cfg.Deep, "deep", false, "read every replica and check its size and MD5")
 	fs.BoolVar(&cfg.Fix, "fix", false, "repair what can be repaired")
 	fs.DurationVar(&cfg.Grace, "grace", time.Hour, "leave orphans and unfinished writes younger than this alone (they may be in flight)")
+	fs.DurationVar(&cfg.UploadGrace, "upload-grace", 7*24*time.Hour, "report S3 multipart uploads older than this as abandoned (and with -fix remove them)")
 	fs.IntVar(&cfg.Workers, "workers", 16, "keys checked and directories listed at once")
 	volTimeoutFlag(fs, &cfg.VolTimeout)
 	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {

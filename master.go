@@ -80,12 +80,13 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 const healthInterval = 500 * time.Millisecond
 
 // Start begins the health probes, the recovery of writes and deletes that a crash
-// interrupted, and the deletion of old replicas after rebalancing; they stop when ctx
-// ends, and Wait waits for that.
+// interrupted, the deletion of old replicas after rebalancing, and of abandoned
+// multipart uploads; they stop when ctx ends, and Wait waits for that.
 func (m *Master) Start(ctx context.Context) {
 	m.health.Start(ctx, &m.background)
 	m.background.Go(func() { m.recover(ctx) })
 	m.background.Go(func() { m.sweepLeftovers(ctx) })
+	m.background.Go(func() { m.sweepUploads(ctx) })
 }
 
 // Wait waits until the work Start began has stopped.
@@ -294,6 +295,12 @@ type ServerConfig struct {
 	// S3Domain, if set, makes requests to BUCKET.S3Domain virtual-host S3 requests
 	// for BUCKET; empty, only path-style S3 requests (/BUCKET/KEY) are understood.
 	S3Domain string
+	// UploadGrace is how old an S3 multipart upload may grow before it counts as
+	// abandoned and is removed, parts and all. Zero means 7 days.
+	UploadGrace time.Duration
+	// CompleteKeepalive is how often CompleteMultipartUpload sends a space while it
+	// assembles the object, so that clients do not time out. Zero means 5 seconds.
+	CompleteKeepalive time.Duration
 }
 
 // Validate says what is wrong with c, if anything.
@@ -309,6 +316,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.Grace < 0 {
 		return fmt.Errorf("-grace must not be negative, got %v", c.Grace)
+	}
+	if c.UploadGrace < 0 {
+		return fmt.Errorf("-upload-grace must not be negative, got %v", c.UploadGrace)
 	}
 	if c.VolTimeout <= 0 {
 		return fmt.Errorf("-voltimeout must be positive, got %v", c.VolTimeout)

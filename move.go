@@ -160,6 +160,15 @@ func removeFiles(ctx context.Context, client *VolumeClient, key string, sub int,
 	if markers {
 		paths = append(paths, MarkerPath(key, sub, gen))
 	}
+	return deletePaths(ctx, client, vols, paths...)
+}
+
+// deletePaths deletes each of paths, in turn, from every volume of vols; files already
+// gone are fine.
+func deletePaths(ctx context.Context, client *VolumeClient, vols []string, paths ...string) error {
+	if len(vols) == 0 {
+		return nil
+	}
 	for _, path := range paths {
 		if err := errors.Join(client.DeleteAll(ctx, vols, path)...); err != nil {
 			return err

@@ -54,7 +54,7 @@ type rebuilder struct {
 	seed      maphash.Seed
 	stripes   [256]sync.Mutex
 
-	keys, strays atomic.Int64
+	keys, strays, parts atomic.Int64
 }
 
 // runRebuild recreates the index at cfg.DB from what the volumes hold.
@@ -101,13 +101,19 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 	if err != nil {
 		return err
 	}
-	sum.took, sum.files, sum.strays = time.Since(start), rb.walker.files.Load(), rb.strays.Load()
+	sum.took, sum.files, sum.strays, sum.parts = time.Since(start), rb.walker.files.Load(), rb.strays.Load(), rb.parts.Load()
 	sum.write(stdout)
 	return nil
 }
 
 // merge adds one file found on volume to its key's record.
 func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
+	if _, _, _, ok := ParsePartPath(path); ok {
+		// A part of a multipart upload: uploads live only in the index, so a rebuilt
+		// index has none, and verify -fix deletes their parts as orphans.
+		rb.parts.Add(1)
+		return nil
+	}
 	f, err := ParseVolumePath(path)
 	if err != nil {
 		rb.strays.Add(1)
@@ -219,7 +225,7 @@ func chooseGen(rec *Record, replicas int, size func(gen uint64, volume string) (
 type rebuildSummary struct {
 	keys, unlinked, incomplete, orphanMarkers, stale int64
 	examples                                         []string
-	files, strays                                    int64
+	files, strays, parts                             int64
 	took                                             time.Duration
 }
 
@@ -238,6 +244,9 @@ func (s rebuildSummary) write(w io.Writer) {
 	}
 	if s.orphanMarkers > 0 {
 		fmt.Fprintf(w, "rebuild: %d unlink markers without a value (an interrupted DELETE), ignored\n", s.orphanMarkers)
+	}
+	if s.parts > 0 {
+		fmt.Fprintf(w, "rebuild: %d parts of multipart uploads in progress, not indexed (their uploads are lost; verify -fix deletes them)\n", s.parts)
 	}
 	if s.strays > 0 {
 		fmt.Fprintf(w, "rebuild: %d files that davkv did not write, ignored\n", s.strays)

@@ -166,11 +166,7 @@ func (r Record) MarshalBinary() ([]byte, error) {
 		b = binary.AppendVarint(b, sg.Time)
 		b = appendStrings(b, sg.Volumes)
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.Meta)))
-	for _, h := range r.Meta {
-		b = appendString(b, h.Name)
-		b = appendString(b, h.Value)
-	}
+	b = appendMeta(b, r.Meta)
 	b = appendString(b, r.ETag)
 	b = binary.AppendVarint(b, r.Modified)
 	return b, nil
@@ -180,6 +176,16 @@ func appendStrings(b []byte, list []string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(list)))
 	for _, v := range list {
 		b = appendString(b, v)
+	}
+	return b
+}
+
+// appendMeta encodes headers as a count, then each one's name and value.
+func appendMeta(b []byte, meta []MetaHeader) []byte {
+	b = binary.AppendUvarint(b, uint64(len(meta)))
+	for _, h := range meta {
+		b = appendString(b, h.Name)
+		b = appendString(b, h.Value)
 	}
 	return b
 }
@@ -214,12 +220,7 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 				rec.Stale = append(rec.Stale, StaleGen{Gen: d.uvarint(), Time: d.varint(), Volumes: d.strings()})
 			}
 		}
-		if n := d.count(); n > 0 {
-			rec.Meta = make([]MetaHeader, 0, n)
-			for range n {
-				rec.Meta = append(rec.Meta, MetaHeader{Name: d.string1(), Value: d.string1()})
-			}
-		}
+		rec.Meta = d.meta()
 		rec.ETag = d.string1()
 		rec.Modified = d.varint()
 	} else {
@@ -286,6 +287,19 @@ func (d *recordDecoder) strings() []string {
 		list = append(list, d.string1())
 	}
 	return list
+}
+
+// meta reads what appendMeta wrote.
+func (d *recordDecoder) meta() []MetaHeader {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	meta := make([]MetaHeader, 0, n)
+	for range n {
+		meta = append(meta, MetaHeader{Name: d.string1(), Value: d.string1()})
+	}
+	return meta
 }
 
 func (d *recordDecoder) string1() string { return string(d.bytes(d.uvarint())) }

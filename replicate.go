@@ -153,7 +153,9 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		var rerr error
 		next, eof, rerr = fill(body, bufs[reading], rc)
 		if inflight != nil {
-			if werr := <-inflight; werr != nil {
+			werr := <-inflight
+			inflight = nil // received: a body ending at a chunk's end must not wait again
+			if werr != nil {
 				return abort(werr)
 			}
 		}
@@ -200,12 +202,15 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 }
 
 // fill reads body into buf until buf is full or the body ends. eof says the body ended.
-// Each read may wait bodyIdleTimeout for the client. A read that fails is the client's
+// Each read may wait bodyIdleTimeout for the client (rc's; nil for a body that is not
+// a request's). A read that fails is the client's
 // fault (it hung up, or sent less than its Content-Length) and wraps ErrClientBody.
 func fill(body io.Reader, buf []byte, rc *http.ResponseController) (data []byte, eof bool, err error) {
 	n := 0
 	for n < len(buf) {
-		rc.SetReadDeadline(time.Now().Add(bodyIdleTimeout))
+		if rc != nil {
+			rc.SetReadDeadline(time.Now().Add(bodyIdleTimeout))
+		}
 		k, err := body.Read(buf[n:])
 		n += k
 		if errors.Is(err, io.EOF) {

@@ -124,6 +124,20 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return m.s3ListBuckets(w, r)
 	case r.bucket == "":
 		return s3Errorf(ErrS3MethodNotAllowed, "The service answers only GET (ListBuckets).")
+	case r.key != "" && r.Method == http.MethodPost && onlyParams(q, []string{"uploads"}) && q.Has("uploads"):
+		return m.s3CreateMultipartUpload(w, r)
+	case r.key != "" && r.Method == http.MethodPut && onlyParams(q, []string{"partNumber", "uploadId"}) && q.Has("partNumber") && q.Has("uploadId"):
+		return m.s3UploadPart(w, r)
+	case r.key != "" && onlyParams(q, []string{"uploadId", "max-parts", "part-number-marker"}) && q.Has("uploadId"):
+		switch r.Method {
+		case http.MethodPost:
+			return m.s3CompleteMultipartUpload(w, r)
+		case http.MethodDelete:
+			return m.s3AbortMultipartUpload(w, r)
+		case http.MethodGet:
+			return m.s3ListParts(w, r)
+		}
+		return s3Errorf(ErrS3MethodNotAllowed, "%s of a multipart upload is not allowed.", r.Method)
 	case r.key != "" && r.Method == http.MethodHead && !hasSubResource(q):
 		return m.s3HeadObject(w, r)
 	case r.key != "" && r.Method == http.MethodGet && !hasSubResource(q):
@@ -146,6 +160,8 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return m.s3DeleteBucket(w, r)
 	case r.Method == http.MethodPost && q.Has("delete"):
 		return m.s3DeleteObjects(w, r)
+	case r.Method == http.MethodGet && q.Has("uploads") && onlyParams(q, []string{"uploads", "prefix", "delimiter", "key-marker", "upload-id-marker", "max-uploads", "encoding-type"}):
+		return m.s3ListMultipartUploads(w, r)
 	case r.Method == http.MethodGet && q.Has("location"):
 		return m.s3GetBucketLocation(w, r)
 	}

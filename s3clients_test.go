@@ -32,7 +32,7 @@ func TestS3RealClients(t *testing.T) {
 	}
 	c, _ := s3Cluster(t, 3, "tools")
 	big := randomBytes(300 << 10)
-	values := map[string][]byte{"dir/a b&c.txt": []byte("hello"), "top.bin": big, "ünï/x+y": []byte("u")}
+	values := map[string][]byte{"dir/a b&c.txt": []byte("hello"), "dir/<tag> 'q'.txt": []byte("xml"), "top.bin": big, "ünï/x+y": []byte("u")}
 	for k, v := range values {
 		c.Put("/tools/"+k, v)
 	}
@@ -108,7 +108,7 @@ func TestS3RealClients(t *testing.T) {
 		}
 		got := strings.Fields(strings.ReplaceAll(out, " ", "_"))
 		slices.Sort(got)
-		if want := []string{"dir/a_b&c.txt", "top.bin", "ünï/x+y"}; !slices.Equal(got, want) {
+		if want := []string{"dir/<tag>_'q'.txt", "dir/a_b&c.txt", "top.bin", "ünï/x+y"}; !slices.Equal(got, want) {
 			t.Fatalf("rclone lsf: %q, want %q", got, want)
 		}
 		out, err = run(t, "davkvtestsecret", "", "rclone", "--config", "/dev/null", "md5sum", "davkv:tools")
@@ -136,7 +136,7 @@ r = s.list_objects_v2(Bucket="tools", Delimiter="/")
 assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["dir/", "ünï/"], r
 assert [o["Key"] for o in r["Contents"]] == ["top.bin"], r
 pages = s.get_paginator("list_objects_v2").paginate(Bucket="tools", PaginationConfig={"PageSize": 1})
-assert [o["Key"] for p in pages for o in p["Contents"]] == ["dir/a b&c.txt", "top.bin", "ünï/x+y"]
+assert [o["Key"] for p in pages for o in p["Contents"]] == ["dir/<tag> 'q'.txt", "dir/a b&c.txt", "top.bin", "ünï/x+y"]
 assert s.get_object(Bucket="tools", Key="dir/a b&c.txt", Range="bytes=1-3")["Body"].read() == b"ell"
 url = s.generate_presigned_url("get_object", Params={"Bucket": "tools", "Key": "ünï/x+y"}, ExpiresIn=60)
 assert urllib.request.urlopen(url).read() == b"u"
@@ -155,7 +155,9 @@ print("ok")
 
 	// Uploads go to a bucket of their own, made with the AWS CLI.
 	aws(t, "s3", "mb", "s3://uploads")
-	tree := map[string][]byte{"a.txt": []byte("first"), "sub/b.bin": randomBytes(3 << 20), "sub/deeper/c d&e.txt": []byte("x"), "empty": {}}
+	// video.bin is over every tool's multipart threshold (as the tools are run here).
+	tree := map[string][]byte{"a.txt": []byte("first"), "sub/b.bin": randomBytes(3 << 20), "sub/deeper/c d&e.txt": []byte("x"), "empty": {},
+		"video.bin": randomBytes(40 << 20)}
 	src := filepath.Join(dir, "tree")
 	for name, v := range tree {
 		path := filepath.Join(src, name)
@@ -179,6 +181,10 @@ print("ok")
 	t.Run("aws cli uploads", func(t *testing.T) {
 		aws(t, "s3", "sync", src, "s3://uploads/cli/")
 		sameTree(t, "cli/")
+		out := aws(t, "s3api", "head-object", "--bucket", "uploads", "--key", "cli/video.bin")
+		if want := strings.Trim(multipartETag(tree["video.bin"], 8<<20), `"`); !strings.Contains(out, want) {
+			t.Fatalf("the CLI's multipart upload: head-object %s, want ETag %s", out, want)
+		}
 		// An overwrite, with a content type the CLI guesses from the name.
 		if err := os.WriteFile(filepath.Join(dir, "new.txt"), []byte("second"), 0o644); err != nil {
 			t.Fatal(err)
@@ -189,7 +195,7 @@ print("ok")
 		}
 		aws(t, "s3api", "put-object", "--bucket", "uploads", "--key", "cli/meta", "--body", filepath.Join(dir, "new.txt"),
 			"--content-type", "text/x-davkv", "--metadata", "camera=front")
-		out := aws(t, "s3api", "head-object", "--bucket", "uploads", "--key", "cli/meta")
+		out = aws(t, "s3api", "head-object", "--bucket", "uploads", "--key", "cli/meta")
 		if !strings.Contains(out, `"ContentType": "text/x-davkv"`) || !strings.Contains(out, `"camera": "front"`) {
 			t.Fatalf("head-object: %s", out)
 		}
@@ -215,7 +221,8 @@ print("ok")
 			}
 			return out
 		}
-		rclone("sync", src, "davkv:uploads/rclone")
+		// Uploads over 5 MiB go in parts of 5 MiB.
+		rclone("sync", "--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M", src, "davkv:uploads/rclone")
 		sameTree(t, "rclone/")
 		rclone("check", src, "davkv:uploads/rclone")
 		// A changed file is uploaded again, and both sides agree after.
@@ -237,6 +244,7 @@ print("ok")
 	t.Run("boto3 uploads", func(t *testing.T) {
 		script := `
 import os, hashlib, boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 s = boto3.client("s3", endpoint_url=os.environ["DAVKV_URL"], region_name="us-east-1",
                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
@@ -248,6 +256,19 @@ for i, body in enumerate([b"one", b"two" * 100000, b""]):
 s.put_object(Bucket="uploads", Key="boto/crc", Body=b"checked" * 1000, ChecksumAlgorithm="CRC32")
 s.upload_file(os.path.join("tree", "sub", "b.bin"), "uploads", "boto/b.bin")
 assert s.head_object(Bucket="uploads", Key="boto/b.bin")["ContentLength"] == 3 << 20
+mb = 1 << 20
+s.upload_file(os.path.join("tree", "video.bin"), "uploads", "boto/video.bin",
+              Config=TransferConfig(multipart_threshold=5 * mb, multipart_chunksize=5 * mb))
+h = s.head_object(Bucket="uploads", Key="boto/video.bin")
+video = open(os.path.join("tree", "video.bin"), "rb").read()
+sums = b"".join(hashlib.md5(video[i:i + 5 * mb]).digest() for i in range(0, len(video), 5 * mb))
+assert h["ETag"] == '"%s-8"' % hashlib.md5(sums).hexdigest() and h["ContentLength"] == 40 * mb, h
+assert s.get_object(Bucket="uploads", Key="boto/video.bin", Range="bytes=%d-%d" % (7 * mb, 7 * mb + 9))["Body"].read() == video[7 * mb:7 * mb + 10]
+u = s.create_multipart_upload(Bucket="uploads", Key="boto/aborted")["UploadId"]
+s.upload_part(Bucket="uploads", Key="boto/aborted", UploadId=u, PartNumber=1, Body=b"x" * 100)
+assert [x["UploadId"] for x in s.list_multipart_uploads(Bucket="uploads").get("Uploads", [])] == [u]
+s.abort_multipart_upload(Bucket="uploads", Key="boto/aborted", UploadId=u)
+assert s.list_multipart_uploads(Bucket="uploads").get("Uploads", []) == []
 try:
     s.put_object(Bucket="uploads", Key="boto/crc", Body=b"bad", ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
     raise SystemExit("a wrong Content-MD5 was taken")

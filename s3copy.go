@@ -30,18 +30,8 @@ func (m *Master) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
-	srcKey, err := m.copySource(r.Header.Get("X-Amz-Copy-Source"))
+	srcKey, src, err := m.copySource(r)
 	if err != nil {
-		return err
-	}
-	src, err := m.index.Get(srcKey)
-	if err == nil && src.State != StateLive {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	if err := checkCopyConditions(r.Header, src); err != nil {
 		return err
 	}
 	opt := putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: src.Meta}
@@ -77,9 +67,26 @@ func (m *Master) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	return writeXML(w, r, copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(rec.Modified), ETag: objectETag(rec)})
 }
 
-// copySource returns the native key of an x-amz-copy-source, "[/]BUCKET/KEY" URL-encoded,
-// once its bucket is known to exist. Objects have one version, "null".
-func (m *Master) copySource(header string) (string, error) {
+// copySource returns the native key and live record of the object r's
+// x-amz-copy-source names, once x-amz-copy-source-if-* hold for it.
+func (m *Master) copySource(r *s3Request) (string, Record, error) {
+	key, err := m.copySourceKey(r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return key, Record{}, err
+	}
+	src, err := m.index.Get(key)
+	if err == nil && src.State != StateLive {
+		err = ErrNotFound
+	}
+	if err == nil {
+		err = checkCopyConditions(r.Header, src)
+	}
+	return key, src, err
+}
+
+// copySourceKey returns the native key of an x-amz-copy-source, "[/]BUCKET/KEY"
+// URL-encoded, once its bucket is known to exist. Objects have one version, "null".
+func (m *Master) copySourceKey(header string) (string, error) {
 	path, query, _ := strings.Cut(header, "?")
 	if v, err := url.ParseQuery(query); err != nil || len(v) > 1 || len(v) == 1 && v.Get("versionId") != "null" {
 		return "", s3Errorf(ErrS3InvalidArgument, "x-amz-copy-source %q names a version; objects here have only the version null.", header)

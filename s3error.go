@@ -30,6 +30,10 @@ var (
 	ErrS3ContentSHA256Mismatch = &S3Code{"XAmzContentSHA256Mismatch", http.StatusBadRequest}
 	ErrS3NoSuchBucket          = &S3Code{"NoSuchBucket", http.StatusNotFound}
 	ErrS3NoSuchKey             = &S3Code{"NoSuchKey", http.StatusNotFound}
+	ErrS3NoSuchUpload          = &S3Code{"NoSuchUpload", http.StatusNotFound}
+	ErrS3InvalidPart           = &S3Code{"InvalidPart", http.StatusBadRequest}
+	ErrS3InvalidPartOrder      = &S3Code{"InvalidPartOrder", http.StatusBadRequest}
+	ErrS3EntityTooSmall        = &S3Code{"EntityTooSmall", http.StatusBadRequest}
 	ErrS3BucketNotEmpty        = &S3Code{"BucketNotEmpty", http.StatusConflict}
 	ErrS3BucketOwned           = &S3Code{"BucketAlreadyOwnedByYou", http.StatusConflict}
 	ErrS3OperationAborted      = &S3Code{"OperationAborted", http.StatusConflict}

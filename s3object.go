@@ -114,15 +114,20 @@ func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, 
 // openReplica opens key's value, or n bytes of it from off if ranged, on the first
 // replica that answers: those on volumes that are up first, then the others.
 func (m *Master) openReplica(ctx context.Context, key string, rec Record, off, n int64, ranged bool) (io.ReadCloser, error) {
+	return m.openFile(ctx, rec.Path(key), rec.Volumes, rec.Size, off, n, ranged)
+}
+
+// openFile opens the file at path, of size bytes, or n bytes of it from off if ranged,
+// on the first of vols that answers: those that are up first, then the others.
+func (m *Master) openFile(ctx context.Context, path string, vols []string, size, off, n int64, ranged bool) (io.ReadCloser, error) {
 	var up, down []string
-	for _, v := range rec.Volumes {
+	for _, v := range vols {
 		if m.health.Up(v) {
 			up = append(up, v)
 		} else {
 			down = append(down, v)
 		}
 	}
-	path := rec.Path(key)
 	var errs []error
 	for _, v := range append(up, down...) {
 		var body io.ReadCloser
@@ -130,10 +135,10 @@ func (m *Master) openReplica(ctx context.Context, key string, rec Record, off, n
 		if ranged {
 			body, err = m.client.GetRange(ctx, v, path, off, n)
 		} else {
-			var size int64
-			if body, size, err = m.client.Get(ctx, v, path); err == nil && size != rec.Size {
+			var got int64
+			if body, got, err = m.client.Get(ctx, v, path); err == nil && got != size {
 				body.Close()
-				err = &VolumeError{Op: http.MethodGet, Volume: v, Path: path, Err: fmt.Errorf("%w: %d bytes, want %d", ErrCopyMismatch, size, rec.Size)}
+				err = &VolumeError{Op: http.MethodGet, Volume: v, Path: path, Err: fmt.Errorf("%w: %d bytes, want %d", ErrCopyMismatch, got, size)}
 			}
 		}
 		m.health.Failed(err)

@@ -202,7 +202,7 @@ func TestS3PutAWSChunked(t *testing.T) {
 		return b
 	}
 
-	big := randomBytes(2*chunkSize + 1000)
+	big, exact := randomBytes(2*chunkSize+1000), randomBytes(2*chunkSize)
 	crc := "x-amz-checksum-crc32:" + crc32Base64(big)
 	files := c.AllFiles()
 	bad := []struct {
@@ -249,15 +249,22 @@ func TestS3PutAWSChunked(t *testing.T) {
 		{"signed", streamingSigned, "", func(a *s3Auth) []byte { return awsChunked(big, 64<<10, a) }},
 		{"signed, trailing checksum", streamingSignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte { return awsChunked(big, 64<<10, a, crc) }},
 		{"unsigned, trailing checksum", streamingUnsignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte { return awsChunked(big, 8<<10, nil, crc) }},
+		// The decoder ends apart from the last bytes: a value that fills its last
+		// buffer exactly must not wait for that buffer twice.
+		{"ending at a buffer's end", streamingSigned, "", func(a *s3Auth) []byte { return awsChunked(exact, 64<<10, a) }},
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := send(t, tt.mode, big, tt.trailer, tt.frame)
+			payload := big
+			if tt.name == "ending at a buffer's end" {
+				payload = exact
+			}
+			resp := send(t, tt.mode, payload, tt.trailer, tt.frame)
 			if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK {
 				t.Fatalf("%s: %s", resp.Status, b)
 			}
-			if got := value(t); !bytes.Equal(got, big) {
-				t.Fatalf("read %d bytes back, want %d", len(got), len(big))
+			if got := value(t); !bytes.Equal(got, payload) {
+				t.Fatalf("read %d bytes back, want %d", len(got), len(payload))
 			}
 			if enc := c.Record("/media/" + key).Meta; len(enc) != 0 {
 				t.Fatalf("stored headers %v: aws-chunked is not the value's encoding", enc)

@@ -79,26 +79,10 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 		return Record{}, ErrEmptyBody
 	}
 
-	// The key's volumes in rendezvous order, skipping those known to be down: its
-	// first choices if they are up, the next ones in its order if not.
-	var up, down []string
-	for _, v := range m.placement.Rank(key) {
-		if m.health.Up(v) {
-			up = append(up, v)
-		} else {
-			down = append(down, v)
-		}
+	up, vols, spares, minOK, err := m.chooseVolumes(key)
+	if err != nil {
+		return Record{}, err
 	}
-	minOK := cmp.Or(m.cfg.MinReplicas, m.cfg.Replicas)
-	if len(up) < minOK {
-		return Record{}, fmt.Errorf("%w: %d of %d volumes are up (down: %s), %d replicas needed",
-			ErrNoVolumes, len(up), len(m.cfg.Volumes), strings.Join(down, ", "), minOK)
-	}
-	// A few fallbacks (as many as replicas) are enough to ride out volumes dying
-	// during the write; the record, and a crash's cleanup, stay small however many
-	// volumes there are.
-	n := min(m.cfg.Replicas, len(up))
-	vols, spares := up[:n], up[n:min(2*n, len(up))]
 
 	// Until the write commits, the record names every volume it may touch, fallbacks
 	// included, for the cleanup of a crash: a new key as writing, an overwrite as a
@@ -146,6 +130,31 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 		m.log.Warn("under-replicated: fewer volumes are up than -replicas", "key", key, "volumes", strings.Join(rec.Volumes, ","))
 	}
 	return rec, nil
+}
+
+// chooseVolumes picks where a write for key goes: the volumes that are up in key's
+// rendezvous order (its first choices if they are up, the next ones if not), the
+// replicas' volumes and a few spares among them, and how many replicas must be
+// written. Too few volumes up is ErrNoVolumes.
+func (m *Master) chooseVolumes(key string) (up, vols, spares []string, minOK int, err error) {
+	var down []string
+	for _, v := range m.placement.Rank(key) {
+		if m.health.Up(v) {
+			up = append(up, v)
+		} else {
+			down = append(down, v)
+		}
+	}
+	minOK = cmp.Or(m.cfg.MinReplicas, m.cfg.Replicas)
+	if len(up) < minOK {
+		return nil, nil, nil, 0, fmt.Errorf("%w: %d of %d volumes are up (down: %s), %d replicas needed",
+			ErrNoVolumes, len(up), len(m.cfg.Volumes), strings.Join(down, ", "), minOK)
+	}
+	// A few spares (as many as replicas) are enough to ride out volumes dying during
+	// the write; the record, and a crash's cleanup, stay small however many volumes
+	// there are.
+	n := min(m.cfg.Replicas, len(up))
+	return up, up[:n], up[n:min(2*n, len(up))], minOK, nil
 }
 
 // undoStore removes what a failed store wrote (generation gen on vols) and takes its

@@ -30,8 +30,12 @@ type ThrashConfig struct {
 	// Direct does the same work straight against Volumes, with no master: the
 	// physical limit that the master adds cost to. Placement needs Replicas and
 	// Subvolumes too.
-	Direct     bool
-	Volumes    []string
+	Direct  bool
+	Volumes []string
+	// S3 sends the master S3 requests (PutObject, GetObject, DeleteObject), unsigned,
+	// for a master without -s3keys, in the bucket Prefix's first segment names, which
+	// thrash creates.
+	S3         bool
 	Replicas   int
 	Subvolumes int
 	// Count is how many keys; Workers how many are worked on at once.
@@ -62,6 +66,12 @@ func (c ThrashConfig) Validate() error {
 	}
 	if !strings.HasPrefix(c.Prefix, "/") {
 		return fmt.Errorf("-prefix %q must start with /", c.Prefix)
+	}
+	if c.Direct && c.S3 {
+		return errors.New("-s3 speaks to a master: it does not go with -direct")
+	}
+	if _, _, ok := strings.Cut(c.Prefix[1:], "/"); c.S3 && !ok {
+		return fmt.Errorf("-prefix %q must be /BUCKET/... with -s3", c.Prefix)
 	}
 	if c.Direct {
 		return ClusterConfig{Volumes: c.Volumes, DB: "-", Replicas: c.Replicas, Subvolumes: c.Subvolumes}.Validate()
@@ -132,14 +142,21 @@ func (th *thrasher) do(ctx context.Context, op, key string, value, buf []byte) (
 	if op == "put" {
 		body = bytes.NewReader(value)
 	}
-	method, want := http.MethodGet, http.StatusOK
+	method, want, query := http.MethodGet, http.StatusOK, ""
 	switch op {
 	case "put":
 		method, want = http.MethodPut, http.StatusCreated
 	case "delete":
 		method, want = http.MethodDelete, http.StatusNoContent
 	}
-	resp, err := th.master.Do(ctx, method, key, "", body, int64(len(value)))
+	if th.cfg.S3 {
+		// x-id, which SDKs send too, makes the request S3's.
+		query = "x-id=" + map[string]string{"put": "PutObject", "get": "GetObject", "delete": "DeleteObject"}[op]
+		if op == "put" {
+			want = http.StatusOK
+		}
+	}
+	resp, err := th.master.Do(ctx, method, key, query, body, int64(len(value)))
 	if err != nil {
 		return buf, err
 	}
@@ -152,6 +169,20 @@ func (th *thrasher) do(ctx context.Context, op, key string, value, buf []byte) (
 		return readCompare(resp.Body, value, buf)
 	}
 	return buf, nil
+}
+
+// createBucket creates the bucket of -s3's prefix, or finds it there.
+func (th *thrasher) createBucket(ctx context.Context) error {
+	bucket, _, _ := strings.Cut(th.cfg.Prefix[1:], "/")
+	resp, err := th.master.Do(ctx, http.MethodPut, "/"+bucket, "x-id=CreateBucket", nil, 0)
+	if err != nil {
+		return fmt.Errorf("thrash: create bucket %s: %w", bucket, err)
+	}
+	defer drain(resp)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusConflict {
+		return fmt.Errorf("thrash: create bucket %s: status %d", bucket, resp.StatusCode)
+	}
+	return nil
 }
 
 // direct is do's work straight against the volumes placement chooses: PUT to all in
@@ -201,6 +232,11 @@ func runThrash(ctx context.Context, cfg ThrashConfig, stdout io.Writer, log *slo
 	client := NewVolumeClient(cfg.VolTimeout)
 	th := &thrasher{cfg: cfg, client: client, master: NewMasterClient(cfg.Master, client),
 		placement: Placement{Volumes: cfg.Volumes, Replicas: cfg.Replicas, Subvolumes: cfg.Subvolumes}}
+	if cfg.S3 {
+		if err := th.createBucket(ctx); err != nil {
+			return err
+		}
+	}
 	var next atomic.Int64
 	var reported atomic.Int64
 	results := make([]thrashResult, cfg.Workers)
@@ -241,6 +277,9 @@ func runThrash(ctx context.Context, cfg ThrashConfig, stdout io.Writer, log *slo
 	}
 
 	target := "master " + cfg.Master
+	if cfg.S3 {
+		target += " (S3)"
+	}
 	if cfg.Direct {
 		target = "direct to " + strings.Join(cfg.Volumes, ",")
 	}

@@ -15,19 +15,20 @@ func thrashConfig(c *testCluster, prefix string, ops ...string) ThrashConfig {
 		Count: 200, Workers: 8, Size: 3000, Prefix: prefix, Ops: ops, VolTimeout: time.Second}
 }
 
+// TestThrash thrashes through the master (native and S3) and straight to the volumes.
 func TestThrash(t *testing.T) {
 	c := startCluster(t, 3, nil)
-	for _, direct := range []bool{false, true} {
-		cfg := thrashConfig(c, "/t", thrashOps...)
-		cfg.Direct = direct
+	for _, how := range []string{"master", "direct", "s3"} {
+		cfg := thrashConfig(c, "/thrashed/t", thrashOps...)
+		cfg.Direct, cfg.S3 = how == "direct", how == "s3"
 		var out bytes.Buffer
 		if err := runThrash(context.Background(), cfg, &out, testLogger(t)); err != nil {
-			t.Fatalf("direct=%v: %v\n%s", direct, err, out.String())
+			t.Fatalf("%s: %v\n%s", how, err, out.String())
 		}
 		t.Log(out.String())
 		for _, want := range []string{"thrash: 200 keys", "keys/s ", "value MB/s ", "put ", "get ", "delete "} {
 			if !strings.Contains(out.String(), want) {
-				t.Errorf("direct=%v: output lacks %q:\n%s", direct, want, out.String())
+				t.Errorf("%s: output lacks %q:\n%s", how, want, out.String())
 			}
 		}
 	}

@@ -39,6 +39,9 @@ func (c VerifyConfig) Validate() error {
 	if c.Grace < 0 {
 		return fmt.Errorf("-grace must not be negative, got %v", c.Grace)
 	}
+	if c.UploadGrace < 0 {
+		return fmt.Errorf("-upload-grace must not be negative, got %v", c.UploadGrace)
+	}
 	if c.Master != "" {
 		return nil
 	}
@@ -72,6 +75,10 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 	if err := runWorkers(ctx, cfg.Workers, sendRecords(index, all), func(j keyJob) { v.checkKey(ctx, j.key, j.rec) }); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	// Then the uploads, so that the parts of those removed are not taken for orphans.
+	if err := v.checkUploads(ctx); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
 
 	walker := newVolumeWalker(client, cfg.Workers, func(volume, path string, e DirEntry) error {
 		v.checkFile(ctx, volume, path, e)
@@ -90,7 +97,8 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 
 // runVerifyOnline does verify's work through a running master: it asks the master to
 // check every key (VERIFY /key), walks the volumes the master names in /health, and
-// asks it about every file found (VERIFY /?file=).
+// asks it about every file found (VERIFY /?file=). Abandoned multipart uploads are
+// the master's to remove (see -upload-grace), not this run's.
 func runVerifyOnline(ctx context.Context, cfg VerifyConfig, m *MasterClient, stdout io.Writer, log *slog.Logger) error {
 	resp, err := m.Do(ctx, http.MethodGet, healthPath, "", nil, 0)
 	if err != nil {

@@ -14,7 +14,7 @@ COUNT=${COUNT:-10000}
 BIG_MB=${BIG_MB:-1024}
 WRK_SECONDS=${WRK_SECONDS:-10}
 BASE=${BENCH_PORT:-4100}
-scripts/deps.sh nginx-light wrk curl
+scripts/deps.sh nginx-light wrk curl awscli
 
 NAME=bench DIR=${BENCH_DIR:-}
 . scripts/cluster.sh
@@ -26,20 +26,33 @@ cpu() { awk '{print $14 + $15}' "/proc/$master/stat"; }
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 now() { date +%s.%N; }
+# timed FILE CMD...: runs CMD and adds its wall time, in seconds, to FILE.
+timed() {
+	local file=$1 t0
+	shift
+	t0=$(now)
+	"$@"
+	echo "$(now) $t0" | awk '{print $1 - $2}' >>"$file"
+}
 
 echo "bench: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), data in $ROOT, $ROUNDS rounds" >&2
 
 # 1. thrash through the master vs straight to the volumes, and the master's CPU per key.
-: >"$ROOT/t.master"; : >"$ROOT/t.direct"; : >"$ROOT/t.cpu"
+: >"$ROOT/t.master"; : >"$ROOT/t.direct"; : >"$ROOT/t.cpu"; : >"$ROOT/t.s3cpu"
 for r in $(seq "$ROUNDS"); do
 	before=$(cpu)
 	"$DAVKV" thrash -master "$MASTER" -count "$COUNT" | awk '/^keys\/s/ {print $2}' >>"$ROOT/t.master"
 	after=$(cpu)
 	awk -v d=$((after - before)) -v clk="$CLK" -v n="$COUNT" 'BEGIN {printf "%.0f\n", d / clk / n * 1e6}' >>"$ROOT/t.cpu"
+	# The same keys as S3 requests (PutObject, GetObject streamed, DeleteObject).
+	before=$(cpu)
+	"$DAVKV" thrash -s3 -master "$MASTER" -count "$COUNT" -prefix "/thrash3/$r" >/dev/null
+	after=$(cpu)
+	awk -v d=$((after - before)) -v clk="$CLK" -v n="$COUNT" 'BEGIN {printf "%.0f\n", d / clk / n * 1e6}' >>"$ROOT/t.s3cpu"
 	"$DAVKV" thrash -direct -volumes "$VOLS" -replicas 3 -count "$COUNT" | awk '/^keys\/s/ {print $2}' >>"$ROOT/t.direct"
-	echo "bench: thrash round $r: master $(tail -1 "$ROOT/t.master") keys/s ($(tail -1 "$ROOT/t.cpu") us CPU/key), direct $(tail -1 "$ROOT/t.direct") keys/s" >&2
+	echo "bench: thrash round $r: master $(tail -1 "$ROOT/t.master") keys/s ($(tail -1 "$ROOT/t.cpu") us CPU/key; S3 $(tail -1 "$ROOT/t.s3cpu")), direct $(tail -1 "$ROOT/t.direct") keys/s" >&2
 done
-tm=$(median <"$ROOT/t.master"); td=$(median <"$ROOT/t.direct"); tc=$(median <"$ROOT/t.cpu")
+tm=$(median <"$ROOT/t.master"); td=$(median <"$ROOT/t.direct"); tc=$(median <"$ROOT/t.cpu"); ts=$(median <"$ROOT/t.s3cpu")
 
 # 2. redirects for an existing key vs a missing one.
 curl -fs -X PUT -d exists "http://$MASTER/bench/exists" >/dev/null
@@ -70,10 +83,7 @@ for r in $(seq "$ROUNDS"); do
 	echo "$t1 $t0" | awk '{print $1 - $2}' >>"$ROOT/b.direct"
 	for v in "${vols[@]:0:3}"; do curl -fs -o /dev/null -X DELETE "http://$v/direct/big"; done
 	sync
-	t0=$(now)
-	curl -fs -o /dev/null -T "$ROOT/big" "http://$MASTER/bench/big"
-	t1=$(now)
-	echo "$t1 $t0" | awk '{print $1 - $2}' >>"$ROOT/b.master"
+	timed "$ROOT/b.master" curl -fs -o /dev/null -T "$ROOT/big" "http://$MASTER/bench/big"
 	curl -fs -o /dev/null -X DELETE "http://$MASTER/bench/big"
 	echo "bench: $BIG_MB MiB round $r: master $(tail -1 "$ROOT/b.master") s, direct $(tail -1 "$ROOT/b.direct") s" >&2
 done
@@ -88,18 +98,30 @@ curl -fs -o /dev/null -X PUT -H "$S3AUTH" -H "X-Amz-Content-Sha256: UNSIGNED-PAY
 curl -fs -o /dev/null -T "$ROOT/big" "http://$MASTER/s3bench/big"
 : >"$ROOT/g.s3"; : >"$ROOT/g.native"
 for r in $(seq "$ROUNDS"); do
-	t0=$(now)
-	curl -fs -o /dev/null -H "$S3AUTH" -H "X-Amz-Content-Sha256: UNSIGNED-PAYLOAD" "http://$MASTER/s3bench/big"
-	t1=$(now)
-	echo "$t1 $t0" | awk '{print $1 - $2}' >>"$ROOT/g.s3"
-	t0=$(now)
-	curl -fsL -o /dev/null "http://$MASTER/s3bench/big"
-	t1=$(now)
-	echo "$t1 $t0" | awk '{print $1 - $2}' >>"$ROOT/g.native"
+	timed "$ROOT/g.s3" curl -fs -o /dev/null -H "$S3AUTH" -H "X-Amz-Content-Sha256: UNSIGNED-PAYLOAD" "http://$MASTER/s3bench/big"
+	timed "$ROOT/g.native" curl -fsL -o /dev/null "http://$MASTER/s3bench/big"
 	echo "bench: $BIG_MB MiB GET round $r: S3 $(tail -1 "$ROOT/g.s3") s, curl -L $(tail -1 "$ROOT/g.native") s" >&2
 done
 gs=$(median <"$ROOT/g.s3"); gn=$(median <"$ROOT/g.native")
 curl -fs -o /dev/null -X DELETE "http://$MASTER/s3bench/big"
+
+# 6. the large value uploaded with the AWS CLI (multipart: 8 MiB parts, 10 at once, then
+# CompleteMultipartUpload assembling them) against a native PUT (curl -T). Debian's CLI,
+# with none of the machine's AWS settings.
+aws_cli() {
+	env -i HOME="$ROOT/awshome" PATH=/usr/bin:/bin AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
+		AWS_DEFAULT_REGION=us-east-1 /usr/bin/aws "$@"
+}
+aws_cli configure set default.s3.addressing_style path
+: >"$ROOT/u.aws"; : >"$ROOT/u.native"
+for r in $(seq "$ROUNDS"); do
+	timed "$ROOT/u.aws" aws_cli --endpoint-url "http://$MASTER" s3 cp --only-show-errors "$ROOT/big" s3://s3bench/up
+	curl -fs -o /dev/null -X DELETE "http://$MASTER/s3bench/up"
+	timed "$ROOT/u.native" curl -fs -o /dev/null -T "$ROOT/big" "http://$MASTER/s3bench/up"
+	curl -fs -o /dev/null -X DELETE "http://$MASTER/s3bench/up"
+	echo "bench: $BIG_MB MiB upload round $r: aws s3 cp $(tail -1 "$ROOT/u.aws") s, curl -T $(tail -1 "$ROOT/u.native") s" >&2
+done
+ua=$(median <"$ROOT/u.aws"); un=$(median <"$ROOT/u.native")
 rm -f "$ROOT/big"
 
 # 4. 1 MiB values through the master, and straight to the volumes.
@@ -110,8 +132,10 @@ md=$("$DAVKV" thrash -direct -volumes "$VOLS" -replicas 3 -count "$n1m" -size 1M
 printf '\n%-58s %12s %12s %8s %10s\n' "measure (median of $ROUNDS)" "master" "baseline" "ratio" "target"
 printf '%-58s %12s %12s %8s %10s\n' "thrash $COUNT keys of 1 KiB, keys/s (baseline: -direct)" "$tm" "$td" "$(ratio "$tm" "$td")" ">= 0.75"
 printf '%-58s %12s %12s %8s %10s\n' "master CPU per key (PUT+GET+DELETE), us" "$tc" "" "" "<= 200"
+printf '%-58s %12s %12s %8s %10s\n' "master CPU per key via S3 (baseline: native), us" "$ts" "$tc" "$(ratio "$ts" "$tc")" ""
 printf '%-58s %12s %12s %8s %10s\n' "wrk redirects/s (baseline: missing key)" "$wh" "$wm" "$(ratio "$wh" "$wm")" ">= 0.8"
 printf '%-58s %12s %12s %8s %10s\n' "PUT $BIG_MB MiB, s (baseline: 3 parallel direct PUTs)" "$bm" "$bd" "$(ratio "$bm" "$bd")" "<= 1.3"
 printf '%-58s %12s %12s %8s %10s\n' "master peak RSS during the large PUTs, MiB" "$rss" "" "" "< 64"
 printf '%-58s %12s %12s %8s %10s\n' "thrash $n1m keys of 1 MiB, value MB/s (baseline: -direct)" "$mm" "$md" "$(ratio "$mm" "$md")" ""
 printf '%-58s %12s %12s %8s %10s\n' "GET $BIG_MB MiB via S3, MB/s (baseline: curl -L)" "$(awk -v s="$gs" -v m="$BIG_MB" 'BEGIN {printf "%.0f", m * 1.048576 / s}')" "$(awk -v s="$gn" -v m="$BIG_MB" 'BEGIN {printf "%.0f", m * 1.048576 / s}')" "$(ratio "$gn" "$gs")" ">= 0.8"
+printf '%-58s %12s %12s %8s %10s\n' "upload $BIG_MB MiB with aws s3 cp, s (baseline: curl -T)" "$ua" "$un" "$(ratio "$ua" "$un")" "<= 1.5"

@@ -1,0 +1,154 @@
+package main
+
+// An S3 multipart upload as the index keeps it: the upload (an entry of uploadSpace)
+// and each of its parts (entries of partSpace), with their versioned encodings, and
+// where a part's file lives on a volume.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The index's entry spaces for multipart uploads: an upload under its ID, a part
+// under partName.
+const (
+	uploadSpace = "upload"
+	partSpace   = "part"
+)
+
+// MultipartUpload is an upload in progress: the object it will be, and the headers the
+// object will have.
+type MultipartUpload struct {
+	Bucket, Key string // Key is the object's key within Bucket
+	// Created is when the upload began, in Unix nanoseconds: an upload older than the
+	// master's -upload-grace is abandoned, and removed.
+	Created int64
+	// Completing says CompleteMultipartUpload has begun: no part may change any more.
+	Completing bool
+	Meta       []MetaHeader
+}
+
+// UploadPart is one part of an upload: its own file on each of Volumes (see PartPath).
+type UploadPart struct {
+	// Token names this upload of the part's file, so that a part uploaded again never
+	// writes over the file a completion may be reading.
+	Token string
+	// Done says the part is stored; until then Volumes name every volume its write may
+	// touch, for cleanup.
+	Done    bool
+	Size    int64
+	MD5     string // hex
+	Created int64
+	// Volumes hold the part; Leftovers may hold it (a write gave up on them) and are
+	// only cleaned.
+	Volumes, Leftovers []string
+}
+
+// partName is the entry name of part n of upload id: names sort by part number.
+func partName(id string, n int) string { return fmt.Sprintf("%s/%05d", id, n) }
+
+// partDir is the directory of every volume that holds upload parts, beside the
+// subvolumes (sv00...): rebuild skips it, verify checks it against the parts.
+const partDir = "mp"
+
+// PartPath is where a part's file lives on a volume: mp/<upload id>/<part number>.<token>.
+func PartPath(id string, n int, token string) string {
+	return fmt.Sprintf("%s/%s/%05d.%s", partDir, id, n, token)
+}
+
+// ParsePartPath is the inverse of PartPath; ok is false for any other path.
+func ParsePartPath(path string) (id string, n int, token string, ok bool) {
+	parts := strings.Split(path, "/")
+	if len(parts) != 3 || parts[0] != partDir || !validUploadID(parts[1]) {
+		return "", 0, "", false
+	}
+	num, token, found := strings.Cut(parts[2], ".")
+	n, err := strconv.Atoi(num)
+	if !found || err != nil || len(num) != 5 || n < 1 || n > maxParts || token == "" {
+		return "", 0, "", false
+	}
+	return parts[1], n, token, true
+}
+
+// maxParts is the most parts an upload may have, as in S3.
+const maxParts = 10000
+
+// validUploadID reports whether id is one newUploadID makes: 32 hex digits.
+func validUploadID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := range len(id) {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// multipartVersion is the first byte of an encoded MultipartUpload or UploadPart; a
+// change to either encoding gets a new version, and the decoders keep reading the old.
+const multipartVersion = 1
+
+// MarshalBinary encodes u: the version byte, Bucket and Key as strings, Created as a
+// varint, Completing as a byte, Meta as a count of names and values in turn.
+func (u MultipartUpload) MarshalBinary() ([]byte, error) {
+	b := []byte{multipartVersion}
+	b = appendString(b, u.Bucket)
+	b = appendString(b, u.Key)
+	b = binary.AppendVarint(b, u.Created)
+	b = append(b, boolByte(u.Completing))
+	return appendMeta(b, u.Meta), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (u *MultipartUpload) UnmarshalBinary(data []byte) error {
+	if len(data) < 1 || data[0] != multipartVersion {
+		return fmt.Errorf("%w: upload of unknown version", ErrBadRecord)
+	}
+	d := recordDecoder{b: data[1:]}
+	v := MultipartUpload{Bucket: d.string1(), Key: d.string1(), Created: d.varint(), Completing: d.byte1() == 1}
+	v.Meta = d.meta()
+	if d.err || len(d.b) != 0 {
+		return fmt.Errorf("%w: upload truncated or with trailing bytes", ErrBadRecord)
+	}
+	*u = v
+	return nil
+}
+
+// MarshalBinary encodes p: the version byte, Token as a string, Done as a byte, Size
+// and Created as varints, MD5 as a string, then Volumes and Leftovers.
+func (p UploadPart) MarshalBinary() ([]byte, error) {
+	b := []byte{multipartVersion}
+	b = appendString(b, p.Token)
+	b = append(b, boolByte(p.Done))
+	b = binary.AppendVarint(b, p.Size)
+	b = binary.AppendVarint(b, p.Created)
+	b = appendString(b, p.MD5)
+	b = appendStrings(b, p.Volumes)
+	return appendStrings(b, p.Leftovers), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (p *UploadPart) UnmarshalBinary(data []byte) error {
+	if len(data) < 1 || data[0] != multipartVersion {
+		return fmt.Errorf("%w: part of unknown version", ErrBadRecord)
+	}
+	d := recordDecoder{b: data[1:]}
+	v := UploadPart{Token: d.string1(), Done: d.byte1() == 1, Size: d.varint(), Created: d.varint(), MD5: d.string1()}
+	v.Volumes, v.Leftovers = d.strings(), d.strings()
+	if d.err || len(d.b) != 0 {
+		return fmt.Errorf("%w: part truncated or with trailing bytes", ErrBadRecord)
+	}
+	*p = v
+	return nil
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// multipartETag is S3's ETag of an object uploaded in parts of partSize.
+func multipartETag(value []byte, partSize int) string {
+	var sums []byte
+	n := 0
+	for off := 0; off < len(value); off += partSize {
+		sum := md5.Sum(value[off:min(off+partSize, len(value))])
+		sums = append(sums, sum[:]...)
+		n++
+	}
+	all := md5.Sum(sums)
+	return fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(all[:]), n)
+}
+
+// TestS3MultipartUpload uploads with the AWS SDK for Go's upload manager, parts in
+// parallel, and reads back: the object is one plain file per replica, read through S3
+// and the native redirect, with S3's multipart ETag; the parts are gone.
+func TestS3MultipartUpload(t *testing.T) {
+	c, s := s3Cluster(t, 3, "big")
+	ctx := context.Background()
+	value := randomBytes(23<<20 + 12345) // 5 parts of 5 MiB, the last shorter
+	// manager is the SDK's stable upload manager, deprecated for transfermanager, which
+	// is still v0: what users run today.
+	//lint:ignore SA1019 see above
+	up := manager.NewUploader(s, func(u *manager.Uploader) { u.PartSize = 5 << 20; u.Concurrency = 3 })
+	//lint:ignore SA1019 see above
+	out, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String("big"), Key: aws.String("video/one.mp4"), Body: bytes.NewReader(value),
+		ContentType: aws.String("video/mp4"), Metadata: map[string]string{"camera": "front"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := multipartETag(value, 5<<20); aws.ToString(out.ETag) != want {
+		t.Fatalf("ETag %s, want %s", aws.ToString(out.ETag), want)
+	}
+	got, err := s.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("big"), Key: aws.String("video/one.mp4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(b, value) || aws.ToString(got.ContentType) != "video/mp4" || got.Metadata["camera"] != "front" || aws.ToString(got.ETag) != aws.ToString(out.ETag) {
+		t.Fatalf("GetObject: %d bytes, type %q, meta %v, ETag %s", len(b), aws.ToString(got.ContentType), got.Metadata, aws.ToString(got.ETag))
+	}
+	if status, b := c.Get("/big/video/one.mp4"); status != http.StatusOK || !bytes.Equal(b, value) {
+		t.Fatalf("native GET: %d, %d bytes", status, len(b))
+	}
+	rec := c.Record("/big/video/one.mp4")
+	sum := md5.Sum(value)
+	if rec.MD5 != hex.EncodeToString(sum[:]) || len(c.VolumeFiles(rec.Path("/big/video/one.mp4"))) != 3 {
+		t.Fatalf("record %+v: want the value's MD5 and three plain replicas", rec)
+	}
+	eventually(t, 10*time.Second, "parts left", func() bool { return len(c.AllFiles()) == 3 })
+	if n := countEntries(t, c, uploadSpace) + countEntries(t, c, partSpace); n != 0 {
+		t.Fatalf("%d upload and part entries left", n)
+	}
+}
+
+// countEntries counts the index's entries in space.
+func countEntries(t *testing.T, c *testCluster, space string) int {
+	n := 0
+	if err := c.Master.index.Entries(space, "", func(string, []byte, int64) (bool, error) { n++; return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestS3MultipartSteps drives each multipart operation by hand with the SDK: parts
+// uploaded again and copied from objects, listings of parts and uploads, every wrong
+// completion refused with its S3 error and nothing lost, abort, and an upload
+// surviving a restart.
+func TestS3MultipartSteps(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	s := s3Client(c, "davkvtest", "davkvtestsecret")
+	ctx := context.Background()
+	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("mpu")}); err != nil {
+		t.Fatal(err)
+	}
+	src := randomBytes(6 << 20)
+	if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("mpu"), Key: aws.String("source"), Body: bytes.NewReader(src)}); err != nil {
+		t.Fatal(err)
+	}
+	create := func(key string) string {
+		t.Helper()
+		out, err := s.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("mpu"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.UploadId)
+	}
+	part := func(key, id string, n int32, value []byte) types.CompletedPart {
+		t.Helper()
+		out, err := s.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("mpu"), Key: aws.String(key), UploadId: aws.String(id), PartNumber: aws.Int32(n), Body: bytes.NewReader(value)})
+		if err != nil {
+			t.Fatalf("part %d: %v", n, err)
+		}
+		return types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag}
+	}
+	complete := func(key, id string, parts ...types.CompletedPart) (*s3.CompleteMultipartUploadOutput, error) {
+		return s.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("mpu"), Key: aws.String(key), UploadId: aws.String(id),
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	}
+
+	id := create("k")
+	p1 := part("k", id, 1, randomBytes(5<<20))
+	a := randomBytes(5 << 20)
+	p1 = part("k", id, 1, a) // again: the last one counts
+	cp, err := s.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("mpu"), Key: aws.String("k"), UploadId: aws.String(id), PartNumber: aws.Int32(2),
+		CopySource: aws.String("mpu/source"), CopySourceRange: aws.String("bytes=1000-5243879")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2 := types.CompletedPart{PartNumber: aws.Int32(2), ETag: cp.CopyPartResult.ETag}
+	last := []byte("the end")
+	p3 := part("k", id, 3, last)
+
+	lp, err := s.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("mpu"), Key: aws.String("k"), UploadId: aws.String(id), MaxParts: aws.Int32(2)})
+	if err != nil || len(lp.Parts) != 2 || !aws.ToBool(lp.IsTruncated) || aws.ToString(lp.Parts[0].ETag) != aws.ToString(p1.ETag) || aws.ToInt64(lp.Parts[1].Size) != 5<<20 {
+		t.Fatalf("ListParts: %+v, %v", lp, err)
+	}
+	other := create("dir/other")
+	lu, err := s.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("mpu")})
+	if err != nil || len(lu.Uploads) != 2 || aws.ToString(lu.Uploads[0].Key) != "dir/other" || aws.ToString(lu.Uploads[1].UploadId) != id {
+		t.Fatalf("ListMultipartUploads: %+v, %v", lu, err)
+	}
+	lu, err = s.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("mpu"), Delimiter: aws.String("/")})
+	if err != nil || len(lu.Uploads) != 1 || len(lu.CommonPrefixes) != 1 || aws.ToString(lu.CommonPrefixes[0].Prefix) != "dir/" {
+		t.Fatalf("ListMultipartUploads with a delimiter: %+v, %v", lu, err)
+	}
+
+	// Wrong completions: refused, and the upload is still there to complete.
+	wrongETag := types.CompletedPart{PartNumber: aws.Int32(2), ETag: aws.String(`"00000000000000000000000000000000"`)}
+	small := part("dir/other", other, 1, []byte("too small"))
+	bad := []struct {
+		name, key, id string
+		parts         []types.CompletedPart
+		code          string
+	}{
+		{"parts out of order", "k", id, []types.CompletedPart{p2, p1, p3}, "InvalidPartOrder"},
+		{"a part's ETag wrong", "k", id, []types.CompletedPart{p1, wrongETag, p3}, "InvalidPart"},
+		{"a part never uploaded", "k", id, []types.CompletedPart{p1, p2, {PartNumber: aws.Int32(9), ETag: p3.ETag}}, "InvalidPart"},
+		{"no such upload", "k", strings.Repeat("ab", 16), []types.CompletedPart{p1}, "NoSuchUpload"},
+		{"another key's upload", "dir/other", id, []types.CompletedPart{p1}, "NoSuchUpload"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := complete(tt.key, tt.id, tt.parts...); s3Code(err) != tt.code {
+				t.Fatalf("CompleteMultipartUpload: %v, want %s", err, tt.code)
+			}
+		})
+	}
+	part("dir/other", other, 2, last)
+	if _, err := complete("dir/other", other, small, types.CompletedPart{PartNumber: aws.Int32(2), ETag: p3.ETag}); s3Code(err) != "EntityTooSmall" {
+		t.Fatalf("a small part not last: %v", err)
+	}
+	if _, err := s.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("mpu"), Key: aws.String("k"), UploadId: aws.String(id), PartNumber: aws.Int32(10001), Body: strings.NewReader("x")}); s3Code(err) != "InvalidArgument" {
+		t.Fatalf("part 10001: %v", err)
+	}
+
+	// An upload survives a restart of the master.
+	c.RestartMaster()
+	s = s3Client(c, "davkvtest", "davkvtestsecret")
+	out, err := complete("k", id, p1, p2, p3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(append([]byte{}, a...), src[1000:5243880]...), last...)
+	if etag := aws.ToString(out.ETag); !strings.HasSuffix(etag, `-3"`) {
+		t.Fatalf("ETag %s, want a multipart ETag of 3 parts", etag)
+	}
+	if status, got := c.Get("/mpu/k"); status != http.StatusOK || !bytes.Equal(got, want) {
+		t.Fatalf("completed object: %d, %d bytes; want %d", status, len(got), len(want))
+	}
+	if _, err := complete("k", id, p1, p2, p3); s3Code(err) != "NoSuchUpload" {
+		t.Fatalf("completing again: %v", err)
+	}
+
+	// Abort: the parts go, the upload is gone.
+	if _, err := s.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("mpu"), Key: aws.String("dir/other"), UploadId: aws.String(other)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("mpu"), Key: aws.String("dir/other"), UploadId: aws.String(other)}); s3Code(err) != "NoSuchUpload" {
+		t.Fatalf("ListParts after abort: %v", err)
+	}
+	eventually(t, 10*time.Second, "parts left after complete and abort", func() bool { return len(c.AllFiles()) == 6 })
+	if n := countEntries(t, c, uploadSpace) + countEntries(t, c, partSpace); n != 0 {
+		t.Fatalf("%d upload and part entries left", n)
+	}
+}
+
+// TestS3CompleteKeepalive: while a completion assembles a large object, the answer is
+// a 200 whose body starts with spaces; the result follows them.
+func TestS3CompleteKeepalive(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.CompleteKeepalive = time.Millisecond })
+	do := func(method, path string, body []byte) *http.Response {
+		t.Helper()
+		resp := c.Do(method, path, bytes.NewReader(body))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %s %s", method, path, resp.Status, readAll(t, resp.Body))
+		}
+		return resp
+	}
+	do(http.MethodPut, "/keep?x-id=CreateBucket", nil)
+	var created struct {
+		UploadID string `xml:"UploadId"`
+	}
+	if err := xml.NewDecoder(do(http.MethodPost, "/keep/k?uploads", nil).Body).Decode(&created); err != nil {
+		t.Fatal(err)
+	}
+	var list strings.Builder
+	list.WriteString("<CompleteMultipartUpload>")
+	for n := 1; n <= 4; n++ {
+		resp := do(http.MethodPut, fmt.Sprintf("/keep/k?partNumber=%d&uploadId=%s", n, created.UploadID), randomBytes(5<<20))
+		fmt.Fprintf(&list, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", n, resp.Header.Get("ETag"))
+	}
+	list.WriteString("</CompleteMultipartUpload>")
+	body := readAll(t, do(http.MethodPost, "/keep/k?uploadId="+created.UploadID, []byte(list.String())).Body)
+	rest, ok := strings.CutPrefix(body, `<?xml version="1.0" encoding="UTF-8"?>`+"\n ")
+	if !ok || !strings.Contains(strings.TrimLeft(rest, " "), "<CompleteMultipartUploadResult") {
+		t.Fatalf("answer: %.200q", body)
+	}
+}
+
+// TestS3UploadsAbandoned: an upload's parts are its own files, which verify finds
+// owned while the upload lives; one older than the grace is abandoned, reported by
+// verify and removed by verify -fix or by the master; rebuild leaves parts out.
+func TestS3UploadsAbandoned(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	s := s3Client(c, "davkvtest", "davkvtestsecret")
+	ctx := context.Background()
+	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("old")}); err != nil {
+		t.Fatal(err)
+	}
+	start := func(key string) {
+		t.Helper()
+		out, err := s.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("old"), Key: aws.String(key)})
+		if err == nil {
+			_, err = s.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("old"), Key: aws.String(key), UploadId: out.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("part")})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	start("a")
+	start("b")
+	if n := len(c.AllFiles()); n != 6 {
+		t.Fatalf("%d files, want 3 replicas of each upload's part", n)
+	}
+	c.StopMaster()
+
+	verify := func(fix bool, grace time.Duration) string {
+		t.Helper()
+		cfg := VerifyConfig{ClusterConfig: c.Config.ClusterConfig, CheckOptions: CheckOptions{Fix: fix, UploadGrace: grace}, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
+		var out bytes.Buffer
+		if err := runVerify(ctx, cfg, &out, testLogger(t)); err != nil {
+			t.Fatalf("verify: %v\n%s", err, out.String())
+		}
+		return out.String()
+	}
+	if out := verify(true, time.Hour); strings.Contains(out, probOrphan) || strings.Contains(out, probAbandoned) || len(c.AllFiles()) != 6 {
+		t.Fatalf("verify -fix of live uploads:\n%s", out)
+	}
+	var rebuilt bytes.Buffer
+	if err := runRebuild(ctx, rebuildConfig(c, filepath.Join(t.TempDir(), "rebuilt")), &rebuilt, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rebuilt.String(), "rebuild: 0 keys") || !strings.Contains(rebuilt.String(), "6 parts of multipart uploads") {
+		t.Fatalf("rebuild:\n%s", rebuilt.String())
+	}
+
+	// Verify -fix removes an abandoned upload...
+	index, err := OpenIndex(c.Config.DB, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	index.Entries(uploadSpace, "", func(id string, _ []byte, _ int64) (bool, error) { ids = append(ids, id); return true, nil })
+	b, rev, err := index.GetEntry(uploadSpace, ids[0])
+	var u MultipartUpload
+	if err != nil || u.UnmarshalBinary(b) != nil {
+		t.Fatal(err)
+	}
+	u.Created -= int64(2 * time.Hour)
+	b, _ = u.MarshalBinary()
+	if _, err := index.PutEntry(uploadSpace, ids[0], b, rev); err != nil {
+		t.Fatal(err)
+	}
+	index.Close()
+	if out := verify(true, time.Hour); !strings.Contains(out, probAbandoned) || len(c.AllFiles()) != 3 {
+		t.Fatalf("verify -fix of an abandoned upload: %d files\n%s", len(c.AllFiles()), out)
+	}
+	// ... and the master the other, at its start, once it is older than -upload-grace.
+	c.Config.UploadGrace = time.Millisecond
+	c.startMaster()
+	eventually(t, 10*time.Second, "abandoned upload not removed by the master", func() bool {
+		return len(c.AllFiles()) == 0 && countEntries(t, c, uploadSpace)+countEntries(t, c, partSpace) == 0
+	})
+}
