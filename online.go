@@ -65,7 +65,7 @@ func (m *Master) verifyKey(w http.ResponseWriter, r *http.Request, key string, q
 	}
 	defer unlock()
 	v.checkKey(r.Context(), key, rec)
-	if after, err := m.index.Get(key); err == nil && len(after.Leftovers) > 0 {
+	if after, err := m.index.Get(key); err == nil && (len(after.Leftovers) > 0 || len(after.Stale) > 0) {
 		m.deleteLeftoversLater(key, m.cfg.Grace)
 	}
 	return writeJSON(w, v.report.findings)

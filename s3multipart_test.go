@@ -176,6 +176,11 @@ func TestS3MultipartSteps(t *testing.T) {
 	if _, err := s.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("mpu"), Key: aws.String("k"), UploadId: aws.String(id), PartNumber: aws.Int32(10001), Body: strings.NewReader("x")}); s3Code(err) != "InvalidArgument" {
 		t.Fatalf("part 10001: %v", err)
 	}
+	for _, key := range []string{"k", "dir/other"} {
+		if _, err := s.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("mpu"), Key: aws.String(key)}); s3Code(err) != "404" {
+			t.Fatalf("%s exists after refused completions: %v", key, err)
+		}
+	}
 
 	// An upload survives a restart of the master.
 	c.RestartMaster()
