@@ -27,5 +27,8 @@ type HealthPage struct {
 type VolumeStatus struct {
 	Volume string `json:"volume"`
 	Up     bool   `json:"up"`
-	Error  string `json:"error,omitempty"`
+	// Full says the volume refused a write for want of room lately: it gets no
+	// writes until it has room again, but serves reads and deletes.
+	Full  bool   `json:"full"`
+	Error string `json:"error,omitempty"`
 }

@@ -1,7 +1,8 @@
 package main
 
-// Which volumes answer: probes every interval, and failures reported by requests in
-// between, so that the master redirects and writes only to volumes that are up.
+// Which volumes answer, and which have room: probes every interval, and failures
+// reported by requests in between, so that the master redirects only to volumes that
+// are up and writes only to those that also have room.
 
 import (
 	"context"
@@ -42,7 +43,14 @@ type Health struct {
 type volumeHealth struct {
 	up      atomic.Bool
 	lastErr atomic.Pointer[string]
+	// fullUntil is when a volume that refused a write for want of room may be written
+	// to again (Unix nanoseconds): one write then tells whether it has room.
+	fullUntil atomic.Int64
 }
+
+// fullRecheck is how long a volume that is out of room gets no writes before one is
+// tried again.
+const fullRecheck = 30 * time.Second
 
 // NewHealth tracks volumes, probing each every interval; until Start's first probe,
 // every volume counts as up.
@@ -93,8 +101,19 @@ func (h *Health) Up(volume string) bool {
 	return !ok || s.up.Load()
 }
 
+// Full reports whether volume refused a write for want of room less than fullRecheck
+// ago. It still serves reads and deletes.
+func (h *Health) Full(volume string) bool {
+	s, ok := h.state[volume]
+	return ok && time.Now().UnixNano() < s.fullUntil.Load()
+}
+
+// Writable reports whether volume may take writes: it is up and not full.
+func (h *Health) Writable(volume string) bool { return h.Up(volume) && !h.Full(volume) }
+
 // Failed records err from requests to volumes (one error, or several joined): a volume
-// that did not answer at all is marked down until a probe sees it back.
+// that did not answer at all is marked down until a probe sees it back; one that
+// refused a write for want of room is marked full for fullRecheck.
 func (h *Health) Failed(err error) {
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range joined.Unwrap() {
@@ -103,8 +122,14 @@ func (h *Health) Failed(err error) {
 		return
 	}
 	var ve *VolumeError
-	if errors.As(err, &ve) && ve.Unreachable() {
+	switch {
+	case !errors.As(err, &ve):
+	case ve.Unreachable():
 		h.set(ve.Volume, err)
+	case ve.NoSpace():
+		if s, ok := h.state[ve.Volume]; ok {
+			s.fullUntil.Store(time.Now().Add(fullRecheck).UnixNano())
+		}
 	}
 }
 
@@ -113,7 +138,7 @@ func (h *Health) Status() []VolumeStatus {
 	out := make([]VolumeStatus, len(h.volumes))
 	for i, v := range h.volumes {
 		s := h.state[v]
-		out[i] = VolumeStatus{Volume: v, Up: s.up.Load()}
+		out[i] = VolumeStatus{Volume: v, Up: s.up.Load(), Full: h.Full(v)}
 		if e := s.lastErr.Load(); e != nil && !out[i].Up {
 			out[i].Error = *e
 		}

@@ -39,6 +39,10 @@ func TestPutGetDelete(t *testing.T) {
 	if resp := c.Do(http.MethodHead, "/wehave", nil); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") == "" {
 		t.Errorf("HEAD: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	// A HEAD of a missing key: 404, and no body, as its Content-Length says.
+	if resp := c.Do(http.MethodHead, "/wehavenot", nil); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Length") != "0" {
+		t.Errorf("HEAD of a missing key: %d, Content-Length %q", resp.StatusCode, resp.Header.Get("Content-Length"))
+	}
 	if status, got := c.Get("/wehave"); status != http.StatusOK || !bytes.Equal(got, value) {
 		t.Fatalf("GET -L: %d %q", status, got)
 	}

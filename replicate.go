@@ -40,8 +40,10 @@ type replicaResult struct {
 // want, if not nil; with sum its hex MD5 is returned.
 //
 // A value that fits in one chunk goes out as plain requests, and a volume that does not
-// answer is replaced by the next of spares (for a larger one, only a volume that cannot
-// be reached at all, before any of the body is sent). A larger one streams through an Upload per
+// answer or has no room is replaced by the next of spares. For a larger one, a volume
+// that cannot be reached at all is replaced before any of the body is sent, and one
+// that runs out of room is dropped and, once the others have the value, the value is
+// copied from one of them to the next of spares. A larger one streams through an Upload per
 // volume, with three chunk buffers: one being written to every volume, one read but
 // held back, one being read. The last chunk is held back until the body has ended and
 // its MD5 is checked, so that no volume ever sees a complete body that the client did
@@ -117,6 +119,9 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 	if err != nil {
 		return abort(err)
 	}
+	// dropped are the errors of the uploads given up because their volume ran out of
+	// room (their uploads are nil from then on).
+	dropped := make([]error, len(vols))
 	// send writes chunk to every volume and, meanwhile, adds it to the hash, so that
 	// hashing costs no time on a machine with a core to spare.
 	send := func(chunk []byte, hashIt bool) <-chan error {
@@ -128,11 +133,24 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 			} else {
 				close(hashed)
 			}
-			err := parallel(uploads, func(u *Upload) error {
-				_, err := u.Write(chunk)
+			err := parallel(replicaIndexes(len(uploads)), func(i int) error {
+				if uploads[i] == nil {
+					return nil // dropped for want of room
+				}
+				_, err := uploads[i].Write(chunk)
 				m.health.Failed(err)
+				if ve := (*VolumeError)(nil); errors.As(err, &ve) && ve.NoSpace() {
+					// Out of room: drop this replica, which is copied to a spare
+					// volume once the others have the value.
+					uploads[i].Abort()
+					uploads[i], dropped[i] = nil, err
+					return nil
+				}
 				return err
 			})
+			if err == nil && !slices.ContainsFunc(uploads, func(u *Upload) bool { return u != nil }) {
+				err = errors.Join(dropped...)
+			}
 			<-hashed
 			done <- err
 		}()
@@ -186,6 +204,10 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 	}
 	results := make([]error, len(vols))
 	parallel(replicaIndexes(len(vols)), func(i int) error {
+		if uploads[i] == nil {
+			results[i] = dropped[i]
+			return nil
+		}
 		results[i] = uploads[i].Finish()
 		m.health.Failed(results[i])
 		return nil
@@ -198,6 +220,28 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		}
 	}
 	res.size = total
+	// A replica refused for want of room is copied from one written to the next
+	// spare volume: the body is gone, but the volumes that took it have it whole.
+	for i, err := range results {
+		var ve *VolumeError
+		if !errors.As(err, &ve) || !ve.NoSpace() {
+			continue
+		}
+		for len(spares) > 0 && len(res.written) > 0 && ctx.Err() == nil {
+			dst := spares[0]
+			spares = spares[1:]
+			cerr := m.client.Copy(ctx, res.written[0], dst, path, total, res.sum)
+			m.health.Failed(cerr)
+			if cerr == nil {
+				m.log.Warn("a volume ran out of room during a PUT; the replica was copied to another", "path", path, "full", vols[i], "to", dst)
+				res.written, results[i] = append(res.written, dst), nil
+				break
+			}
+			if mayHaveStored(cerr) {
+				res.mayHold = append(res.mayHold, dst)
+			}
+		}
+	}
 	return res, errors.Join(results...)
 }
 
@@ -224,8 +268,9 @@ func fill(body io.Reader, buf []byte, rc *http.ResponseController) (data []byte,
 }
 
 // putSmall stores data on every volume of vols at once. A volume that does not answer
-// is marked down and replaced by the next of spares, so that a volume dying under
-// load costs no PUT; one that answers with an error (a full disk) fails the PUT.
+// is marked down, and one out of room marked full, and replaced by the next of spares,
+// so that a volume dying or filling up under load costs no PUT; one that answers with
+// another error fails the PUT.
 func (m *Master) putSmall(ctx context.Context, path string, data []byte, vols, spares []string) (written, mayHold []string, err error) {
 	var errs []error
 	for targets := vols; len(targets) > 0; {
@@ -240,7 +285,7 @@ func (m *Master) putSmall(ctx context.Context, path string, data []byte, vols, s
 			case mayHaveStored(err):
 				mayHold = append(mayHold, targets[i])
 			}
-			if errors.As(err, &ve) && ve.Unreachable() && len(spares) > 0 && ctx.Err() == nil {
+			if errors.As(err, &ve) && (ve.Unreachable() || ve.NoSpace()) && len(spares) > 0 && ctx.Err() == nil {
 				next, spares = append(next, spares[0]), spares[1:]
 				continue
 			}

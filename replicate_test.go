@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -111,45 +114,55 @@ func volumeDiesMidUpload(t *testing.T, kill bool) {
 	}
 }
 
-// TestFailedReplicaRemovesTheOthers: a volume whose disk is full (a fake answering 507,
-// which nginx cannot be made to do on demand) fails the PUTs of the keys placed on it,
-// and the replicas the real volumes took are deleted; other keys are unaffected.
-func TestFailedReplicaRemovesTheOthers(t *testing.T) {
+// TestFullVolumeSkipped: a volume that refuses writes for want of room (a fake
+// answering 507, as nginx does not on demand) costs no PUT: a small value goes to the
+// next volume in the key's order, a streamed one is copied there from a replica that
+// took it; the volume is shown full in /health and gets no more writes.
+func TestFullVolumeSkipped(t *testing.T) {
 	full := fakeVolume(t, http.StatusInsufficientStorage)
+	fullAddr := strings.TrimPrefix(full.URL, "http://")
 	c := startCluster(t, 3, func(cfg *ServerConfig) {
-		cfg.Volumes = append(cfg.Volumes, strings.TrimPrefix(full.URL, "http://"))
+		cfg.Volumes = append(cfg.Volumes, fullAddr)
 		cfg.Replicas = 3
 	})
-	fullAddr := strings.TrimPrefix(full.URL, "http://")
-	refused, stored := 0, map[string][]byte{}
-	for i := range 40 {
-		key := fmt.Sprintf("/full/%d", i)
-		value := randomBytes([]int{10, 3*chunkSize + 1}[i%2] + i)
-		resp := c.Do(http.MethodPut, key, bytes.NewReader(value))
-		onFull := slices.Contains(c.Master.placement.Choose(key), fullAddr)
-		switch {
-		case onFull && resp.StatusCode == http.StatusInsufficientStorage:
-			refused++
-			if _, err := c.Master.index.Get(key); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("%s: index record left: %v", key, err)
-			}
-		case !onFull && resp.StatusCode == http.StatusCreated:
-			stored[key] = value
-		default:
-			t.Fatalf("%s (on the full volume: %v): %d %s", key, onFull, resp.StatusCode, readAll(t, resp.Body))
+	// A streamed value first, so that it meets the full volume before the master
+	// knows it is full.
+	var first string
+	for i := 0; first == ""; i++ {
+		if key := fmt.Sprintf("/full/%d", i); slices.Contains(c.Master.placement.Choose(key), fullAddr) {
+			first = key
 		}
 	}
-	if n := len(c.AllFiles()); n != 3*len(stored) {
-		t.Fatalf("%d files on the real volumes, want %d: refused values left replicas", n, 3*len(stored))
+	values := map[string][]byte{first: randomBytes(3*chunkSize + 1)}
+	for i := range 40 {
+		values[fmt.Sprintf("/full/%d", i)] = randomBytes([]int{10, 3*chunkSize + 1}[i%2] + i)
 	}
-	for key, value := range stored {
+	c.Put(first, values[first])
+	for key, value := range values {
+		if key != first {
+			c.Put(key, value)
+		}
+	}
+	for key, value := range values {
+		rec := c.Record(key)
+		if len(rec.Volumes) != 3 || slices.Contains(rec.Volumes, fullAddr) {
+			t.Fatalf("%s on %q: want 3 replicas, none on the full volume", key, rec.Volumes)
+		}
 		if status, got := c.Get(key); status != http.StatusOK || !bytes.Equal(got, value) {
 			t.Fatalf("GET %s: %d", key, status)
 		}
 	}
-	t.Logf("40 PUTs with one volume's disk full: %d refused with 507 leaving nothing, %d stored on the others, 0 lost", refused, len(stored))
-	if refused == 0 || len(stored) == 0 {
-		t.Fatal("placement did not put keys on both sides")
+	if n := len(c.AllFiles()); n != 3*len(values) {
+		t.Fatalf("%d files on the real volumes, want %d", n, 3*len(values))
+	}
+	var health HealthPage
+	if err := json.NewDecoder(c.Fetch(http.MethodGet, healthPath, nil).Body).Decode(&health); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range health.Volumes {
+		if (v.Volume == fullAddr) != v.Full || !v.Up {
+			t.Fatalf("/health: %+v; want only %s full, every volume up", health.Volumes, fullAddr)
+		}
 	}
 }
 
@@ -344,4 +357,56 @@ func TestVolumeFrozenMidUpload(t *testing.T) {
 	}
 	c.Vols[1].Resume()
 	eventually(t, 5*time.Second, "files left", func() bool { return len(c.AllFiles()) == 0 })
+}
+
+// TestVolumeFillsUp puts one of five volumes on a small tmpfs (a real file system
+// that fills up) and writes 60 small and 1 MiB values: every PUT succeeds with three
+// replicas, the full volume keeps no partial file, /health shows it full, and verify
+// finds the data whole.
+func TestVolumeFillsUp(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root (CI runs as root)")
+	}
+	c := startCluster(t, 5, nil)
+	v := c.Vols[0]
+	v.Stop()
+	if err := syscall.Mount("tmpfs", v.Dir, "tmpfs", 0, "size=3m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { v.Stop(); syscall.Unmount(v.Dir, syscall.MNT_DETACH) })
+	if err := v.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the volume on tmpfs is not up", func() bool { return c.Master.health.Up(v.Addr) })
+
+	values := map[string][]byte{}
+	onFull := 0
+	for i := range 60 {
+		key := fmt.Sprintf("/fill/%d", i)
+		values[key] = randomBytes([]int{20 << 10, 1 << 20}[i%2] + i)
+		c.Put(key, values[key]) // fails the test unless 201
+		if slices.Contains(c.Record(key).Volumes, v.Addr) {
+			onFull++
+		}
+	}
+	for key, value := range values {
+		if rec := c.Record(key); len(rec.Volumes) != 3 {
+			t.Fatalf("%s has %d replicas, want 3", key, len(rec.Volumes))
+		}
+		if status, got := c.Get(key); status != http.StatusOK || !bytes.Equal(got, value) {
+			t.Fatalf("GET %s: %d", key, status)
+		}
+	}
+	if !c.Master.health.Full(v.Addr) {
+		t.Fatalf("the volume on a full tmpfs is not marked full")
+	}
+	if tmp := v.TempFiles(); len(tmp) != 0 {
+		t.Fatalf("the full volume keeps partial bodies: %q", tmp)
+	}
+	var out bytes.Buffer
+	cfg := VerifyConfig{Master: c.URL, CheckOptions: CheckOptions{Deep: true, Grace: time.Hour}, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
+	if err := runVerify(context.Background(), cfg, &out, testLogger(t)); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out.String())
+	}
+	t.Logf("60 PUTs with one of five volumes filling up: 60 stored with 3 replicas, %d of them with one on the full volume before it filled", onFull)
 }

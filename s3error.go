@@ -100,6 +100,8 @@ func asS3Error(err error) *S3Error {
 		return &S3Error{S3Code: ErrS3InvalidArgument, Message: "The request is not valid.", Err: err}
 	case errors.Is(err, ErrNoVolumes):
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "Not enough volumes are up.", Err: err}
+	case errors.Is(err, ErrNoRoom):
+		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "Not enough volumes have room.", Err: err}
 	case errors.As(err, new(*VolumeError)):
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "A volume failed; try again.", Err: err}
 	}

@@ -132,21 +132,30 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	return rec, nil
 }
 
-// chooseVolumes picks where a write for key goes: the volumes that are up in key's
-// rendezvous order (its first choices if they are up, the next ones if not), the
-// replicas' volumes and a few spares among them, and how many replicas must be
-// written. Too few volumes up is ErrNoVolumes.
+// chooseVolumes picks where a write for key goes: the volumes that are up and have
+// room, in key's rendezvous order (its first choices if they can take it, the next
+// ones if not), the replicas' volumes and a few spares among them, and how many
+// replicas must be written. Too few is ErrNoRoom if full volumes are why, else
+// ErrNoVolumes.
 func (m *Master) chooseVolumes(key string) (up, vols, spares []string, minOK int, err error) {
-	var down []string
+	var down, full []string
 	for _, v := range m.placement.Rank(key) {
-		if m.health.Up(v) {
-			up = append(up, v)
-		} else {
+		switch {
+		case !m.health.Up(v):
 			down = append(down, v)
+		case m.health.Full(v):
+			full = append(full, v)
+		default:
+			up = append(up, v)
 		}
 	}
 	minOK = cmp.Or(m.cfg.MinReplicas, m.cfg.Replicas)
-	if len(up) < minOK {
+	switch {
+	case len(up) >= minOK:
+	case len(full) > 0:
+		return nil, nil, nil, 0, fmt.Errorf("%w: %d of %d volumes are up and have room (full: %s; down: %s), %d replicas needed",
+			ErrNoRoom, len(up), len(m.cfg.Volumes), strings.Join(full, ", "), strings.Join(down, ", "), minOK)
+	default:
 		return nil, nil, nil, 0, fmt.Errorf("%w: %d of %d volumes are up (down: %s), %d replicas needed",
 			ErrNoVolumes, len(up), len(m.cfg.Volumes), strings.Join(down, ", "), minOK)
 	}

@@ -42,6 +42,13 @@ func (e *VolumeError) Unwrap() error { return e.Err }
 // is down.
 func (e *VolumeError) Unreachable() bool { return e.Status == 0 && !errors.Is(e.Err, context.Canceled) }
 
+// NoSpace reports whether a write failed for want of room on the volume: 507, or the
+// 500 that nginx answers when its disk fills under a body (its temporary file cannot
+// grow; seen on a full tmpfs). A write that fails so may succeed on another volume.
+func (e *VolumeError) NoSpace() bool {
+	return e.Op == http.MethodPut && (e.Status == http.StatusInsufficientStorage || e.Status == http.StatusInternalServerError)
+}
+
 // isTimeout reports whether err is a request that ran out of time: a volume that may
 // still do what was asked, as opposed to one that refused it.
 func isTimeout(err error) bool {
