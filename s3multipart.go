@@ -217,7 +217,10 @@ func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key
 		return UploadPart{}, err
 	}
 	if oldValue != nil {
-		if err := deletePaths(ctx, m.client, append(old.Volumes, old.Leftovers...), PartPath(id, n, old.Token)); err != nil {
+		// Even if the client is gone: the replaced part's files are in no entry now.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
+		defer cancel()
+		if err := deletePaths(dctx, m.client, append(old.Volumes, old.Leftovers...), PartPath(id, n, old.Token)); err != nil {
 			m.log.Warn("a replaced part's files were not deleted; verify -fix will", "upload", id, "part", n, "err", err)
 		}
 	}
