@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -96,6 +97,9 @@ func (m *Master) serveS3(w http.ResponseWriter, r *http.Request) {
 			attrs = append(attrs, "access", req.auth.Access)
 		}
 		m.log.Warn("s3 request failed", attrs...)
+	}
+	if errors.As(err, new(answeredError)) {
+		return // its answer is written already
 	}
 	writeS3Error(w, r, se, req.id)
 }

@@ -126,13 +126,24 @@ func writeS3Error(w http.ResponseWriter, r *http.Request, se *S3Error, requestID
 		w.WriteHeader(se.Status)
 		return
 	}
-	b, err := xml.Marshal(s3ErrorBody{Code: se.Code, Message: se.Message, Resource: r.URL.Path, RequestID: requestID})
-	if err != nil {
-		panic("impossible: an S3 error body does not encode: " + err.Error())
-	}
-	b = append([]byte(xml.Header), b...)
+	b := append([]byte(xml.Header), s3ErrorXML(se, r.URL.Path, requestID)...)
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(se.Status)
 	w.Write(b)
 }
+
+// s3ErrorXML is the XML body of an S3 error answer, without the XML declaration.
+func s3ErrorXML(se *S3Error, resource, requestID string) []byte {
+	b, err := xml.Marshal(s3ErrorBody{Code: se.Code, Message: se.Message, Resource: resource, RequestID: requestID})
+	if err != nil {
+		panic("impossible: an S3 error body does not encode: " + err.Error())
+	}
+	return b
+}
+
+// answeredError is an error whose answer an operation has written itself (the error
+// inside CompleteMultipartUpload's 200): serveS3 logs it and writes nothing more.
+type answeredError struct{ error }
+
+func (e answeredError) Unwrap() error { return e.error }

@@ -390,11 +390,8 @@ func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) 
 		putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: u.Meta, ETag: etag})
 	stop()
 	if err != nil {
-		se := asS3Error(err)
-		m.log.Warn("s3 CompleteMultipartUpload failed", "key", key, "upload", id, "code", se.Code, "request", r.id, "err", err)
-		b, _ := xml.Marshal(s3ErrorBody{Code: se.Code, Message: se.Message, Resource: r.URL.Path, RequestID: r.id})
-		w.Write(b)
-		return nil
+		w.Write(s3ErrorXML(asS3Error(err), r.URL.Path, r.id))
+		return answeredError{fmt.Errorf("complete upload %s: %w", id, err)}
 	}
 	b, err := xml.Marshal(completeUploadResult{Xmlns: s3Namespace, Location: r.URL.Path, Bucket: r.bucket, Key: r.key, ETag: objectETag(rec)})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -214,7 +215,7 @@ func TestS3MultipartSteps(t *testing.T) {
 }
 
 // TestS3CompleteKeepalive: while a completion assembles a large object, the answer is
-// a 200 whose body starts with spaces; the result follows them.
+// a 200 whose body starts with spaces; the result, or the error, follows them.
 func TestS3CompleteKeepalive(t *testing.T) {
 	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.CompleteKeepalive = time.Millisecond })
 	do := func(method, path string, body []byte) *http.Response {
@@ -239,10 +240,46 @@ func TestS3CompleteKeepalive(t *testing.T) {
 		fmt.Fprintf(&list, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", n, resp.Header.Get("ETag"))
 	}
 	list.WriteString("</CompleteMultipartUpload>")
-	body := readAll(t, do(http.MethodPost, "/keep/k?uploadId="+created.UploadID, []byte(list.String())).Body)
-	rest, ok := strings.CutPrefix(body, `<?xml version="1.0" encoding="UTF-8"?>`+"\n ")
-	if !ok || !strings.Contains(strings.TrimLeft(rest, " "), "<CompleteMultipartUploadResult") {
-		t.Fatalf("answer: %.200q", body)
+	complete := func() string {
+		t.Helper()
+		body := readAll(t, do(http.MethodPost, "/keep/k?uploadId="+created.UploadID, []byte(list.String())).Body)
+		rest, ok := strings.CutPrefix(body, `<?xml version="1.0" encoding="UTF-8"?>`+"\n ")
+		if !ok {
+			t.Fatalf("answer: %.200q", body)
+		}
+		return strings.TrimLeft(rest, " ")
+	}
+	// A part lost behind the master's back: the error comes inside the 200.
+	lost := map[string][]byte{}
+	for _, v := range c.Vols {
+		for _, f := range v.Files() {
+			if strings.Contains(f, "/00003.") {
+				path := filepath.Join(v.Dir, f)
+				data, err := os.ReadFile(path)
+				if err != nil || os.Remove(path) != nil {
+					t.Fatal(err)
+				}
+				lost[path] = data
+			}
+		}
+	}
+	if got := complete(); !strings.HasPrefix(got, "<Error><Code>ServiceUnavailable</Code>") {
+		t.Fatalf("completion with a part lost: %.300q", got)
+	}
+	if status, _ := c.Get("/keep/k"); status != http.StatusNotFound {
+		t.Fatalf("the object exists after a failed completion: %d", status)
+	}
+	// The part back, the same completion succeeds, after its spaces.
+	for path, data := range lost {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := complete(); !strings.HasPrefix(got, "<CompleteMultipartUploadResult") {
+		t.Fatalf("completion: %.300q", got)
+	}
+	if status, got := c.Get("/keep/k"); status != http.StatusOK || len(got) != 20<<20 {
+		t.Fatalf("completed object: %d, %d bytes", status, len(got))
 	}
 }
 
