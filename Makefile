@@ -11,9 +11,10 @@ deps:
 run: deps
 	scripts/run.sh
 
-# The tests also drive Debian's S3 tools: the AWS CLI, boto3 and rclone.
+# The tests also drive Debian's S3 tools (the AWS CLI, boto3, rclone) and make a volume
+# unreachable with nftables.
 testdeps: deps
-	scripts/deps.sh awscli python3-boto3 rclone
+	scripts/deps.sh awscli python3-boto3 rclone nftables
 
 test: testdeps
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

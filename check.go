@@ -27,7 +27,7 @@ const (
 	probLost       = "keys with no good replica"
 	probUnder      = "under-replicated keys"
 	probMisplaced  = "keys on other volumes than placement wants"
-	probLeftovers  = "keys with old replicas or generations still to delete"
+	probLeftovers  = "keys with old replicas, generations or tombstones still to delete"
 	probPending    = "unfinished writes and deletes"
 	probOrphan     = "orphan files (no key owns them)"
 	probYoungOrpha = "orphan files younger than -grace, left alone"
@@ -146,9 +146,14 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 			return // may be in flight
 		}
 		fixed := false
-		if v.opts.Fix {
-			// A write never acknowledged is rolled back; a delete is completed.
-			err := removeRecordFiles(ctx, v.rebalance.Client, key, rec, rec.State == StateDeleting)
+		switch {
+		case !v.opts.Fix:
+		case rec.State == StateDeleting:
+			// A delete is completed.
+			fixed = v.rebalance.FinishDelete(ctx, key, rec, true) == nil
+		default:
+			// A write never acknowledged is rolled back.
+			err := removeRecordFiles(ctx, v.rebalance.Client, key, rec, false)
 			fixed = err == nil && v.rebalance.Index.Delete(key, rec.Rev) == nil
 		}
 		v.report.add(probPending, fmt.Sprintf("%s (%s)", key, rec.State), fixed)
@@ -189,7 +194,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 	under := len(rec.Volumes) < v.rebalance.Placement.Replicas
 	misplaced := !under && v.rebalance.Plan(key, rec).Moves()
 	fixed := false
-	old := len(rec.Leftovers) > 0 || len(rec.Stale) > 0
+	old := len(rec.Leftovers) > 0 || len(rec.Stale) > 0 || len(rec.Tombstones) > 0
 	if v.opts.Fix && (under || misplaced || old) {
 		rec.Volumes = v.rebalance.Placement.InRankOrder(key, rec.Volumes)
 		_, err := v.rebalance.Move(ctx, key, rec)

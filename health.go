@@ -34,6 +34,11 @@ func (c *VolumeClient) Probe(ctx context.Context, volume string) error {
 // reports the failures it sees in between, so a dead volume is noticed at once when
 // it is used and within interval+timeout when it is not.
 type Health struct {
+	// Back, if set, is called when a volume that was down answers a probe again, so
+	// that what waits for it (the sweeper's deletes) is retried at once. Set it
+	// before Start.
+	Back func(volume string)
+
 	client   *VolumeClient
 	interval time.Duration
 	volumes  []string
@@ -91,12 +96,18 @@ func (h *Health) set(volume string, err error) {
 		return
 	}
 	s.lastErr.Store(nil)
-	s.up.Store(true)
+	if !s.up.Swap(true) && h.Back != nil {
+		h.Back(volume)
+	}
 }
 
 // Up reports whether volume answered its last probe and has not failed since. Volumes
-// Health does not track count as up: the index may name volumes no longer configured.
+// Health does not track count as up: the index may name volumes no longer configured;
+// so does every volume for a nil Health.
 func (h *Health) Up(volume string) bool {
+	if h == nil {
+		return true
+	}
 	s, ok := h.state[volume]
 	return !ok || s.up.Load()
 }
@@ -113,8 +124,12 @@ func (h *Health) Writable(volume string) bool { return h.Up(volume) && !h.Full(v
 
 // Failed records err from requests to volumes (one error, or several joined): a volume
 // that did not answer at all is marked down until a probe sees it back; one that
-// refused a write for want of room is marked full for fullRecheck.
+// refused a write for want of room is marked full for fullRecheck. A nil Health
+// ignores them.
 func (h *Health) Failed(err error) {
+	if h == nil || err == nil {
+		return
+	}
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range joined.Unwrap() {
 			h.Failed(e)

@@ -79,6 +79,17 @@ const markerSuffix = ".unlinked"
 // volume: beside its value.
 func MarkerPath(key string, sub int, gen uint64) string { return GenPath(key, sub, gen) + markerSuffix }
 
+// tombstoneSuffix names the empty file that a DELETE leaves on the volumes it reached
+// when others could not be reached: it tells rebuild that the key was deleted, with
+// every generation up to its own, so that a replica left on a volume that was away
+// does not bring the key back. The master removes it once those replicas are gone.
+const tombstoneSuffix = ".deleted"
+
+// TombstonePath returns where the tombstone of key's generations up to gen is stored.
+func TombstonePath(key string, sub int, gen uint64) string {
+	return GenPath(key, sub, gen) + tombstoneSuffix
+}
+
 // ErrNotKeyPath says that a path on a volume is not one KeyPath or MarkerPath makes.
 var ErrNotKeyPath = errors.New("not a davkv key path")
 
@@ -90,13 +101,19 @@ type VolumeFile struct {
 	Gen uint64
 	// Marker says the file is an unlink marker, not the value.
 	Marker bool
+	// Tombstone says the file is a tombstone (see TombstonePath).
+	Tombstone bool
 }
 
-// ParseVolumePath is the inverse of GenPath and MarkerPath. It checks that the hash
+// ParseVolumePath is the inverse of GenPath, MarkerPath and TombstonePath. It checks that the hash
 // directories match and that a generation is written as GenPath writes it, so that
 // stray files are not taken for keys.
 func ParseVolumePath(path string) (VolumeFile, error) {
 	value, marker := strings.CutSuffix(path, markerSuffix)
+	value, tombstone := strings.CutSuffix(value, tombstoneSuffix)
+	if marker && tombstone {
+		return VolumeFile{}, fmt.Errorf("%w: %q: both a marker and a tombstone", ErrNotKeyPath, path)
+	}
 	var gen uint64
 	if i := strings.LastIndex(value, genSuffix); i > strings.LastIndexByte(value, '/') {
 		digits := value[i+len(genSuffix):]
@@ -107,7 +124,7 @@ func ParseVolumePath(path string) (VolumeFile, error) {
 		value, gen = value[:i], g
 	}
 	key, sub, err := ParseKeyPath(value)
-	return VolumeFile{Key: key, Sub: sub, Gen: gen, Marker: marker}, err
+	return VolumeFile{Key: key, Sub: sub, Gen: gen, Marker: marker, Tombstone: tombstone}, err
 }
 
 // ParseKeyPath is the inverse of KeyPath: it returns the key and subvolume stored at

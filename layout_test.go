@@ -75,27 +75,32 @@ func TestParseKeyPathRejectsStrays(t *testing.T) {
 // written before generations existed stay where they are.
 func TestGenPathGolden(t *testing.T) {
 	tests := []struct {
-		gen    uint64
-		marker bool
-		path   string
+		gen               uint64
+		marker, tombstone bool
+		path              string
 	}{
-		{0, false, "sv07/3e/d1/L2hlbGxv"},
-		{0, true, "sv07/3e/d1/L2hlbGxv.unlinked"},
-		{1, false, "sv07/3e/d1/L2hlbGxv.g1"},
-		{0x2a, true, "sv07/3e/d1/L2hlbGxv.g2a.unlinked"},
-		{1 << 40, false, "sv07/3e/d1/L2hlbGxv.g10000000000"},
+		{0, false, false, "sv07/3e/d1/L2hlbGxv"},
+		{0, true, false, "sv07/3e/d1/L2hlbGxv.unlinked"},
+		{1, false, false, "sv07/3e/d1/L2hlbGxv.g1"},
+		{0x2a, true, false, "sv07/3e/d1/L2hlbGxv.g2a.unlinked"},
+		{1 << 40, false, false, "sv07/3e/d1/L2hlbGxv.g10000000000"},
+		{0, false, true, "sv07/3e/d1/L2hlbGxv.deleted"},
+		{0x2a, false, true, "sv07/3e/d1/L2hlbGxv.g2a.deleted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			got := GenPath("/hello", 7, tt.gen)
-			if tt.marker {
+			switch {
+			case tt.marker:
 				got = MarkerPath("/hello", 7, tt.gen)
+			case tt.tombstone:
+				got = TombstonePath("/hello", 7, tt.gen)
 			}
 			if got != tt.path {
 				t.Fatalf("path %q, want %q", got, tt.path)
 			}
 			f, err := ParseVolumePath(got)
-			if want := (VolumeFile{Key: "/hello", Sub: 7, Gen: tt.gen, Marker: tt.marker}); err != nil || f != want {
+			if want := (VolumeFile{Key: "/hello", Sub: 7, Gen: tt.gen, Marker: tt.marker, Tombstone: tt.tombstone}); err != nil || f != want {
 				t.Fatalf("ParseVolumePath = %+v, %v; want %+v", f, err, want)
 			}
 		})
@@ -104,7 +109,7 @@ func TestGenPathGolden(t *testing.T) {
 	if f, err := ParseVolumePath(GenPath(long, 0, 3)); err != nil || f.Key != long || f.Gen != 3 {
 		t.Fatalf("long key: %+v, %v", f, err)
 	}
-	for _, bad := range []string{"sv07/3e/d1/L2hlbGxv.g0", "sv07/3e/d1/L2hlbGxv.g01", "sv07/3e/d1/L2hlbGxv.gA", "sv07/3e/d1/L2hlbGxv.g", "sv07/3e/d1/L2hlbGxv.gx.unlinked"} {
+	for _, bad := range []string{"sv07/3e/d1/L2hlbGxv.g0", "sv07/3e/d1/L2hlbGxv.g01", "sv07/3e/d1/L2hlbGxv.gA", "sv07/3e/d1/L2hlbGxv.g", "sv07/3e/d1/L2hlbGxv.gx.unlinked", "sv07/3e/d1/L2hlbGxv.deleted.unlinked", "sv07/3e/d1/L2hlbGxv.unlinked.deleted"} {
 		if _, err := ParseVolumePath(bad); !errors.Is(err, ErrNotKeyPath) {
 			t.Errorf("ParseVolumePath(%q) = %v, want ErrNotKeyPath", bad, err)
 		}

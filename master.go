@@ -48,7 +48,7 @@ type Master struct {
 	// background runs the health probes and sweepLeftovers.
 	background sync.WaitGroup
 	sweepMu    sync.Mutex
-	sweepQueue []pendingSweep
+	sweepQueue sweepQueue
 	sweepWake  chan struct{}
 }
 
@@ -70,7 +70,8 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 		health:    NewHealth(client, cfg.Volumes, healthInterval),
 		log:       log,
 	}
-	m.rebalancer = &Rebalancer{Client: client, Placement: m.placement, Index: index, Grace: cfg.Grace}
+	m.rebalancer = &Rebalancer{Client: client, Placement: m.placement, Index: index, Grace: cfg.Grace, Health: m.health}
+	m.health.Back = m.volumeBack
 	m.sweepWake = make(chan struct{}, 1)
 	m.buffers.New = func() any { b := make([]byte, chunkSize); return &b }
 	return m, nil

@@ -38,6 +38,9 @@ type Rebalancer struct {
 	// Index records where a key's replicas are; Move and DeleteLeftovers write to it.
 	// Plan needs none.
 	Index Index
+	// Health, if set, says which volumes are down, which FinishDelete does not try,
+	// and hears of the failures; nil tries every volume.
+	Health *Health
 	// Grace is how long old replicas are kept after the index stops naming them, so
 	// that redirects already sent still land. Zero deletes them at once, for when no
 	// client is reading (offline).
@@ -124,9 +127,9 @@ func (rb *Rebalancer) copy(ctx context.Context, key string, rec Record, dst stri
 	return fmt.Errorf("%w: %w", ErrNoReadableReplica, errors.Join(errs...))
 }
 
-// DeleteLeftovers deletes the old replicas rec records (Leftovers) and the stale
-// generations that have been stale for longer than Grace, then records that they are
-// gone.
+// DeleteLeftovers deletes the old replicas rec records (Leftovers), the stale
+// generations that have been stale for longer than Grace and then the tombstones no
+// longer needed (see RemoveTombstones), then records that they are gone.
 func (rb *Rebalancer) DeleteLeftovers(ctx context.Context, key string, rec Record) error {
 	var due, kept []StaleGen
 	for _, sg := range rec.Stale {
@@ -136,17 +139,24 @@ func (rb *Rebalancer) DeleteLeftovers(ctx context.Context, key string, rec Recor
 			kept = append(kept, sg)
 		}
 	}
-	if len(rec.Leftovers) == 0 && len(due) == 0 {
+	if len(rec.Leftovers) == 0 && len(due) == 0 && len(rec.Tombstones) == 0 {
 		return nil
 	}
 	if err := removeFiles(ctx, rb.Client, key, rec.Sub, rec.Gen, rec.Leftovers, true); err != nil {
+		rb.Health.Failed(err)
 		return fmt.Errorf("delete old replicas of %s: %w", key, err)
 	}
 	if err := removeStale(ctx, rb.Client, key, rec.Sub, due); err != nil {
+		rb.Health.Failed(err)
 		return fmt.Errorf("delete old generations of %s: %w", key, err)
 	}
+	before := len(rec.Leftovers) + len(rec.Stale) + len(rec.Tombstones)
 	rec.Leftovers, rec.Stale = nil, kept
-	return rb.Index.Put(key, &rec)
+	rec, err := rb.RemoveTombstones(ctx, key, rec)
+	if before != len(rec.Stale)+len(rec.Tombstones) {
+		err = errors.Join(err, rb.Index.Put(key, &rec))
+	}
+	return err
 }
 
 // removeFiles deletes generation gen of key's value and then, if markers, its unlink

@@ -137,6 +137,8 @@ func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
 	// and every marker as a stale entry of its own until finish decides which
 	// generation the key is (see chooseGen).
 	switch {
+	case f.Tombstone:
+		rec.Tombstones = addStale(rec.Tombstones, f.Gen, volume)
 	case f.Marker:
 		rec.Stale = addStale(rec.Stale, f.Gen|markerGen, volume)
 	case len(rec.Volumes) == 0 || f.Gen > rec.Gen:
@@ -158,34 +160,42 @@ func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
 // while rebuild walks; chooseGen takes them out. No generation comes near it.
 const markerGen = 1 << 63
 
-// addStale adds vols to the stale entry of generation gen, making it if needed.
-func addStale(stale []StaleGen, gen uint64, vols ...string) []StaleGen {
-	for i := range stale {
-		if stale[i].Gen == gen {
-			for _, v := range vols {
-				if !slices.Contains(stale[i].Volumes, v) {
-					stale[i].Volumes = append(stale[i].Volumes, v)
-				}
-			}
-			return stale
-		}
-	}
-	return append(stale, StaleGen{Gen: gen, Volumes: slices.Clone(vols)})
-}
-
 // chooseGen decides which generation of a rebuilt key is its value: the newest that
 // is complete, on as many volumes as -replicas or, with volumes missing, as the
 // best-kept one. A newer generation on fewer volumes is an overwrite that never
 // finished, which a crash left. The others stay recorded as stale, for verify -fix and
 // the master to delete; markers make the key unlinked if they are its generation's,
 // else go with their generation's files. It returns false if no value was found, only
-// markers. size gives the size of a generation that the walk did not keep.
+// markers. A tombstone (see TombstonePath) rules out every generation up to its own:
+// with none newer the key was deleted while a volume was away, and it becomes a
+// deleting record that names all its files, for the master to remove. chooseGen
+// returns false if no value was found, only markers. size gives the size of a
+// generation that the walk did not keep.
 func chooseGen(rec *Record, replicas int, size func(gen uint64, volume string) (int64, error)) (bool, error) {
-	best := len(rec.Volumes)
+	var top uint64
+	for _, t := range rec.Tombstones {
+		top = max(top, t.Gen)
+	}
+	alive := func(gen uint64) bool { return len(rec.Tombstones) == 0 || gen&^markerGen > top }
+	best := 0
+	if alive(rec.Gen) {
+		best = len(rec.Volumes)
+	}
 	for _, sg := range rec.Stale {
-		if sg.Gen&markerGen == 0 {
+		if sg.Gen&markerGen == 0 && alive(sg.Gen) {
 			best = max(best, len(sg.Volumes))
 		}
+	}
+	if best == 0 && len(rec.Tombstones) > 0 {
+		// Deleted: every file found is to go.
+		stale := addStale(nil, rec.Gen, rec.Volumes...)
+		for _, sg := range rec.Stale {
+			stale = addStale(stale, sg.Gen&^markerGen, sg.Volumes...)
+		}
+		stale = slices.DeleteFunc(stale, func(sg StaleGen) bool { return len(sg.Volumes) == 0 })
+		slices.SortFunc(stale, func(a, b StaleGen) int { return cmp.Compare(a.Gen, b.Gen) })
+		rec.State, rec.Volumes, rec.Stale, rec.Size = StateDeleting, nil, stale, 0
+		return true, nil
 	}
 	if best == 0 {
 		return false, nil
@@ -195,7 +205,7 @@ func chooseGen(rec *Record, replicas int, size func(gen uint64, volume string) (
 		// The newest generation is incomplete: take the newest complete one.
 		i := -1
 		for j, sg := range rec.Stale {
-			if sg.Gen&markerGen == 0 && len(sg.Volumes) >= enough && (i < 0 || sg.Gen > rec.Stale[i].Gen) {
+			if sg.Gen&markerGen == 0 && alive(sg.Gen) && len(sg.Volumes) >= enough && (i < 0 || sg.Gen > rec.Stale[i].Gen) {
 				i = j
 			}
 		}
@@ -223,10 +233,10 @@ func chooseGen(rec *Record, replicas int, size func(gen uint64, volume string) (
 
 // rebuildSummary is what rebuild tells at the end.
 type rebuildSummary struct {
-	keys, unlinked, incomplete, orphanMarkers, stale int64
-	examples                                         []string
-	files, strays, parts                             int64
-	took                                             time.Duration
+	keys, unlinked, incomplete, orphanMarkers, stale, deleted int64
+	examples                                                  []string
+	files, strays, parts                                      int64
+	took                                                      time.Duration
 }
 
 func (s rebuildSummary) write(w io.Writer) {
@@ -241,6 +251,9 @@ func (s rebuildSummary) write(w io.Writer) {
 	}
 	if s.stale > 0 {
 		fmt.Fprintf(w, "rebuild: %d keys also have files of older or unfinished writes, recorded for verify -fix to delete\n", s.stale)
+	}
+	if s.deleted > 0 {
+		fmt.Fprintf(w, "rebuild: %d keys deleted while a volume was away (tombstones found), recorded as deleting for the master to remove their files\n", s.deleted)
 	}
 	if s.orphanMarkers > 0 {
 		fmt.Fprintf(w, "rebuild: %d unlink markers without a value (an interrupted DELETE), ignored\n", s.orphanMarkers)
@@ -277,6 +290,10 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 			if err := rb.index.Put(key, &rec); err != nil {
 				return false, err
 			}
+		}
+		if rec.State == StateDeleting {
+			s.deleted++
+			return true, nil
 		}
 		if len(rec.Stale) > 0 {
 			s.stale++

@@ -200,6 +200,16 @@ func TestChooseGen(t *testing.T) {
 		{"marker of an old generation", Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []StaleGen{{Gen: m(0), Volumes: []string{"d"}}, {Gen: 0, Volumes: []string{"a"}}}},
 			true, Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []StaleGen{{Gen: 0, Volumes: []string{"d", "a"}}}}},
 		{"markers only", Record{State: StateLive, Stale: []StaleGen{{Gen: m(0), Volumes: []string{"a"}}}}, false, Record{}},
+		{"deleted while a volume was away", Record{State: StateLive, Gen: 0, Volumes: []string{"c"}, Size: 5, Stale: []StaleGen{{Gen: m(0), Volumes: []string{"c"}}}, Tombstones: []StaleGen{{Gen: 0, Volumes: []string{"a", "b"}}}},
+			true, Record{State: StateDeleting, Gen: 0, Stale: []StaleGen{{Gen: 0, Volumes: []string{"c"}}}, Tombstones: []StaleGen{{Gen: 0, Volumes: []string{"a", "b"}}}}},
+		{"deleted with old generations", Record{State: StateLive, Gen: 2, Volumes: []string{"c"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"c", "d"}}}, Tombstones: []StaleGen{{Gen: 2, Volumes: []string{"a"}}, {Gen: 0, Volumes: []string{"b"}}}},
+			true, Record{State: StateDeleting, Gen: 2, Stale: []StaleGen{{Gen: 1, Volumes: []string{"c", "d"}}, {Gen: 2, Volumes: []string{"c"}}}, Tombstones: []StaleGen{{Gen: 2, Volumes: []string{"a"}}, {Gen: 0, Volumes: []string{"b"}}}}},
+		{"tombstones only", Record{State: StateLive, Tombstones: []StaleGen{{Gen: 3, Volumes: []string{"a"}}}},
+			true, Record{State: StateDeleting, Stale: []StaleGen{}, Tombstones: []StaleGen{{Gen: 3, Volumes: []string{"a"}}}}},
+		{"written again after a delete", Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []StaleGen{{Gen: 0, Volumes: []string{"d"}}}, Tombstones: []StaleGen{{Gen: 1, Volumes: []string{"a", "b"}}}},
+			true, Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []StaleGen{{Gen: 0, Volumes: []string{"d"}}}, Tombstones: []StaleGen{{Gen: 1, Volumes: []string{"a", "b"}}}}},
+		{"a deleted generation is never chosen", Record{State: StateLive, Gen: 2, Volumes: []string{"a"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"a", "b", "c"}}}, Tombstones: []StaleGen{{Gen: 1, Volumes: []string{"b", "c"}}}},
+			true, Record{State: StateLive, Gen: 2, Volumes: []string{"a"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"a", "b", "c"}}}, Tombstones: []StaleGen{{Gen: 1, Volumes: []string{"b", "c"}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

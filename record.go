@@ -82,6 +82,14 @@ type Record struct {
 	// ETag is the value's S3 entity tag, unquoted, when it is not its MD5 (a multipart
 	// upload's); empty otherwise.
 	ETag string
+	// Tombstones are where a DELETE that could not reach every volume left tombstones
+	// (see TombstonePath): each entry's Gen is that of its files, Volumes where they
+	// are. They go once no file of a generation up to theirs is left (see
+	// Record.Stale), so that rebuild never brings a deleted key back.
+	Tombstones []StaleGen
+	// Unmarked are volumes of an unlinked key's that an UNLINK could not reach: they
+	// still lack its unlink marker, which the sweeper writes when they answer.
+	Unmarked []string
 	// Rev is the index's revision of the record when it was read, which a
 	// conditional write compares (see Index); zero for a key that had no record. It
 	// is not encoded: each backend keeps its own.
@@ -111,12 +119,17 @@ func (r Record) MarkerPath(key string) string { return MarkerPath(key, r.Sub, r.
 // delete unfinished, or files to delete (leftovers, stale generations). The index
 // lists such keys (see Index.Pending), for the next master to finish.
 func (r Record) Pending() bool {
-	return r.State == StateWriting || r.State == StateDeleting || len(r.Leftovers) > 0 || len(r.Stale) > 0
+	return r.State == StateWriting || r.State == StateDeleting || len(r.Leftovers) > 0 || len(r.Stale) > 0 ||
+		len(r.Tombstones) > 0 || len(r.Unmarked) > 0
 }
 
 // owns reports whether rec accounts for file f on volume: a replica or leftover of its
-// generation (a marker only if the key is not live), or a file of a stale generation.
+// generation (a marker only if the key is not live), a file of a stale generation, or
+// a tombstone.
 func (r Record) owns(f VolumeFile, volume string) bool {
+	if f.Tombstone {
+		return slices.ContainsFunc(r.Tombstones, func(t StaleGen) bool { return t.Gen == f.Gen && slices.Contains(t.Volumes, volume) })
+	}
 	if f.Gen == r.Gen && (slices.Contains(r.Volumes, volume) || slices.Contains(r.Leftovers, volume)) {
 		return !f.Marker || r.State != StateLive
 	}
@@ -128,10 +141,36 @@ func (r Record) owns(f VolumeFile, volume string) bool {
 	return false
 }
 
+// nextGen is the generation an overwrite of rec writes: one past every generation
+// whose files, or tombstones, may exist.
+func nextGen(rec Record) uint64 {
+	gen := rec.Gen
+	for _, sg := range append(slices.Clone(rec.Stale), rec.Tombstones...) {
+		gen = max(gen, sg.Gen)
+	}
+	return gen + 1
+}
+
+// addStale adds vols to the stale entry of generation gen, making it if needed.
+func addStale(stale []StaleGen, gen uint64, vols ...string) []StaleGen {
+	for i := range stale {
+		if stale[i].Gen == gen {
+			for _, v := range vols {
+				if !slices.Contains(stale[i].Volumes, v) {
+					stale[i].Volumes = append(stale[i].Volumes, v)
+				}
+			}
+			return stale
+		}
+	}
+	return append(stale, StaleGen{Gen: gen, Volumes: slices.Clone(vols)})
+}
+
 // recordVersion is the first byte of every encoded Record. A change to the encoding
 // gets a new version, and UnmarshalBinary keeps reading the old ones. Version 1 had no
-// Leftovers, version 2 no Gen, Stale, Meta, ETag or Modified.
-const recordVersion = 3
+// Leftovers, version 2 no Gen, Stale, Meta, ETag or Modified, version 3 no Tombstones
+// or Unmarked.
+const recordVersion = 4
 
 // ErrBadRecord says an index value could not be decoded.
 var ErrBadRecord = errors.New("bad index record")
@@ -141,7 +180,8 @@ var ErrBadRecord = errors.New("bad index record")
 // Time, the MD5 as a length byte (0 or 16) and raw bytes, then Volumes and Leftovers,
 // each as a count followed by every name's length and bytes; then Gen as a varint, Stale
 // as a count and each one's Gen, Time and Volumes, Meta as a count of names and values
-// in turn, ETag as one string, and Modified as a varint.
+// in turn, ETag as one string, Modified as a varint, then Tombstones as Stale is, and
+// Unmarked as Volumes is.
 func (r Record) MarshalBinary() ([]byte, error) {
 	var sum []byte
 	if r.MD5 != "" {
@@ -160,16 +200,24 @@ func (r Record) MarshalBinary() ([]byte, error) {
 	b = appendStrings(b, r.Volumes)
 	b = appendStrings(b, r.Leftovers)
 	b = binary.AppendUvarint(b, r.Gen)
-	b = binary.AppendUvarint(b, uint64(len(r.Stale)))
-	for _, sg := range r.Stale {
+	b = appendGens(b, r.Stale)
+	b = appendMeta(b, r.Meta)
+	b = appendString(b, r.ETag)
+	b = binary.AppendVarint(b, r.Modified)
+	b = appendGens(b, r.Tombstones)
+	b = appendStrings(b, r.Unmarked)
+	return b, nil
+}
+
+// appendGens encodes generations as a count, then each one's Gen, Time and Volumes.
+func appendGens(b []byte, gens []StaleGen) []byte {
+	b = binary.AppendUvarint(b, uint64(len(gens)))
+	for _, sg := range gens {
 		b = binary.AppendUvarint(b, sg.Gen)
 		b = binary.AppendVarint(b, sg.Time)
 		b = appendStrings(b, sg.Volumes)
 	}
-	b = appendMeta(b, r.Meta)
-	b = appendString(b, r.ETag)
-	b = binary.AppendVarint(b, r.Modified)
-	return b, nil
+	return b
 }
 
 func appendStrings(b []byte, list []string) []byte {
@@ -214,18 +262,17 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 	}
 	if b[0] >= 3 {
 		rec.Gen = d.uvarint()
-		if n := d.count(); n > 0 {
-			rec.Stale = make([]StaleGen, 0, n)
-			for range n {
-				rec.Stale = append(rec.Stale, StaleGen{Gen: d.uvarint(), Time: d.varint(), Volumes: d.strings()})
-			}
-		}
+		rec.Stale = d.gens()
 		rec.Meta = d.meta()
 		rec.ETag = d.string1()
 		rec.Modified = d.varint()
 	} else {
 		// Before version 3 a record was written only with its value.
 		rec.Modified = rec.Time
+	}
+	if b[0] >= 4 {
+		rec.Tombstones = d.gens()
+		rec.Unmarked = d.strings()
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: truncated or trailing bytes", ErrBadRecord)
@@ -287,6 +334,19 @@ func (d *recordDecoder) strings() []string {
 		list = append(list, d.string1())
 	}
 	return list
+}
+
+// gens reads what appendGens wrote.
+func (d *recordDecoder) gens() []StaleGen {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	gens := make([]StaleGen, 0, n)
+	for range n {
+		gens = append(gens, StaleGen{Gen: d.uvarint(), Time: d.varint(), Volumes: d.strings()})
+	}
+	return gens
 }
 
 // meta reads what appendMeta wrote.

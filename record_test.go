@@ -17,6 +17,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		{State: StateUnlinked, Volumes: []string{"a:1", "b:2"}, Leftovers: []string{"c:3", "d:4"}},
 		{State: StateLive, Volumes: []string{"a:1"}, Gen: 1 << 40, Stale: []StaleGen{{Gen: 7, Time: 99, Volumes: []string{"a:1", "b:2"}}, {Gen: 1<<40 + 1}},
 			Meta: []MetaHeader{{"Content-Type", "text/plain; charset=utf-8"}, {"X-Amz-Meta-Ünï", ""}}, ETag: "0123-2", Modified: -7},
+		{State: StateDeleting, Gen: 3, Stale: []StaleGen{{Gen: 3, Volumes: []string{"c:3"}}}, Tombstones: []StaleGen{{Gen: 1, Time: 5, Volumes: []string{"a:1"}}, {Gen: 3, Volumes: []string{"a:1", "b:2"}}}},
+		{State: StateUnlinked, Volumes: []string{"a:1", "b:2"}, Unmarked: []string{"b:2"}},
 	}
 	for _, rec := range recs {
 		t.Run(rec.State.String(), func(t *testing.T) {
@@ -60,16 +62,22 @@ func TestRecordGolden(t *testing.T) {
 	if err := rec.UnmarshalBinary([]byte(v3)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want3) {
 		t.Fatalf("v3 decoded %+v, %v; want %+v", rec, err, want3)
 	}
-	for _, enc := range []string{v1, v2, v3} {
+	v4 := "\x04" + v3[1:] + "\x01\x02\x06\x01\x03b:2" + "\x01\x03c:3"
+	want4 := want3
+	want4.Tombstones, want4.Unmarked = []StaleGen{{Gen: 2, Time: 3, Volumes: []string{"b:2"}}}, []string{"c:3"}
+	if err := rec.UnmarshalBinary([]byte(v4)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want4) {
+		t.Fatalf("v4 decoded %+v, %v; want %+v", rec, err, want4)
+	}
+	for _, enc := range []string{v1, v2, v3, v4} {
 		if tm, err := recordTime([]byte(enc)); err != nil || tm != 42 {
 			t.Fatalf("recordTime(%q) = %d, %v; want 42", enc, tm, err)
 		}
 	}
-	b, _ := want3.MarshalBinary()
-	if string(b) != v3 {
-		t.Fatalf("encoded %q, want %q", b, v3)
+	b, _ := want4.MarshalBinary()
+	if string(b) != v4 {
+		t.Fatalf("encoded %q, want %q", b, v4)
 	}
-	for _, bad := range []string{"", "\x04\x02", v3[:len(v3)-1], v3 + "x", "\x03" + body + "\x00\x00\xff", "\x00\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", v2[:len(v2)-1], v2 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
+	for _, bad := range []string{"", "\x05\x02", "\x04\x02", v4[:len(v4)-1], v4 + "x", v3[:len(v3)-1], v3 + "x", "\x03" + body + "\x00\x00\xff", "\x00\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", v2[:len(v2)-1], v2 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
 		if err := rec.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("UnmarshalBinary(%q) = %v, want ErrBadRecord", bad, err)
 		}

@@ -9,11 +9,13 @@ import (
 )
 
 // recover finishes what the last master left pending: a write that never got its 201
-// loses its replicas and its record, a delete is completed, and old files (leftovers,
-// stale generations) are queued for the sweeper, after the grace. It runs beside the
-// requests, under each key's lock; a key a request holds is that request's to finish
-// (a PUT clears a dead write first, a DELETE completes a dead delete). What cannot be
-// finished now, with a volume down, stays pending for the next start or verify.
+// loses its replicas and its record, a delete is completed (or, with a volume away,
+// left to the sweeper: see FinishDelete), and old files (leftovers, stale
+// generations, tombstones) and missing unlink markers are queued for the sweeper,
+// after the grace. It runs beside the requests, under each key's lock; a key a request
+// holds is that request's to finish (a PUT clears a dead write first, a DELETE
+// completes a dead delete). A write that cannot be rolled back now, with a volume
+// down, stays pending for the next start or verify.
 func (m *Master) recover(ctx context.Context) {
 	var writes, deletes, failed, old int
 	err := m.index.Pending(func(key string) (bool, error) {
@@ -25,26 +27,30 @@ func (m *Master) recover(ctx context.Context) {
 			return false, err
 		}
 		defer unlock()
-		if rec.State != StateWriting && rec.State != StateDeleting {
-			if rec.Pending() {
-				old++
-				m.deleteLeftoversLater(key, m.cfg.Grace)
-			}
-			return true, nil
-		}
 		rctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
 		defer cancel()
-		if err := m.removeReplicas(rctx, key, rec, rec.State == StateDeleting); err != nil {
-			failed++
-			m.log.Warn("interrupted write or delete not cleaned up; verify -fix will", "key", key, "state", rec.State, "err", err)
-			return ctx.Err() == nil, nil
-		}
-		if rec.State == StateWriting {
+		switch rec.State {
+		case StateWriting:
+			if err := m.removeReplicas(rctx, key, rec, false); err != nil {
+				failed++
+				m.log.Warn("interrupted write not rolled back; verify -fix will", "key", key, "err", err)
+				return ctx.Err() == nil, nil
+			}
 			writes++
-		} else {
+			return ctx.Err() == nil, m.index.Delete(key, rec.Rev)
+		case StateDeleting:
+			if err := m.rebalancer.FinishDelete(rctx, key, rec, true); err != nil {
+				failed++
+				m.sweepSoon(key)
+				m.log.Warn("interrupted delete not finished; the sweeper retries", "key", key, "err", err)
+				return ctx.Err() == nil, nil
+			}
 			deletes++
+		default:
+			old++
+			m.deleteLeftoversLater(key, m.cfg.Grace)
 		}
-		return ctx.Err() == nil, m.index.Delete(key, rec.Rev)
+		return ctx.Err() == nil, nil
 	})
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("recovery stopped", "err", err)

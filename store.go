@@ -54,14 +54,17 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
 		return Record{}, err
-	case old.State == StateWriting, old.State == StateDeleting && opt.Overwrite:
-		// A write that died before finishing, or a delete that could not: we hold the
-		// lock, so neither is in flight. Finish it before writing anew.
-		if err := m.removeReplicas(ctx, key, old, old.State == StateDeleting); err != nil {
+	case old.State == StateWriting:
+		// A write that died before finishing: we hold the lock, so it is not in
+		// flight. Roll it back before writing anew.
+		if err := m.removeReplicas(ctx, key, old, false); err != nil {
 			return Record{}, err
 		}
 		old = Record{Rev: old.Rev}
-	case opt.Overwrite:
+	case old.State == StateDeleting, opt.Overwrite:
+		// A deleted key whose files wait for a volume that is away is written like
+		// an overwrite: a new generation, which the files left, kept as stale, and
+		// their tombstones can never touch.
 		overwrite = true
 	default:
 		return Record{}, ErrExists
@@ -115,13 +118,21 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	}
 	if overwrite {
 		// The value replaced stays, stale, until redirects already sent to it have
-		// landed.
-		rec.Stale = append(slices.Clone(old.Stale), StaleGen{Gen: old.Gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(old.Volumes), old.Leftovers...)})
+		// landed; a deleted one's files have no readers left and are due at once.
+		rec.Stale, rec.Tombstones = slices.Clone(old.Stale), old.Tombstones
+		if vols := append(slices.Clone(old.Volumes), old.Leftovers...); len(vols) > 0 {
+			since := time.Now().UnixNano()
+			if old.State == StateDeleting {
+				since = 0
+			}
+			rec.Stale = addStale(rec.Stale, old.Gen, vols...)
+			rec.Stale[slices.IndexFunc(rec.Stale, func(sg StaleGen) bool { return sg.Gen == old.Gen })].Time = since
+		}
 	}
 	if err := m.index.Put(key, &rec); err != nil {
 		return Record{}, err
 	}
-	if len(rec.Leftovers) > 0 || len(rec.Stale) > 0 {
+	if len(rec.Leftovers) > 0 || len(rec.Stale) > 0 || len(rec.Tombstones) > 0 {
 		// A volume that did not answer may still store the value when it comes
 		// back, and a replaced value is still there: delete them after the grace.
 		m.deleteLeftoversLater(key, m.cfg.Grace)
@@ -190,14 +201,4 @@ func (m *Master) undoStore(ctx context.Context, key string, trace Record, gen ui
 			m.deleteLeftoversLater(key, m.cfg.Grace)
 		}
 	}
-}
-
-// nextGen is the generation an overwrite of rec writes: one past every generation
-// whose files may exist.
-func nextGen(rec Record) uint64 {
-	gen := rec.Gen
-	for _, sg := range rec.Stale {
-		gen = max(gen, sg.Gen)
-	}
-	return gen + 1
 }

@@ -1,11 +1,16 @@
 package main
 
 // The sweeper: deletes old replicas (after rebalancing, or what a volume that gave up
-// on a PUT may hold) once their grace period is over, retrying while a volume is down.
+// on a PUT may hold) once their grace period is over, finishes deletes and unlinks
+// that a volume was away for, retrying with back-off for as long as the record needs
+// it, and at once when a volume comes back.
 
 import (
+	"container/heap"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -16,32 +21,77 @@ type pendingSweep struct {
 	attempts int
 }
 
-// sweepRetries and sweepRetryDelay bound how long the sweeper keeps trying a volume
-// that is down; after that, the next rebalance or verify -fix deletes the replicas.
+// sweepRetryDelay is the wait before the first retry of a key the sweeper could not
+// finish, doubling with each failure up to sweepRetryMax. The sweeper never gives up
+// while the key's record still names files: a volume away for days is retried every
+// sweepRetryMax, and at once when Health sees it back.
 const (
-	sweepRetries    = 20
-	sweepRetryDelay = 5 * time.Second
+	sweepRetryDelay = time.Second
+	sweepRetryMax   = 5 * time.Minute
 )
+
+// retryDelay is how long the sweeper waits after a key's attempts-th failure.
+func retryDelay(attempts int) time.Duration {
+	return min(sweepRetryDelay<<min(attempts, 20), sweepRetryMax)
+}
+
+// sweepQueue is the sweeper's keys, a heap by due time.
+type sweepQueue []pendingSweep
+
+func (q sweepQueue) Len() int           { return len(q) }
+func (q sweepQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
+func (q sweepQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *sweepQueue) Push(x any)        { *q = append(*q, x.(pendingSweep)) }
+func (q *sweepQueue) Pop() any {
+	old := *q
+	p := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return p
+}
 
 // deleteLeftoversLater queues key's old replicas for deletion once after has passed.
 func (m *Master) deleteLeftoversLater(key string, after time.Duration) {
 	m.queueSweep(pendingSweep{key: key, due: time.Now().Add(after)})
 }
 
+// sweepSoon queues key for the sweeper as one that failed once: a delete or unlink
+// that could not reach a volume, retried with back-off.
+func (m *Master) sweepSoon(key string) {
+	m.queueSweep(pendingSweep{key: key, due: time.Now().Add(retryDelay(0)), attempts: 1})
+}
+
 func (m *Master) queueSweep(p pendingSweep) {
 	m.sweepMu.Lock()
-	m.sweepQueue = append(m.sweepQueue, p)
+	heap.Push(&m.sweepQueue, p)
 	m.sweepMu.Unlock()
+	m.wakeSweeper()
+}
+
+func (m *Master) wakeSweeper() {
 	select {
 	case m.sweepWake <- struct{}{}:
 	default:
 	}
 }
 
-// sweepLeftovers deletes queued old replicas as they fall due, under each key's lock,
-// until ctx ends, trying again while a volume is down. Every key gets the same grace,
-// so the queue is in due order but for retries, which only come late. A master that stops first leaves the rest recorded in
-// the index, for the next rebalance of the key to delete.
+// volumeBack makes every retry that waits due at once: a volume answers again.
+func (m *Master) volumeBack(volume string) {
+	m.sweepMu.Lock()
+	now := time.Now()
+	for i := range m.sweepQueue {
+		if m.sweepQueue[i].attempts > 0 {
+			m.sweepQueue[i].due = now
+		}
+	}
+	heap.Init(&m.sweepQueue)
+	m.sweepMu.Unlock()
+	m.log.Info("volume is back; retrying what waited for it", "volume", volume)
+	m.wakeSweeper()
+}
+
+// sweepLeftovers works through the queue as keys fall due, under each key's lock,
+// until ctx ends, retrying with back-off what fails. A master that stops first leaves
+// the rest recorded in the index, for the next one to queue (see recover).
 func (m *Master) sweepLeftovers(ctx context.Context) {
 	for {
 		m.sweepMu.Lock()
@@ -49,13 +99,15 @@ func (m *Master) sweepLeftovers(ctx context.Context) {
 		if len(m.sweepQueue) > 0 {
 			next = m.sweepQueue[0]
 		}
-		m.sweepMu.Unlock()
 		var wait <-chan time.Time
 		if next.key != "" {
 			if d := time.Until(next.due); d > 0 {
 				wait = time.After(d)
+			} else {
+				heap.Pop(&m.sweepQueue)
 			}
 		}
+		m.sweepMu.Unlock()
 		if next.key == "" || wait != nil {
 			select {
 			case <-ctx.Done():
@@ -65,21 +117,23 @@ func (m *Master) sweepLeftovers(ctx context.Context) {
 			}
 			continue
 		}
-		m.sweepMu.Lock()
-		m.sweepQueue = m.sweepQueue[1:]
-		m.sweepMu.Unlock()
 		err := m.sweep(ctx, next.key)
 		switch {
+		case err == nil || ctx.Err() != nil:
 		case errors.Is(err, ErrLocked):
 			m.deleteLeftoversLater(next.key, time.Second)
-		case err != nil && next.attempts < sweepRetries:
-			m.queueSweep(pendingSweep{key: next.key, due: time.Now().Add(sweepRetryDelay), attempts: next.attempts + 1})
-		case err != nil:
-			m.log.Warn("old replicas not deleted; the next rebalance or verify -fix will", "key", next.key, "err", err)
+		default:
+			if next.attempts%20 == 5 { // after about half a minute, then every 20 tries
+				m.log.Warn("old files not deleted yet; retrying", "key", next.key, "attempts", next.attempts, "err", err)
+			}
+			m.queueSweep(pendingSweep{key: next.key, due: time.Now().Add(retryDelay(next.attempts)), attempts: next.attempts + 1})
 		}
 	}
 }
 
+// sweep does what key's record has left to do: finish its deletion, write the unlink
+// markers an UNLINK could not, delete its old replicas and stale generations, and its
+// tombstones. A volume it needs that is down fails it at once, for a retry.
 func (m *Master) sweep(ctx context.Context, key string) error {
 	rec, unlock, err := m.lockRecord(key)
 	if errors.Is(err, ErrNotFound) {
@@ -89,7 +143,75 @@ func (m *Master) sweep(ctx context.Context, key string) error {
 		return err
 	}
 	defer unlock()
+	if v, ok := m.downVolume(rec); ok {
+		return fmt.Errorf("%w: %s", errVolumeDown, v)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
 	defer cancel()
+	switch {
+	case rec.State == StateDeleting:
+		return m.rebalancer.FinishDelete(ctx, key, rec, true)
+	case rec.State == StateUnlinked && len(rec.Unmarked) > 0:
+		pending, err := m.markUnlinked(ctx, key, &rec, rec.Unmarked)
+		if err == nil && pending {
+			err = fmt.Errorf("unlink markers of %s not written to %v", key, rec.Unmarked)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return m.rebalancer.DeleteLeftovers(ctx, key, rec)
+}
+
+// markUnlinked writes rec's unlink marker to those of vols that are rec's volumes and
+// up, and makes rec unlinked in the index, with the volumes that failed or are down in
+// rec.Unmarked, for the sweeper; pending says there are some. A live key stays live if
+// no volume took its marker.
+func (m *Master) markUnlinked(ctx context.Context, key string, rec *Record, vols []string) (pending bool, err error) {
+	var up, unmarked []string
+	for _, v := range vols {
+		switch {
+		case !slices.Contains(rec.Volumes, v):
+		case m.health.Up(v):
+			up = append(up, v)
+		default:
+			unmarked = append(unmarked, v)
+		}
+	}
+	errs := m.client.PutAll(ctx, up, rec.MarkerPath(key), nil)
+	for i, err := range errs {
+		if err != nil {
+			m.health.Failed(err)
+			unmarked = append(unmarked, up[i])
+		}
+	}
+	if rec.State == StateLive && len(unmarked) == len(rec.Volumes) {
+		if err := errors.Join(errs...); err != nil {
+			return false, err
+		}
+		return false, fmt.Errorf("%w: no volume of the key is up to take its unlink marker", ErrNoVolumes)
+	}
+	if rec.State != StateUnlinked || !slices.Equal(unmarked, rec.Unmarked) {
+		rec.State, rec.Unmarked = StateUnlinked, unmarked
+		if err := m.index.Put(key, rec); err != nil {
+			return false, err
+		}
+	}
+	return len(unmarked) > 0, nil
+}
+
+// downVolume returns a volume that sweeping rec needs and that Health says is down:
+// one that holds a file to delete or lacks a marker.
+func (m *Master) downVolume(rec Record) (string, bool) {
+	gens := append(slices.Clone(rec.Stale), rec.Tombstones...)
+	gens = append(gens, StaleGen{Volumes: rec.Leftovers}, StaleGen{Volumes: rec.Unmarked})
+	if rec.State == StateDeleting {
+		gens = append(gens, StaleGen{Volumes: rec.Volumes})
+	}
+	for _, g := range gens {
+		if i := slices.IndexFunc(g.Volumes, func(v string) bool { return !m.health.Up(v) }); i >= 0 {
+			return g.Volumes[i], true
+		}
+	}
+	return "", false
 }

@@ -46,8 +46,8 @@ func parseContentMD5(s string) ([]byte, error) {
 	return nil, fmt.Errorf("%w: Content-MD5 is neither base64 nor hex of 16 bytes", ErrBadRequest)
 }
 
-// delete removes the value from every replica, then the key from the index. If a
-// volume fails, the key stays hidden in StateDeleting and a repeated DELETE finishes.
+// delete removes the value from every replica, then the key from the index (see
+// deleteKey).
 func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) error {
 	if err := m.deleteKey(r.Context(), key, false); err != nil {
 		return err
@@ -57,7 +57,11 @@ func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) erro
 }
 
 // deleteKey is DELETE's work on key, which the S3 API shares; wait waits for a write of
-// the key in flight, as S3 clients expect, instead of ErrLocked.
+// the key in flight, as S3 clients expect, instead of ErrLocked. The key is deleted for
+// clients once its record says deleting; its files are removed from the volumes that
+// answer, and what a volume that is down or does not answer holds is left to the
+// sweeper, recorded with tombstones (see FinishDelete). If no volume answers, the key
+// stays deleting and the sweeper finishes it too, but the client is told.
 func (m *Master) deleteKey(ctx context.Context, key string, wait bool) error {
 	rec, unlock, err := m.lockRecordWait(ctx, key, wait)
 	if err != nil {
@@ -77,13 +81,19 @@ func (m *Master) deleteKey(ctx context.Context, key string, wait bool) error {
 			return err
 		}
 	}
-	if err := m.removeReplicas(ctx, key, rec, markers); err != nil {
-		return err
+	err = m.rebalancer.FinishDelete(ctx, key, rec, markers)
+	if err != nil {
+		m.sweepSoon(key)
 	}
-	return m.index.Delete(key, rec.Rev)
+	if errors.Is(err, ErrDeletePending) {
+		m.log.Info("deleted; some files wait for their volume", "key", key, "err", err)
+		return nil
+	}
+	return err
 }
 
-// unlink hides a live key but keeps its files, until a DELETE.
+// unlink hides a live key but keeps its files, until a DELETE. The unlink markers go
+// to the key's volumes that answer; the sweeper writes the others' when they do.
 func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) error {
 	rec, unlock, err := m.lockRecord(key)
 	if err != nil {
@@ -94,17 +104,12 @@ func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) erro
 	case StateLive:
 		// The markers first: if this fails halfway, the key is still live, and its
 		// stray markers only make a rebuild treat it as unlinked.
-		marker := rec.MarkerPath(key)
-		errs := m.client.PutAll(r.Context(), rec.Volumes, marker, nil)
-		for _, err := range errs {
-			m.health.Failed(err)
-		}
-		if err := errors.Join(errs...); err != nil {
+		pending, err := m.markUnlinked(r.Context(), key, &rec, rec.Volumes)
+		if err != nil {
 			return err
 		}
-		rec.State = StateUnlinked
-		if err := m.index.Put(key, &rec); err != nil {
-			return err
+		if pending {
+			m.sweepSoon(key)
 		}
 	case StateUnlinked:
 	default:

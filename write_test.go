@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseContentMD5(t *testing.T) {
@@ -202,26 +201,5 @@ func TestUnlinkAndProtect(t *testing.T) {
 	}
 	if n := len(c.AllFiles()); n != 3 {
 		t.Fatalf("after DELETE: %d files, want 3", n)
-	}
-}
-
-func TestDeleteWithVolumeDown(t *testing.T) {
-	c := startCluster(t, 3, nil)
-	c.Put("/del", []byte("x"))
-	c.Vols[0].Stop()
-	resp := c.Do(http.MethodDelete, "/del", nil)
-	if resp.StatusCode < 500 {
-		t.Fatalf("DELETE with a volume down: %d, want 5xx", resp.StatusCode)
-	}
-	if status, _ := c.Get("/del"); status != http.StatusNotFound {
-		t.Fatalf("GET of a half-deleted key: %d, want 404", status)
-	}
-	c.Vols[0].Start()
-	eventually(t, 2*time.Second, "volume back", func() bool { return c.Master.health.Up(c.Vols[0].Addr) })
-	if resp := c.Do(http.MethodDelete, "/del", nil); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("repeated DELETE: %d", resp.StatusCode)
-	}
-	if files := c.AllFiles(); len(files) != 0 {
-		t.Fatalf("files: %q", files)
 	}
 }

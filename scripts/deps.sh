@@ -20,6 +20,7 @@ for pkg in "${want[@]}"; do
 	awscli) cmd=/usr/bin/aws ;;
 	python3-boto3) cmd=/usr/lib/python3/dist-packages/boto3 ;;
 	rclone) cmd=/usr/bin/rclone ;;
+	nftables) cmd=nft ;;
 	*) cmd=$pkg ;;
 	esac
 	present "$cmd" || missing+=("$pkg")

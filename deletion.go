@@ -1,0 +1,166 @@
+package main
+
+// Deleting a key when not every volume answers: its files are removed from the
+// volumes that do, tombstones there tell a rebuild that the key is gone, and its
+// record keeps what is left for the sweeper to remove when the others answer again.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// ErrDeletePending says that a key is deleted for clients but some of its files are
+// on volumes that could not be reached: its record (deleting, hidden from clients)
+// lists them for the sweeper, and tombstones on the volumes that were reached keep a
+// rebuild from bringing the key back.
+var ErrDeletePending = errors.New("deleted; files on volumes that did not answer are removed when they do")
+
+// errVolumeDown is the failure of a volume that Health says is down, which is not
+// tried: one that does not answer would hold up every request for its timeout.
+var errVolumeDown = errors.New("volume is down")
+
+// recordGens lists every generation of files that rec names, with the volumes that
+// may hold each: its own on Volumes and Leftovers, then the stale ones.
+func recordGens(rec Record) []StaleGen {
+	gens := make([]StaleGen, 0, 1+len(rec.Stale))
+	if vols := append(slices.Clone(rec.Volumes), rec.Leftovers...); len(vols) > 0 {
+		gens = append(gens, StaleGen{Gen: rec.Gen, Volumes: vols})
+	}
+	return append(gens, rec.Stale...)
+}
+
+// FinishDelete removes every file of key that rec, a deleting record, names, and then
+// the record: its own generation's value (and, if markers, its unlink markers; see
+// Master.removeReplicas), every stale generation's value and markers, and last the
+// tombstones. Volumes that Health says are down are not tried. If some files cannot
+// be removed, it leaves a tombstone on every volume that answered, records in the
+// index what is left, as stale generations, and where the tombstones are, and returns
+// ErrDeletePending. If no tombstone could be written, it returns the failures and the
+// record stays as it was, for a later try.
+func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, markers bool) error {
+	gens := recordGens(rec)
+	failed := map[string]error{}
+	remove := func(vols []string, path string) {
+		vols = slices.DeleteFunc(slices.Clone(vols), func(v string) bool {
+			if _, ok := failed[v]; ok {
+				return true
+			}
+			if !rb.Health.Up(v) {
+				failed[v] = &VolumeError{Op: http.MethodDelete, Volume: v, Path: path, Err: errVolumeDown}
+				return true
+			}
+			return false
+		})
+		for i, err := range rb.Client.DeleteAll(ctx, vols, path) {
+			if err != nil {
+				rb.Health.Failed(err)
+				failed[vols[i]] = err
+			}
+		}
+	}
+	own := len(rec.Volumes)+len(rec.Leftovers) > 0 // gens[0] is rec's own generation
+	for i, g := range gens {
+		// Values first, then markers: an interruption never leaves a value without
+		// its marker for a rebuild to bring back to life.
+		remove(g.Volumes, GenPath(key, rec.Sub, g.Gen))
+		if markers || i > 0 || !own {
+			remove(g.Volumes, MarkerPath(key, rec.Sub, g.Gen))
+		}
+	}
+	if len(failed) == 0 {
+		for _, t := range rec.Tombstones {
+			remove(t.Volumes, TombstonePath(key, rec.Sub, t.Gen))
+		}
+		if len(failed) == 0 {
+			return rb.Index.Delete(key, rec.Rev)
+		}
+	}
+
+	// What is left: the files on the volumes that failed, and any tombstone.
+	left := Record{State: StateDeleting, Sub: rec.Sub, Gen: rec.Gen, Tombstones: rec.Tombstones, Rev: rec.Rev}
+	var reached []string
+	top := nextGen(rec) - 1
+	for _, g := range gens {
+		var still []string
+		for _, v := range g.Volumes {
+			if _, ok := failed[v]; ok {
+				still = append(still, v)
+			} else if !slices.Contains(reached, v) {
+				reached = append(reached, v)
+			}
+		}
+		if len(still) > 0 {
+			// Due at once: a deleted value gets no grace.
+			left.Stale = addStale(left.Stale, g.Gen, still...)
+		}
+	}
+	if len(left.Stale) > 0 {
+		// Tombstones where files were removed tell rebuild that every generation up
+		// to top is gone. Without one, the record stays as it was.
+		path := TombstonePath(key, rec.Sub, top)
+		var wrote []string
+		errs := rb.Client.PutAll(ctx, reached, path, nil)
+		for i, err := range errs {
+			if err == nil {
+				wrote = append(wrote, reached[i])
+			}
+			rb.Health.Failed(err)
+		}
+		if len(wrote) == 0 {
+			return fmt.Errorf("delete %s: no volume took a tombstone: %w", key, errors.Join(append(failures(failed), errs...)...))
+		}
+		// A tombstone that failed may still have been written: record it too.
+		left.Tombstones = addStale(slices.Clone(left.Tombstones), top, reached...)
+		left.Tombstones[slices.IndexFunc(left.Tombstones, func(t StaleGen) bool { return t.Gen == top })].Time = time.Now().UnixNano()
+	} else {
+		// Only tombstones are left.
+		left.Tombstones = nil
+		for _, t := range rec.Tombstones {
+			if vols := slices.DeleteFunc(slices.Clone(t.Volumes), func(v string) bool { _, ok := failed[v]; return !ok }); len(vols) > 0 {
+				left.Tombstones = append(left.Tombstones, StaleGen{Gen: t.Gen, Time: t.Time, Volumes: vols})
+			}
+		}
+	}
+	if err := rb.Index.Put(key, &left); err != nil {
+		return err
+	}
+	return fmt.Errorf("delete %s: %w: %w", key, ErrDeletePending, errors.Join(failures(failed)...))
+}
+
+// failures lists the errors of failed, for a message.
+func failures(failed map[string]error) []error {
+	errs := make([]error, 0, len(failed))
+	for _, err := range failed {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// RemoveTombstones deletes rec's tombstones once no file they cover is left: once no
+// stale generation as old as the newest of them remains, a rebuild has nothing to
+// bring back. It returns rec as it should be recorded, without the tombstones it
+// removed; the caller writes it.
+func (rb *Rebalancer) RemoveTombstones(ctx context.Context, key string, rec Record) (Record, error) {
+	if len(rec.Tombstones) == 0 || rec.State == StateDeleting {
+		return rec, nil
+	}
+	var top uint64
+	for _, t := range rec.Tombstones {
+		top = max(top, t.Gen)
+	}
+	if slices.ContainsFunc(rec.Stale, func(sg StaleGen) bool { return sg.Gen <= top }) {
+		return rec, nil
+	}
+	for _, t := range rec.Tombstones {
+		if err := errors.Join(rb.Client.DeleteAll(ctx, t.Volumes, TombstonePath(key, rec.Sub, t.Gen))...); err != nil {
+			rb.Health.Failed(err)
+			return rec, fmt.Errorf("delete tombstones of %s: %w", key, err)
+		}
+	}
+	rec.Tombstones = nil
+	return rec, nil
+}
