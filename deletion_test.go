@@ -130,10 +130,11 @@ func dropPackets(t *testing.T, port int) (restore func()) {
 	return restore
 }
 
-// TestVolumeUnreachable drops every packet to one of five volumes. Every DELETE, PUT
-// and GET goes on, each within -voltimeout plus 2 s: the first request to notice waits
+// TestVolumeUnreachable drops every packet to one of five volumes. Every DELETE, PUT,
+// GET and UNLINK goes on, each within -voltimeout plus 2 s: the first request to notice waits
 // for the timeout, and the volume is skipped after that. When packets flow again, the
-// sweeper removes every replica the deletes left there. Then the same again with the
+// sweeper removes every replica the deletes left there and writes the unlink markers
+// the unlinks could not. Then the same again with the
 // master stopped before the volume is back and the index rebuilt from the volumes:
 // the tombstones keep the deleted keys deleted, and the master started on the rebuilt
 // index removes what is left. Verify finds the data whole, with no orphans.
@@ -149,11 +150,11 @@ func TestVolumeUnreachable(t *testing.T) {
 		}
 	}
 	slices.Sort(keys)
-	if len(keys) < 70 {
+	if len(keys) < 80 {
 		t.Fatalf("only %d of 150 keys have a replica on the volume", len(keys))
 	}
 	limit := c.Config.VolTimeout + 2*time.Second
-	var slowest [3]time.Duration
+	var slowest [4]time.Duration
 	var requests, acked int
 	timed := func(i int, want int, method, key string, body []byte) []byte {
 		t.Helper()
@@ -169,7 +170,7 @@ func TestVolumeUnreachable(t *testing.T) {
 		acked++
 		return []byte(got)
 	}
-	deleted := map[string]bool{}
+	deleted, unlinked := map[string]bool{}, map[string]bool{}
 	deleteKeys := func(keys []string) {
 		for _, key := range keys {
 			timed(0, http.StatusNoContent, http.MethodDelete, key, nil)
@@ -177,6 +178,11 @@ func TestVolumeUnreachable(t *testing.T) {
 		}
 	}
 	noneLeft := func() bool {
+		for key := range unlinked {
+			if c.Record(key).Pending() {
+				return false
+			}
+		}
 		for key := range deleted {
 			rec, err := c.Master.index.Get(key)
 			if !errors.Is(err, ErrNotFound) {
@@ -200,9 +206,13 @@ func TestVolumeUnreachable(t *testing.T) {
 		if key := keys[40+i]; !bytes.Equal(timed(2, http.StatusOK, http.MethodGet, key, nil), values[key]) {
 			t.Fatalf("GET %s: wrong value", key)
 		}
+		if i < 10 {
+			timed(3, http.StatusNoContent, "UNLINK", keys[70+i], nil)
+			unlinked[keys[70+i]] = true
+		}
 	}
-	t.Logf("volume unreachable: %d requests, %d acknowledged in time; slowest DELETE %v, PUT %v, GET %v (limit %v)",
-		requests, acked, slowest[0].Round(time.Millisecond), slowest[1].Round(time.Millisecond), slowest[2].Round(time.Millisecond), limit)
+	t.Logf("volume unreachable: %d requests, %d acknowledged in time; slowest DELETE %v, PUT %v, GET %v, UNLINK %v (limit %v)", requests, acked,
+		slowest[0].Round(time.Millisecond), slowest[1].Round(time.Millisecond), slowest[2].Round(time.Millisecond), slowest[3].Round(time.Millisecond), limit)
 	if c.Master.health.Up(x.Addr) {
 		t.Fatal("the unreachable volume counts as up")
 	}
@@ -227,9 +237,9 @@ func TestVolumeUnreachable(t *testing.T) {
 	c.startMaster()
 	for key, value := range values {
 		status, got := c.Get(key)
-		if want := http.StatusOK; deleted[key] {
+		if want := http.StatusOK; deleted[key] || unlinked[key] {
 			if status != http.StatusNotFound {
-				t.Fatalf("GET %s, deleted, after rebuild: %d", key, status)
+				t.Fatalf("GET %s, deleted or unlinked, after rebuild: %d", key, status)
 			}
 		} else if status != want || !bytes.Equal(got, value) {
 			t.Fatalf("GET %s after rebuild: %d", key, status)
@@ -241,5 +251,11 @@ func TestVolumeUnreachable(t *testing.T) {
 	if err := runVerify(context.Background(), cfg, &out, testLogger(t)); err != nil || !strings.Contains(out.String(), "the data is whole") {
 		t.Fatalf("verify: %v\n%s", err, out.String())
 	}
-	t.Logf("%d keys deleted with the volume unreachable, none left behind; %d keys kept, read back whole", len(deleted), len(values)-len(deleted))
+	for key := range unlinked {
+		if rec := c.Record(key); rec.State != StateUnlinked {
+			t.Fatalf("%s, unlinked, rebuilt as %s", key, rec.State)
+		}
+	}
+	t.Logf("%d keys deleted with the volume unreachable, none left behind; %d unlinked, still unlinked after the rebuild; %d kept, read back whole (0 lost)",
+		len(deleted), len(unlinked), len(values)-len(deleted)-len(unlinked))
 }

@@ -90,7 +90,8 @@ func TombstonePath(key string, sub int, gen uint64) string {
 	return GenPath(key, sub, gen) + tombstoneSuffix
 }
 
-// ErrNotKeyPath says that a path on a volume is not one KeyPath or MarkerPath makes.
+// ErrNotKeyPath says that a path on a volume is not one that GenPath, MarkerPath or
+// TombstonePath makes.
 var ErrNotKeyPath = errors.New("not a davkv key path")
 
 // VolumeFile is what a file on a volume is to davkv.
@@ -105,9 +106,9 @@ type VolumeFile struct {
 	Tombstone bool
 }
 
-// ParseVolumePath is the inverse of GenPath, MarkerPath and TombstonePath. It checks that the hash
-// directories match and that a generation is written as GenPath writes it, so that
-// stray files are not taken for keys.
+// ParseVolumePath is the inverse of GenPath, MarkerPath and TombstonePath. It checks
+// that the hash directories match and that a generation is written as GenPath writes
+// it, so that stray files are not taken for keys.
 func ParseVolumePath(path string) (VolumeFile, error) {
 	value, marker := strings.CutSuffix(path, markerSuffix)
 	value, tombstone := strings.CutSuffix(value, tombstoneSuffix)

@@ -165,8 +165,7 @@ const markerGen = 1 << 63
 // best-kept one. A newer generation on fewer volumes is an overwrite that never
 // finished, which a crash left. The others stay recorded as stale, for verify -fix and
 // the master to delete; markers make the key unlinked if they are its generation's,
-// else go with their generation's files. It returns false if no value was found, only
-// markers. A tombstone (see TombstonePath) rules out every generation up to its own:
+// else go with their generation's files. A tombstone (see TombstonePath) rules out every generation up to its own:
 // with none newer the key was deleted while a volume was away, and it becomes a
 // deleting record that names all its files, for the master to remove. chooseGen
 // returns false if no value was found, only markers. size gives the size of a

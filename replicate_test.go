@@ -404,7 +404,7 @@ func TestVolumeFillsUp(t *testing.T) {
 		t.Fatalf("the full volume keeps partial bodies: %q", tmp)
 	}
 	var out bytes.Buffer
-	cfg := VerifyConfig{Master: c.URL, CheckOptions: CheckOptions{Deep: true, Grace: time.Hour}, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
+	cfg := VerifyConfig{Master: c.URL, CheckOptions: CheckOptions{Deep: true}, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
 	if err := runVerify(context.Background(), cfg, &out, testLogger(t)); err != nil {
 		t.Fatalf("verify: %v\n%s", err, out.String())
 	}

@@ -102,8 +102,8 @@ func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) erro
 	defer unlock()
 	switch rec.State {
 	case StateLive:
-		// The markers first: if this fails halfway, the key is still live, and its
-		// stray markers only make a rebuild treat it as unlinked.
+		// The markers first: if no volume takes one, the key stays live, and a stray
+		// marker only makes a rebuild treat it as unlinked.
 		pending, err := m.markUnlinked(r.Context(), key, &rec, rec.Volumes)
 		if err != nil {
 			return err
