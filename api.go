@@ -20,6 +20,8 @@ type ListPage struct {
 
 // HealthPage is the answer to GET /health.
 type HealthPage struct {
+	// Ready says the master has finished its start-up recovery (see Master.recover).
+	Ready   bool           `json:"ready"`
 	Volumes []VolumeStatus `json:"volumes"`
 }
 

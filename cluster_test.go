@@ -45,19 +45,22 @@ type testVolume struct {
 	Addr string // 127.0.0.1:port
 	Dir  string
 	port int
+	// env is added to volume.sh's environment (DAVKV_SECRET, ...).
+	env  []string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-// startVolume starts a volume serving a new temporary directory.
-func startVolume(t testing.TB) *testVolume {
+// startVolume starts a volume serving a new temporary directory, with env added to
+// volume.sh's environment.
+func startVolume(t testing.TB, env ...string) *testVolume {
 	t.Helper()
 	if _, err := exec.LookPath("nginx"); err != nil {
 		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
 			t.Fatal("nginx is not installed: run the tests with 'make test', which installs it")
 		}
 	}
-	v := &testVolume{t: t, Dir: t.TempDir()}
+	v := &testVolume{t: t, Dir: t.TempDir(), env: env}
 	var err error
 	for range 5 { // another process may take the port between freePort and nginx
 		v.port = freePort(t)
@@ -74,7 +77,7 @@ func startVolume(t testing.TB) *testVolume {
 func (v *testVolume) Start() error {
 	v.Addr = fmt.Sprintf("127.0.0.1:%d", v.port)
 	cmd := exec.Command("bash", "volume.sh", v.Dir)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", v.port), "BIND=127.0.0.1")
+	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", v.port), "BIND=127.0.0.1"), v.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -186,6 +189,8 @@ type testCluster struct {
 	Master *Master
 	URL    string // http://127.0.0.1:port
 	Config ServerConfig
+	// Logs has everything the masters logged, which also goes to the test's output.
+	Logs   lockedBuffer
 	client *http.Client // follows redirects, like curl -L
 	raw    *http.Client // does not follow redirects
 	stop   func()
@@ -195,10 +200,16 @@ type testCluster struct {
 // smaller); configure may change the master's configuration.
 func startCluster(t testing.TB, n int, configure func(*ServerConfig)) *testCluster {
 	t.Helper()
+	return startClusterEnv(t, n, nil, configure)
+}
+
+// startClusterEnv is startCluster with env added to every volume's environment.
+func startClusterEnv(t testing.TB, n int, env []string, configure func(*ServerConfig)) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t}
 	var addrs []string
 	for range n {
-		v := startVolume(t)
+		v := startVolume(t, env...)
 		c.Vols = append(c.Vols, v)
 		addrs = append(addrs, v.Addr)
 	}
@@ -223,7 +234,7 @@ func startCluster(t testing.TB, n int, configure func(*ServerConfig)) *testClust
 
 func (c *testCluster) startMaster() {
 	c.t.Helper()
-	m, err := NewMaster(c.Config, testLogger(c.t))
+	m, err := NewMaster(c.Config, slog.New(slog.NewTextHandler(io.MultiWriter(c.t.Output(), &c.Logs), nil)))
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -19,6 +19,10 @@ type ClusterConfig struct {
 	Replicas int
 	// Subvolumes is how many sv directories a volume is split into.
 	Subvolumes int
+	// Secret is the volumes' shared secret ($DAVKV_SECRET), sent with every request
+	// to a volume: volumes started with it refuse writes without it (see volume.sh).
+	// Empty sends none, for volumes that take writes from anyone.
+	Secret string
 }
 
 // Validate says what is wrong with c, if anything.
@@ -47,6 +51,21 @@ func (c ClusterConfig) Validate() error {
 	}
 	if c.Subvolumes < 1 || c.Subvolumes > 256 {
 		return fmt.Errorf("-subvolumes must be from 1 to 256, got %d", c.Subvolumes)
+	}
+	return CheckSecret(c.Secret)
+}
+
+// CheckSecret says what is wrong with a volume secret, if anything: it goes into
+// nginx's configuration and a header as it is, so it is at least 16 characters of
+// letters, digits and -._~+/= (base64, hex and UUIDs are), and nothing else.
+func CheckSecret(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) < 16 || strings.IndexFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-._~+/=", r))
+	}) >= 0 {
+		return errors.New("the volume secret ($DAVKV_SECRET or the file $DAVKV_SECRET_FILE names) must be at least 16 characters of letters, digits and -._~+/=")
 	}
 	return nil
 }

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,5 +48,63 @@ func TestHealthFull(t *testing.T) {
 	}
 	if st := h.Status(); st[1].Volume != "b:2" || st[1].Full || !st[1].Up {
 		t.Fatalf("Status: %+v", st)
+	}
+}
+
+// TestHealthPage: /health answers 503 when fewer volumes are up than -replicas, so a
+// load balancer takes the master out, and /health?ready answers 503 until start-up
+// recovery has finished; both keep the JSON. A volume coming back is reported by Back.
+func TestHealthPage(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	get := func(query string) (int, HealthPage) {
+		t.Helper()
+		resp := c.Do(http.MethodGet, "/health"+query, nil)
+		var page HealthPage
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			t.Fatalf("GET /health%s: %d, %v", query, resp.StatusCode, err)
+		}
+		return resp.StatusCode, page
+	}
+	eventually(t, 5*time.Second, "recovery did not finish", func() bool { status, _ := get("?ready"); return status == http.StatusOK })
+	if status, page := get(""); status != http.StatusOK || !page.Ready || len(page.Volumes) != 3 {
+		t.Fatalf("/health with every volume up: %d %+v", status, page)
+	}
+	// A Health of its own over the first volume, probed by hand, tells when Back runs.
+	var back []string
+	h := NewHealth(NewVolumeClient(time.Second), []string{c.Vols[0].Addr}, time.Hour)
+	h.Back = func(v string) { back = append(back, v) }
+	c.Vols[0].Stop()
+	eventually(t, 5*time.Second, "/health with a volume down is not 503", func() bool { status, _ := get(""); return status == http.StatusServiceUnavailable })
+	if _, page := get(""); page.Volumes[0].Up || page.Volumes[0].Error == "" || !page.Volumes[1].Up {
+		t.Fatalf("/health with a volume down: %+v", page)
+	}
+	h.probeAll(context.Background())
+	if err := c.Vols[0].Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.probeAll(context.Background())
+	h.probeAll(context.Background())
+	if len(back) != 1 || back[0] != c.Vols[0].Addr {
+		t.Fatalf("Back called for %q, want once for %s", back, c.Vols[0].Addr)
+	}
+	eventually(t, 5*time.Second, "/health with the volume back is not 200", func() bool { status, _ := get(""); return status == http.StatusOK })
+
+	// A master that has not run its recovery is not ready.
+	cfg := c.Config
+	cfg.DB = filepath.Join(t.TempDir(), "index")
+	m, err := NewMaster(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, tt := range []struct {
+		query string
+		want  int
+	}{{"", http.StatusOK}, {"?ready", http.StatusServiceUnavailable}} {
+		w := httptest.NewRecorder()
+		m.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/health"+tt.query, nil))
+		if w.Code != tt.want || !strings.Contains(w.Body.String(), `"ready":false`) {
+			t.Errorf("/health%s before recovery: %d %s, want %d", tt.query, w.Code, w.Body, tt.want)
+		}
 	}
 }

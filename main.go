@@ -170,6 +170,7 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	s3keys := fs.String("s3keys", "", "ACCESS:SECRET[,ACCESS:SECRET...] that S3 requests must be signed with (default: $DAVKV_S3_KEYS; none: signatures are not checked)")
 	fs.StringVar(&cfg.S3Domain, "s3domain", "", "the master's host name for virtual-host S3 requests (BUCKET.DOMAIN)")
 	fs.DurationVar(&cfg.UploadGrace, "upload-grace", 7*24*time.Hour, "how old an S3 multipart upload may grow before it is abandoned and removed")
+	fs.DurationVar(&cfg.SignReads, "signreads", 0, "sign every redirect to a volume for this long (e.g. 1h), for volumes started with DAVKV_SIGNREADS=1; needs DAVKV_SECRET (default: plain links)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return fs, func(ctx context.Context, _ io.Writer, log *slog.Logger) error {
 		if *cpuprofile != "" {
@@ -187,8 +188,27 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 		if cfg.S3Keys, err = ParseS3Keys(keys); err != nil {
 			return fmt.Errorf("-s3keys: %w", err)
 		}
+		if cfg.Secret, err = volumeSecret(); err != nil {
+			return err
+		}
 		return runServer(ctx, cfg, log)
 	}
+}
+
+// volumeSecret returns the volumes' shared secret: $DAVKV_SECRET, or the contents of
+// the file $DAVKV_SECRET_FILE names (without its trailing newline), as volume.sh reads
+// them; empty if neither is set. It comes from the environment, never a flag, so that
+// it does not show in the process list.
+func volumeSecret() (string, error) {
+	secret := os.Getenv("DAVKV_SECRET")
+	if path := os.Getenv("DAVKV_SECRET_FILE"); secret == "" && path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("DAVKV_SECRET_FILE: %w", err)
+		}
+		secret = strings.TrimRight(string(b), "\r\n")
+	}
+	return secret, CheckSecret(secret)
 }
 
 // startCPUProfile profiles the process into path until the returned stop is called.
@@ -228,6 +248,10 @@ func rebuildCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.W
 	fs.BoolVar(&cfg.Force, "force", false, "replace an index that already exists at -db")
 	volTimeoutFlag(fs, &cfg.VolTimeout)
 	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+		var err error
+		if cfg.Secret, err = volumeSecret(); err != nil {
+			return err
+		}
 		return runRebuild(ctx, cfg, stdout, log)
 	}
 }
@@ -241,6 +265,10 @@ func rebalanceCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "only print what would move")
 	volTimeoutFlag(fs, &cfg.VolTimeout)
 	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+		var err error
+		if cfg.Secret, err = volumeSecret(); err != nil {
+			return err
+		}
 		return runRebalance(ctx, cfg, stdout, log)
 	}
 }
@@ -264,6 +292,10 @@ func thrashCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 		if cfg.Prefix == "" {
 			cfg.Prefix = defaultThrashPrefix()
 		}
+		var err error
+		if cfg.Secret, err = volumeSecret(); err != nil {
+			return err
+		}
 		return runThrash(ctx, cfg, stdout, log)
 	}
 }
@@ -280,6 +312,10 @@ func verifyCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs.IntVar(&cfg.Workers, "workers", 16, "keys checked and directories listed at once")
 	volTimeoutFlag(fs, &cfg.VolTimeout)
 	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+		var err error
+		if cfg.Secret, err = volumeSecret(); err != nil {
+			return err
+		}
 		return runVerify(ctx, cfg, stdout, log)
 	}
 }

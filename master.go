@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,6 +51,8 @@ type Master struct {
 	sweepMu    sync.Mutex
 	sweepQueue sweepQueue
 	sweepWake  chan struct{}
+	// ready is set once start-up recovery has finished (see /health?ready).
+	ready atomic.Bool
 }
 
 // NewMaster opens the index and prepares, but does not start, the volume health probes.
@@ -62,6 +65,7 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 		return nil, err
 	}
 	client := NewVolumeClient(cfg.VolTimeout)
+	client.Secret = cfg.Secret
 	m := &Master{
 		cfg:       cfg,
 		index:     index,
@@ -163,7 +167,7 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		switch {
 		case key == healthPath:
-			return writeJSON(w, HealthPage{Volumes: m.health.Status()})
+			return m.healthPage(w, q)
 		case q.Has("list"):
 			return m.list(w, key, q, StateLive)
 		case q.Has("unlinked"):
@@ -200,13 +204,35 @@ func get1(q url.Values, name string) string {
 	return ""
 }
 
-func writeJSON(w http.ResponseWriter, v any) error {
+// healthPage answers GET /health with every volume's state and whether start-up
+// recovery has finished: 503 when fewer volumes are up than -replicas, so that a load
+// balancer takes the master out, and with ?ready also while recovery runs.
+func (m *Master) healthPage(w http.ResponseWriter, q url.Values) error {
+	page := HealthPage{Ready: m.ready.Load(), Volumes: m.health.Status()}
+	up := 0
+	for _, v := range page.Volumes {
+		if v.Up {
+			up++
+		}
+	}
+	status := http.StatusOK
+	if up < m.cfg.Replicas || q.Has("ready") && !page.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	return writeJSONStatus(w, status, page)
+}
+
+func writeJSON(w http.ResponseWriter, v any) error { return writeJSONStatus(w, http.StatusOK, v) }
+
+// writeJSONStatus answers v as JSON, with status.
+func writeJSONStatus(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode answer: %w", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 	return nil
 }
@@ -306,6 +332,10 @@ type ServerConfig struct {
 	// CompleteKeepalive is how often CompleteMultipartUpload sends a space while it
 	// assembles the object, so that clients do not time out. Zero means 5 seconds.
 	CompleteKeepalive time.Duration
+	// SignReads, if positive, signs every redirect to a volume for that long (see
+	// signURL), for volumes that refuse unsigned reads (volume.sh with
+	// DAVKV_SIGNREADS); it needs ClusterConfig.Secret. Zero sends plain links.
+	SignReads time.Duration
 }
 
 // Validate says what is wrong with c, if anything.
@@ -327,6 +357,12 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.VolTimeout <= 0 {
 		return fmt.Errorf("-voltimeout must be positive, got %v", c.VolTimeout)
+	}
+	if c.SignReads < 0 {
+		return fmt.Errorf("-signreads must not be negative, got %v", c.SignReads)
+	}
+	if c.SignReads > 0 && c.Secret == "" {
+		return errors.New("-signreads needs the volumes' secret: set DAVKV_SECRET (or DAVKV_SECRET_FILE)")
 	}
 	if c.Fallback != "" {
 		if _, _, err := net.SplitHostPort(c.Fallback); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // maxListKeys is the most keys one listing answers; a listing that would have more
@@ -49,7 +50,12 @@ func (m *Master) get(w http.ResponseWriter, key string) error {
 				h["Content-Md5"] = []string{rec.MD5}
 				h["Etag"] = []string{`"` + rec.MD5 + `"`}
 			}
-			redirect(w, m.client.URL(v, rec.Path(key)))
+			path := rec.Path(key)
+			loc := m.client.URL(v, path)
+			if m.cfg.SignReads > 0 {
+				loc = signURL(loc, path, m.cfg.Secret, time.Now().Add(m.cfg.SignReads).Unix())
+			}
+			redirect(w, loc)
 			return nil
 		}
 		pick--

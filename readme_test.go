@@ -18,7 +18,9 @@ import (
 
 // TestReadme runs the README's `make run` and then every curl example in it, checking
 // that each answers the status its comment says, its S3 examples (aws, rclone), and its
-// ./davkv commands.
+// ./davkv commands. The cluster runs with the volume secret the README's Operations
+// section makes, so every example also shows that the secret changes nothing for
+// clients.
 func TestReadme(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs make run")
@@ -40,6 +42,7 @@ func TestReadme(t *testing.T) {
 	var examples [][]string
 	var online, offline []string // ./davkv lines, with the cluster up and after it stops
 	var s3Lines []string         // the S3 examples, one script
+	var secretLine string        // the line that makes the volume secret
 	sc := bufio.NewScanner(bytes.NewReader(readme))
 	inCode := false // within a fenced block
 	for sc.Scan() {
@@ -53,6 +56,9 @@ func TestReadme(t *testing.T) {
 		if inCode && slices.ContainsFunc([]string{"aws ", "rclone ", "export AWS_", "export RCLONE_"}, func(p string) bool { return strings.HasPrefix(line, p) }) {
 			s3Lines = append(s3Lines, line)
 		}
+		if inCode && strings.HasPrefix(line, "export DAVKV_SECRET=") {
+			secretLine = line
+		}
 		if strings.HasPrefix(line, "./davkv ") {
 			if strings.Contains(line, "-db ./data/indexdb") { // the master's index: it must be stopped
 				offline = append(offline, line)
@@ -61,14 +67,19 @@ func TestReadme(t *testing.T) {
 			}
 		}
 	}
-	if len(examples) < 10 || len(online) < 2 || len(offline) < 2 || len(s3Lines) < 4 {
-		t.Fatalf("found %d curl examples, %d and %d ./davkv examples, %d S3 lines in the README", len(examples), len(online), len(offline), len(s3Lines))
+	if len(examples) < 10 || len(online) < 2 || len(offline) < 2 || len(s3Lines) < 4 || secretLine == "" {
+		t.Fatalf("found %d curl examples, %d and %d ./davkv examples, %d S3 lines, secret line %q in the README", len(examples), len(online), len(offline), len(s3Lines), secretLine)
 	}
+	made, err := exec.Command("bash", "-c", secretLine+"\n"+`printf %s "$DAVKV_SECRET"`).Output()
+	if err != nil || CheckSecret(string(made)) != nil || len(made) == 0 {
+		t.Fatalf("%s: %q, %v", secretLine, made, err)
+	}
+	secretEnv := "DAVKV_SECRET=" + string(made)
 
 	port, vports := freePort(t), []string{fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t))}
 	data := t.TempDir()
 	run := exec.Command("make", "run")
-	run.Env = append(os.Environ(), "DATA="+data, fmt.Sprintf("PORT=%d", port), "VOLUME_PORTS="+strings.Join(vports, " "))
+	run.Env = append(os.Environ(), "DATA="+data, fmt.Sprintf("PORT=%d", port), "VOLUME_PORTS="+strings.Join(vports, " "), secretEnv)
 	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &lockedBuffer{}
 	run.Stdout, run.Stderr = out, out
@@ -97,15 +108,21 @@ func TestReadme(t *testing.T) {
 	})
 
 	master := fmt.Sprintf("127.0.0.1:%d", port)
-	// davkv runs a README line of the binary with this cluster's ports and paths.
-	davkvLine := func(line string) {
+	// ports puts this cluster's ports and paths in a README line.
+	ports := func(line string) string {
 		line = strings.ReplaceAll(line, "localhost:3000", master)
 		for i, p := range vports {
 			line = strings.ReplaceAll(line, fmt.Sprintf("localhost:300%d", i+1), "localhost:"+p)
 		}
-		line = strings.ReplaceAll(line, "./data/", data+"/")
+		return line
+	}
+	// davkv runs a README line of the binary with this cluster's ports and paths.
+	davkvLine := func(line string) {
+		line = strings.ReplaceAll(ports(line), "./data/", data+"/")
 		line = strings.ReplaceAll(line, "/tmp/davkv-rebuilt", filepath.Join(data, "rebuilt"))
-		out, err := exec.Command("bash", "-c", line).CombinedOutput()
+		cmd := exec.Command("bash", "-c", line)
+		cmd.Env = append(os.Environ(), secretEnv)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Errorf("%s: %v\n%s", line, err, out)
 		}
@@ -123,8 +140,7 @@ func TestReadme(t *testing.T) {
 		t.Errorf("the README uploaded with the AWS CLI, through the native API: %d, %d bytes", status, len(got))
 	}
 	for _, ex := range examples {
-		line := strings.ReplaceAll(ex[0], "localhost:3000", master)
-		script := line + ` -s -o /dev/null -w '%{http_code}'`
+		script := ports(ex[0]) + ` -s -o /dev/null -w '%{http_code}'`
 		cmd := exec.Command("bash", "-o", "pipefail", "-c", script)
 		got, err := cmd.Output()
 		if err != nil || string(got) != ex[1] {
@@ -143,7 +159,7 @@ func TestReadme(t *testing.T) {
 	}
 	// The offline commands need the volumes but not the master.
 	for _, p := range vports {
-		v := &testVolume{t: t, Dir: filepath.Join(data, "volume"+p)}
+		v := &testVolume{t: t, Dir: filepath.Join(data, "volume"+p), env: []string{secretEnv}}
 		fmt.Sscan(p, &v.port)
 		if err := v.Start(); err != nil {
 			t.Fatal(err)

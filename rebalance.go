@@ -122,6 +122,7 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, stdout io.Writer, lo
 		return err
 	}
 	client := NewVolumeClient(cfg.VolTimeout)
+	client.Secret = cfg.Secret
 	stats := &rebalanceStats{}
 	var produce func(send func(keyJob) error) error
 	var work func(j keyJob) (KeyMove, error)

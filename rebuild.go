@@ -79,9 +79,11 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 		return err
 	}
 	defer index.Close()
+	client := NewVolumeClient(cfg.VolTimeout)
+	client.Secret = cfg.Secret
 	rb := &rebuilder{
 		cfg:       cfg,
-		client:    NewVolumeClient(cfg.VolTimeout),
+		client:    client,
 		placement: cfg.Placement(),
 		index:     index,
 		log:       log,

@@ -17,6 +17,7 @@ import (
 // completes a dead delete). A write that cannot be rolled back now, with a volume
 // down, stays pending for the next start or verify.
 func (m *Master) recover(ctx context.Context) {
+	defer m.ready.Store(true)
 	var writes, deletes, failed, old int
 	err := m.index.Pending(func(key string) (bool, error) {
 		rec, unlock, err := m.lockRecord(key)

@@ -43,6 +43,9 @@ func (m *Master) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
 	m.log.Info("master listening", "addr", ln.Addr().String(), "volumes", strings.Join(m.cfg.Volumes, ","), "replicas", m.cfg.Replicas)
+	if m.cfg.Secret == "" {
+		m.log.Warn("volumes accept writes from anyone who reaches them: give them and the master a secret in DAVKV_SECRET (see volume.sh)")
+	}
 	if len(m.cfg.S3Keys) == 0 {
 		m.log.Warn("S3 signatures are not checked: anyone who reaches the master may use the S3 API; give -s3keys or DAVKV_S3_KEYS")
 	}

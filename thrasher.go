@@ -47,6 +47,8 @@ type ThrashConfig struct {
 	// Ops are done per key, in this order: "put", "get" and "delete".
 	Ops        []string
 	VolTimeout time.Duration
+	// Secret is the volumes' shared secret, for -direct (see ClusterConfig.Secret).
+	Secret string
 }
 
 var thrashOps = []string{"put", "get", "delete"}
@@ -74,7 +76,7 @@ func (c ThrashConfig) Validate() error {
 		return fmt.Errorf("-prefix %q must be /BUCKET/... with -s3", c.Prefix)
 	}
 	if c.Direct {
-		return ClusterConfig{Volumes: c.Volumes, DB: "-", Replicas: c.Replicas, Subvolumes: c.Subvolumes}.Validate()
+		return ClusterConfig{Volumes: c.Volumes, DB: "-", Replicas: c.Replicas, Subvolumes: c.Subvolumes, Secret: c.Secret}.Validate()
 	}
 	if c.Master == "" {
 		return errors.New("missing -master (or -direct with -volumes)")
@@ -230,6 +232,7 @@ func runThrash(ctx context.Context, cfg ThrashConfig, stdout io.Writer, log *slo
 		return err
 	}
 	client := NewVolumeClient(cfg.VolTimeout)
+	client.Secret = cfg.Secret
 	th := &thrasher{cfg: cfg, client: client, master: NewMasterClient(cfg.Master, client),
 		placement: Placement{Volumes: cfg.Volumes, Replicas: cfg.Replicas, Subvolumes: cfg.Subvolumes}}
 	if cfg.S3 {

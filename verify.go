@@ -58,6 +58,7 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 		return err
 	}
 	client := NewVolumeClient(cfg.VolTimeout)
+	client.Secret = cfg.Secret
 	if cfg.Master != "" {
 		return runVerifyOnline(ctx, cfg, NewMasterClient(cfg.Master, client), stdout, log)
 	}

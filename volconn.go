@@ -150,6 +150,11 @@ func (vc *volumeConn) writeHead(method, path, extra string, hasBody bool, size i
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(vc.volume)
 	w.WriteString("\r\nUser-Agent: davkv\r\n")
+	if s := vc.client.Secret; s != "" {
+		w.WriteString(secretHeader + ": ")
+		w.WriteString(s)
+		w.WriteString("\r\n")
+	}
 	w.WriteString(extra)
 	switch {
 	case !hasBody:

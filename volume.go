@@ -73,11 +73,19 @@ type VolumeClient struct {
 	// request is sent. Nothing bounds the whole request, since values may be
 	// gigabytes: a context does.
 	Timeout time.Duration
+	// Secret, if set, is sent with every request as the secretHeader, which volumes
+	// started with the same secret require of writes (and, with signed reads, of
+	// reads without a signature). Empty sends none.
+	Secret string
 
 	dialer net.Dialer
 	mu     sync.Mutex
 	idle   map[string][]*volumeConn // by server, most recently used last
 }
+
+// secretHeader carries the volumes' shared secret (see VolumeClient.Secret and
+// volume.sh).
+const secretHeader = "X-Davkv-Secret"
 
 // NewVolumeClient returns a client whose connect and answer waits are bounded by timeout.
 func NewVolumeClient(timeout time.Duration) *VolumeClient {

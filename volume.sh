@@ -4,6 +4,15 @@
 #   PORT   port to listen on (default 3001)
 #   BIND   address to listen on (default: all addresses)
 #   NGINX  the nginx binary (default: nginx on PATH, else /usr/sbin/nginx)
+#   DAVKV_SECRET (or DAVKV_SECRET_FILE, a file holding it)
+#          a secret shared with the master: requests other than GET and HEAD that do
+#          not carry it in the X-Davkv-Secret header are refused with 403, so that only
+#          the master (and davkv's commands, given the same variable) write. At least
+#          16 characters of letters, digits and -._~+/=. Unset: anyone may write.
+#   DAVKV_SIGNREADS=1
+#          with the secret, GET and HEAD also need it, or a signature from the master
+#          (its -signreads redirects: ?st=...&e=..., checked by nginx's secure_link);
+#          unsigned, tampered and expired links get 403.
 # Everything nginx needs (config, pid, logs, request-body temp files) lives in DIR/.nginx,
 # so it needs no root and several volumes run side by side. The temp files share DIR's
 # file system, so a finished PUT is an atomic rename and a half-sent body never appears
@@ -23,6 +32,20 @@ if [ ! -x "$NGINX" ]; then
 	exit 1
 fi
 
+SECRET=${DAVKV_SECRET:-}
+if [ -z "$SECRET" ] && [ -n "${DAVKV_SECRET_FILE:-}" ]; then
+	SECRET=$(cat "$DAVKV_SECRET_FILE")
+fi
+if [ -n "$SECRET" ] && ! [[ "$SECRET" =~ ^[A-Za-z0-9._~+/=-]{16,}$ ]]; then
+	echo "volume.sh: DAVKV_SECRET must be at least 16 characters of letters, digits and -._~+/=" >&2
+	exit 2
+fi
+SIGNREADS=${DAVKV_SIGNREADS:-}
+if [ -n "$SIGNREADS" ] && [ "$SIGNREADS" != 0 ] && [ -z "$SECRET" ]; then
+	echo "volume.sh: DAVKV_SIGNREADS needs DAVKV_SECRET (or DAVKV_SECRET_FILE)" >&2
+	exit 2
+fi
+
 mkdir -p "$1"
 DIR=$(cd "$1" && pwd)
 CONF="$DIR/.nginx"
@@ -34,7 +57,41 @@ if [ "$(id -u)" = 0 ]; then
 	USER_LINE="user root root;"
 fi
 
-cat >"$CONF/nginx.conf" <<EOF
+# Who may do what. Without a secret, nothing is checked. With one, $davkv_deny says
+# whether a request lacks what it needs: the secret (matched by a case-sensitive regex:
+# map matches plain strings ignoring case), or for GET and HEAD with signed reads, a
+# valid signature. The config holds the secret, so only its owner may read it.
+ACCESS="" CHECK="" SIGN=""
+if [ -n "$SECRET" ]; then
+	re=$(printf '%s' "$SECRET" | sed 's/[.+]/[&]/g')
+	ACCESS="map \$http_x_davkv_secret \$davkv_has_secret {
+		default 0;
+		\"~^$re\$\" 1;
+	}"
+	if [ -n "$SIGNREADS" ] && [ "$SIGNREADS" != 0 ]; then
+		ACCESS="$ACCESS
+	map \"\$request_method:\$davkv_has_secret:\$secure_link\" \$davkv_deny {
+		default 1;
+		\"~^[A-Z]+:1:\" 0;
+		\"~^(GET|HEAD):0:1\$\" 0;
+	}"
+		SIGN="secure_link \$arg_st,\$arg_e;
+		secure_link_md5 \"\$secure_link_expires\$uri $SECRET\";"
+	else
+		ACCESS="$ACCESS
+	map \"\$request_method:\$davkv_has_secret\" \$davkv_deny {
+		default 1;
+		\"~^(GET|HEAD):\" 0;
+		\"~:1\$\" 0;
+	}"
+	fi
+	CHECK="if (\$davkv_deny) {
+				return 403;
+			}"
+fi
+
+rm -f "$CONF/nginx.conf"
+(umask 077 && cat >"$CONF/nginx.conf") <<EOF
 # Written by volume.sh; edits are lost at the next start.
 $USER_LINE
 daemon off;
@@ -62,14 +119,18 @@ http {
 	uwsgi_temp_path $CONF/uwsgi;
 	scgi_temp_path $CONF/scgi;
 
+	$ACCESS
+
 	server {
 		listen ${BIND:+$BIND:}$PORT;
 		root $DIR;
 
 		client_max_body_size 0;
 		client_body_buffer_size 1m;
+		$SIGN
 
 		location / {
+			$CHECK
 			dav_methods PUT DELETE;
 			dav_access user:rw group:r all:r;
 			create_full_put_path on;
