@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -47,6 +48,10 @@ func (c *VolumeClient) DeleteAll(ctx context.Context, volumes []string, path str
 // holds up the others' requests for as long as its connect may take (Timeout); the
 // master sends none to volumes it knows are down. ok says which statuses succeed.
 func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, path string, body []byte, hasBody bool, ok func(status int) bool) []error {
+	var start time.Time
+	if c.Observe != nil {
+		start = time.Now()
+	}
 	errs := make([]error, len(servers))
 	conns := make([]*volumeConn, len(servers))
 	reused := make([]bool, len(servers))
@@ -127,6 +132,13 @@ func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, 
 			vc.Close()
 		default:
 			c.putConn(vc)
+		}
+	}
+	if c.Observe != nil {
+		for i, server := range servers {
+			if !slices.Contains(again, i) { // those do observes
+				c.observe(server, op, start, int64(len(body)), errs[i])
+			}
 		}
 	}
 	// A request whose kept-alive connection turned out closed by the server is sent

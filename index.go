@@ -41,6 +41,8 @@ type Index interface {
 	// Pending calls fn for every key that has a pending entry, in key order, until fn
 	// returns false or an error, which Pending returns.
 	Pending(fn func(key string) (bool, error)) error
+	// Stats returns how many keys the index holds in each state, and their bytes.
+	Stats() (IndexStats, error)
 
 	// Entries are the index's small records beside the keys' (S3 buckets, say), each
 	// a name in a space, its value opaque to the index, with conditional writes as
@@ -69,6 +71,21 @@ var (
 	// ErrConflict says a conditional write lost: the record changed since it was read.
 	ErrConflict = errors.New("the key changed meanwhile; try again")
 )
+
+// IndexStats are what an index holds, by record state (indexed by RecordState): how
+// many keys, and the bytes of their values (one copy each). A backend keeps them as it
+// writes records, so that reading them costs no scan.
+type IndexStats struct {
+	Keys, Bytes [StateDeleting + 1]int64
+}
+
+// add adds to s one record, in state st of size bytes, or with n = -1 takes it away.
+func (s *IndexStats) add(st RecordState, size int64, n int64) {
+	if st > 0 && int(st) < len(s.Keys) {
+		s.Keys[st] += n
+		s.Bytes[st] += n * size
+	}
+}
 
 // OpenIndex opens, or creates, the index that db names: a LevelDB directory, the one
 // backend so far. sync makes every write reach the disk before it returns, so that it

@@ -28,6 +28,12 @@ import (
 // clock, or one more than the last write's if the clock has not moved on), so that
 // comparing it tells whether the record changed since it was read. LevelDB has no
 // compare-and-set, so Put and Delete compare under a lock of the key's stripe.
+//
+// Each stripe also keeps, and stores with every write that changes them (in the same
+// batch), its share of the index's statistics (see IndexStats): the sum over the
+// stripes is exact however the process stops. Which keys a stripe holds changes from
+// one process to the next (its hash seed does), which matters not: only the sum is
+// read.
 type LevelIndex struct {
 	db      *leveldb.DB
 	sync    bool
@@ -38,12 +44,15 @@ type LevelIndex struct {
 // levelStripe serialises the conditional writes of the keys that hash to it.
 type levelStripe struct {
 	mu sync.Mutex
-	// written holds the revisions this process last wrote for a few of the stripe's
-	// keys (0: deleted), so that the next write of a key, which usually follows at
-	// once (a PUT's second write, a DELETE's), compares without reading the record
-	// back. Only this process writes the database, under the stripe's lock, so an
-	// entry is always the record's revision; a key without one is read.
-	written map[string]int64
+	id byte
+	// written holds the heads (revision, state, size) this process last wrote for a
+	// few of the stripe's keys (zero: deleted), so that the next write of a key, which
+	// usually follows at once (a PUT's second write, a DELETE's), compares without
+	// reading the record back. Only this process writes the database, under the
+	// stripe's lock, so an entry is always the record's; a key without one is read.
+	written map[string]recordHead
+	// stats is the stripe's share of the statistics, as stored at statsKey(id).
+	stats IndexStats
 }
 
 // stripeMemory bounds each stripe's written revisions.
@@ -52,9 +61,14 @@ const stripeMemory = 16
 // pendingPrefix starts the index's entries for unfinished writes and deletes;
 // entryPrefix the entries of Index.PutEntry, as entryPrefix + space + "\x00" + name,
 // their value the entry's revision (8 bytes, big-endian) and then its own.
+// statsPrefix + the stripe's number stores a stripe's statistics (see
+// encodeStats); statsReady says they are kept, which indexes written before they
+// were lack.
 const (
 	pendingPrefix = "\x00pending"
 	entryPrefix   = "\x01"
+	statsPrefix   = "\x00stats/"
+	statsReady    = "\x00stats-v1"
 )
 
 // OpenLevelIndex opens or creates the LevelDB index at path; see OpenIndex.
@@ -63,7 +77,94 @@ func OpenLevelIndex(path string, sync bool) (*LevelIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
-	return &LevelIndex{db: db, sync: sync, seed: maphash.MakeSeed()}, nil
+	ix := &LevelIndex{db: db, sync: sync, seed: maphash.MakeSeed()}
+	for i := range ix.stripes {
+		ix.stripes[i].id = byte(i)
+	}
+	if err := ix.loadStats(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	return ix, nil
+}
+
+// loadStats reads every stripe's statistics. An index written before they were kept
+// is counted once, here, with a scan of every record.
+func (ix *LevelIndex) loadStats() error {
+	if _, err := ix.db.Get([]byte(statsReady), nil); errors.Is(err, leveldb.ErrNotFound) {
+		var total IndexStats
+		err := ix.Scan("", "", func(_ string, rec Record) (bool, error) {
+			total.add(rec.State, rec.Size, 1)
+			return true, nil
+		})
+		if err != nil {
+			return fmt.Errorf("count keys: %w", err)
+		}
+		batch := new(leveldb.Batch)
+		batch.Put([]byte(statsPrefix+"\x00"), encodeStats(total))
+		batch.Put([]byte(statsReady), nil)
+		if err := ix.db.Write(batch, &opt.WriteOptions{Sync: true}); err != nil {
+			return fmt.Errorf("store key counts: %w", err)
+		}
+	} else if err != nil {
+		return err
+	}
+	it := ix.db.NewIterator(util.BytesPrefix([]byte(statsPrefix)), nil)
+	defer it.Release()
+	for it.Next() {
+		k := it.Key()[len(statsPrefix):]
+		st, err := decodeStats(it.Value())
+		if err != nil || len(k) != 1 {
+			return fmt.Errorf("statistics %q: %w", it.Key(), errors.Join(err, ErrBadRecord))
+		}
+		ix.stripes[k[0]].stats = st
+	}
+	return it.Error()
+}
+
+// statsVersion is the first byte of encodeStats' encoding.
+const statsVersion = 1
+
+// encodeStats encodes s: its version byte, then for each state from writing to
+// deleting its keys and its bytes as varints.
+func encodeStats(s IndexStats) []byte {
+	b := []byte{statsVersion}
+	for st := StateWriting; st <= StateDeleting; st++ {
+		b = binary.AppendVarint(b, s.Keys[st])
+		b = binary.AppendVarint(b, s.Bytes[st])
+	}
+	return b
+}
+
+// decodeStats decodes what encodeStats wrote.
+func decodeStats(b []byte) (IndexStats, error) {
+	var s IndexStats
+	if len(b) < 1 || b[0] != statsVersion {
+		return s, fmt.Errorf("%w: statistics of unknown version", ErrBadRecord)
+	}
+	d := recordDecoder{b: b[1:]}
+	for st := StateWriting; st <= StateDeleting; st++ {
+		s.Keys[st], s.Bytes[st] = d.varint(), d.varint()
+	}
+	if d.err || len(d.b) != 0 {
+		return s, fmt.Errorf("%w: statistics truncated or with trailing bytes", ErrBadRecord)
+	}
+	return s, nil
+}
+
+// Stats sums the stripes' statistics.
+func (ix *LevelIndex) Stats() (IndexStats, error) {
+	var total IndexStats
+	for i := range ix.stripes {
+		s := &ix.stripes[i]
+		s.mu.Lock()
+		for st := range total.Keys {
+			total.Keys[st] += s.stats.Keys[st]
+			total.Bytes[st] += s.stats.Bytes[st]
+		}
+		s.mu.Unlock()
+	}
+	return total, nil
 }
 
 // levelIndexExists reports whether path holds a LevelDB database.
@@ -113,29 +214,46 @@ func (ix *LevelIndex) lock(key string) *levelStripe {
 }
 
 // check returns an error wrapping ErrConflict unless what is stored at key is at
-// rev, which revOf reads from the stored bytes. The caller holds s, key's stripe.
-func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64, revOf func([]byte) (int64, error)) error {
+// rev, which headOf reads from the stored bytes, with what else it reads. The caller
+// holds s, key's stripe.
+func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64, headOf func([]byte) (recordHead, error)) (recordHead, error) {
 	cur, known := s.written[key]
 	if !known {
 		b, err := ix.db.Get([]byte(key), nil)
 		switch {
 		case errors.Is(err, leveldb.ErrNotFound):
 		case err != nil:
-			return fmt.Errorf("index %s: %w", op, err)
+			return cur, fmt.Errorf("index %s: %w", op, err)
 		default:
-			if cur, err = revOf(b); err != nil {
-				return fmt.Errorf("index %s: %w", op, err)
+			if cur, err = headOf(b); err != nil {
+				return cur, fmt.Errorf("index %s: %w", op, err)
 			}
 		}
 	}
-	if cur != rev {
-		return fmt.Errorf("index %s %q: %w", op, key, ErrConflict)
+	if cur.Time != rev {
+		return cur, fmt.Errorf("index %s %q: %w", op, key, ErrConflict)
 	}
-	return nil
+	return cur, nil
 }
 
-// wrote remembers that key's record is now at rev. The caller holds s.
-func (s *levelStripe) wrote(key string, rev int64) {
+// restat adds to batch the stripe's statistics with old's record replaced by new's,
+// if that changes them, and returns them, for the caller to keep once the batch is
+// written. The caller holds s.
+func (s *levelStripe) restat(batch *leveldb.Batch, old, new recordHead) IndexStats {
+	st := s.stats
+	if old.State == new.State && old.Size == new.Size {
+		return st
+	}
+	st.add(old.State, old.Size, -1)
+	st.add(new.State, new.Size, 1)
+	if st != s.stats {
+		batch.Put(append([]byte(statsPrefix), s.id), encodeStats(st))
+	}
+	return st
+}
+
+// wrote remembers that key's record is now at h (zero: deleted). The caller holds s.
+func (s *levelStripe) wrote(key string, h recordHead) {
 	if _, ok := s.written[key]; !ok && len(s.written) >= stripeMemory {
 		for k := range s.written { // forget any one
 			delete(s.written, k)
@@ -143,16 +261,17 @@ func (s *levelStripe) wrote(key string, rev int64) {
 		}
 	}
 	if s.written == nil {
-		s.written = make(map[string]int64, stripeMemory)
+		s.written = make(map[string]recordHead, stripeMemory)
 	}
-	s.written[key] = rev
+	s.written[key] = h
 }
 
 // Put stores *rec for key if its record is still at rec.Rev.
 func (ix *LevelIndex) Put(key string, rec *Record) error {
 	s := ix.lock(key)
 	defer s.mu.Unlock()
-	if err := ix.check(s, "put", key, rec.Rev, recordTime); err != nil {
+	old, err := ix.check(s, "put", key, rec.Rev, readRecordHead)
+	if err != nil {
 		return err
 	}
 	stored := *rec
@@ -168,11 +287,14 @@ func (ix *LevelIndex) Put(key string, rec *Record) error {
 	} else {
 		batch.Delete([]byte(pendingPrefix + key))
 	}
+	head := recordHead{Time: stored.Time, State: rec.State, Size: rec.Size}
+	stats := s.restat(batch, old, head)
 	if err := ix.db.Write(batch, &opt.WriteOptions{Sync: ix.sync}); err != nil {
 		delete(s.written, key) // the write may have landed or not: read it next time
 		return fmt.Errorf("index put: %w", err)
 	}
-	s.wrote(key, stored.Time)
+	s.stats = stats
+	s.wrote(key, head)
 	rec.Time, rec.Rev = stored.Time, stored.Time
 	return nil
 }
@@ -181,17 +303,20 @@ func (ix *LevelIndex) Put(key string, rec *Record) error {
 func (ix *LevelIndex) Delete(key string, rev int64) error {
 	s := ix.lock(key)
 	defer s.mu.Unlock()
-	if err := ix.check(s, "delete", key, rev, recordTime); err != nil || rev == 0 {
+	old, err := ix.check(s, "delete", key, rev, readRecordHead)
+	if err != nil || rev == 0 {
 		return err
 	}
 	batch := new(leveldb.Batch)
 	batch.Delete([]byte(key))
 	batch.Delete([]byte(pendingPrefix + key))
+	stats := s.restat(batch, old, recordHead{})
 	if err := ix.db.Write(batch, &opt.WriteOptions{Sync: ix.sync}); err != nil {
 		delete(s.written, key)
 		return fmt.Errorf("index delete: %w", err)
 	}
-	s.wrote(key, 0)
+	s.stats = stats
+	s.wrote(key, recordHead{})
 	return nil
 }
 
@@ -253,10 +378,10 @@ func (ix *LevelIndex) GetEntry(space, name string) ([]byte, int64, error) {
 	return decodeEntry(b)
 }
 
-// entryRev reads only an entry's revision.
-func entryRev(b []byte) (int64, error) {
+// entryHead reads only an entry's revision.
+func entryHead(b []byte) (recordHead, error) {
 	_, rev, err := decodeEntry(b)
-	return rev, err
+	return recordHead{Time: rev}, err
 }
 
 // decodeEntry splits a stored entry into its value and revision.
@@ -272,7 +397,7 @@ func (ix *LevelIndex) PutEntry(space, name string, value []byte, rev int64) (int
 	key := entryKey(space, name)
 	s := ix.lock(key)
 	defer s.mu.Unlock()
-	if err := ix.check(s, "put entry", key, rev, entryRev); err != nil {
+	if _, err := ix.check(s, "put entry", key, rev, entryHead); err != nil {
 		return 0, err
 	}
 	next := max(time.Now().UnixNano(), rev+1)
@@ -281,7 +406,7 @@ func (ix *LevelIndex) PutEntry(space, name string, value []byte, rev int64) (int
 		delete(s.written, key)
 		return 0, fmt.Errorf("index put %s entry: %w", space, err)
 	}
-	s.wrote(key, next)
+	s.wrote(key, recordHead{Time: next})
 	return next, nil
 }
 
@@ -290,14 +415,14 @@ func (ix *LevelIndex) DeleteEntry(space, name string, rev int64) error {
 	key := entryKey(space, name)
 	s := ix.lock(key)
 	defer s.mu.Unlock()
-	if err := ix.check(s, "delete entry", key, rev, entryRev); err != nil || rev == 0 {
+	if _, err := ix.check(s, "delete entry", key, rev, entryHead); err != nil || rev == 0 {
 		return err
 	}
 	if err := ix.db.Delete([]byte(key), &opt.WriteOptions{Sync: ix.sync}); err != nil {
 		delete(s.written, key)
 		return fmt.Errorf("index delete %s entry: %w", space, err)
 	}
-	s.wrote(key, 0)
+	s.wrote(key, recordHead{})
 	return nil
 }
 

@@ -268,3 +268,98 @@ func TestIndexEntries(t *testing.T) {
 		t.Fatalf("entries scanned as keys: %d, %v", n, err)
 	}
 }
+
+// TestIndexStats: the keys and bytes by state follow every write, survive a reopen, and
+// an index written before they were kept is counted once when it is opened.
+func TestIndexStats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index")
+	index, err := OpenIndex(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := func(index Index) IndexStats {
+		t.Helper()
+		s, err := index.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	want := func(writing, live, liveBytes, unlinked, unlinkedBytes, deleting, deletingBytes int64) IndexStats {
+		var s IndexStats
+		s.Keys[StateWriting], s.Keys[StateLive], s.Keys[StateUnlinked], s.Keys[StateDeleting] = writing, live, unlinked, deleting
+		s.Bytes[StateLive], s.Bytes[StateUnlinked], s.Bytes[StateDeleting] = liveBytes, unlinkedBytes, deletingBytes
+		return s
+	}
+	a := Record{State: StateWriting}
+	b := Record{State: StateLive, Size: 5}
+	steps := []struct {
+		name string
+		do   func() error
+		want IndexStats
+	}{
+		{"a writing", func() error { return index.Put("/a", &a) }, want(1, 0, 0, 0, 0, 0, 0)},
+		{"a live", func() error { a.State, a.Size = StateLive, 10; return index.Put("/a", &a) }, want(0, 1, 10, 0, 0, 0, 0)},
+		{"b live", func() error { return index.Put("/b", &b) }, want(0, 2, 15, 0, 0, 0, 0)},
+		{"a overwritten", func() error { a.Size = 7; return index.Put("/a", &a) }, want(0, 2, 12, 0, 0, 0, 0)},
+		{"a unlinked", func() error { a.State = StateUnlinked; return index.Put("/a", &a) }, want(0, 1, 5, 1, 7, 0, 0)},
+		{"b deleting", func() error { b.State = StateDeleting; return index.Put("/b", &b) }, want(0, 0, 0, 1, 7, 1, 5)},
+		{"b deleted", func() error { return index.Delete("/b", b.Rev) }, want(0, 0, 0, 1, 7, 0, 0)},
+		{"conflict changes nothing", func() error {
+			stale := a
+			stale.Rev--
+			if err := index.Put("/a", &stale); !errors.Is(err, ErrConflict) {
+				return fmt.Errorf("stale put: %v", err)
+			}
+			return nil
+		}, want(0, 0, 0, 1, 7, 0, 0)},
+		{"c live", func() error { return index.Put("/c", &Record{State: StateLive, Size: 100}) }, want(0, 1, 100, 1, 7, 0, 0)},
+	}
+	for _, step := range steps {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := stats(index); got != step.want {
+			t.Fatalf("%s: stats %+v, want %+v", step.name, got, step.want)
+		}
+	}
+	final := steps[len(steps)-1].want
+	index.Close()
+	if index, err = OpenIndex(path, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := stats(index); got != final {
+		t.Fatalf("after reopening: %+v, want %+v", got, final)
+	}
+	// An index from before the statistics: they are counted when it is opened.
+	db := index.(*LevelIndex).db
+	for _, k := range [][]byte{[]byte(statsReady), []byte(statsPrefix + "\x00")} {
+		if err := db.Delete(k, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 256 {
+		db.Delete(append([]byte(statsPrefix), byte(i)), nil)
+	}
+	index.Close()
+	if index, err = OpenIndex(path, false); err != nil {
+		t.Fatal(err)
+	}
+	defer index.Close()
+	if got := stats(index); got != final {
+		t.Fatalf("counted at open: %+v, want %+v", got, final)
+	}
+	var s IndexStats
+	s.Keys[StateLive], s.Bytes[StateLive], s.Keys[StateDeleting] = 3, -40, 1<<40
+	if enc := string(encodeStats(s)); enc != "\x01\x00\x00\x06\x4f\x00\x00\x80\x80\x80\x80\x80\x40\x00" {
+		t.Fatalf("encodeStats = %q", enc)
+	}
+	if got, err := decodeStats(encodeStats(s)); err != nil || got != s {
+		t.Fatalf("decodeStats = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "\x02", "\x01\x00", "\x01\x00\x00\x06\x4f\x00\x00\x80\x80\x80\x80\x80\x40\x00\x00"} {
+		if _, err := decodeStats([]byte(bad)); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("decodeStats(%q) = %v, want ErrBadRecord", bad, err)
+		}
+	}
+}

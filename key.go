@@ -34,6 +34,8 @@ func checkKey(key string) error {
 		return fmt.Errorf("%w: key is not valid UTF-8", ErrBadKey)
 	case key == healthPath:
 		return fmt.Errorf("%w: %s is the health endpoint", ErrReservedKey, healthPath)
+	case key == metricsPath:
+		return fmt.Errorf("%w: %s is the metrics endpoint", ErrReservedKey, metricsPath)
 	}
 	for seg := range strings.SplitSeq(key[1:], "/") {
 		if seg == "." || seg == ".." {

@@ -53,6 +53,8 @@ type Master struct {
 	sweepWake  chan struct{}
 	// ready is set once start-up recovery has finished (see /health?ready).
 	ready atomic.Bool
+	// metrics are nil with NoMetrics.
+	metrics *metrics
 }
 
 // NewMaster opens the index and prepares, but does not start, the volume health probes.
@@ -76,6 +78,10 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 	}
 	m.rebalancer = &Rebalancer{Client: client, Placement: m.placement, Index: index, Grace: cfg.Grace, Health: m.health}
 	m.health.Back = m.volumeBack
+	if !cfg.NoMetrics {
+		m.metrics = newMetrics(m)
+		client.Observe = m.metrics.observeVolume
+	}
 	m.sweepWake = make(chan struct{}, 1)
 	m.buffers.New = func() any { b := make([]byte, chunkSize); return &b }
 	return m, nil
@@ -136,15 +142,30 @@ func (m *Master) lockKey(ctx context.Context, key string, wait bool) (func(), er
 	return nil, ErrLocked
 }
 
-// ServeHTTP parses the request, checks it, and hands it to the method's handler.
+// ServeHTTP parses the request, checks it, and hands it to the method's handler,
+// counted in the metrics.
 func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s3 := m.isS3(r)
+	if m.metrics == nil {
+		m.handle(w, r, s3)
+		return
+	}
+	api := "native"
+	if s3 {
+		api = "s3"
+	}
+	m.metrics.serve(w, r, api, func(w http.ResponseWriter, r *http.Request) { m.handle(w, r, s3) })
+}
+
+// handle is ServeHTTP's work; s3 says the request speaks S3.
+func (m *Master) handle(w http.ResponseWriter, r *http.Request, s3 bool) {
 	var start time.Time
 	if m.cfg.Verbose {
 		start = time.Now()
 	}
 	key := r.URL.Path
 	var err error
-	if m.isS3(r) {
+	if s3 {
 		m.serveS3(w, r)
 	} else if err = m.serve(w, r, key); err != nil {
 		m.writeError(w, r, key, err)
@@ -168,6 +189,9 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 		switch {
 		case key == healthPath:
 			return m.healthPage(w, q)
+		case key == metricsPath && m.metrics != nil:
+			m.metrics.handler().ServeHTTP(w, r)
+			return nil
 		case q.Has("list"):
 			return m.list(w, key, q, StateLive)
 		case q.Has("unlinked"):
@@ -336,6 +360,9 @@ type ServerConfig struct {
 	// signURL), for volumes that refuse unsigned reads (volume.sh with
 	// DAVKV_SIGNREADS); it needs ClusterConfig.Secret. Zero sends plain links.
 	SignReads time.Duration
+	// NoMetrics turns off GET /metrics and the counting behind it, which costs the
+	// master a little CPU per request; zero counts.
+	NoMetrics bool
 }
 
 // Validate says what is wrong with c, if anything.

@@ -28,6 +28,7 @@ func (m *Master) rebalance(w http.ResponseWriter, r *http.Request, key string) e
 		return writeJSON(w, m.rebalancer.Plan(key, rec))
 	}
 	mv, err := m.rebalancer.Move(r.Context(), key, rec)
+	m.metrics.rebalance(err == nil && mv.Moves())
 	if err != nil {
 		return err
 	}
@@ -65,6 +66,7 @@ func (m *Master) verifyKey(w http.ResponseWriter, r *http.Request, key string, q
 	}
 	defer unlock()
 	v.checkKey(r.Context(), key, rec)
+	m.metrics.verify(len(v.report.findings))
 	if after, err := m.index.Get(key); err == nil && (len(after.Leftovers) > 0 || len(after.Stale) > 0) {
 		m.deleteLeftoversLater(key, m.cfg.Grace)
 	}
@@ -84,5 +86,6 @@ func (m *Master) verifyFile(w http.ResponseWriter, q url.Values) error {
 		return fmt.Errorf("%w: file must be volume/path", ErrBadRequest)
 	}
 	v.checkFile(context.Background(), volume, path, DirEntry{Name: path, Type: "file", MTime: get1(q, "mtime")})
+	m.metrics.verify(len(v.report.findings))
 	return writeJSON(w, v.report.findings)
 }

@@ -281,20 +281,27 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// recordTime reads only the Time of an encoded record: LevelIndex compares it, as the
-// record's revision, before every write.
-func recordTime(b []byte) (int64, error) {
+// recordHead is the start of an encoded record: what LevelIndex reads of the record
+// it replaces before every write, its revision (Time) to compare and its state and size
+// to keep its statistics.
+type recordHead struct {
+	Time  int64
+	State RecordState
+	Size  int64
+}
+
+// readRecordHead reads only the head of an encoded record.
+func readRecordHead(b []byte) (recordHead, error) {
 	if len(b) < 2 || b[0] < 1 || b[0] > recordVersion {
-		return 0, fmt.Errorf("%w: unknown version", ErrBadRecord)
+		return recordHead{}, fmt.Errorf("%w: unknown version", ErrBadRecord)
 	}
 	d := recordDecoder{b: b[2:]}
 	d.uvarint()
-	d.varint()
-	t := d.varint()
+	h := recordHead{State: RecordState(b[1]), Size: d.varint(), Time: d.varint()}
 	if d.err {
-		return 0, fmt.Errorf("%w: truncated", ErrBadRecord)
+		return recordHead{}, fmt.Errorf("%w: truncated", ErrBadRecord)
 	}
-	return t, nil
+	return h, nil
 }
 
 // recordDecoder reads the parts of an encoded Record, remembering the first error.

@@ -69,8 +69,8 @@ func TestRecordGolden(t *testing.T) {
 		t.Fatalf("v4 decoded %+v, %v; want %+v", rec, err, want4)
 	}
 	for _, enc := range []string{v1, v2, v3, v4} {
-		if tm, err := recordTime([]byte(enc)); err != nil || tm != 42 {
-			t.Fatalf("recordTime(%q) = %d, %v; want 42", enc, tm, err)
+		if h, err := readRecordHead([]byte(enc)); err != nil || h != (recordHead{Time: 42, State: StateLive, Size: 5}) {
+			t.Fatalf("readRecordHead(%q) = %+v, %v; want time 42, live, 5 bytes", enc, h, err)
 		}
 	}
 	b, _ := want4.MarshalBinary()

@@ -23,6 +23,9 @@ type Upload struct {
 	up           func() bool
 	stop         func() bool
 	err          error
+	// start and observed serve VolumeClient.Observe, which hears of an upload once.
+	start    time.Time
+	observed bool
 }
 
 // uploadStall bounds how long one write of an upload's body may wait for a volume that
@@ -40,7 +43,7 @@ func (c *VolumeClient) StartUpload(ctx context.Context, volume, path string, siz
 		return nil, &VolumeError{Op: http.MethodPut, Volume: volume, Path: path, Err: err}
 	}
 	vc := &volumeConn{Conn: conn, r: bufio.NewReaderSize(conn, 4<<10), w: bufio.NewWriterSize(conn, 4<<10), volume: volume, client: c}
-	u := &Upload{vc: vc, volume: volume, path: path, size: size, up: up, stop: context.AfterFunc(ctx, vc.interrupt)}
+	u := &Upload{vc: vc, volume: volume, path: path, size: size, up: up, stop: context.AfterFunc(ctx, vc.interrupt), start: time.Now()}
 	vc.writeHead(http.MethodPut, path, "", true, size)
 	if err := vc.w.Flush(); err != nil {
 		u.Abort()
@@ -96,6 +99,12 @@ func (u *Upload) fail(err error) error {
 
 // Finish ends the body, waits for the volume's answer and checks it.
 func (u *Upload) Finish() error {
+	err := u.finish()
+	u.observe(err)
+	return err
+}
+
+func (u *Upload) finish() error {
 	defer u.stop()
 	if u.err != nil {
 		u.vc.Close()
@@ -123,4 +132,15 @@ func (u *Upload) Finish() error {
 func (u *Upload) Abort() {
 	u.stop()
 	u.vc.Close()
+	u.observe(errUploadAborted)
 }
+
+func (u *Upload) observe(err error) {
+	if !u.observed {
+		u.observed = true
+		u.vc.client.observe(u.volume, http.MethodPut, u.start, u.sent, err)
+	}
+}
+
+// errUploadAborted is what Observe hears of an upload that was abandoned.
+var errUploadAborted = errors.New("upload aborted")

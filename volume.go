@@ -77,10 +77,31 @@ type VolumeClient struct {
 	// started with the same secret require of writes (and, with signed reads, of
 	// reads without a signature). Empty sends none.
 	Secret string
+	// Observe, if set, hears of every request to a server once its answer's head is in
+	// or it failed, for the master's metrics; it must be quick. Nil tells no one.
+	Observe func(VolumeRequest)
 
 	dialer net.Dialer
 	mu     sync.Mutex
 	idle   map[string][]*volumeConn // by server, most recently used last
+}
+
+// VolumeRequest is one request to a volume (or master), as VolumeClient.Observe hears
+// of it.
+type VolumeRequest struct {
+	Volume, Op string
+	// Took is from the request's start to its answer's head, or its failure.
+	Took time.Duration
+	// Sent is how many bytes of body were sent.
+	Sent int64
+	Err  error
+}
+
+// observe tells Observe of a request that began at start.
+func (c *VolumeClient) observe(volume, op string, start time.Time, sent int64, err error) {
+	if c.Observe != nil {
+		c.Observe(VolumeRequest{Volume: volume, Op: op, Took: time.Since(start), Sent: sent, Err: err})
+	}
 }
 
 // secretHeader carries the volumes' shared secret (see VolumeClient.Secret and
@@ -102,14 +123,27 @@ func (c *VolumeClient) URL(volume, path string) string {
 }
 
 func (c *VolumeClient) do(ctx context.Context, op, volume, path, extra string, body io.Reader, size int64) (*http.Response, error) {
+	var start time.Time
+	if c.Observe != nil {
+		start = time.Now()
+	}
+	resp, sent, err := c.do1(ctx, op, volume, path, extra, body, size)
+	if c.Observe != nil {
+		c.observe(volume, op, start, sent, err)
+	}
+	return resp, err
+}
+
+// do1 is do's work; it also returns how much of body it sent.
+func (c *VolumeClient) do1(ctx context.Context, op, volume, path, extra string, body io.Reader, size int64) (*http.Response, int64, error) {
 	if ctx.Err() != nil {
-		return nil, &VolumeError{Op: op, Volume: volume, Path: path, Err: ctx.Err()}
+		return nil, 0, &VolumeError{Op: op, Volume: volume, Path: path, Err: ctx.Err()}
 	}
 	counted := &countingReader{r: body}
 	for attempt := 0; ; attempt++ {
 		vc, reused, err := c.getConn(ctx, volume)
 		if err != nil {
-			return nil, &VolumeError{Op: op, Volume: volume, Path: path, Err: err}
+			return nil, counted.n, &VolumeError{Op: op, Volume: volume, Path: path, Err: err}
 		}
 		var resp *http.Response
 		if body == nil {
@@ -118,7 +152,7 @@ func (c *VolumeClient) do(ctx context.Context, op, volume, path, extra string, b
 			resp, err = vc.exchange(ctx, op, path, extra, counted, size)
 		}
 		if err == nil {
-			return resp, nil
+			return resp, counted.n, nil
 		}
 		vc.Close()
 		// A kept-alive connection that the volume closed meanwhile fails at once:
@@ -129,7 +163,7 @@ func (c *VolumeClient) do(ctx context.Context, op, volume, path, extra string, b
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return nil, &VolumeError{Op: op, Volume: volume, Path: path, Err: err}
+		return nil, counted.n, &VolumeError{Op: op, Volume: volume, Path: path, Err: err}
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // TestVolumeSecret: volumes started with DAVKV_SECRET refuse every write that lacks it
 // (PUT, DELETE, MKCOL, COPY, MOVE, and the rest but GET and HEAD) with 403 and change
 // nothing, while the master, which sends it, works as ever; reads stay open. The secret
-// shows in no log and not in /health.
+// shows in no log, nor in /health or /metrics.
 func TestVolumeSecret(t *testing.T) {
 	c := startClusterEnv(t, 3, []string{"DAVKV_SECRET=" + testSecret}, func(cfg *ServerConfig) { cfg.Secret = testSecret })
 	c.Put("/kept", []byte("the value"))
@@ -97,7 +97,8 @@ func TestVolumeSecret(t *testing.T) {
 		t.Fatalf("verify -fix: %v\n%s", err, out.String())
 	}
 	health := readAll(t, c.Do(http.MethodGet, "/health", nil).Body)
-	if strings.Contains(c.Logs.String(), testSecret) || strings.Contains(health, testSecret) {
-		t.Fatal("the secret is in the master's log or /health")
+	metrics := readAll(t, c.Do(http.MethodGet, metricsPath, nil).Body)
+	if strings.Contains(c.Logs.String(), testSecret) || strings.Contains(health, testSecret) || strings.Contains(metrics, testSecret) {
+		t.Fatal("the secret is in the master's log, /health or /metrics")
 	}
 }
