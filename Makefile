@@ -11,10 +11,10 @@ deps:
 run: deps
 	scripts/run.sh
 
-# The tests also drive Debian's S3 tools (the AWS CLI, boto3, rclone) and make a volume
-# unreachable with nftables.
+# The tests also drive Debian's S3 tools (the AWS CLI, boto3, rclone), make a volume
+# unreachable with nftables, and load the browse page in Chromium.
 testdeps: deps
-	scripts/deps.sh awscli python3-boto3 rclone nftables
+	scripts/deps.sh awscli python3-boto3 rclone nftables chromium
 
 test: testdeps
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

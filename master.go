@@ -198,6 +198,8 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 			return m.list(w, key, q, StateUnlinked)
 		case q.Has("pending"):
 			return m.list(w, key, q, StateWriting, StateDeleting)
+		case wantsBrowse(r, q):
+			return m.browse(w, r, q)
 		}
 	}
 	if r.Method == "VERIFY" && q.Has("file") {

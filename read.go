@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -99,4 +100,66 @@ func (m *Master) list(w http.ResponseWriter, prefix string, q url.Values, states
 		return err
 	}
 	return writeJSON(w, page)
+}
+
+// listEntry is one entry of a delimited listing (see listDelimited): a live key, by
+// its name, with its record, or a common prefix that stands for every key under it.
+type listEntry struct {
+	Name   string
+	Rec    Record
+	Prefix bool
+}
+
+// listDelimited reads one page of the live keys under root+prefix, from root+start on,
+// at most limit entries, with names relative to root. With a delimiter, the keys that
+// have one after prefix roll up into a common prefix each (up to and with the
+// delimiter), which costs one seek in the index however many keys it holds: S3's
+// listings and the browse page share it. next is the name the following page starts
+// at, or "" at the end.
+func (m *Master) listDelimited(root, prefix, delimiter, start string, limit int) (entries []listEntry, next string, err error) {
+	from := root + start
+	for from != "" {
+		seek := ""
+		err := m.index.Scan(root+prefix, from, func(key string, rec Record) (bool, error) {
+			if rec.State != StateLive {
+				return true, nil
+			}
+			name := key[len(root):]
+			entry := listEntry{Name: name, Rec: rec}
+			if delimiter != "" {
+				if i := strings.Index(name[len(prefix):], delimiter); i >= 0 {
+					entry = listEntry{Name: name[:len(prefix)+i+len(delimiter)], Prefix: true}
+				}
+			}
+			if len(entries) == limit {
+				next = name
+				return false, nil
+			}
+			entries = append(entries, entry)
+			if entry.Prefix {
+				// Every key under this common prefix rolls up into it: seek past them all.
+				seek = prefixEnd(root + entry.Name)
+				return false, nil
+			}
+			return true, nil
+		})
+		if err != nil {
+			return entries, next, err
+		}
+		from = seek
+	}
+	return entries, next, nil
+}
+
+// prefixEnd returns the first string after every string that starts with p, or "" if
+// there is none (p is all 0xff bytes).
+func prefixEnd(p string) string {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return ""
 }

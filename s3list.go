@@ -65,53 +65,20 @@ type s3ListPage struct {
 func (m *Master) listObjects(bucket, prefix, delimiter, start string, limit int) (s3ListPage, error) {
 	var page s3ListPage
 	root := "/" + bucket + "/"
-	from := root + start
-	for from != "" {
-		seek := ""
-		err := m.index.Scan(root+prefix, from, func(key string, rec Record) (bool, error) {
-			if rec.State != StateLive {
-				return true, nil
-			}
-			name := key[len(root):]
-			entry, isPrefix := name, false
-			if delimiter != "" {
-				if i := strings.Index(name[len(prefix):], delimiter); i >= 0 {
-					entry, isPrefix = name[:len(prefix)+i+len(delimiter)], true
-				}
-			}
-			if len(page.objects)+len(page.prefixes) == limit {
-				page.next = name
-				return false, nil
-			}
-			page.last = entry
-			if !isPrefix {
-				page.objects = append(page.objects, s3ObjectXML{Key: name, LastModified: s3Time(rec.Modified), ETag: objectETag(rec), Size: rec.Size, StorageClass: "STANDARD"})
-				return true, nil
-			}
-			// Every key under this common prefix rolls up into it: seek past them all.
-			page.prefixes = append(page.prefixes, entry)
-			seek = prefixEnd(root + entry)
-			return false, nil
-		})
-		if err != nil {
-			return page, err
-		}
-		from = seek
+	entries, next, err := m.listDelimited(root, prefix, delimiter, start, limit)
+	if err != nil {
+		return page, err
 	}
+	for _, e := range entries {
+		if e.Prefix {
+			page.prefixes = append(page.prefixes, e.Name)
+		} else {
+			page.objects = append(page.objects, s3ObjectXML{Key: e.Name, LastModified: s3Time(e.Rec.Modified), ETag: objectETag(e.Rec), Size: e.Rec.Size, StorageClass: "STANDARD"})
+		}
+		page.last = e.Name
+	}
+	page.next = next
 	return page, nil
-}
-
-// prefixEnd returns the first string after every string that starts with p, or "" if
-// there is none (p is all 0xff bytes).
-func prefixEnd(p string) string {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return ""
 }
 
 // objectETag is the ETag S3 gives rec's value: its own (a multipart upload's) or its
