@@ -154,7 +154,9 @@ func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s3 {
 		api = "s3"
 	}
-	m.metrics.serve(w, r, api, func(w http.ResponseWriter, r *http.Request) { m.handle(w, r, s3) })
+	cr := m.metrics.begin(w, r)
+	m.handle(&cr.countingWriter, r, s3)
+	m.metrics.end(cr, r, api)
 }
 
 // handle is ServeHTTP's work; s3 says the request speaks S3.

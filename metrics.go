@@ -142,33 +142,45 @@ func (mt *metrics) observeVolume(r VolumeRequest) {
 	}
 }
 
-// serve counts a request that serveHTTP answers: its status class, latency and bytes.
-func (mt *metrics) serve(w http.ResponseWriter, r *http.Request, api string, serveHTTP func(http.ResponseWriter, *http.Request)) {
-	start := time.Now()
-	cw := &countingWriter{ResponseWriter: w}
-	var body *countingBody
+// countedRequest is a request being counted: the writer its handler answers through,
+// the body it reads, when it began; one allocation per request.
+type countedRequest struct {
+	countingWriter
+	body  countingBody
+	start time.Time
+}
+
+// begin starts counting r: its handler answers through the returned request's
+// countingWriter and reads r.Body, now counted; end counts it.
+func (mt *metrics) begin(w http.ResponseWriter, r *http.Request) *countedRequest {
+	cr := &countedRequest{countingWriter: countingWriter{ResponseWriter: w}, start: time.Now()}
 	if r.Body != nil && r.Body != http.NoBody {
-		body = &countingBody{ReadCloser: r.Body}
-		r.Body = body
+		cr.body.ReadCloser = r.Body
+		r.Body = &cr.body
 	}
-	serveHTTP(cw, r)
+	return cr
+}
+
+// end counts a request begin began, answered, by api ("native", "s3"): its status
+// class, latency and bytes.
+func (mt *metrics) end(cr *countedRequest, r *http.Request, api string) {
 	rm, ok := mt.requests[api][r.Method]
 	if !ok {
 		rm = mt.requests[api]["other"]
 	}
-	class := cw.status / 100
-	if cw.status == 0 {
+	class := cr.status / 100
+	if cr.status == 0 {
 		class = 2 // nothing written: net/http answers 200
 	}
 	if class >= 1 && class <= 5 {
 		rm.byClass[class].Inc()
 	}
-	rm.duration.Observe(time.Since(start).Seconds())
-	if cw.written > 0 {
-		mt.sent.Add(float64(cw.written))
+	rm.duration.Observe(time.Since(cr.start).Seconds())
+	if cr.written > 0 {
+		mt.sent.Add(float64(cr.written))
 	}
-	if body != nil && body.n > 0 {
-		mt.received.Add(float64(body.n))
+	if cr.body.n > 0 {
+		mt.received.Add(float64(cr.body.n))
 	}
 }
 

@@ -138,7 +138,9 @@ func BenchmarkMetrics(b *testing.B) {
 	})
 	b.Run("request counted", func(b *testing.B) {
 		for b.Loop() {
-			m.metrics.serve(w, r, "native", handler)
+			cr := m.metrics.begin(w, r)
+			handler(&cr.countingWriter, r)
+			m.metrics.end(cr, r, "native")
 		}
 	})
 	b.Run("volume request counted", func(b *testing.B) {
