@@ -153,7 +153,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 			fixed = v.rebalance.FinishDelete(ctx, key, rec, true) == nil
 		default:
 			// A write never acknowledged is rolled back.
-			err := removeRecordFiles(ctx, v.rebalance.Client, key, rec, false)
+			err := removeRecordFiles(ctx, v.rebalance.Client, key, rec)
 			fixed = err == nil && v.rebalance.Index.Delete(key, rec.Rev) == nil
 		}
 		v.report.add(probPending, fmt.Sprintf("%s (%s)", key, rec.State), fixed)

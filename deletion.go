@@ -34,9 +34,11 @@ func recordGens(rec Record) []StaleGen {
 }
 
 // FinishDelete removes every file of key that rec, a deleting record, names, and then
-// the record: its own generation's value (and, if markers, its unlink markers; see
-// Master.removeReplicas), every stale generation's value and markers, and last the
-// tombstones. Volumes that Health says are down are not tried. If some files cannot
+// the record: its own generation's value (and, if markers, its unlink markers), every
+// stale generation's value and markers, and last the tombstones. Only a key that was
+// unlinked, or whose deletion was interrupted, needs its own markers removed: a live
+// key has some only where an UNLINK failed halfway, and rebuild ignores a marker
+// without a value, so sparing the requests is safe. Volumes that Health says are down are not tried. If some files cannot
 // be removed, it leaves a tombstone on every volume that answered, records in the
 // index what is left, as stale generations, and where the tombstones are, and returns
 // ErrDeletePending. If no tombstone could be written, it returns the failures and the

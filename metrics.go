@@ -19,13 +19,6 @@ import (
 // metricsPath answers with the metrics; it is no key.
 const metricsPath = "/metrics"
 
-// metricsMethods are the methods counted by name; any other is "other", so that
-// clients cannot make series without end.
-var metricsMethods = []string{"GET", "HEAD", "PUT", "POST", "DELETE", "UNLINK", "REBALANCE", "VERIFY", "other"}
-
-// latencyBuckets span a redirect (100 µs) to a large upload (about 30 s).
-var latencyBuckets = prometheus.ExponentialBuckets(100e-6, 4, 10)
-
 // metrics are a master's, in a registry of its own. Every series a request touches is
 // made up front, so that counting is a few atomic adds.
 type metrics struct {
@@ -58,6 +51,10 @@ type volumeMetrics struct {
 // newMetrics makes m's metrics and registers, beside them, the collectors that read
 // m's state when scraped, and Go's and the process's own.
 func newMetrics(m *Master) *metrics {
+	// The methods counted by name; any other is "other", so that clients cannot make
+	// series without end. Latencies span a redirect (100 µs) to a large upload (26 s).
+	metricsMethods := []string{"GET", "HEAD", "PUT", "POST", "DELETE", "UNLINK", "REBALANCE", "VERIFY", "other"}
+	latencyBuckets := prometheus.ExponentialBuckets(100e-6, 4, 10)
 	reg := prometheus.NewRegistry()
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "davkv_requests_total", Help: "Requests answered, by API (native, s3), method and status class.",

@@ -197,11 +197,12 @@ func removeStale(ctx context.Context, client *VolumeClient, key string, sub int,
 	return nil
 }
 
-// removeRecordFiles deletes every file of key that rec names: its generation on
-// Volumes and Leftovers (with its markers if markers) and every stale generation.
-func removeRecordFiles(ctx context.Context, client *VolumeClient, key string, rec Record, markers bool) error {
+// removeRecordFiles deletes every file that a write of key that never finished (a
+// writing record, rec) may have left: its generation on Volumes and Leftovers (no
+// markers: a write makes none) and every stale generation.
+func removeRecordFiles(ctx context.Context, client *VolumeClient, key string, rec Record) error {
 	vols := append(slices.Clone(rec.Volumes), rec.Leftovers...)
-	if err := removeFiles(ctx, client, key, rec.Sub, rec.Gen, vols, markers); err != nil {
+	if err := removeFiles(ctx, client, key, rec.Sub, rec.Gen, vols, false); err != nil {
 		return err
 	}
 	return removeStale(ctx, client, key, rec.Sub, rec.Stale)

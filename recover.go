@@ -32,7 +32,7 @@ func (m *Master) recover(ctx context.Context) {
 		defer cancel()
 		switch rec.State {
 		case StateWriting:
-			if err := m.removeReplicas(rctx, key, rec, false); err != nil {
+			if err := m.removeReplicas(rctx, key, rec); err != nil {
 				failed++
 				m.log.Warn("interrupted write not rolled back; verify -fix will", "key", key, "err", err)
 				return ctx.Err() == nil, nil

@@ -57,7 +57,7 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	case old.State == StateWriting:
 		// A write that died before finishing: we hold the lock, so it is not in
 		// flight. Roll it back before writing anew.
-		if err := m.removeReplicas(ctx, key, old, false); err != nil {
+		if err := m.removeReplicas(ctx, key, old); err != nil {
 			return Record{}, err
 		}
 		old = Record{Rev: old.Rev}

@@ -119,14 +119,11 @@ func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) erro
 	return nil
 }
 
-// removeReplicas deletes key's value from every volume rec names, leftovers and stale
-// generations included, and if markers its unlink markers (see removeRecordFiles). Only a key that was unlinked, or
-// whose deletion was interrupted, needs the markers removed: a live key has some only
-// where an UNLINK failed halfway, and rebuild ignores a marker without a value, so
-// sparing the requests is safe. Files already gone are fine; any other failure is
-// returned, and the caller keeps the index record as a trace.
-func (m *Master) removeReplicas(ctx context.Context, key string, rec Record, markers bool) error {
-	err := removeRecordFiles(ctx, m.client, key, rec, markers)
+// removeReplicas rolls back a write that never finished (a writing record): it deletes
+// the files rec names (see removeRecordFiles). Files already gone are fine; any other
+// failure is returned, and the caller keeps the index record as a trace.
+func (m *Master) removeReplicas(ctx context.Context, key string, rec Record) error {
+	err := removeRecordFiles(ctx, m.client, key, rec)
 	m.health.Failed(err)
 	return err
 }
