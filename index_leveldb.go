@@ -51,7 +51,7 @@ type levelStripe struct {
 	// reading the record back. Only this process writes the database, under the
 	// stripe's lock, so an entry is always the record's; a key without one is read.
 	written map[string]recordHead
-	// stats is the stripe's share of the statistics, as stored at statsKey(id).
+	// stats is the stripe's share of the statistics, as stored at statsPrefix + id.
 	stats IndexStats
 }
 
@@ -101,6 +101,11 @@ func (ix *LevelIndex) loadStats() error {
 			return fmt.Errorf("count keys: %w", err)
 		}
 		batch := new(leveldb.Batch)
+		it := ix.db.NewIterator(util.BytesPrefix([]byte(statsPrefix)), nil)
+		for it.Next() { // shares without the marker are no count of this index: replaced
+			batch.Delete(slices.Clone(it.Key()))
+		}
+		it.Release()
 		batch.Put([]byte(statsPrefix+"\x00"), encodeStats(total))
 		batch.Put([]byte(statsReady), nil)
 		if err := ix.db.Write(batch, &opt.WriteOptions{Sync: true}); err != nil {

@@ -192,7 +192,7 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 		case key == healthPath:
 			return m.healthPage(w, q)
 		case key == metricsPath && m.metrics != nil:
-			m.metrics.handler().ServeHTTP(w, r)
+			m.metrics.page.ServeHTTP(w, r)
 			return nil
 		case q.Has("list"):
 			return m.list(w, key, q, StateLive)

@@ -22,7 +22,8 @@ const metricsPath = "/metrics"
 // metrics are a master's, in a registry of its own. Every series a request touches is
 // made up front, so that counting is a few atomic adds.
 type metrics struct {
-	registry *prometheus.Registry
+	// page answers GET /metrics, from the registry.
+	page http.Handler
 	// requests are by API ("native", "s3") and method.
 	requests       map[string]map[string]*requestMetrics
 	received, sent prometheus.Counter
@@ -75,7 +76,6 @@ func newMetrics(m *Master) *metrics {
 		Name: "davkv_volume_sent_bytes_total", Help: "Bytes of values the master streamed to each volume.",
 	}, []string{"volume"})
 	mt := &metrics{
-		registry: reg,
 		requests: map[string]map[string]*requestMetrics{},
 		received: prometheus.NewCounter(prometheus.CounterOpts{Name: "davkv_received_bytes_total", Help: "Bytes of request bodies the master read."}),
 		sent:     prometheus.NewCounter(prometheus.CounterOpts{Name: "davkv_sent_bytes_total", Help: "Bytes of answer bodies the master wrote."}),
@@ -116,6 +116,7 @@ func newMetrics(m *Master) *metrics {
 	reg.MustRegister(requests, duration, volRequests, volErrors, volDuration, volSent, mt.received, mt.sent,
 		mt.rebalanced, mt.moved, mt.verified, mt.verifyProblems, newStateCollector(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mt.page = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return mt
 }
 
@@ -199,11 +200,6 @@ func (mt *metrics) verify(problems int) {
 	}
 	mt.verified.Inc()
 	mt.verifyProblems.Add(float64(problems))
-}
-
-// handler answers GET /metrics.
-func (mt *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(mt.registry, promhttp.HandlerOpts{})
 }
 
 // countingWriter is a ResponseWriter that remembers the status and counts the body's
