@@ -12,9 +12,9 @@ run: deps
 	scripts/run.sh
 
 # The tests also drive Debian's S3 tools (the AWS CLI, boto3, rclone), make a volume
-# unreachable with nftables, and load the browse page in Chromium.
+# unreachable with nftables, load the browse page in Chromium, and run etcd clusters.
 testdeps: deps
-	scripts/deps.sh awscli python3-boto3 rclone nftables chromium
+	scripts/deps.sh awscli python3-boto3 rclone nftables chromium etcd-server
 
 test: testdeps
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

@@ -91,17 +91,26 @@ func (s *IndexStats) add(st RecordState, size int64, n int64) {
 // backend so far. sync makes every write reach the disk before it returns, so that it
 // survives a power loss, not only a crash of the process.
 func OpenIndex(db string, sync bool) (Index, error) {
+	if strings.HasPrefix(db, etcdScheme) {
+		return OpenEtcdIndex(db) // etcd makes every write durable itself
+	}
 	return OpenLevelIndex(db, sync)
 }
 
 // IndexExists reports whether db holds an index already, so that rebuild does not
 // overwrite one by mistake.
 func IndexExists(db string) (bool, error) {
+	if strings.HasPrefix(db, etcdScheme) {
+		return etcdIndexExists(db)
+	}
 	return levelIndexExists(db)
 }
 
 // RemoveIndex deletes the index that db names, for rebuild -force.
 func RemoveIndex(db string) error {
+	if strings.HasPrefix(db, etcdScheme) {
+		return removeEtcdIndex(db)
+	}
 	return removeLevelIndex(db)
 }
 

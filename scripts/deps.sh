@@ -21,6 +21,7 @@ for pkg in "${want[@]}"; do
 	python3-boto3) cmd=/usr/lib/python3/dist-packages/boto3 ;;
 	rclone) cmd=/usr/bin/rclone ;;
 	nftables) cmd=nft ;;
+	etcd-server) cmd=etcd ;;
 	*) cmd=$pkg ;;
 	esac
 	present "$cmd" || missing+=("$pkg")

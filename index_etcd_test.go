@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// testEtcd is a real etcd cluster from Debian's etcd-server, on loopback ports, its
+// data in a temporary directory.
+type testEtcd struct {
+	t       testing.TB
+	clients []string // host:port of each member's client URL
+	members []*exec.Cmd
+}
+
+// startEtcd starts an n-member etcd cluster and waits until it answers; cleanup
+// stops it.
+func startEtcd(t testing.TB, n int) *testEtcd {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Fatal("etcd is not installed: run the tests with 'make test', which installs etcd-server")
+	}
+	e := &testEtcd{t: t}
+	var peers, initial []string
+	for i := range n {
+		e.clients = append(e.clients, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+		peers = append(peers, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+		initial = append(initial, fmt.Sprintf("m%d=%s", i, peers[i]))
+	}
+	dir := t.TempDir()
+	for i := range n {
+		cmd := exec.Command(bin, "--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
+			"--listen-client-urls", "http://"+e.clients[i], "--advertise-client-urls", "http://"+e.clients[i],
+			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
+			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
+			"--initial-cluster-token", "davkv-test", "--log-level", "error")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		e.members = append(e.members, cmd)
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	client, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	eventually(t, 30*time.Second, "etcd did not start", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := client.Put(ctx, "/davkv-test-ready", "")
+		return err == nil
+	})
+	return e
+}
+
+func (e *testEtcd) endpoints() []string {
+	var out []string
+	for _, c := range e.clients {
+		out = append(out, "http://"+c)
+	}
+	return out
+}
+
+// DB is the -db of an index under prefix in this cluster.
+func (e *testEtcd) DB(prefix string) string {
+	return etcdScheme + strings.Join(e.clients, ",") + prefix
+}
+
+// TestParseEtcdDB: -db etcd://HOST:PORT[,HOST:PORT...]/PREFIX.
+func TestParseEtcdDB(t *testing.T) {
+	tests := []struct {
+		db        string
+		endpoints string
+		prefix    string
+		ok        bool
+	}{
+		{"etcd://127.0.0.1:2379/davkv", "http://127.0.0.1:2379", "/davkv/", true},
+		{"etcd://a:1,b:2,c:3/team/davkv/", "http://a:1 http://b:2 http://c:3", "/team/davkv/", true},
+		{"etcd://a:1", "", "", false},
+		{"etcd://a/davkv", "", "", false},
+		{"etcd:///davkv", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.db, func(t *testing.T) {
+			endpoints, prefix, err := parseEtcdDB(tt.db)
+			if (err == nil) != tt.ok || strings.Join(endpoints, " ") != tt.endpoints || prefix != tt.prefix {
+				t.Fatalf("parseEtcdDB = %q, %q, %v", endpoints, prefix, err)
+			}
+		})
+	}
+}
+
+// TestEtcdIndexStats: the statistics follow every write in etcd too, and stay exact
+// when two masters (two clients) write at once and contend for the shards.
+func TestEtcdIndexStats(t *testing.T) {
+	e := startEtcd(t, 3)
+	open := func() Index {
+		index, err := OpenIndex(e.DB("/stats"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { index.Close() })
+		return index
+	}
+	a, b := open(), open()
+	final := checkIndexStats(t, a)
+	var wg sync.WaitGroup
+	for w, index := range []Index{a, b} {
+		wg.Go(func() {
+			for i := range 40 {
+				rec := Record{State: StateLive, Size: 10}
+				if err := index.Put(fmt.Sprintf("/many/%d/%d", w, i), &rec); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	final.Keys[StateLive] += 80
+	final.Bytes[StateLive] += 800
+	for _, index := range []Index{a, b} {
+		if got := indexStats(t, index); got != final {
+			t.Fatalf("after two writers: %+v, want %+v", got, final)
+		}
+	}
+}
+
+// TestMasterOnEtcd: a master whose index is in etcd stores, lists, unlinks and deletes
+// keys and keeps S3 buckets, as on LevelDB, and a rebuild writes into etcd.
+func TestMasterOnEtcd(t *testing.T) {
+	e := startEtcd(t, 3)
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.DB = e.DB("/master") })
+	for i := range 5 {
+		c.Put(fmt.Sprintf("/etcd/%d", i), []byte(fmt.Sprint("value ", i)))
+	}
+	if status, got := c.Get("/etcd/3"); status != http.StatusOK || string(got) != "value 3" {
+		t.Fatalf("GET: %d %q", status, got)
+	}
+	if resp := c.Do("UNLINK", "/etcd/1", nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("UNLINK: %d", resp.StatusCode)
+	}
+	if resp := c.Do(http.MethodDelete, "/etcd/2", nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	if page := listKeys(t, c, "/etcd/?list"); strings.Join(page.Keys, " ") != "/etcd/0 /etcd/3 /etcd/4" {
+		t.Fatalf("?list: %q", page.Keys)
+	}
+	if resp := c.Do(http.MethodPut, "/bucket", nil, "Authorization", "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("S3 CreateBucket: %d", resp.StatusCode)
+	}
+	if m := scrape(t, c); m[`davkv_keys{state="live"}`] != 3 || m[`davkv_keys{state="unlinked"}`] != 1 {
+		t.Fatalf("keys: live %v, unlinked %v", m[`davkv_keys{state="live"}`], m[`davkv_keys{state="unlinked"}`])
+	}
+	c.StopMaster()
+	var out bytes.Buffer
+	if err := runRebuild(context.Background(), rebuildConfig(c, e.DB("/rebuilt")), &out, testLogger(t)); err != nil {
+		t.Fatalf("rebuild into etcd: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "rebuild: 4 keys (1 unlinked)") {
+		t.Fatalf("rebuild: %s", out.String())
+	}
+	c.Config.DB = e.DB("/rebuilt")
+	c.startMaster()
+	if status, got := c.Get("/etcd/4"); status != http.StatusOK || string(got) != "value 4" {
+		t.Fatalf("GET from the rebuilt index: %d %q", status, got)
+	}
+}
