@@ -87,6 +87,20 @@ func (s *IndexStats) add(st RecordState, size int64, n int64) {
 	}
 }
 
+// replace takes old's record out of s and puts new's in: a write of the record.
+func (s *IndexStats) replace(old, new recordHead) {
+	s.add(old.State, old.Size, -1)
+	s.add(new.State, new.Size, 1)
+}
+
+// addAll adds o to s: a backend's shares summed.
+func (s *IndexStats) addAll(o IndexStats) {
+	for st := range s.Keys {
+		s.Keys[st] += o.Keys[st]
+		s.Bytes[st] += o.Bytes[st]
+	}
+}
+
 // OpenIndex opens, or creates, the index that db names: a LevelDB directory, the one
 // backend so far. sync makes every write reach the disk before it returns, so that it
 // survives a power loss, not only a crash of the process.

@@ -148,8 +148,7 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 				}
 				shardRev = resp.Kvs[0].ModRevision
 			}
-			st.add(old.State, old.Size, -1)
-			st.add(new.State, new.Size, 1)
+			st.replace(old, new)
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(shard), "=", shardRev))
 			all = append(ops[:len(ops):len(ops)], clientv3.OpPut(shard, string(encodeStats(st))))
 		}
@@ -265,10 +264,7 @@ func (ix *EtcdIndex) Stats() (IndexStats, error) {
 		if err != nil {
 			return false, fmt.Errorf("statistics %q: %w", k, err)
 		}
-		for s := range total.Keys {
-			total.Keys[s] += st.Keys[s]
-			total.Bytes[s] += st.Bytes[s]
-		}
+		total.addAll(st)
 		return true, nil
 	})
 	return total, err

@@ -163,10 +163,7 @@ func (ix *LevelIndex) Stats() (IndexStats, error) {
 	for i := range ix.stripes {
 		s := &ix.stripes[i]
 		s.mu.Lock()
-		for st := range total.Keys {
-			total.Keys[st] += s.stats.Keys[st]
-			total.Bytes[st] += s.stats.Bytes[st]
-		}
+		total.addAll(s.stats)
 		s.mu.Unlock()
 	}
 	return total, nil
@@ -249,8 +246,7 @@ func (s *levelStripe) restat(batch *leveldb.Batch, old, new recordHead) IndexSta
 	if old.State == new.State && old.Size == new.Size {
 		return st
 	}
-	st.add(old.State, old.Size, -1)
-	st.add(new.State, new.Size, 1)
+	st.replace(old, new)
 	if st != s.stats {
 		batch.Put(append([]byte(statsPrefix), s.id), encodeStats(st))
 	}
