@@ -40,7 +40,7 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 		}
 	}
 	rec := c.Record("/del")
-	want := Record{State: StateDeleting, Sub: rec.Sub, Stale: []StaleGen{{Gen: 0, Volumes: []string{down.Addr}}}, Tombstones: []StaleGen{{Gen: 0, Volumes: up}}}
+	want := Record{State: StateDeleting, Sub: rec.Sub, Owner: c.Master.index.Owner(), Stale: []StaleGen{{Gen: 0, Volumes: []string{down.Addr}}}, Tombstones: []StaleGen{{Gen: 0, Volumes: up}}}
 	slices.Sort(rec.Tombstones[0].Volumes)
 	rec.Tombstones[0].Time, rec.Time, rec.Rev = 0, 0, 0
 	if fmt.Sprint(rec) != fmt.Sprint(want) {

@@ -23,10 +23,10 @@ type Index interface {
 	Get(key string) (Record, error)
 	// Put stores *rec as key's record if the stored one is still at rec.Rev (zero: the
 	// key has no record), with the key's pending entry if rec.Pending() and without it
-	// otherwise, in one atomic write. It stamps rec.Time
-	// with the time of the write and sets rec.Rev to the new revision, so that the
-	// caller can write the record again. Else it changes nothing and returns an error
-	// wrapping ErrConflict.
+	// otherwise, in one atomic write. It stamps rec.Time with the time of the write and
+	// rec.Owner with Owner() if the record is pending (zero if not), and sets rec.Rev to
+	// the new revision, so that the caller can write the record again. Else it changes
+	// nothing and returns an error wrapping ErrConflict.
 	Put(key string, rec *Record) error
 	// Delete removes key's record and pending entry if the record is still at rev (zero:
 	// there is none, and Delete does nothing), else returns an error wrapping
@@ -60,6 +60,21 @@ type Index interface {
 	// Entries calls fn for every entry of space, in name order, from start on, until
 	// fn returns false or an error, which Entries returns.
 	Entries(space, start string, fn func(name string, value []byte, rev int64) (bool, error)) error
+
+	// Owners are the masters (and offline commands) that have the index open. Each
+	// is known by an owner ID, which Put stamps on the pending records it writes (see
+	// Record.Owner) and which stays alive for as long as the owner has the index open
+	// and can reach it. A dead owner never comes back to life, so once Alive says
+	// false, its pending records may be adopted by another.
+
+	// Owner returns this process's owner ID, never zero. It may change, if the
+	// backend lost touch with its cluster for too long and had to start again.
+	Owner() int64
+	// Alive reports whether owner still has the index open.
+	Alive(owner int64) (bool, error)
+	// Owners lists the owners alive.
+	Owners() ([]int64, error)
+
 	// Close releases the index; nothing may use it afterwards.
 	Close() error
 }
@@ -70,7 +85,18 @@ var (
 	ErrNotFound = errors.New("key not found")
 	// ErrConflict says a conditional write lost: the record changed since it was read.
 	ErrConflict = errors.New("the key changed meanwhile; try again")
+	// ErrIndexDown says the index cannot be reached, or cannot write: an etcd cluster
+	// that lost its quorum, say. Nothing was written.
+	ErrIndexDown = errors.New("the index is unavailable")
 )
+
+// stampOwner sets rec.Owner as Put stores it: owner if rec is pending, else zero.
+func stampOwner(rec *Record, owner int64) {
+	rec.Owner = 0
+	if rec.Pending() {
+		rec.Owner = owner
+	}
+}
 
 // IndexStats are what an index holds, by record state (indexed by RecordState): how
 // many keys, and the bytes of their values (one copy each). A backend keeps them as it

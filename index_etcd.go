@@ -5,14 +5,24 @@ package main
 // revision the writer read.
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/url"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // etcdScheme starts a -db that names an etcd cluster.
@@ -20,16 +30,27 @@ const etcdScheme = "etcd://"
 
 // EtcdIndex is the Index under a prefix of an etcd cluster. Under the prefix, records
 // are at "k" + key, pending entries at "p" + key, entries at "e" + space + "\x00" +
-// name, and the statistics in etcdStatsShards shards at "s" + shard (see IndexStats),
-// with the same encodings as LevelIndex. A record's revision is its etcd ModRevision,
-// so a write compares it in the transaction that writes: of two masters that read one
-// revision, only one can write.
+// name, the statistics in etcdStatsShards shards at "s" + shard (see IndexStats), with
+// the same encodings as LevelIndex, and each owner's key at "m" + its ID in hex. A
+// record's revision is its etcd ModRevision, so a write compares it in the
+// transaction that writes: of two masters that read one revision, only one can write.
+//
+// An owner is an etcd lease, which the index keeps alive while it is open, with the
+// owner's key attached: when the process dies or loses touch with the cluster for
+// longer than the lease's TTL, etcd deletes the key, and every other master sees
+// the owner gone. A process whose lease ran out takes a new one.
 type EtcdIndex struct {
 	client *clientv3.Client
 	prefix string
-	// timeout bounds each request to etcd: a cluster that lost its quorum fails
-	// writes after it, instead of holding them.
+	// timeout bounds each request to etcd, with its tries (see retry). A cluster
+	// that lost its quorum fails requests as soon as the member asked knows it has no
+	// leader (an election timeout, a second by default) and the client sees that
+	// fewer than a majority of the members answer.
 	timeout time.Duration
+	// owner is the lease, the owner ID; stop ends its keep-alive, which done says.
+	owner atomic.Int64
+	stop  context.CancelFunc
+	done  chan struct{}
 }
 
 // etcdStatsShards is how many keys the statistics are spread over, so that writers
@@ -40,43 +61,261 @@ const (
 	etcdStatsTries  = 20
 )
 
-// parseEtcdDB splits an etcd -db into its endpoints and prefix.
-func parseEtcdDB(db string) (endpoints []string, prefix string, err error) {
-	rest, ok := strings.CutPrefix(db, etcdScheme)
-	if !ok {
-		return nil, "", fmt.Errorf("-db %q is not %sHOST:PORT[,HOST:PORT...]/PREFIX", db, etcdScheme)
-	}
-	hosts, prefix, _ := strings.Cut(rest, "/")
-	for _, h := range strings.Split(hosts, ",") {
-		if _, _, err := net.SplitHostPort(h); err != nil {
-			return nil, "", fmt.Errorf("-db %q: %q is not HOST:PORT", db, h)
-		}
-		endpoints = append(endpoints, "http://"+h)
-	}
-	if prefix == "" {
-		return nil, "", fmt.Errorf("-db %q: a PREFIX is needed, under which the index lives", db)
-	}
-	return endpoints, "/" + strings.Trim(prefix, "/") + "/", nil
+// etcdDefaultLease is the TTL of an owner's lease unless -db says (?lease=): how long
+// after a master dies its unfinished work waits for another to adopt it, and how
+// long a master may lose touch with etcd before its owner ID is given up.
+const etcdDefaultLease = 10 * time.Second
+
+// etcdDB is what an etcd -db says.
+type etcdDB struct {
+	Endpoints []string
+	Prefix    string
+	Lease     time.Duration
 }
 
-// OpenEtcdIndex connects to the etcd cluster db names; see OpenIndex.
+// parseEtcdDB reads an etcd -db: etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?lease=TTL].
+func parseEtcdDB(db string) (etcdDB, error) {
+	rest, ok := strings.CutPrefix(db, etcdScheme)
+	if !ok {
+		return etcdDB{}, fmt.Errorf("-db %q is not %sHOST:PORT[,HOST:PORT...]/PREFIX", db, etcdScheme)
+	}
+	rest, query, _ := strings.Cut(rest, "?")
+	hosts, prefix, _ := strings.Cut(rest, "/")
+	e := etcdDB{Lease: etcdDefaultLease}
+	for _, h := range strings.Split(hosts, ",") {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			return etcdDB{}, fmt.Errorf("-db %q: %q is not HOST:PORT", db, h)
+		}
+		e.Endpoints = append(e.Endpoints, "http://"+h)
+	}
+	if prefix == "" {
+		return etcdDB{}, fmt.Errorf("-db %q: a PREFIX is needed, under which the index lives", db)
+	}
+	e.Prefix = "/" + strings.Trim(prefix, "/") + "/"
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return etcdDB{}, fmt.Errorf("-db %q: %w", db, err)
+	}
+	for name := range q {
+		if name != "lease" {
+			return etcdDB{}, fmt.Errorf("-db %q: unknown option %q (there is lease=TTL)", db, name)
+		}
+	}
+	if l := q.Get("lease"); l != "" {
+		if e.Lease, err = time.ParseDuration(l); err != nil || e.Lease < 2*time.Second {
+			return etcdDB{}, fmt.Errorf("-db %q: lease=%q is not a duration of 2s or more", db, l)
+		}
+	}
+	return e, nil
+}
+
+// OpenEtcdIndex connects to the etcd cluster db names and takes an owner lease; see
+// OpenIndex.
 func OpenEtcdIndex(db string) (*EtcdIndex, error) {
-	endpoints, prefix, err := parseEtcdDB(db)
+	ix, e, err := dialEtcd(db)
 	if err != nil {
 		return nil, err
 	}
-	client, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	ix.done = make(chan struct{})
+	ctx, stop := context.WithCancel(context.Background())
+	id, err := ix.grant(ctx, e.Lease)
 	if err != nil {
+		stop()
+		ix.client.Close()
 		return nil, fmt.Errorf("open index %s: %w", db, err)
 	}
-	return &EtcdIndex{client: client, prefix: prefix, timeout: 5 * time.Second}, nil
+	ix.stop = stop
+	go ix.keepAlive(ctx, id, e.Lease)
+	return ix, nil
 }
 
-// Close closes the connection to etcd.
-func (ix *EtcdIndex) Close() error { return ix.client.Close() }
+// dialEtcd connects to the etcd cluster db names, with no owner lease yet.
+func dialEtcd(db string) (*EtcdIndex, etcdDB, error) {
+	e, err := parseEtcdDB(db)
+	if err != nil {
+		return nil, e, err
+	}
+	client, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return nil, e, fmt.Errorf("open index %s: %w", db, err)
+	}
+	return &EtcdIndex{client: client, prefix: e.Prefix, timeout: 5 * time.Second}, e, nil
+}
 
+// grant takes a new lease with ttl, puts the owner's key under it and makes it the
+// owner ID.
+func (ix *EtcdIndex) grant(ctx context.Context, ttl time.Duration) (clientv3.LeaseID, error) {
+	ctx, cancel := context.WithTimeout(ctx, ix.timeout)
+	defer cancel()
+	lease, err := retry(ix, ctx, func(ctx context.Context) (*clientv3.LeaseGrantResponse, error) {
+		return ix.client.Grant(ctx, int64((ttl+time.Second-1)/time.Second))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("take an owner lease: %w: %w", ErrIndexDown, err)
+	}
+	host, _ := os.Hostname()
+	who := fmt.Sprintf("%s pid %d since %s", host, os.Getpid(), time.Now().UTC().Format(time.RFC3339))
+	if _, err := retry(ix, ctx, func(ctx context.Context) (*clientv3.PutResponse, error) {
+		return ix.client.Put(ctx, ix.ownerKey(int64(lease.ID)), who, clientv3.WithLease(lease.ID))
+	}); err != nil {
+		return 0, fmt.Errorf("register owner: %w: %w", ErrIndexDown, err)
+	}
+	ix.owner.Store(int64(lease.ID))
+	return lease.ID, nil
+}
+
+// keepAlive keeps the owner's lease alive until ctx ends, then revokes it, so that
+// another master adopts what this one left at once. If the lease runs out (etcd was
+// out of reach for longer than its TTL), it takes a new one: the old owner is dead
+// for good, and its records are adopted like any dead master's.
+func (ix *EtcdIndex) keepAlive(ctx context.Context, id clientv3.LeaseID, ttl time.Duration) {
+	defer close(ix.done)
+	for {
+		if ch, err := ix.client.KeepAlive(ctx, id); err == nil {
+			for range ch { // ends when the lease is gone or ctx ends
+			}
+		}
+		if ctx.Err() != nil {
+			rctx, cancel := context.WithTimeout(context.Background(), ix.timeout)
+			ix.client.Revoke(rctx, id)
+			cancel()
+			return
+		}
+		for {
+			var err error
+			if id, err = ix.grant(ctx, ttl); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// Close gives up the owner lease and closes the connection to etcd.
+func (ix *EtcdIndex) Close() error {
+	ix.stop()
+	<-ix.done
+	return ix.client.Close()
+}
+
+// ctx is a request's context: bounded by the timeout, and refused at once by a member
+// that knows it has no leader.
 func (ix *EtcdIndex) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), ix.timeout)
+	return context.WithTimeout(clientv3.WithRequireLeader(context.Background()), ix.timeout)
+}
+
+// get reads from etcd, again while it cannot serve the read now (see retry).
+func (ix *EtcdIndex) get(ctx context.Context, k string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	return retry(ix, ctx, func(ctx context.Context) (*clientv3.GetResponse, error) { return ix.client.Get(ctx, k, opts...) })
+}
+
+// etcdAttempt bounds one try of a request: one sent to a leader that just died waits
+// for an answer that never comes.
+const etcdAttempt = 1500 * time.Millisecond
+
+// retry sends req to etcd, and again while etcd says that it cannot serve it now but
+// may soon, until ctx ends: a member with no leader (an election under way, which
+// takes one to two election timeouts), a member gone, a try that had no answer in
+// etcdAttempt. It gives up at once when fewer than a majority of the members answer:
+// no election can succeed then. (The client tries reads again itself while a member
+// has no leader, so a read that has no leader looks like one that had no answer.) A write that may have been applied before such an
+// error is safe to send again: every write compares the revisions it read, so a
+// second copy changes nothing and fails as a conflict.
+func retry[T any](ix *EtcdIndex, ctx context.Context, req func(context.Context) (T, error)) (T, error) {
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		actx, cancel := context.WithTimeout(ctx, etcdAttempt)
+		resp, err := req(actx)
+		timedOut := actx.Err() != nil
+		cancel()
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return resp, err
+		case (timedOut || errors.Is(err, rpctypes.ErrNoLeader)) && ix.noQuorum():
+			return resp, fmt.Errorf("%w, and fewer than a majority of its members answer", err)
+		case !unavailable(err) && !timedOut:
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return resp, err
+		case <-time.After(delay):
+		}
+	}
+}
+
+// noQuorum reports whether fewer than a majority of the etcd cluster's members answer.
+// It asks without requiring a leader, which a member that has none cannot offer.
+func (ix *EtcdIndex) noQuorum() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	list, err := ix.client.MemberList(ctx, clientv3.WithSerializable())
+	if err != nil {
+		return false
+	}
+	var up atomic.Int32
+	var wg sync.WaitGroup
+	for _, m := range list.Members {
+		if len(m.ClientURLs) > 0 {
+			wg.Go(func() {
+				if _, err := ix.client.Status(ctx, m.ClientURLs[0]); err == nil {
+					up.Add(1)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return int(up.Load()) <= len(list.Members)/2
+}
+
+// unavailable reports whether err is etcd's, or gRPC's, "unavailable": no leader, a
+// leader changed or lost, a member out of reach.
+func unavailable(err error) bool {
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable
+	}
+	return status.Code(err) == codes.Unavailable
+}
+
+// down wraps an error of a request to etcd: the index is out of reach, or cannot
+// write.
+func down(op string, err error) error {
+	return fmt.Errorf("index %s: %w: %w", op, ErrIndexDown, err)
+}
+
+func (ix *EtcdIndex) ownerKey(owner int64) string { return fmt.Sprintf("%sm%016x", ix.prefix, owner) }
+
+// Owner returns the owner lease.
+func (ix *EtcdIndex) Owner() int64 { return ix.owner.Load() }
+
+// Alive reports whether owner's key is still there: its lease is alive.
+func (ix *EtcdIndex) Alive(owner int64) (bool, error) {
+	ctx, cancel := ix.ctx()
+	defer cancel()
+	resp, err := ix.get(ctx, ix.ownerKey(owner), clientv3.WithCountOnly())
+	if err != nil {
+		return false, down("owner", err)
+	}
+	return resp.Count > 0, nil
+}
+
+// Owners lists the owners whose keys are there.
+func (ix *EtcdIndex) Owners() ([]int64, error) {
+	var owners []int64
+	p := ix.prefix + "m"
+	err := ix.rangeKeys("owners", p, prefixEnd(p), func(k string, _ []byte, _ int64) (bool, error) {
+		id, err := strconv.ParseUint(k[len(p):], 16, 63)
+		if err != nil {
+			return false, fmt.Errorf("index owners: %q is not an owner", k)
+		}
+		owners = append(owners, int64(id))
+		return true, nil
+	})
+	return owners, err
 }
 
 func (ix *EtcdIndex) recordKey(key string) string  { return ix.prefix + "k" + key }
@@ -90,9 +329,9 @@ func (ix *EtcdIndex) Get(key string) (Record, error) {
 	ctx, cancel := ix.ctx()
 	defer cancel()
 	var rec Record
-	resp, err := ix.client.Get(ctx, ix.recordKey(key))
+	resp, err := ix.get(ctx, ix.recordKey(key))
 	if err != nil {
-		return rec, fmt.Errorf("index get: %w", err)
+		return rec, down("get", err)
 	}
 	if len(resp.Kvs) == 0 {
 		return rec, ErrNotFound
@@ -107,9 +346,9 @@ func (ix *EtcdIndex) Get(key string) (Record, error) {
 // current reads what is stored at k, if it is at rev, and with record its head (zero
 // if there is none), or an error wrapping ErrConflict.
 func (ix *EtcdIndex) current(ctx context.Context, op, k string, rev int64, record bool) (recordHead, error) {
-	resp, err := ix.client.Get(ctx, k)
+	resp, err := ix.get(ctx, k)
 	if err != nil {
-		return recordHead{}, fmt.Errorf("index %s: %w", op, err)
+		return recordHead{}, down(op, err)
 	}
 	var head recordHead
 	var cur int64
@@ -136,9 +375,9 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 		all := ops
 		if old.State != new.State || old.Size != new.Size {
 			shard := fmt.Sprintf("%ss%02d", ix.prefix, rand.IntN(etcdStatsShards))
-			resp, err := ix.client.Get(ctx, shard)
+			resp, err := ix.get(ctx, shard)
 			if err != nil {
-				return 0, fmt.Errorf("index %s: %w", op, err)
+				return 0, down(op, err)
 			}
 			var st IndexStats
 			var shardRev int64
@@ -152,16 +391,28 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(shard), "=", shardRev))
 			all = append(ops[:len(ops):len(ops)], clientv3.OpPut(shard, string(encodeStats(st))))
 		}
-		resp, err := ix.client.Txn(ctx).If(cmps...).Then(all...).Commit()
+		resp, err := retry(ix, ctx, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+			return ix.client.Txn(ctx).If(cmps...).Then(all...).Else(clientv3.OpGet(k)).Commit()
+		})
 		if err != nil {
-			return 0, fmt.Errorf("index %s: %w", op, err)
+			return 0, down(op, err)
 		}
 		if resp.Succeeded {
 			return resp.Header.Revision, nil
 		}
-		if _, err := ix.current(ctx, op, k, rev, false); err != nil {
-			return 0, err // the record changed: a conflict; else the shard did: again
+		var cur int64
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			cur = kvs[0].ModRevision
+			// A try that retry sent again may have been applied, its answer lost. A
+			// record's bytes hold the time of its write, so if k holds them, it was.
+			if op == "put" && bytes.Equal(kvs[0].Value, ops[0].ValueBytes()) {
+				return cur, nil
+			}
 		}
+		if cur != rev {
+			return 0, fmt.Errorf("index %s %q: %w", op, k[len(ix.prefix)+1:], ErrConflict)
+		}
+		// Else the shard changed: again, with another.
 	}
 	return 0, fmt.Errorf("index %s: the statistics were changed by others %d times in a row", op, etcdStatsTries)
 }
@@ -177,6 +428,7 @@ func (ix *EtcdIndex) Put(key string, rec *Record) error {
 	}
 	stored := *rec
 	stored.Time = time.Now().UnixNano()
+	stampOwner(&stored, ix.Owner())
 	b, err := stored.MarshalBinary()
 	if err != nil {
 		return err
@@ -189,7 +441,7 @@ func (ix *EtcdIndex) Put(key string, rec *Record) error {
 	if err != nil {
 		return err
 	}
-	rec.Time, rec.Rev = stored.Time, rev
+	rec.Time, rec.Rev, rec.Owner = stored.Time, rev, stored.Owner
 	return nil
 }
 
@@ -214,10 +466,10 @@ const etcdPage = 1000
 func (ix *EtcdIndex) rangeKeys(op, from, end string, fn func(k string, value []byte, rev int64) (bool, error)) error {
 	for {
 		ctx, cancel := ix.ctx()
-		resp, err := ix.client.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(etcdPage))
+		resp, err := ix.get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(etcdPage))
 		cancel()
 		if err != nil {
-			return fmt.Errorf("index %s: %w", op, err)
+			return down(op, err)
 		}
 		for _, kv := range resp.Kvs {
 			more, err := fn(string(kv.Key), kv.Value, kv.ModRevision)
@@ -274,9 +526,9 @@ func (ix *EtcdIndex) Stats() (IndexStats, error) {
 func (ix *EtcdIndex) GetEntry(space, name string) ([]byte, int64, error) {
 	ctx, cancel := ix.ctx()
 	defer cancel()
-	resp, err := ix.client.Get(ctx, ix.entryKey(space, name))
+	resp, err := ix.get(ctx, ix.entryKey(space, name))
 	if err != nil {
-		return nil, 0, fmt.Errorf("index get %s entry: %w", space, err)
+		return nil, 0, down("get "+space+" entry", err)
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, 0, ErrNotFound
@@ -315,31 +567,31 @@ func (ix *EtcdIndex) Entries(space, start string, fn func(name string, value []b
 
 // etcdIndexExists reports whether anything is stored under db's prefix.
 func etcdIndexExists(db string) (bool, error) {
-	ix, err := OpenEtcdIndex(db)
+	ix, _, err := dialEtcd(db)
 	if err != nil {
 		return false, err
 	}
-	defer ix.Close()
+	defer ix.client.Close()
 	ctx, cancel := ix.ctx()
 	defer cancel()
-	resp, err := ix.client.Get(ctx, ix.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := ix.get(ctx, ix.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
-		return false, fmt.Errorf("index %s: %w", db, err)
+		return false, down(db, err)
 	}
 	return resp.Count > 0, nil
 }
 
 // removeEtcdIndex deletes everything under db's prefix.
 func removeEtcdIndex(db string) error {
-	ix, err := OpenEtcdIndex(db)
+	ix, _, err := dialEtcd(db)
 	if err != nil {
 		return err
 	}
-	defer ix.Close()
+	defer ix.client.Close()
 	ctx, cancel := ix.ctx()
 	defer cancel()
 	if _, err := ix.client.Delete(ctx, ix.prefix, clientv3.WithPrefix()); err != nil {
-		return fmt.Errorf("remove index %s: %w", db, err)
+		return down("remove "+db, err)
 	}
 	return nil
 }

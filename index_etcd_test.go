@@ -22,6 +22,7 @@ import (
 type testEtcd struct {
 	t       testing.TB
 	clients []string // host:port of each member's client URL
+	args    [][]string
 	members []*exec.Cmd
 }
 
@@ -33,7 +34,7 @@ func startEtcd(t testing.TB, n int) *testEtcd {
 	if err != nil {
 		t.Fatal("etcd is not installed: run the tests with 'make test', which installs etcd-server")
 	}
-	e := &testEtcd{t: t}
+	e := &testEtcd{t: t, members: make([]*exec.Cmd, n)}
 	var peers, initial []string
 	for i := range n {
 		e.clients = append(e.clients, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
@@ -42,19 +43,18 @@ func startEtcd(t testing.TB, n int) *testEtcd {
 	}
 	dir := t.TempDir()
 	for i := range n {
-		cmd := exec.Command(bin, "--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
-			"--listen-client-urls", "http://"+e.clients[i], "--advertise-client-urls", "http://"+e.clients[i],
+		e.args = append(e.args, []string{bin, "--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
+			"--listen-client-urls", "http://" + e.clients[i], "--advertise-client-urls", "http://" + e.clients[i],
 			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
-			"--initial-cluster-token", "davkv-test", "--log-level", "error")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		e.members = append(e.members, cmd)
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			"--initial-cluster-token", "davkv-test", "--logger", "zap", "--log-level", "error"})
+		e.Start(i)
 	}
+	t.Cleanup(func() {
+		for i := range e.members {
+			e.Kill(i)
+		}
+	})
 	client, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +67,45 @@ func startEtcd(t testing.TB, n int) *testEtcd {
 		return err == nil
 	})
 	return e
+}
+
+// Start starts member i (again, on its data).
+func (e *testEtcd) Start(i int) {
+	cmd := exec.Command(e.args[i][0], e.args[i][1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.members[i] = cmd
+}
+
+// Kill kills member i with SIGKILL.
+func (e *testEtcd) Kill(i int) {
+	if cmd := e.members[i]; cmd != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		e.members[i] = nil
+	}
+}
+
+// Leader returns the member that leads the cluster now.
+func (e *testEtcd) Leader() int {
+	client, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer client.Close()
+	for i, c := range e.clients {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := client.Status(ctx, "http://"+c)
+		cancel()
+		if err == nil && st.Leader == st.Header.MemberId {
+			return i
+		}
+	}
+	e.t.Fatal("etcd has no leader")
+	return -1
 }
 
 func (e *testEtcd) endpoints() []string {
@@ -88,19 +127,24 @@ func TestParseEtcdDB(t *testing.T) {
 		db        string
 		endpoints string
 		prefix    string
+		lease     time.Duration
 		ok        bool
 	}{
-		{"etcd://127.0.0.1:2379/davkv", "http://127.0.0.1:2379", "/davkv/", true},
-		{"etcd://a:1,b:2,c:3/team/davkv/", "http://a:1 http://b:2 http://c:3", "/team/davkv/", true},
-		{"etcd://a:1", "", "", false},
-		{"etcd://a/davkv", "", "", false},
-		{"etcd:///davkv", "", "", false},
+		{"etcd://127.0.0.1:2379/davkv", "http://127.0.0.1:2379", "/davkv/", etcdDefaultLease, true},
+		{"etcd://a:1,b:2,c:3/team/davkv/", "http://a:1 http://b:2 http://c:3", "/team/davkv/", etcdDefaultLease, true},
+		{"etcd://a:1/davkv?lease=3s", "http://a:1", "/davkv/", 3 * time.Second, true},
+		{"etcd://a:1/davkv?lease=1s", "", "", 0, false},
+		{"etcd://a:1/davkv?lease=x", "", "", 0, false},
+		{"etcd://a:1/davkv?ttl=3s", "", "", 0, false},
+		{"etcd://a:1", "", "", 0, false},
+		{"etcd://a/davkv", "", "", 0, false},
+		{"etcd:///davkv", "", "", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.db, func(t *testing.T) {
-			endpoints, prefix, err := parseEtcdDB(tt.db)
-			if (err == nil) != tt.ok || strings.Join(endpoints, " ") != tt.endpoints || prefix != tt.prefix {
-				t.Fatalf("parseEtcdDB = %q, %q, %v", endpoints, prefix, err)
+			e, err := parseEtcdDB(tt.db)
+			if (err == nil) != tt.ok || strings.Join(e.Endpoints, " ") != tt.endpoints || e.Prefix != tt.prefix || (tt.ok && e.Lease != tt.lease) {
+				t.Fatalf("parseEtcdDB = %+v, %v", e, err)
 			}
 		})
 	}

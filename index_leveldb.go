@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +41,9 @@ type LevelIndex struct {
 	sync    bool
 	seed    maphash.Seed
 	stripes [256]levelStripe
+	// owner is this process's owner ID: LevelDB lets one process at a time open the
+	// index, so every other owner is dead.
+	owner int64
 }
 
 // levelStripe serialises the conditional writes of the keys that hash to it.
@@ -77,7 +82,7 @@ func OpenLevelIndex(path string, sync bool) (*LevelIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
-	ix := &LevelIndex{db: db, sync: sync, seed: maphash.MakeSeed()}
+	ix := &LevelIndex{db: db, sync: sync, seed: maphash.MakeSeed(), owner: rand.Int64N(math.MaxInt64) + 1}
 	for i := range ix.stripes {
 		ix.stripes[i].id = byte(i)
 	}
@@ -277,6 +282,7 @@ func (ix *LevelIndex) Put(key string, rec *Record) error {
 	}
 	stored := *rec
 	stored.Time = max(time.Now().UnixNano(), rec.Rev+1)
+	stampOwner(&stored, ix.owner)
 	b, err := stored.MarshalBinary()
 	if err != nil {
 		return err
@@ -296,7 +302,7 @@ func (ix *LevelIndex) Put(key string, rec *Record) error {
 	}
 	s.stats = stats
 	s.wrote(key, head)
-	rec.Time, rec.Rev = stored.Time, stored.Time
+	rec.Time, rec.Rev, rec.Owner = stored.Time, stored.Time, stored.Owner
 	return nil
 }
 
@@ -392,6 +398,15 @@ func decodeEntry(b []byte) ([]byte, int64, error) {
 	}
 	return b[8:], int64(binary.BigEndian.Uint64(b)), nil
 }
+
+// Owner returns this process's owner ID.
+func (ix *LevelIndex) Owner() int64 { return ix.owner }
+
+// Alive reports whether owner is this process: no other can have the index open.
+func (ix *LevelIndex) Alive(owner int64) (bool, error) { return owner == ix.owner, nil }
+
+// Owners lists this process alone.
+func (ix *LevelIndex) Owners() ([]int64, error) { return []int64{ix.owner}, nil }
 
 // PutEntry stores value as name in space if the entry is still at rev.
 func (ix *LevelIndex) PutEntry(space, name string, value []byte, rev int64) (int64, error) {

@@ -44,6 +44,7 @@ func commands() []command {
 		{"rebalance", "move values to where the volume list places them", rebalanceCommand},
 		{"thrash", "write, read and delete keys like a user, and measure", thrashCommand},
 		{"verify", "check the index against the volumes, and repair with -fix", verifyCommand},
+		{"migrate", "copy the index to another backend (LevelDB, etcd)", migrateCommand},
 	}
 }
 
@@ -232,9 +233,22 @@ func startCPUProfile(path string) (stop func(), err error) {
 // clusterFlags are the flags of every command that works on the volumes and the index.
 func clusterFlags(fs *flag.FlagSet, c *ClusterConfig) {
 	fs.Var((*listFlag)(&c.Volumes), "volumes", "comma-separated volumes, host:port each")
-	fs.StringVar(&c.DB, "db", "", "index directory (LevelDB)")
+	fs.StringVar(&c.DB, "db", "", "the index: a LevelDB directory, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?lease=TTL]")
 	fs.IntVar(&c.Replicas, "replicas", 3, "volumes holding each value")
 	fs.IntVar(&c.Subvolumes, "subvolumes", 10, "sv directories per volume")
+}
+
+func migrateCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Writer, *slog.Logger) error) {
+	fs := newFlagSet("migrate", stderr)
+	cfg := MigrateConfig{}
+	fs.StringVar(&cfg.DB, "db", "", "the index to copy (no master may be using it)")
+	fs.StringVar(&cfg.To, "to", "", "the index to copy into: a LevelDB directory, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX")
+	fs.BoolVar(&cfg.Force, "force", false, "replace an index that already exists at -to")
+	fs.IntVar(&cfg.Workers, "workers", 16, "records written at once")
+	fs.DurationVar(&cfg.Progress, "progress", 5*time.Second, "how often to log progress")
+	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+		return runMigrate(ctx, cfg, stdout, log)
+	}
 }
 
 func volTimeoutFlag(fs *flag.FlagSet, d *time.Duration) {

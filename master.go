@@ -91,12 +91,17 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 // bounds how long a dead, unused volume goes unnoticed.
 const healthInterval = 500 * time.Millisecond
 
-// Start begins the health probes, the recovery of writes and deletes that a crash
-// interrupted, the deletion of old replicas after rebalancing, and of abandoned
-// multipart uploads; they stop when ctx ends, and Wait waits for that.
+// Start begins the health probes, the recovery of writes and deletes that a crash or
+// a master that died interrupted (see adopt), the deletion of old replicas after
+// rebalancing, and of abandoned multipart uploads; they stop when ctx ends, and Wait
+// waits for that.
 func (m *Master) Start(ctx context.Context) {
 	m.health.Start(ctx, &m.background)
-	m.background.Go(func() { m.recover(ctx) })
+	m.background.Go(func() {
+		m.adopt(ctx)
+		m.ready.Store(true)
+		m.watchOwners(ctx)
+	})
 	m.background.Go(func() { m.sweepLeftovers(ctx) })
 	m.background.Go(func() { m.sweepUploads(ctx) })
 }
@@ -123,11 +128,73 @@ func (m *Master) lockRecordWait(ctx context.Context, key string, wait bool) (rec
 	if unlock, err = m.lockKey(ctx, key, wait); err != nil {
 		return rec, nil, err
 	}
-	if rec, err = m.index.Get(key); err != nil {
+	if rec, err = m.readRecord(ctx, key, wait); err != nil {
 		unlock()
 		return rec, nil, err
 	}
 	return rec, unlock, nil
+}
+
+// readRecord reads key's record for a caller that holds the key's lock in this
+// master. A busy record (see Record.Busy) is the lock of another master's write in
+// flight: ErrLocked, or with wait, a wait for it to end until ctx does. A busy record
+// of this master's, or of a master that is gone, is a write that will never finish,
+// which readRecord rolls back first (see rollBack).
+func (m *Master) readRecord(ctx context.Context, key string, wait bool) (Record, error) {
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		rec, err := m.index.Get(key)
+		if err != nil || !rec.Busy {
+			return rec, err
+		}
+		if rec.Owner != m.index.Owner() {
+			alive, err := m.index.Alive(rec.Owner)
+			switch {
+			case err != nil:
+				return rec, err
+			case alive && !wait:
+				return rec, ErrLocked
+			case alive:
+				select {
+				case <-ctx.Done():
+					return rec, fmt.Errorf("%w: %w", ErrLocked, ctx.Err())
+				case <-time.After(delay):
+				}
+				continue
+			}
+		}
+		return m.rollBack(ctx, key, rec)
+	}
+}
+
+// rollBack ends busy, a write that will never finish: a new key's record goes with the
+// files it may have written (ErrNotFound), an overwrite leaves the key's value as it
+// was, with the new generation's files stale, for the sweeper. A new key's record is
+// taken first, so that its writer, if it still runs without knowing that it is
+// thought gone, cannot commit it once the files are going.
+func (m *Master) rollBack(ctx context.Context, key string, busy Record) (Record, error) {
+	rec := busy
+	if rec.State != StateWriting {
+		rec.Busy = false
+		if err := m.index.Put(key, &rec); err != nil {
+			return busy, err
+		}
+		m.deleteLeftoversLater(key, m.cfg.Grace)
+		return rec, nil
+	}
+	if err := m.index.Put(key, &rec); err != nil {
+		return busy, err
+	}
+	m.sweepSoon(key) // unless it is all done below
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
+	defer cancel()
+	if err := m.removeReplicas(rctx, key, rec); err != nil {
+		return rec, fmt.Errorf("roll back an unfinished write of %s: %w", key, err)
+	}
+	if err := m.index.Delete(key, rec.Rev); err != nil {
+		return rec, err
+	}
+	m.log.Info("rolled back a write its master left unfinished", "key", key)
+	return Record{}, ErrNotFound
 }
 
 // lockKey locks key: with wait, waiting while it is locked until ctx ends; without,
@@ -284,7 +351,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrMethod):
 		return http.StatusMethodNotAllowed
-	case errors.Is(err, ErrNoVolumes):
+	case errors.Is(err, ErrNoVolumes), errors.Is(err, ErrIndexDown):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrNoRoom), errors.As(err, &ve) && ve.NoSpace():
 		return http.StatusInsufficientStorage

@@ -90,6 +90,15 @@ type Record struct {
 	// Unmarked are volumes of an unlinked key's that an UNLINK could not reach: they
 	// still lack its unlink marker, which the sweeper writes when they answer.
 	Unmarked []string
+	// Owner is the master whose work a pending record is (see Index.Owner): the one
+	// that wrote it last, whose sweeper finishes it. The index stamps it on every
+	// pending record it writes, and clears it on others. When the owner is gone,
+	// another master adopts the record (see Master.adopt).
+	Owner int64
+	// Busy says that Owner is writing the key right now (a PUT storing its replicas):
+	// the key is locked for every other master until the owner writes the record
+	// again, or is gone. It is the per-key lock that masters sharing an index share.
+	Busy bool
 	// Rev is the index's revision of the record when it was read, which a
 	// conditional write compares (see Index); zero for a key that had no record. It
 	// is not encoded: each backend keeps its own.
@@ -169,8 +178,8 @@ func addStale(stale []StaleGen, gen uint64, vols ...string) []StaleGen {
 // recordVersion is the first byte of every encoded Record. A change to the encoding
 // gets a new version, and UnmarshalBinary keeps reading the old ones. Version 1 had no
 // Leftovers, version 2 no Gen, Stale, Meta, ETag or Modified, version 3 no Tombstones
-// or Unmarked.
-const recordVersion = 4
+// or Unmarked, version 4 no Owner or Busy.
+const recordVersion = 5
 
 // ErrBadRecord says an index value could not be decoded.
 var ErrBadRecord = errors.New("bad index record")
@@ -180,8 +189,8 @@ var ErrBadRecord = errors.New("bad index record")
 // Time, the MD5 as a length byte (0 or 16) and raw bytes, then Volumes and Leftovers,
 // each as a count followed by every name's length and bytes; then Gen as a varint, Stale
 // as a count and each one's Gen, Time and Volumes, Meta as a count of names and values
-// in turn, ETag as one string, Modified as a varint, then Tombstones as Stale is, and
-// Unmarked as Volumes is.
+// in turn, ETag as one string, Modified as a varint, then Tombstones as Stale is,
+// Unmarked as Volumes is, Owner as a varint and Busy as a byte.
 func (r Record) MarshalBinary() ([]byte, error) {
 	var sum []byte
 	if r.MD5 != "" {
@@ -206,7 +215,12 @@ func (r Record) MarshalBinary() ([]byte, error) {
 	b = binary.AppendVarint(b, r.Modified)
 	b = appendGens(b, r.Tombstones)
 	b = appendStrings(b, r.Unmarked)
-	return b, nil
+	b = binary.AppendVarint(b, r.Owner)
+	busy := byte(0)
+	if r.Busy {
+		busy = 1
+	}
+	return append(b, busy), nil
 }
 
 // appendGens encodes generations as a count, then each one's Gen, Time and Volumes.
@@ -273,6 +287,16 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 	if b[0] >= 4 {
 		rec.Tombstones = d.gens()
 		rec.Unmarked = d.strings()
+	}
+	if b[0] >= 5 {
+		rec.Owner = d.varint()
+		switch d.byte1() {
+		case 0:
+		case 1:
+			rec.Busy = true
+		default:
+			d.err = true
+		}
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: truncated or trailing bytes", ErrBadRecord)

@@ -68,16 +68,22 @@ func TestRecordGolden(t *testing.T) {
 	if err := rec.UnmarshalBinary([]byte(v4)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want4) {
 		t.Fatalf("v4 decoded %+v, %v; want %+v", rec, err, want4)
 	}
-	for _, enc := range []string{v1, v2, v3, v4} {
+	v5 := "\x05" + v4[1:] + "\x8e\x02" + "\x01"
+	want5 := want4
+	want5.Owner, want5.Busy = 135, true
+	if err := rec.UnmarshalBinary([]byte(v5)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want5) {
+		t.Fatalf("v5 decoded %+v, %v; want %+v", rec, err, want5)
+	}
+	for _, enc := range []string{v1, v2, v3, v4, v5} {
 		if h, err := readRecordHead([]byte(enc)); err != nil || h != (recordHead{Time: 42, State: StateLive, Size: 5}) {
 			t.Fatalf("readRecordHead(%q) = %+v, %v; want time 42, live, 5 bytes", enc, h, err)
 		}
 	}
-	b, _ := want4.MarshalBinary()
-	if string(b) != v4 {
-		t.Fatalf("encoded %q, want %q", b, v4)
+	b, _ := want5.MarshalBinary()
+	if string(b) != v5 {
+		t.Fatalf("encoded %q, want %q", b, v5)
 	}
-	for _, bad := range []string{"", "\x05\x02", "\x04\x02", v4[:len(v4)-1], v4 + "x", v3[:len(v3)-1], v3 + "x", "\x03" + body + "\x00\x00\xff", "\x00\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", v2[:len(v2)-1], v2 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
+	for _, bad := range []string{"", "\x06\x02", "\x05\x02", "\x04\x02", v5[:len(v5)-1], v5 + "x", v5[:len(v5)-1] + "\x02", v4[:len(v4)-1], v4 + "x", v3[:len(v3)-1], v3 + "x", "\x03" + body + "\x00\x00\xff", "\x00\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", v2[:len(v2)-1], v2 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
 		if err := rec.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("UnmarshalBinary(%q) = %v, want ErrBadRecord", bad, err)
 		}

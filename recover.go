@@ -1,33 +1,55 @@
 package main
 
-// Crash recovery: at start, the master rolls back writes and completes deletes that a
-// crash left pending.
+// Adopting what masters that are gone left pending: at start, what the last master
+// (or this one, before a crash) left, and later what any other master sharing the
+// index leaves when it dies.
 
 import (
 	"context"
 	"errors"
+	"slices"
+	"time"
 )
 
-// recover finishes what the last master left pending: a write that never got its 201
-// loses its replicas and its record, a delete is completed (or, with a volume away,
-// left to the sweeper: see FinishDelete), and old files (leftovers, stale
+// adoptEvery is how often a master looks for pending records of dead owners even if
+// it saw no owner go: one that came and went between two looks.
+const adoptEvery = 5 * time.Minute
+
+// adopt finishes what dead owners left pending (see Record.Owner): a write that never
+// got its 201 loses its replicas and its record, a delete is completed (or, with a
+// volume away, left to the sweeper: see FinishDelete), and old files (leftovers, stale
 // generations, tombstones) and missing unlink markers are queued for the sweeper,
-// after the grace. It runs beside the requests, under each key's lock; a key a request
-// holds is that request's to finish (a PUT clears a dead write first, a DELETE
-// completes a dead delete). A write that cannot be rolled back now, with a volume
-// down, stays pending for the next start or verify.
-func (m *Master) recover(ctx context.Context) {
-	defer m.ready.Store(true)
+// after the grace. A record is first written again as this master's, so that of two
+// masters adopting it only one goes on. It runs beside the requests, under each key's
+// lock; a key a request holds is that request's to finish (a PUT clears a dead write
+// first, a DELETE completes a dead delete). A write that cannot be rolled back now,
+// with a volume down, stays pending for the next look or verify.
+func (m *Master) adopt(ctx context.Context) {
 	var writes, deletes, failed, old int
 	err := m.index.Pending(func(key string) (bool, error) {
-		rec, unlock, err := m.lockRecord(key)
-		if errors.Is(err, ErrLocked) {
+		// A first look without the key's lock: this master's own keys, which its
+		// requests and sweeper work on, and live owners' are left alone.
+		if rec, err := m.index.Get(key); errors.Is(err, ErrNotFound) || err == nil && !m.orphan(rec) {
 			return ctx.Err() == nil, nil
+		} else if err != nil {
+			return false, err
+		}
+		rec, unlock, err := m.lockRecord(key)
+		if errors.Is(err, ErrLocked) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+			return ctx.Err() == nil, nil // another's, or done meanwhile
 		}
 		if err != nil {
 			return false, err
 		}
 		defer unlock()
+		if !m.orphan(rec) {
+			return ctx.Err() == nil, nil
+		}
+		if err := m.index.Put(key, &rec); errors.Is(err, ErrConflict) {
+			return ctx.Err() == nil, nil // another master adopted it first
+		} else if err != nil {
+			return false, err
+		}
 		rctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
 		defer cancel()
 		switch rec.State {
@@ -54,12 +76,52 @@ func (m *Master) recover(ctx context.Context) {
 		return ctx.Err() == nil, nil
 	})
 	if err != nil && ctx.Err() == nil {
-		m.log.Error("recovery stopped", "err", err)
+		m.log.Error("adopting unfinished work stopped", "err", err)
 	}
 	if writes+deletes+failed > 0 {
-		m.log.Info("recovered from an earlier crash", "writes rolled back", writes, "deletes completed", deletes, "left pending", failed)
+		m.log.Info("finished what a master left unfinished", "writes rolled back", writes, "deletes completed", deletes, "left pending", failed)
 	}
 	if old > 0 {
 		m.log.Info("old files queued for deletion after the grace", "keys", old, "grace", m.cfg.Grace)
+	}
+}
+
+// orphan reports whether rec's owner is gone, and not this master (an index that
+// cannot say counts as not gone).
+func (m *Master) orphan(rec Record) bool {
+	if rec.Owner == m.index.Owner() {
+		return false
+	}
+	if rec.Owner == 0 {
+		return true
+	}
+	alive, err := m.index.Alive(rec.Owner)
+	return err == nil && !alive
+}
+
+// watchOwners adopts the pending work of every owner that goes away, until ctx ends:
+// it lists the owners alive every second (an etcd lease's TTL decides when a master
+// is gone) and adopts when one has left, and every adoptEvery anyway.
+func (m *Master) watchOwners(ctx context.Context) {
+	known, _ := m.index.Owners()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		owners, err := m.index.Owners()
+		if err != nil {
+			continue // the index is away: the requests say so
+		}
+		gone := slices.ContainsFunc(known, func(o int64) bool { return !slices.Contains(owners, o) })
+		known = owners
+		if gone || time.Since(last) > adoptEvery {
+			m.adopt(ctx)
+			last = time.Now()
+		}
 	}
 }

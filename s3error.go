@@ -102,6 +102,8 @@ func asS3Error(err error) *S3Error {
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "Not enough volumes are up.", Err: err}
 	case errors.Is(err, ErrNoRoom):
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "Not enough volumes have room.", Err: err}
+	case errors.Is(err, ErrIndexDown):
+		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "The index is unavailable; try again.", Err: err}
 	case errors.As(err, new(*VolumeError)):
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "A volume failed; try again.", Err: err}
 	}

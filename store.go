@@ -48,15 +48,16 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	}
 	defer unlock()
 
-	old, err := m.index.Get(key)
+	old, err := m.readRecord(ctx, key, opt.Wait)
 	overwrite := false
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
 		return Record{}, err
 	case old.State == StateWriting:
-		// A write that died before finishing: we hold the lock, so it is not in
-		// flight. Roll it back before writing anew.
+		// A write that died before finishing, not busy: an index of an earlier
+		// version's. We hold the lock, so it is not in flight. Roll it back before
+		// writing anew.
 		if err := m.removeReplicas(ctx, key, old); err != nil {
 			return Record{}, err
 		}
@@ -89,14 +90,19 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 
 	// Until the write commits, the record names every volume it may touch, fallbacks
 	// included, for the cleanup of a crash: a new key as writing, an overwrite as a
-	// stale generation of the live key.
+	// stale generation of the live key. It is busy: other masters leave the key alone
+	// while this one lives.
 	var gen uint64
 	trace := Record{State: StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Rev: old.Rev}
 	if overwrite {
 		gen, trace = nextGen(old), old
 		trace.Stale = append(slices.Clone(old.Stale), StaleGen{Gen: gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)})
 	}
+	trace.Busy = true
 	if err := m.index.Put(key, &trace); err != nil {
+		if errors.Is(err, ErrIndexDown) {
+			m.sweepSoon(key) // the trace may have been written
+		}
 		return Record{}, err
 	}
 	path := GenPath(key, trace.Sub, gen)
@@ -130,6 +136,9 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 		}
 	}
 	if err := m.index.Put(key, &rec); err != nil {
+		// Whether the record was written may be unknown (the index went away): the
+		// sweeper reads it again later, and rolls the write back if it was not.
+		m.sweepSoon(key)
 		return Record{}, err
 	}
 	if len(rec.Leftovers) > 0 || len(rec.Stale) > 0 || len(rec.Tombstones) > 0 {
@@ -196,9 +205,9 @@ func (m *Master) undoStore(ctx context.Context, key string, trace Record, gen ui
 		err = m.index.Delete(key, trace.Rev)
 	}
 	if err != nil {
+		// The trace stays busy, with this master as its owner: the sweeper, or the
+		// next request for the key, rolls it back (see readRecord).
 		m.log.Error("cleanup after failed put left a trace", "key", key, "err", err)
-		if overwrite {
-			m.deleteLeftoversLater(key, m.cfg.Grace)
-		}
+		m.sweepSoon(key)
 	}
 }
