@@ -86,14 +86,15 @@ func (m *Master) adopt(ctx context.Context) {
 	}
 }
 
-// orphan reports whether rec's owner is gone, and not this master (an index that
-// cannot say counts as not gone).
+// orphan reports whether rec has work pending whose owner is gone, and not this
+// master (an index that cannot say counts as not gone). A record that is not pending
+// (any more, since the pending entries were listed) has no work to adopt.
 func (m *Master) orphan(rec Record) bool {
-	if rec.Owner == m.index.Owner() {
+	if !rec.Pending() || rec.Owner == m.index.Owner() {
 		return false
 	}
 	if rec.Owner == 0 {
-		return true
+		return true // written before records had owners
 	}
 	alive, err := m.index.Alive(rec.Owner)
 	return err == nil && !alive
