@@ -20,6 +20,11 @@ test: testdeps
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@echo "the same suite with every cluster's index in etcd (tests that start their own etcd ran above)"
+	DAVKV_TEST_INDEX=etcd $(GO) test -race -count=1 -timeout 20m -skip '$(ETCD_OWN)' ./...
+
+# Tests that start etcd clusters of their own, which the etcd pass need not run again.
+ETCD_OWN = TestMastersConflict|TestMasterKilledOnEtcd|TestEtcdMembersKilled|TestMigrate|TestEtcdIndexStats|TestMasterOnEtcd|TestIndex
 
 # Not part of the tests: measures davkv against the physical limit (see README, Performance).
 bench:

@@ -28,10 +28,13 @@ import (
 	"time"
 )
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago. t may be nil (in
+// TestMain): then it panics if there is none.
 func freePort(t testing.TB) int {
-	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil && t == nil {
+		panic(err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +217,7 @@ func startClusterEnv(t testing.TB, n int, env []string, configure func(*ServerCo
 		addrs = append(addrs, v.Addr)
 	}
 	c.Config = ServerConfig{
-		ClusterConfig: ClusterConfig{Volumes: addrs, DB: filepath.Join(t.TempDir(), "index"), Replicas: min(3, n), Subvolumes: 10},
+		ClusterConfig: ClusterConfig{Volumes: addrs, DB: testDB(t), Replicas: min(3, n), Subvolumes: 10},
 		MD5Sum:        true,
 		VolTimeout:    time.Second,
 	}

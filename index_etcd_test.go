@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,7 +21,7 @@ import (
 // testEtcd is a real etcd cluster from Debian's etcd-server, on loopback ports, its
 // data in a temporary directory.
 type testEtcd struct {
-	t       testing.TB
+	dir     string
 	clients []string // host:port of each member's client URL
 	args    [][]string
 	members []*exec.Cmd
@@ -30,54 +31,78 @@ type testEtcd struct {
 // stops it.
 func startEtcd(t testing.TB, n int) *testEtcd {
 	t.Helper()
+	e, err := launchEtcd(n)
+	if e != nil {
+		t.Cleanup(e.Stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// launchEtcd is startEtcd for TestMain, which has no test to stop it with.
+func launchEtcd(n int) (*testEtcd, error) {
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
-		t.Fatal("etcd is not installed: run the tests with 'make test', which installs etcd-server")
+		return nil, errors.New("etcd is not installed: run the tests with 'make test', which installs etcd-server")
 	}
-	e := &testEtcd{t: t, members: make([]*exec.Cmd, n)}
+	e := &testEtcd{members: make([]*exec.Cmd, n)}
 	var peers, initial []string
 	for i := range n {
-		e.clients = append(e.clients, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-		peers = append(peers, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+		e.clients = append(e.clients, fmt.Sprintf("127.0.0.1:%d", freePort(nil)))
+		peers = append(peers, fmt.Sprintf("http://127.0.0.1:%d", freePort(nil)))
 		initial = append(initial, fmt.Sprintf("m%d=%s", i, peers[i]))
 	}
-	dir := t.TempDir()
+	if e.dir, err = os.MkdirTemp("", "davkv-etcd"); err != nil {
+		return nil, err
+	}
 	for i := range n {
-		e.args = append(e.args, []string{bin, "--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
+		e.args = append(e.args, []string{bin, "--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(e.dir, fmt.Sprint(i)),
 			"--listen-client-urls", "http://" + e.clients[i], "--advertise-client-urls", "http://" + e.clients[i],
 			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", "davkv-test", "--logger", "zap", "--log-level", "error"})
-		e.Start(i)
-	}
-	t.Cleanup(func() {
-		for i := range e.members {
-			e.Kill(i)
+		if err := e.Start(i); err != nil {
+			return e, err
 		}
-	})
+	}
 	client, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
-		t.Fatal(err)
+		return e, err
 	}
 	defer client.Close()
-	eventually(t, 30*time.Second, "etcd did not start", func() bool {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
 		_, err := client.Put(ctx, "/davkv-test-ready", "")
-		return err == nil
-	})
-	return e
+		cancel()
+		if err == nil {
+			return e, nil
+		}
+		if time.Now().After(deadline) {
+			return e, fmt.Errorf("etcd did not start: %w", err)
+		}
+	}
 }
 
 // Start starts member i (again, on its data).
-func (e *testEtcd) Start(i int) {
+func (e *testEtcd) Start(i int) error {
 	cmd := exec.Command(e.args[i][0], e.args[i][1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
+		return err
 	}
 	e.members[i] = cmd
+	return nil
+}
+
+// Stop kills every member and removes their data.
+func (e *testEtcd) Stop() {
+	for i := range e.members {
+		e.Kill(i)
+	}
+	os.RemoveAll(e.dir)
 }
 
 // Kill kills member i with SIGKILL.
@@ -90,10 +115,10 @@ func (e *testEtcd) Kill(i int) {
 }
 
 // Leader returns the member that leads the cluster now.
-func (e *testEtcd) Leader() int {
+func (e *testEtcd) Leader(t testing.TB) int {
 	client, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer client.Close()
 	for i, c := range e.clients {
@@ -104,7 +129,7 @@ func (e *testEtcd) Leader() int {
 			return i
 		}
 	}
-	e.t.Fatal("etcd has no leader")
+	t.Fatal("etcd has no leader")
 	return -1
 }
 

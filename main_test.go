@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,32 @@ import (
 
 // davkvBinary is the davkv command built once for the tests that run it as a process.
 var davkvBinary string
+
+// testIndexEnv names the index the tests' clusters use: unset, LevelDB in each test's
+// temporary directory; "etcd", a prefix each in one etcd cluster that TestMain
+// starts (testEtcdIndex), so that the whole suite runs on either backend.
+const testIndexEnv = "DAVKV_TEST_INDEX"
+
+var (
+	testEtcdIndex    *testEtcd
+	testEtcdPrefixes atomic.Int64
+)
+
+// testDB returns the index for a cluster of t's: see testIndexEnv.
+func testDB(t testing.TB) string {
+	if testEtcdIndex == nil {
+		return filepath.Join(t.TempDir(), "index")
+	}
+	name := strings.NewReplacer("/", "_", "?", "_").Replace(t.Name())
+	return testEtcdIndex.DB(fmt.Sprintf("/%s_%d", name, testEtcdPrefixes.Add(1)))
+}
+
+// levelDBOnly skips t when the suite runs on etcd: t is about LevelDB itself.
+func levelDBOnly(t *testing.T, why string) {
+	if testEtcdIndex != nil {
+		t.Skip("LevelDB only: " + why)
+	}
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "davkv-test-bin")
@@ -29,7 +56,21 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	switch index := os.Getenv(testIndexEnv); index {
+	case "":
+	case "etcd":
+		if testEtcdIndex, err = launchEtcd(3); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "%s=%q: want etcd, or nothing for LevelDB\n", testIndexEnv, index)
+		os.Exit(1)
+	}
 	code := m.Run()
+	if testEtcdIndex != nil {
+		testEtcdIndex.Stop()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -418,7 +419,7 @@ func TestEtcdMembersKilled(t *testing.T) {
 	ms := startMasters(t, 2, e, "/members")
 	load := ms.startLoad(6, 0, 1)
 	time.Sleep(time.Second)
-	first := e.Leader()
+	first := e.Leader(t)
 	e.Kill(first)
 	time.Sleep(4 * time.Second)
 	load.Stop()
@@ -456,8 +457,9 @@ func TestEtcdMembersKilled(t *testing.T) {
 		}
 	}
 
-	e.Start(first)
-	e.Start(second)
+	if err := errors.Join(e.Start(first), e.Start(second)); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 30*time.Second, "writes did not resume", func() bool {
 		status, _ := ms.Do(0, http.MethodPut, "/after", []byte("back"))
 		return status == http.StatusCreated

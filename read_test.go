@@ -120,6 +120,7 @@ func TestListTooMany(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a million index records")
 	}
+	levelDBOnly(t, "writes a million records straight into LevelDB")
 	c := startCluster(t, 1, nil)
 	rec, _ := Record{State: StateLive, Volumes: []string{c.Vols[0].Addr}}.MarshalBinary()
 	for start := 0; start <= maxListKeys; start += 100000 {
