@@ -29,3 +29,4 @@ ETCD_OWN = TestMastersConflict|TestMasterKilledOnEtcd|TestEtcdMembersKilled|Test
 # Not part of the tests: measures davkv against the physical limit (see README, Performance).
 bench:
 	scripts/bench.sh
+	scripts/bench-etcd.sh

@@ -9,16 +9,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
@@ -30,8 +33,11 @@ const etcdScheme = "etcd://"
 
 // EtcdIndex is the Index under a prefix of an etcd cluster. Under the prefix, records
 // are at "k" + key, pending entries at "p" + key, entries at "e" + space + "\x00" +
-// name, the statistics in etcdStatsShards shards at "s" + shard (see IndexStats), with
-// the same encodings as LevelIndex, and each owner's key at "m" + its ID in hex. A
+// name, the statistics in shards at "s" + owner + "." + shard (see IndexStats), with
+// the same encodings as LevelIndex, and each owner's key at "m" + owner, an owner
+// being its ID in 16 hex digits. Each owner writes its own etcdStatsShards shards, so
+// that masters never contend for them; a new owner adds those of owners gone to its
+// own. A
 // record's revision is its etcd ModRevision, so a write compares it in the
 // transaction that writes: of two masters that read one revision, only one can write.
 //
@@ -51,6 +57,49 @@ type EtcdIndex struct {
 	owner atomic.Int64
 	stop  context.CancelFunc
 	done  chan struct{}
+
+	// mu guards what the index remembers so that a write needs no reads first: the
+	// heads of records it read or wrote last, by key, and the statistics shards as it
+	// last saw them. A key's ModRevision names one version of its value, so a head
+	// remembered at the revision a write compares is that version's; a shard may have
+	// changed meanwhile, and then the write's transaction fails and reads it again.
+	mu     sync.Mutex
+	heads  map[string]etcdHead
+	shards map[string]etcdShard
+}
+
+// etcdHead is a record's head at a revision.
+type etcdHead struct {
+	rev  int64
+	head recordHead
+}
+
+// etcdShard is a statistics shard as last seen.
+type etcdShard struct {
+	rev   int64
+	stats IndexStats
+}
+
+// etcdHeadsMax bounds how many heads the index remembers; past it, it forgets them
+// all: a write usually follows the read or write of its key at once.
+const etcdHeadsMax = 4096
+
+// remember notes key's head at rev (zero rev: key has no record).
+func (ix *EtcdIndex) remember(key string, rev int64, head recordHead) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if len(ix.heads) >= etcdHeadsMax {
+		clear(ix.heads)
+	}
+	ix.heads[key] = etcdHead{rev: rev, head: head}
+}
+
+// head returns key's head at rev if the index remembers it.
+func (ix *EtcdIndex) head(key string, rev int64) (recordHead, bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	h, ok := ix.heads[key]
+	return h.head, ok && h.rev == rev
 }
 
 // etcdStatsShards is how many keys the statistics are spread over, so that writers
@@ -139,7 +188,7 @@ func dialEtcd(db string) (*EtcdIndex, etcdDB, error) {
 	if err != nil {
 		return nil, e, fmt.Errorf("open index %s: %w", db, err)
 	}
-	return &EtcdIndex{client: client, prefix: e.Prefix, timeout: 5 * time.Second}, e, nil
+	return &EtcdIndex{client: client, prefix: e.Prefix, timeout: 5 * time.Second, heads: map[string]etcdHead{}, shards: map[string]etcdShard{}}, e, nil
 }
 
 // grant takes a new lease with ttl, puts the owner's key under it and makes it the
@@ -161,6 +210,10 @@ func (ix *EtcdIndex) grant(ctx context.Context, ttl time.Duration) (clientv3.Lea
 		return 0, fmt.Errorf("register owner: %w: %w", ErrIndexDown, err)
 	}
 	ix.owner.Store(int64(lease.ID))
+	if err := ix.foldStats(ctx); err != nil {
+		// Not folded now, folded by the next owner: the sum is the same.
+		slog.Warn("statistics of masters gone not folded into this one's", "err", err)
+	}
 	return lease.ID, nil
 }
 
@@ -340,6 +393,7 @@ func (ix *EtcdIndex) Get(key string) (Record, error) {
 		return rec, fmt.Errorf("index get: %w", err)
 	}
 	rec.Rev = resp.Kvs[0].ModRevision
+	ix.remember(key, rec.Rev, recordHead{State: rec.State, Size: rec.Size})
 	return rec, nil
 }
 
@@ -367,38 +421,41 @@ func (ix *EtcdIndex) current(ctx context.Context, op, k string, rev int64, recor
 }
 
 // write commits ops if k is still at rev, with the statistics changed from old to new
-// in the same transaction, in a shard it compares too: if another writer changed the
-// shard meanwhile, it tries again with another. It returns the revision written.
+// in the same transaction, in one of the owner's shards, whose revision it compares
+// too: if the shard changed meanwhile (another write of this process's took it, or a
+// try that retry sent again was applied), it tries again with the shard as it is
+// now. It returns the revision written.
 func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, new recordHead, ops ...clientv3.Op) (int64, error) {
+	restat := old.State != new.State || old.Size != new.Size
+	shard := ix.shardKey(ix.Owner(), rand.IntN(etcdStatsShards))
 	for range etcdStatsTries {
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", rev)}
 		all := ops
-		if old.State != new.State || old.Size != new.Size {
-			shard := fmt.Sprintf("%ss%02d", ix.prefix, rand.IntN(etcdStatsShards))
-			resp, err := ix.get(ctx, shard)
+		var st IndexStats
+		if restat {
+			sh, err := ix.shard(ctx, shard)
 			if err != nil {
-				return 0, down(op, err)
+				return 0, fmt.Errorf("index %s: %w", op, err)
 			}
-			var st IndexStats
-			var shardRev int64
-			if len(resp.Kvs) > 0 {
-				if st, err = decodeStats(resp.Kvs[0].Value); err != nil {
-					return 0, fmt.Errorf("index %s: %w", op, err)
-				}
-				shardRev = resp.Kvs[0].ModRevision
-			}
+			st = sh.stats
 			st.replace(old, new)
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(shard), "=", shardRev))
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(shard), "=", sh.rev))
 			all = append(ops[:len(ops):len(ops)], clientv3.OpPut(shard, string(encodeStats(st))))
 		}
 		resp, err := retry(ix, ctx, func(ctx context.Context) (*clientv3.TxnResponse, error) {
-			return ix.client.Txn(ctx).If(cmps...).Then(all...).Else(clientv3.OpGet(k)).Commit()
+			return ix.client.Txn(ctx).If(cmps...).Then(all...).Else(clientv3.OpGet(k), clientv3.OpGet(shard)).Commit()
 		})
 		if err != nil {
 			return 0, down(op, err)
 		}
 		if resp.Succeeded {
+			if restat {
+				ix.sawShard(shard, etcdShard{rev: resp.Header.Revision, stats: st})
+			}
 			return resp.Header.Revision, nil
+		}
+		if _, err := ix.readShard(shard, resp.Responses[1].GetResponseRange().Kvs); err != nil {
+			return 0, fmt.Errorf("index %s: %w", op, err)
 		}
 		var cur int64
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
@@ -412,9 +469,100 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 		if cur != rev {
 			return 0, fmt.Errorf("index %s %q: %w", op, k[len(ix.prefix)+1:], ErrConflict)
 		}
-		// Else the shard changed: again, with another.
+		// Else the shard changed: again, with it as it is now.
 	}
-	return 0, fmt.Errorf("index %s: the statistics were changed by others %d times in a row", op, etcdStatsTries)
+	return 0, fmt.Errorf("index %s: the statistics shard %s changed %d times in a row", op, shard, etcdStatsTries)
+}
+
+func (ix *EtcdIndex) shardKey(owner int64, i int) string {
+	return fmt.Sprintf("%ss%016x.%02d", ix.prefix, owner, i)
+}
+
+// shard returns the statistics shard at key, as last seen or read now.
+func (ix *EtcdIndex) shard(ctx context.Context, key string) (etcdShard, error) {
+	ix.mu.Lock()
+	sh, ok := ix.shards[key]
+	ix.mu.Unlock()
+	if ok {
+		return sh, nil
+	}
+	resp, err := ix.get(ctx, key)
+	if err != nil {
+		return sh, down("statistics", err)
+	}
+	return ix.readShard(key, resp.Kvs)
+}
+
+// readShard notes the shard at key as kvs hold it (none: not there yet).
+func (ix *EtcdIndex) readShard(key string, kvs []*mvccpb.KeyValue) (etcdShard, error) {
+	var sh etcdShard
+	if len(kvs) > 0 {
+		var err error
+		if sh.stats, err = decodeStats(kvs[0].Value); err != nil {
+			return sh, fmt.Errorf("statistics %q: %w", key, err)
+		}
+		sh.rev = kvs[0].ModRevision
+	}
+	ix.sawShard(key, sh)
+	return sh, nil
+}
+
+func (ix *EtcdIndex) sawShard(key string, sh etcdShard) {
+	ix.mu.Lock()
+	ix.shards[key] = sh
+	ix.mu.Unlock()
+}
+
+// foldStats adds the statistics shards of owners gone (and of indexes written before
+// shards had owners) to this owner's, each in a transaction that deletes the old
+// shard, so that of two masters doing it at once only one does.
+func (ix *EtcdIndex) foldStats(ctx context.Context) error {
+	owners, err := ix.Owners()
+	if err != nil {
+		return err
+	}
+	self := ix.Owner()
+	p := ix.prefix + "s"
+	var gone []*mvccpb.KeyValue
+	err = ix.rangeKeys("statistics", p, prefixEnd(p), func(k string, value []byte, rev int64) (bool, error) {
+		owner, err := strconv.ParseUint(strings.TrimPrefix(k, p)[:min(16, len(k)-len(p))], 16, 63)
+		if err != nil || int64(owner) != self && !slices.Contains(owners, int64(owner)) {
+			gone = append(gone, &mvccpb.KeyValue{Key: []byte(k), Value: value, ModRevision: rev})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, kv := range gone {
+		old, err := decodeStats(kv.Value)
+		if err != nil {
+			return fmt.Errorf("statistics %q: %w", kv.Key, err)
+		}
+		mine := ix.shardKey(self, rand.IntN(etcdStatsShards))
+		sh, err := ix.shard(ctx, mine)
+		if err != nil {
+			return err
+		}
+		sh.stats.addAll(old)
+		resp, err := retry(ix, ctx, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+			return ix.client.Txn(ctx).
+				If(clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision), clientv3.Compare(clientv3.ModRevision(mine), "=", sh.rev)).
+				Then(clientv3.OpDelete(string(kv.Key)), clientv3.OpPut(mine, string(encodeStats(sh.stats)))).
+				Else(clientv3.OpGet(mine)).Commit()
+		})
+		switch {
+		case err != nil:
+			return down("statistics", err)
+		case resp.Succeeded:
+			ix.sawShard(mine, etcdShard{rev: resp.Header.Revision, stats: sh.stats})
+		default: // another folded it, or the shard changed: it is read again next time
+			if _, err := ix.readShard(mine, resp.Responses[0].GetResponseRange().Kvs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Put stores *rec for key if its record is still at rec.Rev.
@@ -422,9 +570,12 @@ func (ix *EtcdIndex) Put(key string, rec *Record) error {
 	ctx, cancel := ix.ctx()
 	defer cancel()
 	k := ix.recordKey(key)
-	old, err := ix.current(ctx, "put", k, rec.Rev, true)
-	if err != nil {
-		return err
+	old, ok := ix.head(key, rec.Rev)
+	if !ok && rec.Rev != 0 { // zero: no record, and if there is one, a conflict
+		var err error
+		if old, err = ix.current(ctx, "put", k, rec.Rev, true); err != nil {
+			return err
+		}
 	}
 	stored := *rec
 	stored.Time = time.Now().UnixNano()
@@ -437,10 +588,12 @@ func (ix *EtcdIndex) Put(key string, rec *Record) error {
 	if rec.Pending() {
 		pending = clientv3.OpPut(ix.pendingKey(key), "")
 	}
-	rev, err := ix.write(ctx, "put", k, rec.Rev, old, recordHead{State: rec.State, Size: rec.Size}, clientv3.OpPut(k, string(b)), pending)
+	head := recordHead{State: rec.State, Size: rec.Size}
+	rev, err := ix.write(ctx, "put", k, rec.Rev, old, head, clientv3.OpPut(k, string(b)), pending)
 	if err != nil {
 		return err
 	}
+	ix.remember(key, rev, head)
 	rec.Time, rec.Rev, rec.Owner = stored.Time, rev, stored.Owner
 	return nil
 }
@@ -450,11 +603,17 @@ func (ix *EtcdIndex) Delete(key string, rev int64) error {
 	ctx, cancel := ix.ctx()
 	defer cancel()
 	k := ix.recordKey(key)
-	old, err := ix.current(ctx, "delete", k, rev, true)
-	if err != nil || rev == 0 {
-		return err
+	old, ok := ix.head(key, rev)
+	if !ok || rev == 0 {
+		var err error
+		if old, err = ix.current(ctx, "delete", k, rev, true); err != nil || rev == 0 {
+			return err
+		}
 	}
-	_, err = ix.write(ctx, "delete", k, rev, old, recordHead{}, clientv3.OpDelete(k), clientv3.OpDelete(ix.pendingKey(key)))
+	_, err := ix.write(ctx, "delete", k, rev, old, recordHead{}, clientv3.OpDelete(k), clientv3.OpDelete(ix.pendingKey(key)))
+	if err == nil {
+		ix.remember(key, 0, recordHead{})
+	}
 	return err
 }
 

@@ -120,6 +120,7 @@ func TestReadme(t *testing.T) {
 	davkvLine := func(line string) {
 		line = strings.ReplaceAll(ports(line), "./data/", data+"/")
 		line = strings.ReplaceAll(line, "/tmp/davkv-rebuilt", filepath.Join(data, "rebuilt"))
+		line = strings.ReplaceAll(line, "/tmp/davkv-migrated", filepath.Join(data, "migrated"))
 		cmd := exec.Command("bash", "-c", line)
 		cmd.Env = append(os.Environ(), secretEnv)
 		out, err := cmd.CombinedOutput()

@@ -156,8 +156,9 @@ func (c *VolumeClient) do1(ctx context.Context, op, volume, path, extra string, 
 		}
 		vc.Close()
 		// A kept-alive connection that the volume closed meanwhile fails at once:
-		// try again on a new one, if the body can be sent again.
-		if reused && attempt == 0 && ctx.Err() == nil && counted.rewind() {
+		// try again on a new one, if the body can be sent again. One that timed out
+		// had the request, which may still be at work: no second copy.
+		if reused && attempt == 0 && ctx.Err() == nil && !isTimeout(err) && counted.rewind() {
 			continue
 		}
 		if ctx.Err() != nil {

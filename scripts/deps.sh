@@ -22,6 +22,7 @@ for pkg in "${want[@]}"; do
 	rclone) cmd=/usr/bin/rclone ;;
 	nftables) cmd=nft ;;
 	etcd-server) cmd=etcd ;;
+	etcd-client) cmd=etcdctl ;;
 	*) cmd=$pkg ;;
 	esac
 	present "$cmd" || missing+=("$pkg")
@@ -39,4 +40,8 @@ $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts a system nginx on port 80 when it installs one; davkv does not use it.
 if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
 	$sudo service nginx stop >/dev/null 2>&1 || true
+fi
+# The same for etcd: the tests and benchmarks start clusters of their own.
+if [[ " ${missing[*]} " == *" etcd-server "* ]]; then
+	$sudo service etcd stop >/dev/null 2>&1 || true
 fi
