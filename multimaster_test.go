@@ -123,6 +123,14 @@ func (ms *testMasters) Check(values map[string][]byte, alive ...int) {
 	if code, out := davkv(t, ms.args("verify", "-deep")...); code != 0 {
 		t.Fatalf("verify: exit %d\n%s", code, out)
 	}
+	// Online, through a master, as with one: rebalance and verify take the keys' locks,
+	// which are in the index.
+	master := strings.TrimPrefix(ms.URLs[alive[len(alive)-1]], "http://")
+	for _, command := range []string{"rebalance", "verify"} {
+		if code, out := davkv(t, command, "-master", master); code != 0 {
+			t.Fatalf("%s -master: exit %d\n%s", command, code, out)
+		}
+	}
 }
 
 // indexCount is what the index holds.

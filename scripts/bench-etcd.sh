@@ -36,11 +36,9 @@ ctl() { ETCDCTL_API=3 etcdctl --endpoints "$EP" "$@"; }
 for _ in $(seq 100); do ctl endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
 ctl endpoint health >/dev/null
 
+# cpu PID...: the CPU time of processes together, in clock ticks.
 cpu() { for p in "$@"; do cat "/proc/$p/stat"; done | awk '{s += $14 + $15} END {print s}'; }
 per_key() { awk -v d="$1" -v clk="$CLK" -v n="$2" 'BEGIN {printf "%.0f\n", d / clk / n * 1e6}'; }
-median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-now() { date +%s.%N; }
 
 echo "bench-etcd: $(nproc) cores, data in $ROOT, $ROUNDS rounds, etcd $(etcd --version | awk '/etcd Version/ {print $3}')" >&2
 

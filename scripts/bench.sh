@@ -23,9 +23,6 @@ MASTER=127.0.0.1:$BASE
 start_master "$VOLS" -replicas 3
 
 cpu() { awk '{print $14 + $15}' "/proc/$master/stat"; }
-median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-now() { date +%s.%N; }
 # timed FILE CMD...: runs CMD and adds its wall time, in seconds, to FILE.
 timed() {
 	local file=$1 t0

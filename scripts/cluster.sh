@@ -4,7 +4,8 @@
 # measured) or in DIR if set, all removed when the script exits.
 # Set before sourcing: NAME (for messages and the directory) and BASE; DIR is optional.
 # Sets ROOT, DAVKV (the binary, built from this checkout), vols (the volumes, host:port)
-# and VOLS (the same, comma-separated); start_master and stop_master run the master.
+# and VOLS (the same, comma-separated); start_master and stop_master run the master;
+# median, ratio and now are what the benchmarks compute with.
 
 if [ -n "${DIR:-}" ]; then
 	mkdir -p "$DIR"
@@ -44,6 +45,10 @@ VOLS=$(IFS=,; echo "${vols[*]}")
 for v in "${vols[@]}"; do
 	for _ in $(seq 100); do curl -fs -o /dev/null -I "http://$v/" && break; sleep 0.1; done
 done
+
+median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+now() { date +%s.%N; }
 
 # start_master VOLUMES [FLAG...]: run a master over VOLUMES on BASE, index in ROOT/index.
 start_master() {
