@@ -442,7 +442,9 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(shard), "=", sh.rev))
 			all = append(ops[:len(ops):len(ops)], clientv3.OpPut(shard, string(encodeStats(st))))
 		}
+		tries := 0
 		resp, err := retry(ix, ctx, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+			tries++
 			return ix.client.Txn(ctx).If(cmps...).Then(all...).Else(clientv3.OpGet(k), clientv3.OpGet(shard)).Commit()
 		})
 		if err != nil {
@@ -457,14 +459,18 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 		if _, err := ix.readShard(shard, resp.Responses[1].GetResponseRange().Kvs); err != nil {
 			return 0, fmt.Errorf("index %s: %w", op, err)
 		}
+		// A try that retry sent again may have been applied, its answer lost. A
+		// record's bytes hold the time of its write, so if k holds them, it was; a
+		// delete was if k is gone (unless another deleted it in that moment).
 		var cur int64
-		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		switch {
+		case len(kvs) > 0 && op == "put" && bytes.Equal(kvs[0].Value, ops[0].ValueBytes()):
+			return kvs[0].ModRevision, nil
+		case len(kvs) > 0:
 			cur = kvs[0].ModRevision
-			// A try that retry sent again may have been applied, its answer lost. A
-			// record's bytes hold the time of its write, so if k holds them, it was.
-			if op == "put" && bytes.Equal(kvs[0].Value, ops[0].ValueBytes()) {
-				return cur, nil
-			}
+		case tries > 1 && ops[0].IsDelete() && rev != 0:
+			return resp.Header.Revision, nil
 		}
 		if cur != rev {
 			return 0, fmt.Errorf("index %s %q: %w", op, k[len(ix.prefix)+1:], ErrConflict)

@@ -437,7 +437,7 @@ func TestEtcdMembersKilled(t *testing.T) {
 		ok, failed, slowest, statuses := load.count(m)
 		t.Logf("with the leader killed, master %d: %d requests answered, slowest %v, %v", m, ok, slowest.Round(time.Millisecond), statuses)
 		if failed > 0 || ok < 10 {
-			t.Errorf("master %d's clients: %d errors, %d successes", m, failed, ok)
+			t.Errorf("master %d's clients: %d errors, %d successes; its log:\n%s", m, failed, ok, ms.Logs[m])
 		}
 	}
 
