@@ -202,7 +202,10 @@ func (ix *EtcdIndex) grant(ctx context.Context, ttl time.Duration) (clientv3.Lea
 	if err != nil {
 		return 0, fmt.Errorf("take an owner lease: %w: %w", ErrIndexDown, err)
 	}
-	host, _ := os.Hostname()
+	host, err := os.Hostname()
+	if err != nil {
+		host = "a host with no name" // the value only tells people who the owner is
+	}
 	who := fmt.Sprintf("%s pid %d since %s", host, os.Getpid(), time.Now().UTC().Format(time.RFC3339))
 	if _, err := retry(ix, ctx, func(ctx context.Context) (*clientv3.PutResponse, error) {
 		return ix.client.Put(ctx, ix.ownerKey(int64(lease.ID)), who, clientv3.WithLease(lease.ID))
