@@ -154,6 +154,16 @@ func RemoveIndex(db string) error {
 	return removeLevelIndex(db)
 }
 
+// clearIndex readies db to be written anew, for rebuild and migrate: with force, an
+// index there is removed. It reports whether one is there still.
+func clearIndex(db string, force bool) (bool, error) {
+	exists, err := IndexExists(db)
+	if err != nil || !exists || !force {
+		return exists, err
+	}
+	return false, RemoveIndex(db)
+}
+
 // scanPrefix is the range an Index scans for prefix: keys start with '/', so that the
 // index's own entries (pending ones) are never scanned.
 func scanPrefix(prefix string) string { return "/" + strings.TrimPrefix(prefix, "/") }

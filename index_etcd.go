@@ -445,10 +445,14 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(shard), "=", sh.rev))
 			all = append(ops[:len(ops):len(ops)], clientv3.OpPut(shard, string(encodeStats(st))))
 		}
+		orElse := []clientv3.Op{clientv3.OpGet(k)}
+		if restat {
+			orElse = append(orElse, clientv3.OpGet(shard))
+		}
 		tries := 0
 		resp, err := retry(ix, ctx, func(ctx context.Context) (*clientv3.TxnResponse, error) {
 			tries++
-			return ix.client.Txn(ctx).If(cmps...).Then(all...).Else(clientv3.OpGet(k), clientv3.OpGet(shard)).Commit()
+			return ix.client.Txn(ctx).If(cmps...).Then(all...).Else(orElse...).Commit()
 		})
 		if err != nil {
 			return 0, down(op, err)
@@ -459,8 +463,10 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 			}
 			return resp.Header.Revision, nil
 		}
-		if _, err := ix.readShard(shard, resp.Responses[1].GetResponseRange().Kvs); err != nil {
-			return 0, fmt.Errorf("index %s: %w", op, err)
+		if restat {
+			if _, err := ix.readShard(shard, resp.Responses[1].GetResponseRange().Kvs); err != nil {
+				return 0, fmt.Errorf("index %s: %w", op, err)
+			}
 		}
 		// A try that retry sent again may have been applied, its answer lost. A
 		// record's bytes hold the time of its write, so if k holds them, it was; a

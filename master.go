@@ -181,6 +181,7 @@ func (m *Master) rollBack(ctx context.Context, key string, busy Record) (Record,
 		m.deleteLeftoversLater(key, m.cfg.Grace)
 		return rec, nil
 	}
+	rec.Busy = true // taken: the sweeper rolls it back if this cannot finish
 	if err := m.index.Put(key, &rec); err != nil {
 		return busy, err
 	}

@@ -84,15 +84,9 @@ func runMigrate(ctx context.Context, cfg MigrateConfig, stdout io.Writer, log *s
 	if ok, err := IndexExists(cfg.DB); err != nil || !ok {
 		return fmt.Errorf("migrate: no index at %s: %w", cfg.DB, cmp.Or(err, ErrNotFound))
 	}
-	exists, err := IndexExists(cfg.To)
+	exists, err := clearIndex(cfg.To, cfg.Force)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
-	}
-	if exists && cfg.Force {
-		if err := RemoveIndex(cfg.To); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		exists = false
 	}
 	src, err := OpenIndex(cfg.DB, false)
 	if err != nil {

@@ -62,17 +62,12 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	exists, err := IndexExists(cfg.DB)
+	exists, err := clearIndex(cfg.DB, cfg.Force)
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	if exists {
-		if !cfg.Force {
-			return fmt.Errorf("rebuild %s: %w", cfg.DB, ErrIndexExists)
-		}
-		if err := RemoveIndex(cfg.DB); err != nil {
-			return fmt.Errorf("rebuild: %w", err)
-		}
+		return fmt.Errorf("rebuild %s: %w", cfg.DB, ErrIndexExists)
 	}
 	index, err := OpenIndex(cfg.DB, false)
 	if err != nil {

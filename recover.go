@@ -22,27 +22,36 @@ const adoptEvery = 5 * time.Minute
 // after the grace. A record is first written again as this master's, so that of two
 // masters adopting it only one goes on. It runs beside the requests, under each key's
 // lock; a key a request holds is that request's to finish (a PUT clears a dead write
-// first, a DELETE completes a dead delete). A write that cannot be rolled back now,
-// with a volume down, stays pending for the next look or verify.
+// first, a DELETE completes a dead delete). A write is rolled back by rollBack, which a
+// request that meets a dead write uses too; one that cannot be rolled back now, with
+// a volume down, is left to the sweeper.
 func (m *Master) adopt(ctx context.Context) {
 	var writes, deletes, failed, old int
 	err := m.index.Pending(func(key string) (bool, error) {
 		// A first look without the key's lock: this master's own keys, which its
 		// requests and sweeper work on, and live owners' are left alone.
-		if rec, err := m.index.Get(key); errors.Is(err, ErrNotFound) || err == nil && !m.orphan(rec) {
-			return ctx.Err() == nil, nil
-		} else if err != nil {
-			return false, err
+		if _, ok, err := m.orphanAt(key); err != nil || !ok {
+			return err == nil && ctx.Err() == nil, err
 		}
-		rec, unlock, err := m.lockRecord(key)
-		if errors.Is(err, ErrLocked) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
-			return ctx.Err() == nil, nil // another's, or done meanwhile
-		}
+		unlock, err := m.lockKey(ctx, key, false)
 		if err != nil {
-			return false, err
+			return ctx.Err() == nil, nil // a request's: it finishes the key
 		}
 		defer unlock()
-		if !m.orphan(rec) {
+		rec, ok, err := m.orphanAt(key) // again, under the lock: done or adopted meanwhile?
+		if err != nil || !ok {
+			return err == nil && ctx.Err() == nil, err
+		}
+		if rec.Busy || rec.State == StateWriting {
+			// rollBack takes the record first, as adopting does.
+			switch _, err := m.rollBack(ctx, key, rec); {
+			case err == nil, errors.Is(err, ErrNotFound):
+				writes++
+			case errors.Is(err, ErrConflict): // another master adopted it first
+			default:
+				failed++
+				m.log.Warn("interrupted write not rolled back yet; it is tried again", "key", key, "err", err)
+			}
 			return ctx.Err() == nil, nil
 		}
 		if err := m.index.Put(key, &rec); errors.Is(err, ErrConflict) {
@@ -53,14 +62,6 @@ func (m *Master) adopt(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
 		defer cancel()
 		switch rec.State {
-		case StateWriting:
-			if err := m.removeReplicas(rctx, key, rec); err != nil {
-				failed++
-				m.log.Warn("interrupted write not rolled back; verify -fix will", "key", key, "err", err)
-				return ctx.Err() == nil, nil
-			}
-			writes++
-			return ctx.Err() == nil, m.index.Delete(key, rec.Rev)
 		case StateDeleting:
 			if err := m.rebalancer.FinishDelete(rctx, key, rec, true); err != nil {
 				failed++
@@ -84,6 +85,16 @@ func (m *Master) adopt(ctx context.Context) {
 	if old > 0 {
 		m.log.Info("old files queued for deletion after the grace", "keys", old, "grace", m.cfg.Grace)
 	}
+}
+
+// orphanAt reads key's record and reports whether it is an orphan; a key with no
+// record is none.
+func (m *Master) orphanAt(key string) (Record, bool, error) {
+	rec, err := m.index.Get(key)
+	if errors.Is(err, ErrNotFound) {
+		return rec, false, nil
+	}
+	return rec, err == nil && m.orphan(rec), err
 }
 
 // orphan reports whether rec has work pending whose owner is gone, and not this

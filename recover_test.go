@@ -139,7 +139,7 @@ func TestMasterKilledUnderLoad(t *testing.T) {
 			t.Errorf("volume %s keeps %d half-received bodies", v.Addr, len(tmp))
 		}
 	}
-	if !strings.Contains(stderr.String(), "recovered from an earlier crash") {
+	if !strings.Contains(stderr.String(), "finished what a master left unfinished") {
 		t.Logf("the new master found nothing to recover:\n%s", stderr)
 	}
 }
