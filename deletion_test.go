@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // TestDeleteWithVolumeDown: with one of a key's volumes stopped, DELETE and UNLINK
@@ -24,6 +27,7 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.Grace, cfg.MinReplicas = 100*time.Millisecond, 2 })
 	c.Put("/del", []byte("old"))
 	c.Put("/unl", []byte("kept"))
+	oldGen, unlRec := c.Record("/del").Gen, c.Record("/unl")
 	down, up := c.Vols[0], []string{c.Vols[1].Addr, c.Vols[2].Addr}
 	slices.Sort(up)
 	down.Stop()
@@ -40,16 +44,16 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 		}
 	}
 	rec := c.Record("/del")
-	want := Record{State: StateDeleting, Sub: rec.Sub, Owner: c.Master.index.Owner(), Stale: []StaleGen{{Gen: 0, Volumes: []string{down.Addr}}}, Tombstones: []StaleGen{{Gen: 0, Volumes: up}}}
+	want := Record{State: StateDeleting, Sub: rec.Sub, Owner: c.Master.index.Owner(), Gen: oldGen, Stale: []StaleGen{{Gen: oldGen, Volumes: []string{down.Addr}}}, Tombstones: []StaleGen{{Gen: oldGen, Volumes: up}}}
 	slices.Sort(rec.Tombstones[0].Volumes)
 	rec.Tombstones[0].Time, rec.Time, rec.Rev = 0, 0, 0
 	if fmt.Sprint(rec) != fmt.Sprint(want) {
 		t.Fatalf("record of the deleted key: %+v\nwant %+v", rec, want)
 	}
-	if on := c.VolumeFiles(TombstonePath("/del", rec.Sub, 0)); !slices.Equal(on, up) {
+	if on := c.VolumeFiles(TombstonePath("/del", rec.Sub, oldGen)); !slices.Equal(on, up) {
 		t.Fatalf("tombstones on %v, want %v", on, up)
 	}
-	if on := c.VolumeFiles(KeyPath("/del", rec.Sub)); !slices.Equal(on, []string{down.Addr}) {
+	if on := c.VolumeFiles(GenPath("/del", rec.Sub, oldGen)); !slices.Equal(on, []string{down.Addr}) {
 		t.Fatalf("replicas of the deleted key on %v, want only the stopped volume", on)
 	}
 	if rec := c.Record("/unl"); rec.State != StateUnlinked || !slices.Equal(rec.Unmarked, []string{down.Addr}) {
@@ -61,7 +65,8 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 	if status, got := c.Get("/del"); status != http.StatusOK || string(got) != "new" {
 		t.Fatalf("GET of the new value: %d %q", status, got)
 	}
-	if rec := c.Record("/del"); rec.Gen != 1 || len(rec.Tombstones) != 1 {
+	newGen := c.Record("/del").Gen
+	if rec := c.Record("/del"); rec.Gen <= oldGen || len(rec.Tombstones) != 1 {
 		t.Fatalf("record of the new value: %+v", rec)
 	}
 	time.Sleep(2 * c.Config.Grace)
@@ -75,10 +80,10 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 	})
 	sub := c.Record("/del").Sub
 	for path, want := range map[string][]string{
-		KeyPath("/del", sub):                        nil,
-		TombstonePath("/del", sub, 0):               nil,
-		GenPath("/del", sub, 1):                     up,
-		MarkerPath("/unl", c.Record("/unl").Sub, 0): c.Config.Volumes,
+		GenPath("/del", sub, oldGen):       nil,
+		TombstonePath("/del", sub, oldGen): nil,
+		GenPath("/del", sub, newGen):       up,
+		unlRec.MarkerPath("/unl"):          c.Config.Volumes,
 	} {
 		want = slices.Sorted(slices.Values(want))
 		if on := c.VolumeFiles(path); !slices.Equal(on, want) {
@@ -96,6 +101,62 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 	if files := c.AllFiles(); len(files) != 0 {
 		t.Fatalf("files left: %s", strings.Join(files, " "))
 	}
+}
+
+// TestDeleteAnswersOnce: a value is deleted once, and only one DELETE says so. With
+// one of its volumes frozen (SIGSTOP), a DELETE answers 204 and leaves the frozen
+// volume's replica to the sweeper; every DELETE after it answers 404 (S3's
+// DeleteObject 204, as S3 answers for a missing key), while the volume is frozen and
+// once it is back, and never a second 204 or an error for a delete already done.
+func TestDeleteAnswersOnce(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys, cfg.MinReplicas = testS3Keys, 2 })
+	s := s3Client(c, "davkvtest", "davkvtestsecret")
+	ctx := context.Background()
+	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("once")}); err != nil {
+		t.Fatal(err)
+	}
+	c.Put("/once/native", []byte("native"))
+	c.Put("/once/s3", []byte("s3"))
+	s3Delete := func(key string) {
+		t.Helper()
+		if _, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("once"), Key: aws.String(key)}); err != nil {
+			t.Fatalf("S3 DeleteObject %s: %v", key, err)
+		}
+	}
+	deleteOnce := func(when string, want int) {
+		t.Helper()
+		resp := c.Do(http.MethodDelete, "/once/native", nil)
+		if body := readAll(t, resp.Body); resp.StatusCode != want {
+			t.Fatalf("DELETE %s: %d %s, want %d", when, resp.StatusCode, body, want)
+		}
+		if status, _ := c.Get("/once/native"); status != http.StatusNotFound {
+			t.Fatalf("GET %s: %d, want 404", when, status)
+		}
+	}
+
+	frozen := c.Vols[0]
+	frozen.Pause()
+	defer frozen.Resume()
+	deleteOnce("with a volume frozen", http.StatusNoContent) // waits for the volume's timeout
+	s3Delete("s3")
+	eventually(t, 5*time.Second, "the frozen volume counts as up", func() bool { return !c.Master.health.Up(frozen.Addr) })
+	if rec := c.Record("/once/native"); rec.State != StateDeleting || len(rec.Stale) != 1 || !slices.Equal(rec.Stale[0].Volumes, []string{frozen.Addr}) {
+		t.Fatalf("record of the deleted key: %+v, want deleting, a replica left on %s", rec, frozen.Addr)
+	}
+	deleteOnce("again, the volume frozen and known down", http.StatusNotFound)
+	s3Delete("s3")
+
+	frozen.Resume()
+	eventually(t, 5*time.Second, "the volume thawed counts as down", func() bool { return c.Master.health.Up(frozen.Addr) })
+	deleteOnce("again, the volume back", http.StatusNotFound)
+	s3Delete("s3")
+	eventually(t, 10*time.Second, "the sweeper did not finish the deletes", func() bool {
+		return len(c.AllFiles()) == 0 && !slices.ContainsFunc([]string{"/once/native", "/once/s3"}, func(key string) bool {
+			_, err := c.Master.index.Get(key)
+			return !errors.Is(err, ErrNotFound)
+		})
+	})
+	deleteOnce("once the sweeper is done", http.StatusNotFound)
 }
 
 // dropPackets makes the volume on port unreachable as a dead host or a cut cable
@@ -184,14 +245,11 @@ func TestVolumeUnreachable(t *testing.T) {
 			}
 		}
 		for key := range deleted {
-			rec, err := c.Master.index.Get(key)
-			if !errors.Is(err, ErrNotFound) {
+			if _, err := c.Master.index.Get(key); !errors.Is(err, ErrNotFound) {
 				return false
 			}
-			for _, path := range []string{KeyPath(key, rec.Sub), TombstonePath(key, c.Master.placement.Subvolume(key), 0)} {
-				if len(c.VolumeFiles(path)) > 0 {
-					return false
-				}
+			if files := keyFiles(c, key); len(files) > 0 {
+				return false
 			}
 		}
 		return true

@@ -53,15 +53,17 @@ func KeyPath(key string, sub int) string {
 	return string(b)
 }
 
-// genSuffix begins the suffix of a value written over an older one (an S3 PutObject of
-// a key that exists): ".g" and the generation in hex. Each write of a key has files of
-// its own, so that a reader sees the old value or the new one whole, never a mix. Like
-// chunkSuffix it has a dot, which no base64url name has.
+// genSuffix begins the suffix of a generation's files: ".g" and the generation in hex.
+// Each write of a key has files of its own (see newGen), so that a reader sees the old
+// value or the new one whole, never a mix, and a writer that was thought gone can
+// never replace another write's value. Like chunkSuffix it has a dot, which no
+// base64url name has.
 const genSuffix = ".g"
 
-// GenPath returns where generation gen of key's value is stored: KeyPath for gen 0, so
-// that keys written once (every native PUT) keep the paths they always had, and
-// KeyPath with genSuffix and gen in hex after it for the later ones.
+// GenPath returns where generation gen of key's value is stored: KeyPath with
+// genSuffix and gen in hex after it, or KeyPath itself for gen 0, which is where
+// davkv wrote a key's first value before every write had a generation of its own, so
+// that rebuild and verify read volumes written then as they are.
 func GenPath(key string, sub int, gen uint64) string {
 	path := KeyPath(key, sub)
 	if gen == 0 {

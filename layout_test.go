@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -25,7 +26,9 @@ func TestKeyPathRoundTrip(t *testing.T) {
 	for _, key := range keys {
 		for _, sub := range []int{0, 9, 255} {
 			path := KeyPath(key, sub)
-			for part := range strings.SplitSeq(path, "/") {
+			// The longest name a file of the key gets: a write's generation (as
+			// large as any) and an unlink marker.
+			for part := range strings.SplitSeq(MarkerPath(key, sub, math.MaxUint64), "/") {
 				if len(part) == 0 || len(part) > 255 || part == "." || part == ".." || strings.HasPrefix(part, ".") {
 					t.Fatalf("KeyPath(%q) = %q has bad component %q", key, path, part)
 				}
@@ -71,8 +74,10 @@ func TestParseKeyPathRejectsStrays(t *testing.T) {
 	}
 }
 
-// TestGenPathGolden pins the paths of generations: gen 0 is KeyPath, so that values
-// written before generations existed stay where they are.
+// TestGenPathGolden pins the paths of generations, old and new: gen 0 is KeyPath, so
+// that values written before generations existed (and a key's first value, before
+// every write had a generation of its own) stay where they are; small generations are
+// S3 overwrites of those; a write now has a clock-sized one (see newGen).
 func TestGenPathGolden(t *testing.T) {
 	tests := []struct {
 		gen               uint64
@@ -86,6 +91,9 @@ func TestGenPathGolden(t *testing.T) {
 		{1 << 40, false, false, "sv07/3e/d1/L2hlbGxv.g10000000000"},
 		{0, false, true, "sv07/3e/d1/L2hlbGxv.deleted"},
 		{0x2a, false, true, "sv07/3e/d1/L2hlbGxv.g2a.deleted"},
+		{0x18b2f3c4d5e6a7b8, false, false, "sv07/3e/d1/L2hlbGxv.g18b2f3c4d5e6a7b8"},
+		{0x18b2f3c4d5e6a7b8, true, false, "sv07/3e/d1/L2hlbGxv.g18b2f3c4d5e6a7b8.unlinked"},
+		{0x18b2f3c4d5e6a7b8, false, true, "sv07/3e/d1/L2hlbGxv.g18b2f3c4d5e6a7b8.deleted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

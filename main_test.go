@@ -136,7 +136,12 @@ func TestCommandLineErrors(t *testing.T) {
 // startServer runs the binary as a master and waits for it to answer /health.
 func startServer(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, string) {
 	t.Helper()
-	port := freePort(t)
+	return startServerOn(t, freePort(t), args...)
+}
+
+// startServerOn is startServer on port: a master restarted where its clients expect it.
+func startServerOn(t *testing.T, port int, args ...string) (*exec.Cmd, *lockedBuffer, string) {
+	t.Helper()
 	cmd := exec.Command(davkvBinary, append(args, "-port", fmt.Sprint(port))...)
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr

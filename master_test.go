@@ -23,7 +23,7 @@ func TestPutGetDelete(t *testing.T) {
 		t.Fatalf("GET: %d", resp.StatusCode)
 	}
 	loc := resp.Header.Get("Location")
-	wantPath := KeyPath("/wehave", c.Master.placement.Subvolume("/wehave"))
+	wantPath := c.Record("/wehave").Path("/wehave")
 	if !strings.HasPrefix(loc, "http://127.0.0.1:") || !strings.HasSuffix(loc, "/"+wantPath) {
 		t.Errorf("Location %q, want a volume and /%s", loc, wantPath)
 	}

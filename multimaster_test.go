@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,37 +21,63 @@ import (
 
 // testMasters are master processes sharing one index and the same volumes.
 type testMasters struct {
-	t      *testing.T
-	Vols   []*testVolume
-	DB     string
+	t    *testing.T
+	Vols []*testVolume
+	// Addrs are the volumes as the masters are given them: the volumes' own
+	// addresses, or those of proxies in front of them.
+	Addrs []string
+	DB    string
+	// Flags are added to every master's command line.
+	Flags  []string
 	Cmds   []*exec.Cmd
 	Logs   []*lockedBuffer
 	URLs   []string
+	ports  []int
 	client *http.Client
 }
 
 // startMasters starts n masters over five new volumes and an index in e under
 // prefix.
 func startMasters(t *testing.T, n int, e *testEtcd, prefix string) *testMasters {
-	var vols []*testVolume
-	for range 5 {
-		vols = append(vols, startVolume(t))
-	}
-	ms := &testMasters{t: t, Vols: vols, DB: e.DB(prefix), client: &http.Client{Timeout: 20 * time.Second}}
+	ms := newMasters(t, e.DB(prefix))
 	for range n {
-		cmd, log, url := startServer(t, ms.args("server")...)
-		ms.Cmds, ms.Logs, ms.URLs = append(ms.Cmds, cmd), append(ms.Logs, log), append(ms.URLs, url)
+		ms.Start()
 	}
 	return ms
 }
 
+// newMasters starts five volumes for masters over the index db, and no master yet.
+func newMasters(t *testing.T, db string) *testMasters {
+	ms := &testMasters{t: t, DB: db, client: &http.Client{Timeout: 20 * time.Second}}
+	for range 5 {
+		v := startVolume(t)
+		ms.Vols, ms.Addrs = append(ms.Vols, v), append(ms.Addrs, v.Addr)
+	}
+	return ms
+}
+
+// Start starts one more master and returns its number.
+func (ms *testMasters) Start() int {
+	port := freePort(ms.t)
+	cmd, log, url := startServerOn(ms.t, port, ms.args(append(slices.Clone(ms.Flags), "server")...)...)
+	ms.Cmds, ms.Logs, ms.URLs, ms.ports = append(ms.Cmds, cmd), append(ms.Logs, log), append(ms.URLs, url), append(ms.ports, port)
+	return len(ms.Cmds) - 1
+}
+
+// Restart starts master i again, on its port, once it is dead (see Kill).
+func (ms *testMasters) Restart(i int) {
+	ms.Cmds[i], ms.Logs[i], _ = startServerOn(ms.t, ms.ports[i], ms.args(append(slices.Clone(ms.Flags), "server")...)...)
+}
+
+// Pause freezes master i with SIGSTOP, as a VM freeze or a long GC pause would.
+func (ms *testMasters) Pause(i int) { ms.Cmds[i].Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused master go on.
+func (ms *testMasters) Resume(i int) { ms.Cmds[i].Process.Signal(syscall.SIGCONT) }
+
 // args are a command's flags for this cluster, then the command.
 func (ms *testMasters) args(command ...string) []string {
-	var addrs []string
-	for _, v := range ms.Vols {
-		addrs = append(addrs, v.Addr)
-	}
-	return append([]string{"-volumes", strings.Join(addrs, ","), "-db", ms.DB}, command...)
+	return append([]string{"-volumes", strings.Join(ms.Addrs, ","), "-db", ms.DB}, command...)
 }
 
 // Do sends a request to master i and returns its status (0 if it got no answer) and

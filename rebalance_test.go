@@ -36,7 +36,7 @@ func checkPlaced(t *testing.T, c *testCluster, values map[string][]byte) {
 			t.Fatalf("%.40q recorded on %q (leftovers %q), want %q", key, rec.Volumes, rec.Leftovers, want)
 		}
 		sorted := slices.Sorted(slices.Values(want))
-		if on := c.VolumeFiles(KeyPath(key, rec.Sub)); !slices.Equal(on, sorted) {
+		if on := c.VolumeFiles(rec.Path(key)); !slices.Equal(on, sorted) {
 			t.Fatalf("%.40q stored on %q, want %q", key, on, sorted)
 		}
 		markers := c.VolumeFiles(rec.MarkerPath(key))
@@ -129,12 +129,12 @@ func TestRebalanceSkipsUnreadableReplicas(t *testing.T) {
 	// it comes first: the copy must use another one.
 	rec := c.Record(damaged)
 	leaving := (&Rebalancer{Placement: p}).Plan(damaged, rec).From[0]
-	if err := os.Remove(filepath.Join(volumeDir(c, leaving), KeyPath(damaged, rec.Sub))); err != nil {
+	if err := os.Remove(filepath.Join(volumeDir(c, leaving), rec.Path(damaged))); err != nil {
 		t.Fatal(err)
 	}
 	lostRec := c.Record(lost)
 	for _, v := range lostRec.Volumes {
-		os.Remove(filepath.Join(volumeDir(c, v), KeyPath(lost, lostRec.Sub)))
+		os.Remove(filepath.Join(volumeDir(c, v), lostRec.Path(lost)))
 	}
 	c.StopMaster()
 	var out bytes.Buffer

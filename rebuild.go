@@ -159,8 +159,12 @@ const markerGen = 1 << 63
 
 // chooseGen decides which generation of a rebuilt key is its value: the newest that
 // is complete, on as many volumes as -replicas or, with volumes missing, as the
-// best-kept one. A newer generation on fewer volumes is an overwrite that never
-// finished, which a crash left. The others stay recorded as stale, for verify -fix and
+// best-kept one. Newest is the last write: generations grow with the masters' clocks
+// (see newGen), and a write rolled back, whose master may have finished its files
+// late, is older than every write after the rollback. A newer generation on fewer
+// volumes is an overwrite that never finished, which a crash left, or one answered
+// with fewer replicas (-minreplicas): the files cannot tell, so the older, complete
+// one is kept and finish reports the key. The others stay recorded as stale, for verify -fix and
 // the master to delete; markers make the key unlinked if they are its generation's,
 // else go with their generation's files. A tombstone (see TombstonePath) rules out every generation up to its own:
 // with none newer the key was deleted while a volume was away, and it becomes a
@@ -231,8 +235,12 @@ func chooseGen(rec *Record, replicas int, size func(gen uint64, volume string) (
 type rebuildSummary struct {
 	keys, unlinked, incomplete, orphanMarkers, stale, deleted int64
 	examples                                                  []string
-	files, strays, parts                                      int64
-	took                                                      time.Duration
+	// newer counts the keys kept at an older generation than one found on fewer
+	// volumes, which the files alone cannot tell apart (see chooseGen).
+	newer                int64
+	newerExamples        []string
+	files, strays, parts int64
+	took                 time.Duration
 }
 
 func (s rebuildSummary) write(w io.Writer) {
@@ -244,6 +252,10 @@ func (s rebuildSummary) write(w io.Writer) {
 	if s.incomplete > 0 {
 		fmt.Fprintf(w, "rebuild: %d keys have fewer replicas than -replicas (leftovers of failed or interrupted writes, kept): %s\n",
 			s.incomplete, strings.Join(s.examples, ", "))
+	}
+	if s.newer > 0 {
+		fmt.Fprintf(w, "rebuild: %d keys kept at a generation older than one found on fewer volumes (an overwrite that never finished, or one answered with fewer replicas under -minreplicas: the files cannot tell); the newer is recorded as stale, so look before verify -fix deletes it: %s\n",
+			s.newer, strings.Join(s.newerExamples, ", "))
 	}
 	if s.stale > 0 {
 		fmt.Fprintf(w, "rebuild: %d keys also have files of older or unfinished writes, recorded for verify -fix to delete\n", s.stale)
@@ -293,6 +305,13 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 		}
 		if len(rec.Stale) > 0 {
 			s.stale++
+		}
+		if i := slices.IndexFunc(rec.Stale, func(sg StaleGen) bool { return sg.Gen > rec.Gen }); i >= 0 {
+			s.newer++
+			if len(s.newerExamples) < 10 {
+				s.newerExamples = append(s.newerExamples, fmt.Sprintf("%s (kept .g%x on %d volumes; .g%x on %d)",
+					key, rec.Gen, len(rec.Volumes), rec.Stale[i].Gen, len(rec.Stale[i].Volumes)))
+			}
 		}
 		s.keys++
 		if rec.State == StateUnlinked {

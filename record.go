@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"time"
 )
 
 // RecordState is where a key is in its life.
@@ -62,8 +64,9 @@ type Record struct {
 	// already sent still land, then deleted. Recording them means that no crash
 	// can leave them behind untracked.
 	Leftovers []string
-	// Gen is the generation of the value's files (see GenPath): 0 for a key written
-	// once, one more than any before it for each S3 overwrite.
+	// Gen is the generation of the value's files (see GenPath): each write's own (see
+	// newGen), or 0 for a key written once by a davkv from before generations were
+	// per write, and then one more than any before it for each S3 overwrite.
 	Gen uint64
 	// Stale are other generations of the key whose files may still be on volumes: the
 	// values that overwrites replaced, kept for a grace period so that redirects
@@ -150,14 +153,33 @@ func (r Record) owns(f VolumeFile, volume string) bool {
 	return false
 }
 
-// nextGen is the generation an overwrite of rec writes: one past every generation
-// whose files, or tombstones, may exist.
+// nextGen is the first generation past every one of rec's whose files, or tombstones,
+// may exist: the least a write over rec may take (see newGen).
 func nextGen(rec Record) uint64 {
 	gen := rec.Gen
 	for _, sg := range append(slices.Clone(rec.Stale), rec.Tombstones...) {
 		gen = max(gen, sg.Gen)
 	}
 	return gen + 1
+}
+
+// genRandomBits are the low bits of a new generation (see newGen) that are random
+// rather than the clock's: two writes in the same 65 µs on two masters still differ.
+const genRandomBits = 16
+
+// newGen is the generation a write of a key whose record is old (the zero Record if it
+// has none) writes its files under: past every generation old names (see nextGen), and
+// no less than the clock's nanoseconds, with genRandomBits random. Every write of a
+// key so gets files of its own, also after the record that named an older write is
+// gone (a write rolled back, a key deleted): a master paused past its lease, whose
+// write another master rolled back, can only ever finish files that no record names,
+// never replace those of a write acknowledged since. And as long as the masters'
+// clocks agree to within the lease, a later write has a larger generation, which is
+// what rebuild trusts (see chooseGen).
+func newGen(old Record, now time.Time) uint64 {
+	const low = 1<<genRandomBits - 1
+	clock := uint64(now.UnixNano())&^low | rand.Uint64()&low
+	return max(nextGen(old), clock)
 }
 
 // addStale adds vols to the stale entry of generation gen, making it if needed.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -101,5 +102,40 @@ func TestRecordRevNotEncoded(t *testing.T) {
 	var got Record
 	if string(b) != string(want) || got.UnmarshalBinary(b) != nil || got.Rev != 0 {
 		t.Fatalf("encoded %q (want %q), decoded Rev %d", b, want, got.Rev)
+	}
+}
+
+// TestNewGen: a write's generation is past every one its record names and no less
+// than the clock's, so that writes never share files and a later one sorts after.
+func TestNewGen(t *testing.T) {
+	now := time.Unix(0, 1_796_000_000_123_456_789)
+	clock := uint64(now.UnixNano()) &^ (1<<genRandomBits - 1)
+	tests := []struct {
+		name string
+		old  Record
+		min  uint64
+	}{
+		{"new key", Record{}, clock},
+		{"old S3 overwrite", Record{Gen: 3, Stale: []StaleGen{{Gen: 9}}}, clock},
+		{"a generation from a clock ahead", Record{Gen: clock + 1<<40}, clock + 1<<40 + 1},
+		{"a tombstone ahead", Record{Tombstones: []StaleGen{{Gen: clock + 1<<30}}}, clock + 1<<30 + 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := map[uint64]bool{}
+			for range 100 {
+				gen := newGen(tt.old, now)
+				if gen < tt.min || gen < nextGen(tt.old) || gen > max(tt.min, clock+1<<genRandomBits-1) {
+					t.Fatalf("newGen = %#x, want from %#x to %#x", gen, tt.min, max(tt.min, clock+1<<genRandomBits-1))
+				}
+				seen[gen] = true
+			}
+			if tt.min == clock && len(seen) < 90 {
+				t.Fatalf("100 writes in one instant got %d generations", len(seen))
+			}
+		})
+	}
+	if a, b := newGen(Record{}, now), newGen(Record{}, now.Add(1<<genRandomBits)); a >= b {
+		t.Fatalf("a write %v later got generation %#x, not after %#x", time.Duration(1<<genRandomBits), b, a)
 	}
 }

@@ -22,9 +22,14 @@ var testS3Keys = S3Keys{"davkvtest": "davkvtestsecret"}
 // s3Client is the AWS SDK's S3 client for c's master, path-style, signing with access
 // and secret, never retrying: a test sees every answer.
 func s3Client(c *testCluster, access, secret string) *s3.Client {
+	return s3ClientAt(c.URL, access, secret)
+}
+
+// s3ClientAt is s3Client for the master at url.
+func s3ClientAt(url, access, secret string) *s3.Client {
 	return s3.New(s3.Options{
 		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(c.URL),
+		BaseEndpoint:     aws.String(url),
 		UsePathStyle:     true,
 		Credentials:      credentials.NewStaticCredentialsProvider(access, secret, ""),
 		RetryMaxAttempts: 1,

@@ -115,7 +115,7 @@ func TestS3GetObject(t *testing.T) {
 
 	t.Run("a replica lost", func(t *testing.T) {
 		rec := c.Record("/media/small")
-		if err := os.Remove(filepath.Join(volumeDir(c, rec.Volumes[0]), KeyPath("/media/small", rec.Sub))); err != nil {
+		if err := os.Remove(filepath.Join(volumeDir(c, rec.Volumes[0]), rec.Path("/media/small"))); err != nil {
 			t.Fatal(err)
 		}
 		for range 5 { // whichever replica is tried first

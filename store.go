@@ -1,8 +1,9 @@
 package main
 
 // Storing a value under a key: the write that a native PUT and an S3 PutObject share.
-// A new key is recorded as writing, then live; an overwrite gets files of a new
-// generation and switches the record to them only once every replica has them.
+// Every write has files of its own generation (see newGen). A new key is recorded as
+// writing, then live; an overwrite switches the record to the new generation only once
+// every replica has it.
 
 import (
 	"cmp"
@@ -92,10 +93,12 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	// included, for the cleanup of a crash: a new key as writing, an overwrite as a
 	// stale generation of the live key. It is busy: other masters leave the key alone
 	// while this one lives.
-	var gen uint64
-	trace := Record{State: StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Rev: old.Rev}
+	// The write's files are its own (see newGen): a writer that outlives its trace
+	// never touches another write's.
+	gen := newGen(old, time.Now())
+	trace := Record{State: StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Gen: gen, Rev: old.Rev}
 	if overwrite {
-		gen, trace = nextGen(old), old
+		trace = old
 		trace.Stale = append(slices.Clone(old.Stale), StaleGen{Gen: gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)})
 	}
 	trace.Busy = true
@@ -135,7 +138,15 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 			rec.Stale[slices.IndexFunc(rec.Stale, func(sg StaleGen) bool { return sg.Gen == old.Gen })].Time = since
 		}
 	}
-	if err := m.index.Put(key, &rec); err != nil {
+	if err := m.index.Put(key, &rec); errors.Is(err, ErrConflict) {
+		// Another master rolled this write back, thinking this one gone (paused past
+		// its lease, cut off): the files are this write's own, which no record names
+		// any more.
+		if err := m.removeWrite(ctx, key, rec.Sub, gen, append(res.written, res.mayHold...)); err != nil {
+			m.log.Warn("the files of a write rolled back by another master are left for verify -fix", "key", key, "err", err)
+		}
+		return Record{}, err
+	} else if err != nil {
 		// Whether the record was written may be unknown (the index went away): the
 		// sweeper reads it again later, and rolls the write back if it was not.
 		m.sweepSoon(key)
@@ -192,10 +203,7 @@ func (m *Master) chooseVolumes(key string) (up, vols, spares []string, minOK int
 // What it cannot remove stays traced: a new key's for recovery or verify -fix, an
 // overwrite's as a stale generation that the sweeper deletes when it can.
 func (m *Master) undoStore(ctx context.Context, key string, trace Record, gen uint64, vols []string, overwrite bool, old Record) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
-	defer cancel()
-	err := removeFiles(ctx, m.client, key, trace.Sub, gen, vols, false)
-	m.health.Failed(err)
+	err := m.removeWrite(ctx, key, trace.Sub, gen, vols)
 	switch {
 	case err != nil:
 	case overwrite:
@@ -210,4 +218,14 @@ func (m *Master) undoStore(ctx context.Context, key string, trace Record, gen ui
 		m.log.Error("cleanup after failed put left a trace", "key", key, "err", err)
 		m.sweepSoon(key)
 	}
+}
+
+// removeWrite deletes generation gen of key's value from vols: the files of a write
+// that failed. It does so even when the client is gone, with a context of its own.
+func (m *Master) removeWrite(ctx context.Context, key string, sub int, gen uint64, vols []string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
+	defer cancel()
+	err := removeFiles(ctx, m.client, key, sub, gen, vols, false)
+	m.health.Failed(err)
+	return err
 }

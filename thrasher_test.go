@@ -49,7 +49,7 @@ func TestThrashFindsWrongBytes(t *testing.T) {
 	}
 	key := "/w/00000007"
 	rec := c.Record(key)
-	path := filepath.Join(volumeDir(c, rec.Volumes[0]), KeyPath(key, rec.Sub))
+	path := filepath.Join(volumeDir(c, rec.Volumes[0]), rec.Path(key))
 	if err := os.WriteFile(path, bytes.Repeat([]byte{'x'}, 3000), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func TestVerify(t *testing.T) {
 	if resp := c.Do("UNLINK", "/v/3", nil); resp.StatusCode != http.StatusNoContent {
 		t.Fatal(resp.Status)
 	}
-	rec := func(key string) (Record, string) { r := c.Record(key); return r, KeyPath(key, r.Sub) }
+	rec := func(key string) (Record, string) { r := c.Record(key); return r, r.Path(key) }
 	// A replica removed, a replica corrupted (same size: only -deep sees it), an unlink
 	// marker lost, orphans old and new, a write that never finished.
 	r1, p1 := rec("/v/1")
@@ -95,7 +95,7 @@ func TestVerifyOnline(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	values := putAll(t, c, "/vo", 30, 300)
 	r := c.Record("/vo/7")
-	removed := filepath.Join(volumeDir(c, r.Volumes[1]), KeyPath("/vo/7", r.Sub))
+	removed := filepath.Join(volumeDir(c, r.Volumes[1]), r.Path("/vo/7"))
 	os.Remove(removed)
 	orphan := filepath.Join(c.Vols[2].Dir, KeyPath("/stray", 0))
 	os.MkdirAll(filepath.Dir(orphan), 0o755)

@@ -57,11 +57,13 @@ func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) erro
 }
 
 // deleteKey is DELETE's work on key, which the S3 API shares; wait waits for a write of
-// the key in flight, as S3 clients expect, instead of ErrLocked. The key is deleted for
-// clients once its record says deleting; its files are removed from the volumes that
-// answer, and what a volume that is down or does not answer holds is left to the
-// sweeper, recorded with tombstones (see FinishDelete). If no volume answers, the key
-// stays deleting and the sweeper finishes it too, but the client is told.
+// the key in flight, as S3 clients expect, instead of ErrLocked. The key is deleted
+// once its record says deleting: that one index write is the DELETE, and from then on
+// the answer is a success whatever the volumes say. Its files are removed from the
+// volumes that answer, and what a volume that is down or does not answer holds is
+// left to the sweeper, recorded with tombstones (see FinishDelete). A key that is
+// deleting already is gone for clients: ErrNotFound, as for a second DELETE of any
+// key, and the sweeper finishes removing its files.
 func (m *Master) deleteKey(ctx context.Context, key string, wait bool) error {
 	rec, unlock, err := m.lockRecordWait(ctx, key, wait)
 	if err != nil {
@@ -69,27 +71,37 @@ func (m *Master) deleteKey(ctx context.Context, key string, wait bool) error {
 	}
 	defer unlock()
 	switch {
+	case rec.State == StateDeleting:
+		m.sweepSoon(key)
+		return ErrNotFound
 	case rec.State == StateWriting:
 		return ErrNotFound
 	case rec.State == StateLive && m.cfg.Protect:
 		return ErrProtected
 	}
 	markers := rec.State != StateLive
-	if rec.State != StateDeleting {
-		rec.State = StateDeleting
-		if err := m.index.Put(key, &rec); err != nil {
-			return err
+	rec.State = StateDeleting
+	if err := m.index.Put(key, &rec); err != nil {
+		if errors.Is(err, ErrIndexDown) {
+			m.sweepSoon(key) // the record may say deleting: the sweeper finishes it
 		}
+		return err
 	}
+	// Deleted. What is left is the sweeper's work, never the client's: a volume that
+	// did not answer, or another master that wrote the key anew meanwhile (its record
+	// changed, ErrConflict: the files this delete names are gone or the sweeper's).
 	err = m.rebalancer.FinishDelete(ctx, key, rec, markers)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrDeletePending):
 		m.sweepSoon(key)
-	}
-	if errors.Is(err, ErrDeletePending) {
 		m.log.Info("deleted; some files wait for their volume", "key", key, "err", err)
-		return nil
+	default:
+		m.sweepSoon(key)
+		m.log.Warn("deleted; its files are not all removed yet, the sweeper retries", "key", key, "err", err)
 	}
-	return err
+	return nil
 }
 
 // unlink hides a live key but keeps its files, until a DELETE. The unlink markers go

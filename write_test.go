@@ -126,11 +126,8 @@ func TestContentMD5(t *testing.T) {
 					if status != http.StatusNotFound {
 						t.Fatalf("GET after refused PUT: %d", status)
 					}
-					path := KeyPath(key, c.Master.placement.Subvolume(key))
-					for _, f := range c.AllFiles() {
-						if strings.HasSuffix(f, path) {
-							t.Fatalf("refused value stored: %s", f)
-						}
+					if files := keyFiles(c, key); len(files) > 0 {
+						t.Fatalf("refused value stored: %+v", files)
 					}
 				}
 			})
@@ -180,7 +177,7 @@ func TestUnlinkAndProtect(t *testing.T) {
 	}
 	markers := 0
 	for _, f := range c.AllFiles() {
-		if strings.HasSuffix(f, MarkerPath("/u/a", c.Master.placement.Subvolume("/u/a"), 0)) {
+		if strings.HasSuffix(f, c.Record("/u/a").MarkerPath("/u/a")) {
 			markers++
 		}
 	}
