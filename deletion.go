@@ -38,11 +38,10 @@ func recordGens(rec Record) []StaleGen {
 // stale generation's value and markers, and last the tombstones. Only a key that was
 // unlinked, or whose deletion was interrupted, needs its own markers removed: a live
 // key has some only where an UNLINK failed halfway, and rebuild ignores a marker
-// without a value, so sparing the requests is safe. Volumes that Health says are down are not tried. If some files cannot
-// be removed, it leaves a tombstone on every volume that answered, records in the
-// index what is left, as stale generations, and where the tombstones are, and returns
-// ErrDeletePending. If no tombstone could be written, it returns the failures and the
-// record stays as it was, for a later try.
+// without a value, so sparing the requests is safe. Volumes that Health says are down
+// are not tried. If some files cannot be removed, it records in the index what is
+// left, as stale generations, and a tombstone on every volume that answered, then
+// writes those tombstones, and returns ErrDeletePending.
 func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, markers bool) error {
 	gens := recordGens(rec)
 	failed := map[string]error{}
@@ -100,25 +99,15 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, 
 			left.Stale = addStale(left.Stale, g.Gen, still...)
 		}
 	}
-	if len(left.Stale) > 0 {
+	var errs []error
+	if len(left.Stale) > 0 && len(reached) > 0 {
 		// Tombstones where files were removed tell rebuild that every generation up
-		// to top is gone. Without one, the record stays as it was.
-		path := TombstonePath(key, rec.Sub, top)
-		var wrote []string
-		errs := rb.Client.PutAll(ctx, reached, path, nil)
-		for i, err := range errs {
-			if err == nil {
-				wrote = append(wrote, reached[i])
-			}
-			rb.Health.Failed(err)
-		}
-		if len(wrote) == 0 {
-			return fmt.Errorf("delete %s: no volume took a tombstone: %w", key, errors.Join(append(failures(failed), errs...)...))
-		}
-		// A tombstone that failed may still have been written: record it too.
+		// to top is gone. They are recorded before they are written, so that none
+		// outlives the record: if another master wrote the key anew meanwhile, the
+		// record changed, and none is written.
 		left.Tombstones = addStale(slices.Clone(left.Tombstones), top, reached...)
 		left.Tombstones[slices.IndexFunc(left.Tombstones, func(t StaleGen) bool { return t.Gen == top })].Time = time.Now().UnixNano()
-	} else {
+	} else if len(left.Stale) == 0 {
 		// Only tombstones are left.
 		left.Tombstones = nil
 		for _, t := range rec.Tombstones {
@@ -130,7 +119,13 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, 
 	if err := rb.Index.Put(key, &left); err != nil {
 		return err
 	}
-	return fmt.Errorf("delete %s: %w: %w", key, ErrDeletePending, errors.Join(failures(failed)...))
+	if len(left.Stale) > 0 && len(reached) > 0 {
+		errs = rb.Client.PutAll(ctx, reached, TombstonePath(key, rec.Sub, top), nil)
+		for _, err := range errs {
+			rb.Health.Failed(err)
+		}
+	}
+	return fmt.Errorf("delete %s: %w: %w", key, ErrDeletePending, errors.Join(append(failures(failed), errs...)...))
 }
 
 // failures lists the errors of failed, for a message.

@@ -86,7 +86,8 @@ var (
 	// ErrConflict says a conditional write lost: the record changed since it was read.
 	ErrConflict = errors.New("the key changed meanwhile; try again")
 	// ErrIndexDown says the index cannot be reached, or cannot write: an etcd cluster
-	// that lost its quorum, say. Nothing was written.
+	// that lost its quorum, say. Whether a write that fails with it took effect is
+	// unknown: the index may have applied it and lost the answer.
 	ErrIndexDown = errors.New("the index is unavailable")
 )
 

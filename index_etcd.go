@@ -481,7 +481,13 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 		case tries > 1 && ops[0].IsDelete() && rev != 0:
 			return resp.Header.Revision, nil
 		}
-		if cur != rev {
+		switch {
+		case cur != rev && tries > 1:
+			// An earlier try may have been applied, and the key changed after it
+			// (another master finished the delete it began, say): whether this write
+			// took effect is unknown, never a conflict, which says it did not.
+			return 0, down(op, fmt.Errorf("%q changed after a try that may have been applied", k[len(ix.prefix)+1:]))
+		case cur != rev:
 			return 0, fmt.Errorf("index %s %q: %w", op, k[len(ix.prefix)+1:], ErrConflict)
 		}
 		// Else the shard changed: again, with it as it is now.

@@ -28,12 +28,14 @@ type testMasters struct {
 	Addrs []string
 	DB    string
 	// Flags are added to every master's command line.
-	Flags  []string
-	Cmds   []*exec.Cmd
-	Logs   []*lockedBuffer
-	URLs   []string
-	ports  []int
-	client *http.Client
+	Flags []string
+	Cmds  []*exec.Cmd
+	Logs  []*lockedBuffer
+	// OldLogs are what each master logged before it was last restarted.
+	OldLogs []string
+	URLs    []string
+	ports   []int
+	client  *http.Client
 }
 
 // startMasters starts n masters over five new volumes and an index in e under
@@ -61,11 +63,13 @@ func (ms *testMasters) Start() int {
 	port := freePort(ms.t)
 	cmd, log, url := startServerOn(ms.t, port, ms.args(append(slices.Clone(ms.Flags), "server")...)...)
 	ms.Cmds, ms.Logs, ms.URLs, ms.ports = append(ms.Cmds, cmd), append(ms.Logs, log), append(ms.URLs, url), append(ms.ports, port)
+	ms.OldLogs = append(ms.OldLogs, "")
 	return len(ms.Cmds) - 1
 }
 
 // Restart starts master i again, on its port, once it is dead (see Kill).
 func (ms *testMasters) Restart(i int) {
+	ms.OldLogs[i] += ms.Logs[i].String()
 	ms.Cmds[i], ms.Logs[i], _ = startServerOn(ms.t, ms.ports[i], ms.args(append(slices.Clone(ms.Flags), "server")...)...)
 }
 
