@@ -314,3 +314,76 @@ func TestRebuildGenerations(t *testing.T) {
 		}
 	}
 }
+
+// TestRebuildOldLayout: volumes written by davkv before every write had a generation
+// of its own (a key written once at its plain name, generation 0; S3 overwrites at .g1,
+// .g2, ...; unlink markers beside them) rebuild as they were, verify finds them whole,
+// and the keys go on: deleted, written again in clock generations.
+func TestRebuildOldLayout(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.StopMaster()
+	p := c.Config.Placement()
+	values := map[string][]byte{"/old/once": []byte("once"), "/old/over": []byte("second overwrite"), "/old/unl": []byte("unlinked")}
+	files := map[string]uint64{"/old/once": 0, "/old/over": 2, "/old/unl": 0}
+	for key, gen := range files {
+		sub := p.Subvolume(key)
+		for _, v := range p.Choose(key) {
+			write := func(path string, b []byte) {
+				full := filepath.Join(volumeDir(c, v), path)
+				if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(full, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(GenPath(key, sub, gen), values[key])
+			if key == "/old/unl" {
+				write(MarkerPath(key, sub, gen), nil)
+			}
+		}
+	}
+	for _, tt := range []struct{ key, path string }{
+		{"/old/once", "sv08/d8/aa/L29sZC9vbmNl"},
+		{"/old/over", "sv02/06/c8/L29sZC9vdmVy.g2"},
+	} {
+		if got := GenPath(tt.key, p.Subvolume(tt.key), files[tt.key]); got != tt.path {
+			t.Fatalf("%s written by an older davkv at %s, want %s", tt.key, got, tt.path)
+		}
+	}
+	db := filepath.Join(t.TempDir(), "rebuilt")
+	var out bytes.Buffer
+	if err := runRebuild(context.Background(), rebuildConfig(c, db), &out, testLogger(t)); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, out.String())
+	}
+	c.Config.DB = db
+	cfg := VerifyConfig{ClusterConfig: c.Config.ClusterConfig, CheckOptions: CheckOptions{Deep: true}, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
+	out.Reset()
+	if err := runVerify(context.Background(), cfg, &out, testLogger(t)); err != nil || !strings.Contains(out.String(), "the data is whole") {
+		t.Fatalf("verify of the old layout: %v\n%s", err, out.String())
+	}
+	c.startMaster()
+	for key, gen := range files {
+		rec := c.Record(key)
+		if rec.Gen != gen || len(rec.Volumes) != 3 || (rec.State == StateUnlinked) != (key == "/old/unl") {
+			t.Fatalf("%s rebuilt as %+v, want generation %d on 3 volumes", key, rec, gen)
+		}
+	}
+	for _, key := range []string{"/old/once", "/old/over"} {
+		if status, got := c.Get(key); status != http.StatusOK || !bytes.Equal(got, values[key]) {
+			t.Fatalf("GET %s: %d %q", key, status, got)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(values)) {
+		if resp := c.Do(http.MethodDelete, key, nil); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("DELETE %s: %d", key, resp.StatusCode)
+		}
+		c.Put(key, []byte("new"))
+		if rec := c.Record(key); rec.Gen <= 2 {
+			t.Fatalf("%s written anew in generation %d, want a clock one", key, rec.Gen)
+		}
+	}
+	if n := len(c.AllFiles()); n != 9 {
+		t.Fatalf("%d files on the volumes, want the 9 of the new values: %v", n, c.AllFiles())
+	}
+}
