@@ -1,7 +1,7 @@
 package main
 
 // Linearizability under faults, checked with porcupine: workers send contended PUTs,
-// GETs, DELETEs and S3 PutObjects to a few keys through one master on LevelDB and
+// GETs and DELETEs, native and S3, to a few keys through one master on LevelDB and
 // through two and three masters on a real 3-member etcd, while volumes freeze, masters
 // are killed or frozen past their lease, and etcd's leader dies. Every history must be
 // one that a single copy of the data could have given.
@@ -36,13 +36,20 @@ import (
 type linOp uint8
 
 const (
-	linPut    linOp = iota // native PUT: creates the key, 403 if it is there
-	linS3Put               // S3 PutObject: sets the key, whatever was there
-	linGet                 // native GET, following the redirect
-	linDelete              // native DELETE: 204 if the key was there, 404 if not
+	linPut      linOp = iota // native PUT: creates the key, 403 if it is there
+	linS3Put                 // S3 PutObject: sets the key, whatever was there
+	linGet                   // native GET, following the redirect
+	linDelete                // native DELETE: 204 if the key was there, 404 if not
+	linS3Get                 // S3 GetObject, streamed through the master
+	linS3Delete              // S3 DeleteObject: 204 whether the key was there or not
 )
 
-func (o linOp) String() string { return [...]string{"PUT", "S3 PUT", "GET", "DELETE"}[o] }
+func (o linOp) String() string {
+	return [...]string{"PUT", "S3 PUT", "GET", "DELETE", "S3 GET", "S3 DELETE"}[o]
+}
+
+// reads reports whether o only reads.
+func (o linOp) reads() bool { return o == linGet || o == linS3Get }
 
 // linInput is one request: the operation and, for a write, the value's number, and
 // the master it went through (which the model ignores).
@@ -89,6 +96,8 @@ var linModel = porcupine.Model{
 			return true, held
 		case linS3Put:
 			return true, in.Value
+		case linS3Delete:
+			return true, 0
 		case linDelete:
 			if out.Outcome == linRefused {
 				return held == 0, held
@@ -100,8 +109,8 @@ var linModel = porcupine.Model{
 	DescribeOperation: func(input, output any) string {
 		in, out := input.(linInput), output.(linOutput)
 		what := fmt.Sprintf("%s v%d", in.Op, in.Value)
-		if in.Op == linGet {
-			what = fmt.Sprintf("GET → v%d", out.Value)
+		if in.Op.reads() {
+			what = fmt.Sprintf("%s → v%d", in.Op, out.Value)
 		}
 		return fmt.Sprintf("%s (%d) via master %d", what, out.Status, in.Master)
 	},
@@ -133,7 +142,7 @@ type linHistory struct {
 
 func (h *linHistory) add(key string, client int, in linInput, out linOutput, call, ret time.Time) {
 	op := porcupine.Operation{ClientId: client, Input: in, Output: out, Call: int64(call.Sub(h.start)), Return: int64(ret.Sub(h.start))}
-	if out.Outcome == linUnknown && in.Op != linGet {
+	if out.Outcome == linUnknown && !in.Op.reads() {
 		op.Return = 1 << 62 // it may take effect at any time after its call
 	}
 	h.mu.Lock()
@@ -192,7 +201,7 @@ func (r *linRun) do(worker, m int, key string, op linOp) {
 	r.cmu.Lock()
 	r.count[fmt.Sprintf("%s %d", op, out.Status)]++
 	r.cmu.Unlock()
-	if out.Status == http.StatusConflict || (op == linGet && out.Outcome == linUnknown) {
+	if out.Status == http.StatusConflict || (op.reads() && out.Outcome == linUnknown) {
 		return // changed nothing, said nothing
 	}
 	r.hist.add(key, worker, in, out, call, ret)
@@ -200,23 +209,9 @@ func (r *linRun) do(worker, m int, key string, op linOp) {
 
 // send sends in and says what its answer means.
 func (r *linRun) send(m int, key string, in linInput) linOutput {
-	if in.Op == linS3Put {
-		ctx, cancel := context.WithTimeout(context.Background(), linTimeout)
-		defer cancel()
-		_, err := r.s3[m].PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("lin"), Key: aws.String(strings.TrimPrefix(key, "/lin/")), Body: bytes.NewReader(linValue(in.Value))})
-		var re *awshttp.ResponseError
-		switch {
-		case err == nil:
-			return linOutput{Outcome: linDone, Status: http.StatusOK}
-		case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusConflict:
-			return linOutput{Status: http.StatusConflict}
-		case errors.As(err, &re) && re.HTTPStatusCode() >= 500:
-			return linOutput{Outcome: linUnknown, Status: re.HTTPStatusCode()}
-		case errors.As(err, &re) && re.HTTPStatusCode() != 0:
-			r.t.Errorf("S3 PutObject %s: %v", key, err)
-			return linOutput{Outcome: linUnknown, Status: re.HTTPStatusCode()}
-		}
-		return linOutput{Outcome: linUnknown} // no answer
+	switch in.Op {
+	case linS3Put, linS3Get, linS3Delete:
+		return r.sendS3(m, key, in)
 	}
 	var body io.Reader
 	method := map[linOp]string{linPut: http.MethodPut, linGet: http.MethodGet, linDelete: http.MethodDelete}[in.Op]
@@ -252,6 +247,47 @@ func (r *linRun) send(m int, key string, in linInput) linOutput {
 		out.Outcome = linUnknown
 	}
 	return out
+}
+
+// sendS3 is send for the S3 operations, through the AWS SDK.
+func (r *linRun) sendS3(m int, key string, in linInput) linOutput {
+	ctx, cancel := context.WithTimeout(context.Background(), linTimeout)
+	defer cancel()
+	bucket, name := aws.String("lin"), aws.String(strings.TrimPrefix(key, "/lin/"))
+	var out linOutput
+	var err error
+	switch in.Op {
+	case linS3Put:
+		_, err = r.s3[m].PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: name, Body: bytes.NewReader(linValue(in.Value))})
+	case linS3Delete:
+		_, err = r.s3[m].DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: name})
+	case linS3Get:
+		var got *s3.GetObjectOutput
+		if got, err = r.s3[m].GetObject(ctx, &s3.GetObjectInput{Bucket: bucket, Key: name}); err == nil {
+			b, rerr := io.ReadAll(got.Body)
+			got.Body.Close()
+			if rerr != nil {
+				return linOutput{Outcome: linUnknown}
+			}
+			out.Value = r.identify(key, b)
+		}
+	}
+	var re *awshttp.ResponseError
+	switch {
+	case err == nil:
+		out.Status = http.StatusOK
+		return out
+	case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound && in.Op == linS3Get && s3Code(err) == "NoSuchKey":
+		return linOutput{Status: http.StatusNotFound}
+	case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusConflict:
+		return linOutput{Status: http.StatusConflict}
+	case errors.As(err, &re) && re.HTTPStatusCode() >= 500:
+		return linOutput{Outcome: linUnknown, Status: re.HTTPStatusCode()}
+	case errors.As(err, &re) && re.HTTPStatusCode() != 0:
+		r.t.Errorf("S3 %s %s: %v", in.Op, key, err)
+		return linOutput{Outcome: linUnknown, Status: re.HTTPStatusCode()}
+	}
+	return linOutput{Outcome: linUnknown} // no answer
 }
 
 // identify returns the number of the value that b is, whole, or notes a torn read.
@@ -290,10 +326,14 @@ func (r *linRun) load(workers int, stop <-chan struct{}) *sync.WaitGroup {
 				switch p := rng.IntN(100); {
 				case p < 25:
 					op = linPut
-				case p < 45:
+				case p < 40:
 					op = linDelete
+				case p < 45:
+					op = linS3Delete
 				case p < 60:
 					op = linS3Put
+				case p < 70:
+					op = linS3Get
 				}
 				r.do(w, m, key, op)
 				time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)

@@ -1,7 +1,7 @@
 package main
 
 // The master's per-key locks: one PUT, DELETE, UNLINK, REBALANCE or VERIFY of a key at
-// a time in this process.
+// a time in this process, or one piece of background work (the sweeper, adoption).
 
 import (
 	"context"
@@ -9,56 +9,70 @@ import (
 	"sync"
 )
 
-// keyLocks holds the keys that have a PUT, DELETE or UNLINK in flight. A second native
-// writer is refused at once rather than queued (tryLock): a client that races itself
-// should hear so. S3 clients expect writes to one key to follow each other, the last
-// one winning, so S3 writes wait (lock).
+// keyLocks holds the keys that have a PUT, DELETE or UNLINK in flight, or background
+// work. A second native writer is refused at once rather than queued (see lock): a
+// client that races itself should hear so. S3 clients expect writes to one key to
+// follow each other, the last one winning, so S3 writes wait. Background work is no
+// client's race: a client waits for it either way, and background work never waits,
+// it tries again later (tryBackground).
 type keyLocks struct {
-	mu sync.Mutex
-	// held maps each locked key to a channel closed when it is unlocked.
-	held map[string]chan struct{}
+	mu   sync.Mutex
+	held map[string]keyHold
 }
 
-// tryLock locks key and returns its unlock, or false if key is already locked.
-func (l *keyLocks) tryLock(key string) (func(), bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, busy := l.held[key]; busy {
-		return nil, false
-	}
-	return l.take(key), true
+// keyHold is one locked key.
+type keyHold struct {
+	// unlocked is closed when the key is unlocked.
+	unlocked chan struct{}
+	// background says background work holds it, not a client's request.
+	background bool
 }
 
-// lock locks key, waiting while it is locked until ctx ends (then ErrLocked), and
-// returns its unlock.
-func (l *keyLocks) lock(ctx context.Context, key string) (func(), error) {
+// lock locks key for a client's request and returns its unlock. While another
+// client's request holds it, it answers ErrLocked at once, or with wait waits until
+// ctx ends (then ErrLocked); while background work holds it, it waits.
+func (l *keyLocks) lock(ctx context.Context, key string, wait bool) (func(), error) {
 	for {
 		l.mu.Lock()
-		unlocked, busy := l.held[key]
+		h, busy := l.held[key]
 		if !busy {
 			defer l.mu.Unlock()
-			return l.take(key), nil
+			return l.take(key, false), nil
 		}
 		l.mu.Unlock()
+		if !wait && !h.background {
+			return nil, ErrLocked
+		}
 		select {
-		case <-unlocked:
+		case <-h.unlocked:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: %w", ErrLocked, ctx.Err())
 		}
 	}
 }
 
-// take marks key locked and returns its unlock; l.mu is held.
-func (l *keyLocks) take(key string) func() {
-	if l.held == nil {
-		l.held = make(map[string]chan struct{})
+// tryBackground locks key for background work and returns its unlock, or false if
+// anything holds it.
+func (l *keyLocks) tryBackground(key string) (func(), bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, busy := l.held[key]; busy {
+		return nil, false
 	}
-	unlocked := make(chan struct{})
-	l.held[key] = unlocked
+	return l.take(key, true), true
+}
+
+// take marks key locked and returns its unlock; l.mu is held.
+func (l *keyLocks) take(key string, background bool) func() {
+	if l.held == nil {
+		l.held = make(map[string]keyHold)
+	}
+	h := keyHold{unlocked: make(chan struct{}), background: background}
+	l.held[key] = h
 	return func() {
 		l.mu.Lock()
 		delete(l.held, key)
 		l.mu.Unlock()
-		close(unlocked)
+		close(h.unlocked)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -68,5 +70,58 @@ func TestConcurrentWritersOneKey(t *testing.T) {
 	}
 	if created != 1 {
 		t.Fatalf("%d PUTs created the key, want 1", created)
+	}
+}
+
+// TestKeyLocksBackground: a request meeting another request's lock is refused at once
+// (or, waiting, waits); one meeting the sweeper's waits for it; the sweeper never
+// waits.
+func TestKeyLocksBackground(t *testing.T) {
+	tests := []struct {
+		name       string
+		background bool // who holds the key
+		wait       bool
+		want       error // nil: the lock is had once the holder unlocks
+	}{
+		{"a request meets a request", false, false, ErrLocked},
+		{"a waiting request meets a request", false, true, nil},
+		{"a request meets the sweeper", true, false, nil},
+		{"a waiting request meets the sweeper", true, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l keyLocks
+			var unlock func()
+			if tt.background {
+				var ok bool
+				if unlock, ok = l.tryBackground("/k"); !ok {
+					t.Fatal("background lock of a free key refused")
+				}
+			} else if unlock, _ = l.lock(context.Background(), "/k", false); unlock == nil {
+				t.Fatal("lock of a free key refused")
+			}
+			if _, ok := l.tryBackground("/k"); ok {
+				t.Fatal("background work took a held key")
+			}
+			unlocked := make(chan struct{})
+			time.AfterFunc(50*time.Millisecond, func() { unlock(); close(unlocked) })
+			start := time.Now()
+			got, err := l.lock(context.Background(), "/k", tt.wait)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("lock: %v, want %v", err, tt.want)
+			}
+			if err == nil {
+				if time.Since(start) < 40*time.Millisecond {
+					t.Fatal("had the lock before its holder unlocked")
+				}
+				got()
+			}
+			<-unlocked
+			if unlock, ok := l.tryBackground("/k"); !ok {
+				t.Fatal("the key stayed locked")
+			} else {
+				unlock()
+			}
+		})
 	}
 }

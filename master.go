@@ -198,16 +198,24 @@ func (m *Master) rollBack(ctx context.Context, key string, busy Record) (Record,
 	return Record{}, ErrNotFound
 }
 
-// lockKey locks key: with wait, waiting while it is locked until ctx ends; without,
-// ErrLocked at once.
+// lockKey locks key for a request: with wait, waiting while another request holds it
+// until ctx ends; without, ErrLocked at once (see keyLocks).
 func (m *Master) lockKey(ctx context.Context, key string, wait bool) (func(), error) {
-	if wait {
-		return m.locks.lock(ctx, key)
+	return m.locks.lock(ctx, key, wait)
+}
+
+// lockBackground locks key for background work and reads its record, or ErrLocked if
+// anything holds the key. Unless it fails, the caller must unlock.
+func (m *Master) lockBackground(ctx context.Context, key string) (rec Record, unlock func(), err error) {
+	unlock, ok := m.locks.tryBackground(key)
+	if !ok {
+		return rec, nil, ErrLocked
 	}
-	if unlock, ok := m.locks.tryLock(key); ok {
-		return unlock, nil
+	if rec, err = m.readRecord(ctx, key, false); err != nil {
+		unlock()
+		return rec, nil, err
 	}
-	return nil, ErrLocked
+	return rec, unlock, nil
 }
 
 // ServeHTTP parses the request, checks it, and hands it to the method's handler,

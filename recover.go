@@ -33,9 +33,9 @@ func (m *Master) adopt(ctx context.Context) {
 		if _, ok, err := m.orphanAt(key); err != nil || !ok {
 			return err == nil && ctx.Err() == nil, err
 		}
-		unlock, err := m.lockKey(ctx, key, false)
-		if err != nil {
-			return ctx.Err() == nil, nil // a request's: it finishes the key
+		unlock, ok := m.locks.tryBackground(key)
+		if !ok {
+			return ctx.Err() == nil, nil // a request's: it finishes the key (or the sweeper's)
 		}
 		defer unlock()
 		rec, ok, err := m.orphanAt(key) // again, under the lock: done or adopted meanwhile?

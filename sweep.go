@@ -135,7 +135,7 @@ func (m *Master) sweepLeftovers(ctx context.Context) {
 // markers an UNLINK could not, delete its old replicas and stale generations, and its
 // tombstones. A volume it needs that is down fails it at once, for a retry.
 func (m *Master) sweep(ctx context.Context, key string) error {
-	rec, unlock, err := m.lockRecord(key)
+	rec, unlock, err := m.lockBackground(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
