@@ -100,7 +100,8 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, 
 		}
 	}
 	var errs []error
-	if len(left.Stale) > 0 && len(reached) > 0 {
+	tombstone := len(left.Stale) > 0 && len(reached) > 0
+	if tombstone {
 		// Tombstones where files were removed tell rebuild that every generation up
 		// to top is gone. They are recorded before they are written, so that none
 		// outlives the record: if another master wrote the key anew meanwhile, the
@@ -119,7 +120,7 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, 
 	if err := rb.Index.Put(key, &left); err != nil {
 		return err
 	}
-	if len(left.Stale) > 0 && len(reached) > 0 {
+	if tombstone {
 		errs = rb.Client.PutAll(ctx, reached, TombstonePath(key, rec.Sub, top), nil)
 		for _, err := range errs {
 			rb.Health.Failed(err)

@@ -128,7 +128,14 @@ func (m *Master) lockRecordWait(ctx context.Context, key string, wait bool) (rec
 	if unlock, err = m.lockKey(ctx, key, wait); err != nil {
 		return rec, nil, err
 	}
-	if rec, err = m.readRecord(ctx, key, wait); err != nil {
+	return m.readLocked(ctx, key, wait, unlock)
+}
+
+// readLocked reads key's record (see readRecord) once the caller has its lock, whose
+// unlock it runs if the read fails and returns otherwise.
+func (m *Master) readLocked(ctx context.Context, key string, wait bool, unlock func()) (Record, func(), error) {
+	rec, err := m.readRecord(ctx, key, wait)
+	if err != nil {
 		unlock()
 		return rec, nil, err
 	}
@@ -206,16 +213,12 @@ func (m *Master) lockKey(ctx context.Context, key string, wait bool) (func(), er
 
 // lockBackground locks key for background work and reads its record, or ErrLocked if
 // anything holds the key. Unless it fails, the caller must unlock.
-func (m *Master) lockBackground(ctx context.Context, key string) (rec Record, unlock func(), err error) {
+func (m *Master) lockBackground(ctx context.Context, key string) (Record, func(), error) {
 	unlock, ok := m.locks.tryBackground(key)
 	if !ok {
-		return rec, nil, ErrLocked
+		return Record{}, nil, ErrLocked
 	}
-	if rec, err = m.readRecord(ctx, key, false); err != nil {
-		unlock()
-		return rec, nil, err
-	}
-	return rec, unlock, nil
+	return m.readLocked(ctx, key, false, unlock)
 }
 
 // ServeHTTP parses the request, checks it, and hands it to the method's handler,
