@@ -41,12 +41,30 @@ func startEtcd(t testing.TB, n int) *testEtcd {
 	return e
 }
 
-// launchEtcd is startEtcd for TestMain, which has no test to stop it with.
+// launchEtcd is startEtcd for TestMain, which has no test to stop it with. A cluster
+// that does not answer within 20 s (a member that could not bind its port, a machine
+// too loaded) is stopped and started anew on other ports, three times at most.
 func launchEtcd(n int) (*testEtcd, error) {
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		return nil, errors.New("etcd is not installed: run the tests with 'make test', which installs etcd-server")
 	}
+	for range 3 {
+		var e *testEtcd
+		if e, err = tryEtcd(bin, n); err == nil {
+			return e, nil
+		}
+		if e != nil {
+			e.Stop()
+		}
+		fmt.Fprintf(os.Stderr, "test etcd: %v; starting it again on other ports\n", err)
+	}
+	return nil, err
+}
+
+// tryEtcd starts an n-member cluster on new ports and waits until it answers.
+func tryEtcd(bin string, n int) (*testEtcd, error) {
+	var err error
 	e := &testEtcd{members: make([]*exec.Cmd, n)}
 	var peers, initial []string
 	for i := range n {
@@ -72,7 +90,7 @@ func launchEtcd(n int) (*testEtcd, error) {
 		return e, err
 	}
 	defer client.Close()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err := client.Put(ctx, "/davkv-test-ready", "")
 		cancel()
