@@ -23,6 +23,18 @@ type HealthPage struct {
 	// Ready says the master has finished its start-up recovery (see Master.recover).
 	Ready   bool           `json:"ready"`
 	Volumes []VolumeStatus `json:"volumes"`
+	// Domains are the failure domains the volumes are in, one per host (in its zone),
+	// in the order of the volumes: placement spreads each key's replicas over them.
+	Domains []DomainStatus `json:"domains"`
+}
+
+// DomainStatus is one failure domain, a host in its zone, in GET /health.
+type DomainStatus struct {
+	Zone    string   `json:"zone,omitempty"`
+	Host    string   `json:"host"`
+	Volumes []string `json:"volumes"`
+	// Up is how many of Volumes answer.
+	Up int `json:"up"`
 }
 
 // VolumeStatus is one volume's entry in GET /health.
@@ -33,4 +45,9 @@ type VolumeStatus struct {
 	// writes until it has room again, but serves reads and deletes.
 	Full  bool   `json:"full"`
 	Error string `json:"error,omitempty"`
+	// Zone, Host and Weight are where placement counts the volume to be and its
+	// share of keys (see Placement).
+	Zone   string  `json:"zone,omitempty"`
+	Host   string  `json:"host"`
+	Weight float64 `json:"weight"`
 }

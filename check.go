@@ -27,6 +27,7 @@ const (
 	probLost       = "keys with no good replica"
 	probUnder      = "under-replicated keys"
 	probMisplaced  = "keys on other volumes than placement wants"
+	probCrowded    = "keys with replicas crowded in one zone or host"
 	probLeftovers  = "keys with old replicas, generations or tombstones still to delete"
 	probPending    = "unfinished writes and deletes"
 	probOrphan     = "orphan files (no key owns them)"
@@ -34,10 +35,12 @@ const (
 	probAbandoned  = "multipart uploads older than -upload-grace (abandoned)"
 )
 
-var verifyKinds = []string{probMissing, probCorrupt, probMarker, probLost, probUnder, probMisplaced, probLeftovers, probPending, probOrphan, probYoungOrpha, probAbandoned}
+var verifyKinds = []string{probMissing, probCorrupt, probMarker, probLost, probUnder, probMisplaced, probCrowded, probLeftovers, probPending, probOrphan, probYoungOrpha, probAbandoned}
 
-// harmful are the problems that make verify fail unless fixed. Misplaced keys and old
-// replicas are whole data in the wrong place; young orphans may be writes in flight.
+// harmful are the problems that make verify fail unless fixed. Misplaced and crowded
+// keys and old replicas are whole data in the wrong place (a crowded key loses more
+// replicas to one machine's failure: written while a domain was down, or placed
+// before davkv knew domains); young orphans may be writes in flight.
 var harmful = []string{probMissing, probCorrupt, probMarker, probLost, probUnder, probPending, probOrphan}
 
 // Finding is one problem verify found: the master's VERIFY method answers a list.
@@ -206,7 +209,10 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 	if under {
 		v.report.add(probUnder, fmt.Sprintf("%s (%d of %d)", key, len(rec.Volumes), len(want)), fixed)
 	}
-	if misplaced {
+	switch {
+	case misplaced && v.rebalance.Placement.crowded(rec.Volumes, want):
+		v.report.add(probCrowded, key+" on "+strings.Join(rec.Volumes, ","), fixed)
+	case misplaced:
 		v.report.add(probMisplaced, key, fixed)
 	}
 	if old {

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,8 +72,9 @@ func freePortOn(t testing.TB, host string) int {
 // testVolume is one nginx started by volume.sh.
 type testVolume struct {
 	t    testing.TB
-	Addr string // 127.0.0.1:port
+	Addr string // host:port
 	Dir  string
+	host string // a loopback address: 127.0.0.1 (empty), 127.0.0.2, ...
 	port int
 	// env is added to volume.sh's environment (DAVKV_SECRET, ...).
 	env  []string
@@ -84,15 +86,22 @@ type testVolume struct {
 // volume.sh's environment.
 func startVolume(t testing.TB, env ...string) *testVolume {
 	t.Helper()
+	return startVolumeOn(t, "127.0.0.1", env...)
+}
+
+// startVolumeOn is startVolume bound to host, a loopback address (Linux answers all
+// of 127/8 on lo): several of them stand for several machines.
+func startVolumeOn(t testing.TB, host string, env ...string) *testVolume {
+	t.Helper()
 	if _, err := exec.LookPath("nginx"); err != nil {
 		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
 			t.Fatal("nginx is not installed: run the tests with 'make test', which installs it")
 		}
 	}
-	v := &testVolume{t: t, Dir: t.TempDir(), env: env}
+	v := &testVolume{t: t, Dir: t.TempDir(), host: host, env: env}
 	var err error
 	for range 5 { // another process may take the port between freePort and nginx
-		v.port = freePort(t)
+		v.port = freePortOn(t, host)
 		if err = v.Start(); err == nil {
 			t.Cleanup(v.Stop)
 			return v
@@ -104,9 +113,10 @@ func startVolume(t testing.TB, env ...string) *testVolume {
 
 // Start runs nginx (again) on the volume's port and waits until it answers.
 func (v *testVolume) Start() error {
-	v.Addr = fmt.Sprintf("127.0.0.1:%d", v.port)
+	v.host = cmp.Or(v.host, "127.0.0.1")
+	v.Addr = net.JoinHostPort(v.host, fmt.Sprint(v.port))
 	cmd := exec.Command("bash", "volume.sh", v.Dir)
-	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", v.port), "BIND=127.0.0.1"), v.env...)
+	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", v.port), "BIND="+v.host), v.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -235,13 +245,23 @@ func startCluster(t testing.TB, n int, configure func(*ServerConfig)) *testClust
 // startClusterEnv is startCluster with env added to every volume's environment.
 func startClusterEnv(t testing.TB, n int, env []string, configure func(*ServerConfig)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t}
-	var addrs []string
+	var vols []*testVolume
 	for range n {
-		v := startVolume(t, env...)
-		c.Vols = append(c.Vols, v)
+		vols = append(vols, startVolume(t, env...))
+	}
+	return startClusterOf(t, vols, configure)
+}
+
+// startClusterOf starts a master with 3 replicas (or fewer, if there are fewer
+// volumes) on vols, already started; configure may change its configuration.
+func startClusterOf(t testing.TB, vols []*testVolume, configure func(*ServerConfig)) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, Vols: vols}
+	var addrs []string
+	for _, v := range vols {
 		addrs = append(addrs, v.Addr)
 	}
+	n := len(vols)
 	c.Config = ServerConfig{
 		ClusterConfig: ClusterConfig{Volumes: addrs, DB: testDB(t), Replicas: min(3, n), Subvolumes: 10},
 		MD5Sum:        true,

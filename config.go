@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -13,6 +14,10 @@ import (
 type ClusterConfig struct {
 	// Volumes are the host:port names of the nginx volumes.
 	Volumes []string
+	// Zones and Weights are where the volumes are and how big, as -volumes names
+	// them (see Placement): nil is no zones, and weight 1 each.
+	Zones   map[string]string
+	Weights map[string]float64
 	// DB is the LevelDB directory of the index.
 	DB string
 	// Replicas is how many volumes hold each value.
@@ -43,6 +48,25 @@ func (c ClusterConfig) Validate() error {
 		}
 		seen[v] = true
 	}
+	for v, z := range c.Zones {
+		if !seen[v] {
+			return fmt.Errorf("zone %q is named for volume %s, which is not one of -volumes", z, v)
+		}
+		if !validZone(z) {
+			return fmt.Errorf("volume %s: zone %q must be letters, digits and -._", v, z)
+		}
+	}
+	if len(c.Zones) > 0 && len(c.Zones) < len(c.Volumes) {
+		return errors.New("some volumes have no zone while others have: name a zone for every volume or for none")
+	}
+	for v, w := range c.Weights {
+		if !seen[v] {
+			return fmt.Errorf("a weight is given for volume %s, which is not one of -volumes", v)
+		}
+		if !(w > 0 && w <= maxWeight) {
+			return fmt.Errorf("volume %s: weight %g must be above 0 and at most %d", v, w, maxWeight)
+		}
+	}
 	if c.Replicas < 1 {
 		return fmt.Errorf("-replicas must be at least 1, got %d", c.Replicas)
 	}
@@ -72,5 +96,97 @@ func CheckSecret(s string) error {
 
 // Placement is where c places keys.
 func (c ClusterConfig) Placement() Placement {
-	return Placement{Volumes: c.Volumes, Replicas: c.Replicas, Subvolumes: c.Subvolumes}
+	return Placement{Volumes: c.Volumes, Replicas: c.Replicas, Subvolumes: c.Subvolumes, Zones: c.Zones, Weights: c.Weights}.Prepared()
+}
+
+// maxWeight bounds a volume's weight: a volume 10,000 times another's share is a
+// typo, not a disk.
+const maxWeight = 10000
+
+// volumesFlag fills a list of volumes, their zones and their weights from -volumes:
+// comma-separated [ZONE/]HOST:PORT[*WEIGHT]. A plain HOST:PORT list, as minikeyvalue
+// takes, is zone "" and weight 1 throughout.
+type volumesFlag struct {
+	volumes *[]string
+	zones   *map[string]string
+	weights *map[string]float64
+}
+
+func (f volumesFlag) String() string {
+	if f.volumes == nil {
+		return ""
+	}
+	var out []string
+	for _, v := range *f.volumes {
+		entry := v
+		if z := (*f.zones)[v]; z != "" {
+			entry = z + "/" + v
+		}
+		if w, ok := (*f.weights)[v]; ok {
+			entry += "*" + strconv.FormatFloat(w, 'g', -1, 64)
+		}
+		out = append(out, entry)
+	}
+	return strings.Join(out, ",")
+}
+
+func (f volumesFlag) Set(s string) error {
+	vols, zones, weights, err := parseVolumes(s)
+	if err != nil {
+		return err
+	}
+	*f.volumes, *f.zones, *f.weights = vols, zones, weights
+	return nil
+}
+
+// parseVolumes reads -volumes. Zones are all or none: a volume left out of the zones
+// of the others would be a zone of its own by mistake.
+func parseVolumes(s string) (vols []string, zones map[string]string, weights map[string]float64, err error) {
+	var unzoned []string
+	for entry := range strings.SplitSeq(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		v := entry
+		zone, rest, hasZone := strings.Cut(v, "/")
+		if hasZone {
+			if !validZone(zone) {
+				return nil, nil, nil, fmt.Errorf("volume %q: a zone is letters, digits and -._, before the /", entry)
+			}
+			v = rest
+		}
+		if addr, w, ok := strings.Cut(v, "*"); ok {
+			weight, err := strconv.ParseFloat(w, 64)
+			if err != nil || !(weight > 0 && weight <= maxWeight) {
+				return nil, nil, nil, fmt.Errorf("volume %q: a weight is a number above 0 and at most %d, after the *", entry, maxWeight)
+			}
+			v = addr
+			if weights == nil {
+				weights = map[string]float64{}
+			}
+			weights[v] = weight
+		}
+		if hasZone {
+			if zones == nil {
+				zones = map[string]string{}
+			}
+			zones[v] = zone
+		} else {
+			unzoned = append(unzoned, v)
+		}
+		vols = append(vols, v)
+	}
+	if len(zones) > 0 && len(unzoned) > 0 {
+		return nil, nil, nil, fmt.Errorf("volumes %s have no zone while others have: name a zone for every volume or for none", strings.Join(unzoned, ", "))
+	}
+	return vols, zones, weights, nil
+}
+
+// validZone reports whether zone is a name a zone may have: it shows in metrics
+// labels and log lines as it is.
+func validZone(zone string) bool {
+	return zone != "" && len(zone) <= 64 && strings.IndexFunc(zone, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-._", r))
+	}) < 0
 }

@@ -160,3 +160,13 @@ func (h *Health) Status() []VolumeStatus {
 	}
 	return out
 }
+
+// StatusIn is Status with where p counts each volume to be (its zone and host) and its
+// weight.
+func (h *Health) StatusIn(p Placement) []VolumeStatus {
+	vols := h.Status()
+	for i, v := range vols {
+		vols[i].Zone, vols[i].Host, vols[i].Weight = p.Zone(v.Volume), Host(v.Volume), p.Weight(v.Volume)
+	}
+	return vols
+}

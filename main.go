@@ -162,6 +162,7 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	clusterFlags(fs, &cfg.ClusterConfig)
 	fs.DurationVar(&cfg.Grace, "grace", 30*time.Second, "how long old replicas (moved by REBALANCE, replaced by an S3 overwrite) are kept, for redirects already sent")
 	fs.BoolVar(&cfg.Protect, "protect", false, "refuse DELETE of a key that was not UNLINKed first")
+	fs.StringVar(&cfg.Zone, "zone", "", "the zone this master is in: GETs go to a replica in it when one is up")
 	fs.StringVar(&cfg.Fallback, "fallback", "", "host:port to redirect GETs of unknown keys to")
 	fs.IntVar(&cfg.MinReplicas, "minreplicas", 0, "with fewer volumes up than -replicas, accept a PUT once this many copies are stored (default: -replicas)")
 	fs.BoolVar(&cfg.MD5Sum, "md5sum", true, "compute and serve each value's MD5")
@@ -232,7 +233,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 // clusterFlags are the flags of every command that works on the volumes and the index.
 func clusterFlags(fs *flag.FlagSet, c *ClusterConfig) {
-	fs.Var((*listFlag)(&c.Volumes), "volumes", "comma-separated volumes, host:port each")
+	fs.Var(volumesFlag{&c.Volumes, &c.Zones, &c.Weights}, "volumes", "comma-separated volumes, [ZONE/]HOST:PORT[*WEIGHT] each")
 	fs.StringVar(&c.DB, "db", "", "the index: a LevelDB directory, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?lease=TTL]")
 	fs.IntVar(&c.Replicas, "replicas", 3, "volumes holding each value")
 	fs.IntVar(&c.Subvolumes, "subvolumes", 10, "sv directories per volume")
@@ -295,7 +296,7 @@ func thrashCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs.StringVar(&cfg.Master, "master", "localhost:3000", "the master, host:port")
 	fs.BoolVar(&cfg.Direct, "direct", false, "work straight against -volumes, with no master: the physical limit")
 	fs.BoolVar(&cfg.S3, "s3", false, "speak S3 to the master (PutObject, GetObject, DeleteObject, unsigned: a master without -s3keys), in the bucket the prefix begins with")
-	fs.Var((*listFlag)(&cfg.Volumes), "volumes", "with -direct: comma-separated volumes, host:port each")
+	fs.Var(volumesFlag{&cfg.Volumes, &cfg.Zones, &cfg.Weights}, "volumes", "with -direct: comma-separated volumes, [ZONE/]HOST:PORT[*WEIGHT] each")
 	fs.IntVar(&cfg.Replicas, "replicas", 3, "with -direct: volumes holding each value")
 	fs.IntVar(&cfg.Subvolumes, "subvolumes", 10, "with -direct: sv directories per volume")
 	fs.IntVar(&cfg.Count, "count", 10000, "keys")

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -315,11 +316,20 @@ func get1(q url.Values, name string) string {
 // recovery has finished: 503 when fewer volumes are up than -replicas, so that a load
 // balancer takes the master out, and with ?ready also while recovery runs.
 func (m *Master) healthPage(w http.ResponseWriter, q url.Values) error {
-	page := HealthPage{Ready: m.ready.Load(), Volumes: m.health.Status()}
+	page := HealthPage{Ready: m.ready.Load(), Volumes: m.health.StatusIn(m.placement), Domains: []DomainStatus{}}
 	up := 0
 	for _, v := range page.Volumes {
 		if v.Up {
 			up++
+		}
+		i := slices.IndexFunc(page.Domains, func(d DomainStatus) bool { return d.Zone == v.Zone && d.Host == v.Host })
+		if i < 0 {
+			i = len(page.Domains)
+			page.Domains = append(page.Domains, DomainStatus{Zone: v.Zone, Host: v.Host})
+		}
+		page.Domains[i].Volumes = append(page.Domains[i].Volumes, v.Volume)
+		if v.Up {
+			page.Domains[i].Up++
 		}
 	}
 	status := http.StatusOK
@@ -443,6 +453,10 @@ type ServerConfig struct {
 	// signURL), for volumes that refuse unsigned reads (volume.sh with
 	// DAVKV_SIGNREADS); it needs ClusterConfig.Secret. Zero sends plain links.
 	SignReads time.Duration
+	// Zone is the zone this master is in: GETs redirect to a replica in it when one
+	// is up, and S3 reads read from one, so that reads stay near their reader. Empty
+	// reads from any replica.
+	Zone string
 	// NoMetrics turns off GET /metrics and the counting behind it, which costs the
 	// master a little CPU per request; zero counts.
 	NoMetrics bool
@@ -473,6 +487,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.SignReads > 0 && c.Secret == "" {
 		return errors.New("-signreads needs the volumes' secret: set DAVKV_SECRET (or DAVKV_SECRET_FILE)")
+	}
+	if c.Zone != "" && !c.Placement().hasZone(c.Zone) {
+		return fmt.Errorf("-zone %q: no volume is in that zone (-volumes names zones as ZONE/HOST:PORT)", c.Zone)
 	}
 	if c.Fallback != "" {
 		if _, _, err := net.SplitHostPort(c.Fallback); err != nil {

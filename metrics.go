@@ -253,8 +253,8 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // stateCollector reads, when scraped, what the master knows without counting: which
 // volumes are up and full, the index's keys and bytes by state, the sweeper's queue.
 type stateCollector struct {
-	m                               *Master
-	up, full, keys, bytes, sweeping *prometheus.Desc
+	m                                             *Master
+	up, full, info, weight, keys, bytes, sweeping *prometheus.Desc
 }
 
 func newStateCollector(m *Master) *stateCollector {
@@ -262,6 +262,8 @@ func newStateCollector(m *Master) *stateCollector {
 		m:        m,
 		up:       prometheus.NewDesc("davkv_volume_up", "Whether the volume answers (1) or not (0).", []string{"volume"}, nil),
 		full:     prometheus.NewDesc("davkv_volume_full", "Whether the volume refused a write for want of room lately (1): it gets no writes.", []string{"volume"}, nil),
+		info:     prometheus.NewDesc("davkv_volume_domain", "Always 1: the zone and host placement counts the volume in (its failure domain).", []string{"volume", "zone", "host"}, nil),
+		weight:   prometheus.NewDesc("davkv_volume_weight", "The volume's weight: its share of keys relative to the others.", []string{"volume"}, nil),
 		keys:     prometheus.NewDesc("davkv_keys", "Keys in the index, by state (live, unlinked; writing and deleting: unfinished writes and deletes).", []string{"state"}, nil),
 		bytes:    prometheus.NewDesc("davkv_stored_bytes", "Bytes of the values in the index, one copy each, by state.", []string{"state"}, nil),
 		sweeping: prometheus.NewDesc("davkv_sweeper_queue_keys", "Keys waiting for the sweeper: old replicas, unfinished deletes and unlinks.", nil, nil),
@@ -269,7 +271,7 @@ func newStateCollector(m *Master) *stateCollector {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.full, c.keys, c.bytes, c.sweeping} {
+	for _, d := range []*prometheus.Desc{c.up, c.full, c.info, c.weight, c.keys, c.bytes, c.sweeping} {
 		ch <- d
 	}
 }
@@ -281,9 +283,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return 0
 	}
-	for _, v := range c.m.health.Status() {
+	for _, v := range c.m.health.StatusIn(c.m.placement) {
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, flag(v.Up), v.Volume)
 		ch <- prometheus.MustNewConstMetric(c.full, prometheus.GaugeValue, flag(v.Full), v.Volume)
+		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, v.Volume, v.Zone, v.Host)
+		ch <- prometheus.MustNewConstMetric(c.weight, prometheus.GaugeValue, v.Weight, v.Volume)
 	}
 	if stats, err := c.m.index.Stats(); err == nil {
 		for st := StateWriting; st <= StateDeleting; st++ {

@@ -31,37 +31,42 @@ func (m *Master) get(w http.ResponseWriter, key string) error {
 	if err != nil {
 		return err
 	}
-	up := 0
-	for _, v := range rec.Volumes {
-		if m.health.Up(v) {
-			up++
-		}
+	near, far, _ := m.readOrder(rec.Volumes)
+	if len(near) == 0 {
+		near = far
 	}
-	if up == 0 {
+	if len(near) == 0 {
 		return fmt.Errorf("%w: every volume holding the key is down", ErrNoVolumes)
 	}
-	pick := rand.IntN(up)
-	for _, v := range rec.Volumes {
-		if !m.health.Up(v) {
-			continue
-		}
-		if pick == 0 {
-			if rec.MD5 != "" {
-				h := w.Header()
-				h["Content-Md5"] = []string{rec.MD5}
-				h["Etag"] = []string{`"` + rec.MD5 + `"`}
-			}
-			path := rec.Path(key)
-			loc := m.client.URL(v, path)
-			if m.cfg.SignReads > 0 {
-				loc = signURL(loc, path, m.cfg.Secret, time.Now().Add(m.cfg.SignReads).Unix())
-			}
-			redirect(w, loc)
-			return nil
-		}
-		pick--
+	v := near[rand.IntN(len(near))]
+	if rec.MD5 != "" {
+		h := w.Header()
+		h["Content-Md5"] = []string{rec.MD5}
+		h["Etag"] = []string{`"` + rec.MD5 + `"`}
 	}
-	panic("unreachable: no up volume after counting one")
+	path := rec.Path(key)
+	loc := m.client.URL(v, path)
+	if m.cfg.SignReads > 0 {
+		loc = signURL(loc, path, m.cfg.Secret, time.Now().Add(m.cfg.SignReads).Unix())
+	}
+	redirect(w, loc)
+	return nil
+}
+
+// readOrder sorts the volumes of a replica for reading: those up in the master's
+// -zone (none without one), the others up, and those down, each in vols's order.
+func (m *Master) readOrder(vols []string) (near, far, down []string) {
+	for _, v := range vols {
+		switch {
+		case !m.health.Up(v):
+			down = append(down, v)
+		case m.cfg.Zone != "" && m.placement.Zone(v) == m.cfg.Zone:
+			near = append(near, v)
+		default:
+			far = append(far, v)
+		}
+	}
+	return near, far, down
 }
 
 func redirect(w http.ResponseWriter, location string) {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,16 +121,9 @@ func (m *Master) openReplica(ctx context.Context, key string, rec Record, off, n
 // openFile opens the file at path, of size bytes, or n bytes of it from off if ranged,
 // on the first of vols that answers: those that are up first, then the others.
 func (m *Master) openFile(ctx context.Context, path string, vols []string, size, off, n int64, ranged bool) (io.ReadCloser, error) {
-	var up, down []string
-	for _, v := range vols {
-		if m.health.Up(v) {
-			up = append(up, v)
-		} else {
-			down = append(down, v)
-		}
-	}
+	near, far, down := m.readOrder(vols)
 	var errs []error
-	for _, v := range append(up, down...) {
+	for _, v := range slices.Concat(near, far, down) {
 		var body io.ReadCloser
 		var err error
 		if ranged {

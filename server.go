@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -42,7 +41,7 @@ func (m *Master) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
-	m.log.Info("master listening", "addr", ln.Addr().String(), "volumes", strings.Join(m.cfg.Volumes, ","), "replicas", m.cfg.Replicas)
+	m.log.Info("master listening", "addr", ln.Addr().String(), "volumes", volumesFlag{&m.cfg.Volumes, &m.cfg.Zones, &m.cfg.Weights}.String(), "replicas", m.cfg.Replicas, "zone", m.cfg.Zone)
 	if m.cfg.Secret == "" {
 		m.log.Warn("volumes accept writes from anyone who reaches them: give them and the master a secret in DAVKV_SECRET (see volume.sh)")
 	}

@@ -32,6 +32,9 @@ type ThrashConfig struct {
 	// Subvolumes too.
 	Direct  bool
 	Volumes []string
+	// Zones and Weights are the volumes' (see ClusterConfig), for -direct.
+	Zones   map[string]string
+	Weights map[string]float64
 	// S3 sends the master S3 requests (PutObject, GetObject, DeleteObject), unsigned,
 	// for a master without -s3keys, in the bucket Prefix's first segment names, which
 	// thrash creates.
@@ -76,12 +79,17 @@ func (c ThrashConfig) Validate() error {
 		return fmt.Errorf("-prefix %q must be /BUCKET/... with -s3", c.Prefix)
 	}
 	if c.Direct {
-		return ClusterConfig{Volumes: c.Volumes, DB: "-", Replicas: c.Replicas, Subvolumes: c.Subvolumes, Secret: c.Secret}.Validate()
+		return c.cluster().Validate()
 	}
 	if c.Master == "" {
 		return errors.New("missing -master (or -direct with -volumes)")
 	}
 	return nil
+}
+
+// cluster is the cluster -direct works on.
+func (c ThrashConfig) cluster() ClusterConfig {
+	return ClusterConfig{Volumes: c.Volumes, Zones: c.Zones, Weights: c.Weights, DB: "-", Replicas: c.Replicas, Subvolumes: c.Subvolumes, Secret: c.Secret}
 }
 
 // parseSize reads a byte count such as 4096, 4k, 1M or 1G (powers of 1024).
@@ -234,7 +242,7 @@ func runThrash(ctx context.Context, cfg ThrashConfig, stdout io.Writer, log *slo
 	client := NewVolumeClient(cfg.VolTimeout)
 	client.Secret = cfg.Secret
 	th := &thrasher{cfg: cfg, client: client, master: NewMasterClient(cfg.Master, client),
-		placement: Placement{Volumes: cfg.Volumes, Replicas: cfg.Replicas, Subvolumes: cfg.Subvolumes}}
+		placement: cfg.cluster().Placement()}
 	if cfg.S3 {
 		if err := th.createBucket(ctx); err != nil {
 			return err
