@@ -42,8 +42,9 @@ type Placement struct {
 // the first in that order whose zone, then host, holds the fewest volumes taken so
 // far: the first Replicas fall in as many zones, and then hosts, as there are, and a
 // write that skips a domain that is down still spreads over the others. Adding a
-// volume moves only the keys that now rank it among their first Replicas (and, where
-// domains are unevenly filled, a few that its host's count pushes aside). When every
+// volume moves only the keys that now choose it, each by one replica onto it: the
+// volumes a key takes on a host are that host's first in rendezvous order, so a
+// newcomer can only take the place of one of them or of another host's. When every
 // volume is on a host of its own, or all on one, and weights are equal, this is plain
 // rendezvous order, as davkv placed keys before it knew domains.
 func (p Placement) Rank(key string) []string {

@@ -53,7 +53,7 @@ func (m *Master) get(w http.ResponseWriter, key string) error {
 	return nil
 }
 
-// readOrder sorts the volumes of a replica for reading: those up in the master's
+// readOrder sorts the volumes holding a replica for reading: those up in the master's
 // -zone (none without one), the others up, and those down, each in vols's order.
 func (m *Master) readOrder(vols []string) (near, far, down []string) {
 	for _, v := range vols {
