@@ -69,6 +69,48 @@ func freePortOn(t testing.TB, host string) int {
 	return 0
 }
 
+// testProcesses are the servers the tests started (nginx, etcd, masters, make run),
+// each the leader of a process group of its own: TestMain checks at the end that every
+// group is gone, so that no test leaves a process behind.
+var testProcesses = struct {
+	sync.Mutex
+	started []startedProcess
+}{}
+
+type startedProcess struct {
+	pgid int
+	what string
+}
+
+// started records cmd, begun in a process group of its own (Setpgid), as what.
+func started(cmd *exec.Cmd, what string) {
+	testProcesses.Lock()
+	defer testProcesses.Unlock()
+	testProcesses.started = append(testProcesses.started, startedProcess{cmd.Process.Pid, what})
+}
+
+// leftRunning kills the process groups the tests started and left running, after a
+// moment for those just stopped, and says which they were.
+func leftRunning() []string {
+	testProcesses.Lock()
+	defer testProcesses.Unlock()
+	alive := func(p startedProcess) bool { return syscall.Kill(-p.pgid, 0) == nil }
+	for range 50 {
+		if !slices.ContainsFunc(testProcesses.started, alive) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var left []string
+	for _, p := range testProcesses.started {
+		if alive(p) {
+			left = append(left, fmt.Sprintf("%s (process group %d)", p.what, p.pgid))
+			syscall.Kill(-p.pgid, syscall.SIGKILL)
+		}
+	}
+	return left
+}
+
 // testVolume is one nginx started by volume.sh.
 type testVolume struct {
 	t    testing.TB
@@ -113,6 +155,9 @@ func startVolumeOn(t testing.TB, host string, env ...string) *testVolume {
 
 // Start runs nginx (again) on the volume's port and waits until it answers.
 func (v *testVolume) Start() error {
+	if v.cmd != nil {
+		return fmt.Errorf("volume %s is already running", v.Addr)
+	}
 	v.host = cmp.Or(v.host, "127.0.0.1")
 	v.Addr = net.JoinHostPort(v.host, fmt.Sprint(v.port))
 	cmd := exec.Command("bash", "volume.sh", v.Dir)
@@ -123,6 +168,7 @@ func (v *testVolume) Start() error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	started(cmd, "volume.sh "+v.Dir)
 	v.cmd, v.done = cmd, make(chan struct{})
 	go func() { cmd.Wait(); close(v.done) }()
 	deadline := time.Now().Add(10 * time.Second)

@@ -38,7 +38,7 @@ func TestFanOut(t *testing.T) {
 	refused := ln.Addr().String()
 	ln.Close()
 
-	c := NewVolumeClient(300 * time.Millisecond)
+	c := NewVolumeClient(300*time.Millisecond, "")
 	defer c.CloseIdle()
 	start := time.Now()
 	errs := c.PutAll(ctx, []string{frozen, v.Addr, refused}, "sv00/aa/bb/fan", []byte("value"))

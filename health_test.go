@@ -71,7 +71,7 @@ func TestHealthPage(t *testing.T) {
 	}
 	// A Health of its own over the first volume, probed by hand, tells when Back runs.
 	var back []string
-	h := NewHealth(NewVolumeClient(time.Second), []string{c.Vols[0].Addr}, time.Hour)
+	h := NewHealth(NewVolumeClient(time.Second, ""), []string{c.Vols[0].Addr}, time.Hour)
 	h.Back = func(v string) { back = append(back, v) }
 	c.Vols[0].Stop()
 	eventually(t, 5*time.Second, "/health with a volume down is not 503", func() bool { status, _ := get(""); return status == http.StatusServiceUnavailable })

@@ -111,6 +111,7 @@ func (e *testEtcd) Start(i int) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	started(cmd, "etcd "+e.args[i][2])
 	e.members[i] = cmd
 	return nil
 }

@@ -71,6 +71,10 @@ func TestMain(m *testing.M) {
 	if testEtcdIndex != nil {
 		testEtcdIndex.Stop()
 	}
+	if left := leftRunning(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "the tests left running (now killed): %s\n", strings.Join(left, "; "))
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -143,11 +147,13 @@ func startServer(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, string
 func startServerOn(t *testing.T, port int, args ...string) (*exec.Cmd, *lockedBuffer, string) {
 	t.Helper()
 	cmd := exec.Command(davkvBinary, append(args, "-port", fmt.Sprint(port))...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	started(cmd, "davkv "+strings.Join(args, " "))
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	eventually(t, 10*time.Second, "master did not answer /health", func() bool {

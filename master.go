@@ -67,8 +67,7 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := NewVolumeClient(cfg.VolTimeout)
-	client.Secret = cfg.Secret
+	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
 	m := &Master{
 		cfg:       cfg,
 		index:     index,
@@ -86,6 +85,12 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 	m.sweepWake = make(chan struct{}, 1)
 	m.buffers.New = func() any { b := make([]byte, chunkSize); return &b }
 	return m, nil
+}
+
+// cleanupContext is ctx without its cancellation, bounded by a few volume timeouts:
+// removing what a failed request wrote goes on when its client has gone.
+func (m *Master) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
 }
 
 // healthInterval is how often every volume is probed; with the probe's own timeout it
@@ -194,7 +199,7 @@ func (m *Master) rollBack(ctx context.Context, key string, busy Record) (Record,
 		return busy, err
 	}
 	m.sweepSoon(key) // unless it is all done below
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
+	rctx, cancel := m.cleanupContext(ctx)
 	defer cancel()
 	if err := m.removeReplicas(rctx, key, rec); err != nil {
 		return rec, fmt.Errorf("roll back an unfinished write of %s: %w", key, err)

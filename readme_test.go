@@ -86,6 +86,7 @@ func TestReadme(t *testing.T) {
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
+	started(run, "make run")
 	exited := make(chan struct{})
 	go func() { run.Wait(); close(exited) }()
 	stop := func() {

@@ -121,8 +121,7 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, stdout io.Writer, lo
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	client := NewVolumeClient(cfg.VolTimeout)
-	client.Secret = cfg.Secret
+	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
 	stats := &rebalanceStats{}
 	var produce func(send func(keyJob) error) error
 	var work func(j keyJob) (KeyMove, error)

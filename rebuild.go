@@ -74,8 +74,7 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 		return err
 	}
 	defer index.Close()
-	client := NewVolumeClient(cfg.VolTimeout)
-	client.Secret = cfg.Secret
+	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
 	rb := &rebuilder{
 		cfg:       cfg,
 		client:    client,

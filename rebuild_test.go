@@ -145,7 +145,7 @@ func TestRebuildReportsLeftovers(t *testing.T) {
 	if err := os.Remove(filepath.Join(c.Vols[0].Dir, path)); err != nil {
 		t.Fatal(err)
 	}
-	client := NewVolumeClient(time.Second)
+	client := NewVolumeClient(time.Second, "")
 	ctx := context.Background()
 	if err := client.Put(ctx, c.Vols[1].Addr, "sv00/zz/zz/stray!", strings.NewReader("?"), 1); err != nil {
 		t.Fatal(err)

@@ -198,7 +198,7 @@ func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key
 		err = fmt.Errorf("%w: %d replicas written, %d needed", ErrNoVolumes, len(res.written), minOK)
 	}
 	if err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
+		cctx, cancel := m.cleanupContext(ctx)
 		defer cancel()
 		cerr := deletePaths(cctx, m.client, append(res.written, res.mayHold...), path)
 		m.health.Failed(cerr)
@@ -218,7 +218,7 @@ func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key
 	}
 	if oldValue != nil {
 		// Even if the client is gone: the replaced part's files are in no entry now.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
+		dctx, cancel := m.cleanupContext(ctx)
 		defer cancel()
 		if err := deletePaths(dctx, m.client, append(old.Volumes, old.Leftovers...), PartPath(id, n, old.Token)); err != nil {
 			m.log.Warn("a replaced part's files were not deleted; verify -fix will", "upload", id, "part", n, "err", err)

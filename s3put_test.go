@@ -324,7 +324,6 @@ func TestS3OverwriteFails(t *testing.T) {
 
 	t.Run("volume down", func(t *testing.T) {
 		c.Vols[1].Stop()
-		defer c.Vols[1].Start()
 		if resp := put(bytes.NewReader(randomBytes(100))); resp.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("PutObject with a volume down: %s", resp.Status)
 		}

@@ -223,7 +223,7 @@ func (m *Master) undoStore(ctx context.Context, key string, trace Record, gen ui
 // removeWrite deletes generation gen of key's value from vols: the files of a write
 // that failed. It does so even when the client is gone, with a context of its own.
 func (m *Master) removeWrite(ctx context.Context, key string, sub int, gen uint64, vols []string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*m.cfg.VolTimeout)
+	ctx, cancel := m.cleanupContext(ctx)
 	defer cancel()
 	err := removeFiles(ctx, m.client, key, sub, gen, vols, false)
 	m.health.Failed(err)

@@ -239,8 +239,7 @@ func runThrash(ctx context.Context, cfg ThrashConfig, stdout io.Writer, log *slo
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	client := NewVolumeClient(cfg.VolTimeout)
-	client.Secret = cfg.Secret
+	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
 	th := &thrasher{cfg: cfg, client: client, master: NewMasterClient(cfg.Master, client),
 		placement: cfg.cluster().Placement()}
 	if cfg.S3 {

@@ -12,7 +12,7 @@ import (
 // serves the next request, even one whose body cannot be sent twice.
 func TestUploadConnectionReused(t *testing.T) {
 	v := startVolume(t)
-	c := NewVolumeClient(200 * time.Millisecond)
+	c := NewVolumeClient(200*time.Millisecond, "")
 	ctx := context.Background()
 	u, err := c.StartUpload(ctx, v.Addr, "sv00/aa/bb/up", 3, nil)
 	if err != nil {

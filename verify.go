@@ -57,8 +57,7 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	client := NewVolumeClient(cfg.VolTimeout)
-	client.Secret = cfg.Secret
+	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
 	if cfg.Master != "" {
 		return runVerifyOnline(ctx, cfg, NewMasterClient(cfg.Master, client), stdout, log)
 	}

@@ -78,7 +78,7 @@ func TestBodyWriteTo(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	client := NewVolumeClient(time.Second)
+	client := NewVolumeClient(time.Second, "")
 	defer client.CloseIdle()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	for i := range 3 {

@@ -108,10 +108,12 @@ func (c *VolumeClient) observe(volume, op string, start time.Time, sent int64, e
 // volume.sh).
 const secretHeader = "X-Davkv-Secret"
 
-// NewVolumeClient returns a client whose connect and answer waits are bounded by timeout.
-func NewVolumeClient(timeout time.Duration) *VolumeClient {
+// NewVolumeClient returns a client whose connect and answer waits are bounded by
+// timeout, and that sends the volumes' secret (empty: none; see Secret).
+func NewVolumeClient(timeout time.Duration, secret string) *VolumeClient {
 	return &VolumeClient{
 		Timeout: timeout,
+		Secret:  secret,
 		dialer:  net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second},
 		idle:    map[string][]*volumeConn{},
 	}
