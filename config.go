@@ -40,8 +40,8 @@ func (c ClusterConfig) Validate() error {
 	}
 	seen := make(map[string]bool, len(c.Volumes))
 	for _, v := range c.Volumes {
-		if _, _, err := net.SplitHostPort(v); err != nil || strings.Contains(v, "/") {
-			return fmt.Errorf("volume %q must be host:port", v)
+		if _, port, err := net.SplitHostPort(v); err != nil || strings.Contains(v, "/") || !validPort(port) {
+			return fmt.Errorf("volume %q must be host:port (or ZONE/host:port, a zone being letters, digits and -._)", v)
 		}
 		if seen[v] {
 			return fmt.Errorf("volume %s is listed twice", v)
@@ -149,11 +149,10 @@ func parseVolumes(s string) (vols []string, zones map[string]string, weights map
 			continue
 		}
 		v := entry
+		// What is no zone before a / (http://host:port) stays in the address,
+		// which Validate then says is not host:port.
 		zone, rest, hasZone := strings.Cut(v, "/")
-		if hasZone {
-			if !validZone(zone) {
-				return nil, nil, nil, fmt.Errorf("volume %q: a zone is letters, digits and -._, before the /", entry)
-			}
+		if hasZone = hasZone && validZone(zone); hasZone {
 			v = rest
 		}
 		if addr, w, ok := strings.Cut(v, "*"); ok {
@@ -181,6 +180,12 @@ func parseVolumes(s string) (vols []string, zones map[string]string, weights map
 		return nil, nil, nil, fmt.Errorf("volumes %s have no zone while others have: name a zone for every volume or for none", strings.Join(unzoned, ", "))
 	}
 	return vols, zones, weights, nil
+}
+
+// validPort reports whether port is a TCP port number.
+func validPort(port string) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536 && strconv.Itoa(n) == port
 }
 
 // validZone reports whether zone is a name a zone may have: it shows in metrics

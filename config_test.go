@@ -11,7 +11,7 @@ import (
 
 // TestVolumesFlag: -volumes takes minikeyvalue's plain host:port list, and zones and
 // weights as [ZONE/]HOST:PORT[*WEIGHT]; what it cannot place is an error that names the
-// entry.
+// entry, from the flag (a bad weight) or from Validate (what is no host:port).
 func TestVolumesFlag(t *testing.T) {
 	tests := []struct {
 		arg     string
@@ -27,8 +27,11 @@ func TestVolumesFlag(t *testing.T) {
 			zones: map[string]string{"a:1": "rack-1", "a:2": "rack-1", "b:1": "rack.2"}, weights: map[string]float64{"a:2": 3}},
 		{arg: "[::1]:3001*2", volumes: []string{"[::1]:3001"}, weights: map[string]float64{"[::1]:3001": 2}},
 		{arg: "z/a:1,b:2", err: "volumes b:2 have no zone while others have"},
-		{arg: "/a:1", err: `volume "/a:1": a zone is letters`},
-		{arg: "z z/a:1", err: "a zone is letters"},
+		{arg: "/a:1", err: `volume "/a:1" must be host:port (or ZONE/host:port, a zone being letters`},
+		{arg: "z z/a:1", err: `volume "z z/a:1" must be host:port`},
+		{arg: "http://a:1", err: `volume "http://a:1" must be host:port`},
+		{arg: "a:1x", err: `volume "a:1x" must be host:port`},
+		{arg: "a:0", err: `volume "a:0" must be host:port`},
 		{arg: "a:1*0", err: `volume "a:1*0": a weight is a number above 0`},
 		{arg: "a:1*-1", err: "a weight is a number above 0"},
 		{arg: "a:1*x", err: "a weight is a number above 0"},
@@ -42,6 +45,10 @@ func TestVolumesFlag(t *testing.T) {
 			fs.SetOutput(io.Discard)
 			fs.Var(volumesFlag{&c.Volumes, &c.Zones, &c.Weights}, "volumes", "")
 			err := fs.Parse([]string{"-volumes", tt.arg})
+			if err == nil {
+				c.DB, c.Replicas, c.Subvolumes = "d", 1, 1
+				err = c.Validate()
+			}
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
