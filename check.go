@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 // The kinds of problem verify reports. Those in harmful mean the data is not whole.
@@ -210,7 +212,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 		v.report.add(probUnder, fmt.Sprintf("%s (%d of %d)", key, len(rec.Volumes), len(want)), fixed)
 	}
 	switch {
-	case misplaced && v.rebalance.Placement.crowded(rec.Volumes, want):
+	case misplaced && v.rebalance.Placement.Crowded(rec.Volumes, want):
 		v.report.add(probCrowded, key+" on "+strings.Join(rec.Volumes, ","), fixed)
 	case misplaced:
 		v.report.add(probMisplaced, key, fixed)
@@ -267,7 +269,7 @@ func (v *verifier) repair(ctx context.Context, key string, rec Record, dst strin
 // checkFile checks that a file on a volume belongs to a key that the index says is
 // there, and with Fix deletes it if not and older than Grace.
 func (v *verifier) checkFile(ctx context.Context, volume, path string, e DirEntry) {
-	f, err := ParseVolumePath(path)
+	f, err := layout.ParseVolumePath(path)
 	owned := false
 	if id, n, token, ok := ParsePartPath(path); ok {
 		owned = v.partOwned(id, n, token, volume)

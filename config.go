@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"davkv/internal/layout"
 )
 
 // ClusterConfig is what every command that works on the volumes and the index needs.
@@ -95,8 +97,8 @@ func CheckSecret(s string) error {
 }
 
 // Placement is where c places keys.
-func (c ClusterConfig) Placement() Placement {
-	return Placement{Volumes: c.Volumes, Replicas: c.Replicas, Subvolumes: c.Subvolumes, Zones: c.Zones, Weights: c.Weights}.Prepared()
+func (c ClusterConfig) Placement() layout.Placement {
+	return layout.Placement{Volumes: c.Volumes, Replicas: c.Replicas, Subvolumes: c.Subvolumes, Zones: c.Zones, Weights: c.Weights}.Prepared()
 }
 
 // maxWeight bounds a volume's weight: a volume 10,000 times another's share is a

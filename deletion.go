@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 // ErrDeletePending says that a key is deleted for clients but some of its files are
@@ -67,14 +69,14 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, 
 	for i, g := range gens {
 		// Values first, then markers: an interruption never leaves a value without
 		// its marker for a rebuild to bring back to life.
-		remove(g.Volumes, GenPath(key, rec.Sub, g.Gen))
+		remove(g.Volumes, layout.GenPath(key, rec.Sub, g.Gen))
 		if markers || i > 0 || !own {
-			remove(g.Volumes, MarkerPath(key, rec.Sub, g.Gen))
+			remove(g.Volumes, layout.MarkerPath(key, rec.Sub, g.Gen))
 		}
 	}
 	if len(failed) == 0 {
 		for _, t := range rec.Tombstones {
-			remove(t.Volumes, TombstonePath(key, rec.Sub, t.Gen))
+			remove(t.Volumes, layout.TombstonePath(key, rec.Sub, t.Gen))
 		}
 		if len(failed) == 0 {
 			return rb.Index.Delete(key, rec.Rev)
@@ -121,7 +123,7 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, 
 		return err
 	}
 	if tombstone {
-		errs = rb.Client.PutAll(ctx, reached, TombstonePath(key, rec.Sub, top), nil)
+		errs = rb.Client.PutAll(ctx, reached, layout.TombstonePath(key, rec.Sub, top), nil)
 		for _, err := range errs {
 			rb.Health.Failed(err)
 		}
@@ -154,7 +156,7 @@ func (rb *Rebalancer) RemoveTombstones(ctx context.Context, key string, rec Reco
 		return rec, nil
 	}
 	for _, t := range rec.Tombstones {
-		if err := errors.Join(rb.Client.DeleteAll(ctx, t.Volumes, TombstonePath(key, rec.Sub, t.Gen))...); err != nil {
+		if err := errors.Join(rb.Client.DeleteAll(ctx, t.Volumes, layout.TombstonePath(key, rec.Sub, t.Gen))...); err != nil {
 			rb.Health.Failed(err)
 			return rec, fmt.Errorf("delete tombstones of %s: %w", key, err)
 		}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"davkv/internal/layout"
 )
 
 // TestDeleteWithVolumeDown: with one of a key's volumes stopped, DELETE and UNLINK
@@ -50,10 +52,10 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 	if fmt.Sprint(rec) != fmt.Sprint(want) {
 		t.Fatalf("record of the deleted key: %+v\nwant %+v", rec, want)
 	}
-	if on := c.VolumeFiles(TombstonePath("/del", rec.Sub, oldGen)); !slices.Equal(on, up) {
+	if on := c.VolumeFiles(layout.TombstonePath("/del", rec.Sub, oldGen)); !slices.Equal(on, up) {
 		t.Fatalf("tombstones on %v, want %v", on, up)
 	}
-	if on := c.VolumeFiles(GenPath("/del", rec.Sub, oldGen)); !slices.Equal(on, []string{down.Addr}) {
+	if on := c.VolumeFiles(layout.GenPath("/del", rec.Sub, oldGen)); !slices.Equal(on, []string{down.Addr}) {
 		t.Fatalf("replicas of the deleted key on %v, want only the stopped volume", on)
 	}
 	if rec := c.Record("/unl"); rec.State != StateUnlinked || !slices.Equal(rec.Unmarked, []string{down.Addr}) {
@@ -80,10 +82,10 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 	})
 	sub := c.Record("/del").Sub
 	for path, want := range map[string][]string{
-		GenPath("/del", sub, oldGen):       nil,
-		TombstonePath("/del", sub, oldGen): nil,
-		GenPath("/del", sub, newGen):       up,
-		unlRec.MarkerPath("/unl"):          c.Config.Volumes,
+		layout.GenPath("/del", sub, oldGen):       nil,
+		layout.TombstonePath("/del", sub, oldGen): nil,
+		layout.GenPath("/del", sub, newGen):       up,
+		unlRec.MarkerPath("/unl"):                 c.Config.Volumes,
 	} {
 		want = slices.Sorted(slices.Values(want))
 		if on := c.VolumeFiles(path); !slices.Equal(on, want) {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/md5"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -16,6 +19,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"davkv/internal/layout"
 )
 
 // startHosts starts per volumes on each of hosts (loopback addresses standing for
@@ -42,7 +47,7 @@ func startHosts(t *testing.T, hosts []string, per int) []*testVolume {
 func storedHosts(c *testCluster, key string) []string {
 	var hosts []string
 	for _, v := range c.VolumeFiles(c.Record(key).Path(key)) {
-		hosts = append(hosts, Host(v))
+		hosts = append(hosts, layout.Host(v))
 	}
 	slices.Sort(hosts)
 	return slices.Compact(hosts)
@@ -86,7 +91,7 @@ func TestReplicasOnThreeHosts(t *testing.T) {
 	// One machine gone.
 	var lost []*testVolume
 	for _, v := range c.Vols {
-		if Host(v.Addr) == "127.0.0.2" {
+		if layout.Host(v.Addr) == "127.0.0.2" {
 			v.Kill()
 			lost = append(lost, v)
 		}
@@ -171,7 +176,7 @@ func TestReadsNearTheMaster(t *testing.T) {
 	c := startClusterOf(t, vols, func(cfg *ServerConfig) {
 		cfg.Replicas, cfg.Zone, cfg.Zones = 2, "zone-b", map[string]string{}
 		for _, v := range vols {
-			cfg.Zones[v.Addr] = map[string]string{"127.0.0.1": "zone-a", "127.0.0.2": "zone-b"}[Host(v.Addr)]
+			cfg.Zones[v.Addr] = map[string]string{"127.0.0.1": "zone-a", "127.0.0.2": "zone-b"}[layout.Host(v.Addr)]
 		}
 	})
 	if d := healthOf(t, c).Domains; len(d) != 2 || d[0].Zone != "zone-a" || d[1].Zone != "zone-b" {
@@ -208,7 +213,7 @@ func TestReadsNearTheMaster(t *testing.T) {
 		m := scrape(t, c)
 		for _, v := range vols {
 			n := m[fmt.Sprintf(`davkv_volume_requests_total{method="GET",volume=%q}`, v.Addr)]
-			if Host(v.Addr) == "127.0.0.2" {
+			if layout.Host(v.Addr) == "127.0.0.2" {
 				near += n
 			} else {
 				far += n
@@ -245,6 +250,18 @@ func TestReadsNearTheMaster(t *testing.T) {
 	}
 }
 
+// rankBefore is how davkv ranked volumes for a key before failure domains and
+// weights, frozen here: by the first 8 bytes of md5(volume, 0, key), highest first.
+func rankBefore(key string, vols []string) []string {
+	score := func(v string) uint64 {
+		sum := md5.Sum([]byte(v + "\x00" + key))
+		return binary.BigEndian.Uint64(sum[:8])
+	}
+	out := slices.Clone(vols)
+	slices.SortFunc(out, func(a, b string) int { return cmp.Or(cmp.Compare(score(b), score(a)), strings.Compare(a, b)) })
+	return out
+}
+
 // TestUpgradeMovesNothing: volumes laid out by a davkv from before failure domains
 // (rendezvous order alone, as rankBefore), on one host or on a host each, rebuilt and
 // served by this one with the same -volumes, have nothing to move.
@@ -268,7 +285,7 @@ func TestUpgradeMovesNothing(t *testing.T) {
 			for i := range 200 {
 				key := fmt.Sprintf("/before/%d", i)
 				for _, v := range rankBefore(key, c.Config.Volumes)[:c.Config.Replicas] {
-					full := filepath.Join(volumeDir(c, v), KeyPath(key, p.Subvolume(key)))
+					full := filepath.Join(volumeDir(c, v), layout.KeyPath(key, p.Subvolume(key)))
 					if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 						t.Fatal(err)
 					}

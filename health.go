@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 // Probe checks that volume answers at all, with the cheapest request it serves: a HEAD
@@ -163,10 +165,10 @@ func (h *Health) Status() []VolumeStatus {
 
 // StatusIn is Status with where p counts each volume to be (its zone and host) and its
 // weight.
-func (h *Health) StatusIn(p Placement) []VolumeStatus {
+func (h *Health) StatusIn(p layout.Placement) []VolumeStatus {
 	vols := h.Status()
 	for i, v := range vols {
-		vols[i].Zone, vols[i].Host, vols[i].Weight = p.Zone(v.Volume), Host(v.Volume), p.Weight(v.Volume)
+		vols[i].Zone, vols[i].Host, vols[i].Weight = p.Zone(v.Volume), layout.Host(v.Volume), p.Weight(v.Volume)
 	}
 	return vols
 }

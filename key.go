@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"davkv/internal/layout"
 )
 
-// maxKeyLen is the longest key, in bytes. KeyPath stores any key up to it.
-const maxKeyLen = 1024
+// maxKeyLen is the longest key, in bytes: the longest the volumes' file names hold.
+const maxKeyLen = layout.MaxKeyLen
 
 // The reasons checkKey refuses a key.
 var (

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 // The errors the master answers with, besides the index's (ErrNotFound, ErrConflict)
@@ -40,7 +42,7 @@ var (
 type Master struct {
 	cfg        ServerConfig
 	index      Index
-	placement  Placement
+	placement  layout.Placement
 	client     *VolumeClient
 	health     *Health
 	rebalancer *Rebalancer
@@ -493,7 +495,7 @@ func (c ServerConfig) Validate() error {
 	if c.SignReads > 0 && c.Secret == "" {
 		return errors.New("-signreads needs the volumes' secret: set DAVKV_SECRET (or DAVKV_SECRET_FILE)")
 	}
-	if c.Zone != "" && !c.Placement().hasZone(c.Zone) {
+	if c.Zone != "" && !c.Placement().HasZone(c.Zone) {
 		return fmt.Errorf("-zone %q: no volume is in that zone (-volumes names zones as ZONE/HOST:PORT)", c.Zone)
 	}
 	if c.Fallback != "" {

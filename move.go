@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 // KeyMove is what rebalancing one key did, or with a dry run would do.
@@ -34,7 +36,7 @@ type Rebalancer struct {
 	// Client copies and deletes replicas.
 	Client *VolumeClient
 	// Placement says where keys belong.
-	Placement Placement
+	Placement layout.Placement
 	// Index records where a key's replicas are; Move and DeleteLeftovers write to it.
 	// Plan needs none.
 	Index Index
@@ -166,9 +168,9 @@ func removeFiles(ctx context.Context, client *VolumeClient, key string, sub int,
 	if len(vols) == 0 {
 		return nil
 	}
-	paths := []string{GenPath(key, sub, gen)}
+	paths := []string{layout.GenPath(key, sub, gen)}
 	if markers {
-		paths = append(paths, MarkerPath(key, sub, gen))
+		paths = append(paths, layout.MarkerPath(key, sub, gen))
 	}
 	return deletePaths(ctx, client, vols, paths...)
 }

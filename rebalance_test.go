@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 func rebalanceConfig(c *testCluster, volumes []string) RebalanceConfig {
@@ -115,7 +117,7 @@ func TestRebalanceSkipsUnreadableReplicas(t *testing.T) {
 	c := startCluster(t, 5, func(cfg *ServerConfig) { cfg.Volumes = cfg.Volumes[:3] })
 	five := []string{c.Vols[0].Addr, c.Vols[1].Addr, c.Vols[2].Addr, c.Vols[3].Addr, c.Vols[4].Addr}
 	// Find keys that must move to a new volume.
-	p := Placement{Volumes: five, Replicas: 3, Subvolumes: 10}
+	p := layout.Placement{Volumes: five, Replicas: 3, Subvolumes: 10}
 	var moving []string
 	for i := 0; len(moving) < 2; i++ {
 		key := fmt.Sprintf("/u/%d", i)

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 // RebuildConfig is the rebuild command's configuration, filled from flags.
@@ -47,7 +49,7 @@ var ErrIndexExists = errors.New("an index already exists there; use -force to re
 type rebuilder struct {
 	cfg       RebuildConfig
 	client    *VolumeClient
-	placement Placement
+	placement layout.Placement
 	index     Index
 	log       *slog.Logger
 	walker    *volumeWalker
@@ -110,7 +112,7 @@ func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
 		rb.parts.Add(1)
 		return nil
 	}
-	f, err := ParseVolumePath(path)
+	f, err := layout.ParseVolumePath(path)
 	if err != nil {
 		rb.strays.Add(1)
 		rb.log.Warn("not a davkv file, skipped", "volume", volume, "path", path)
@@ -284,7 +286,7 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 	err := rb.index.Scan("", "", func(key string, rec Record) (bool, error) {
 		before, _ := rec.MarshalBinary()
 		found, err := chooseGen(&rec, rb.cfg.Replicas, func(gen uint64, volume string) (int64, error) {
-			return rb.client.Stat(ctx, volume, GenPath(key, rec.Sub, gen))
+			return rb.client.Stat(ctx, volume, layout.GenPath(key, rec.Sub, gen))
 		})
 		switch {
 		case err != nil:

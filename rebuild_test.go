@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"davkv/internal/layout"
 )
 
 // fillCluster writes n keys of assorted sizes and shapes, unlinks every 7th and deletes
@@ -150,7 +152,7 @@ func TestRebuildReportsLeftovers(t *testing.T) {
 	if err := client.Put(ctx, c.Vols[1].Addr, "sv00/zz/zz/stray!", strings.NewReader("?"), 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Put(ctx, c.Vols[1].Addr, MarkerPath("/gone", 0, 0), http.NoBody, 0); err != nil {
+	if err := client.Put(ctx, c.Vols[1].Addr, layout.MarkerPath("/gone", 0, 0), http.NoBody, 0); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
@@ -337,9 +339,9 @@ func TestRebuildOldLayout(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			write(GenPath(key, sub, gen), values[key])
+			write(layout.GenPath(key, sub, gen), values[key])
 			if key == "/old/unl" {
-				write(MarkerPath(key, sub, gen), nil)
+				write(layout.MarkerPath(key, sub, gen), nil)
 			}
 		}
 	}
@@ -347,7 +349,7 @@ func TestRebuildOldLayout(t *testing.T) {
 		{"/old/once", "sv08/d8/aa/L29sZC9vbmNl"},
 		{"/old/over", "sv02/06/c8/L29sZC9vdmVy.g2"},
 	} {
-		if got := GenPath(tt.key, p.Subvolume(tt.key), files[tt.key]); got != tt.path {
+		if got := layout.GenPath(tt.key, p.Subvolume(tt.key), files[tt.key]); got != tt.path {
 			t.Fatalf("%s written by an older davkv at %s, want %s", tt.key, got, tt.path)
 		}
 	}

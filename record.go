@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 // RecordState is where a key is in its life.
@@ -122,10 +124,10 @@ type MetaHeader struct {
 }
 
 // Path returns where rec's generation of key's value is stored on a volume.
-func (r Record) Path(key string) string { return GenPath(key, r.Sub, r.Gen) }
+func (r Record) Path(key string) string { return layout.GenPath(key, r.Sub, r.Gen) }
 
 // MarkerPath returns where rec's generation of key's unlink marker is stored.
-func (r Record) MarkerPath(key string) string { return MarkerPath(key, r.Sub, r.Gen) }
+func (r Record) MarkerPath(key string) string { return layout.MarkerPath(key, r.Sub, r.Gen) }
 
 // Pending reports whether rec has work left that a crash can interrupt: a write or
 // delete unfinished, or files to delete (leftovers, stale generations). The index
@@ -138,7 +140,7 @@ func (r Record) Pending() bool {
 // owns reports whether rec accounts for file f on volume: a replica or leftover of its
 // generation (a marker only if the key is not live), a file of a stale generation, or
 // a tombstone.
-func (r Record) owns(f VolumeFile, volume string) bool {
+func (r Record) owns(f layout.VolumeFile, volume string) bool {
 	if f.Tombstone {
 		return slices.ContainsFunc(r.Tombstones, func(t StaleGen) bool { return t.Gen == f.Gen && slices.Contains(t.Volumes, volume) })
 	}

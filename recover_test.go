@@ -17,6 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"davkv/internal/layout"
 )
 
 // TestMasterKilledUnderLoad kills the master with SIGKILL in the middle of concurrent
@@ -214,7 +216,7 @@ func TestS3OverwriteKilled(t *testing.T) {
 		files := map[string]map[uint64]int{}
 		for _, v := range vols {
 			for _, path := range v.Files() {
-				f, err := ParseVolumePath(path)
+				f, err := layout.ParseVolumePath(path)
 				if err != nil {
 					t.Fatalf("stray file %s: %v", path, err)
 				}

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"davkv/internal/layout"
 )
 
 // TestS3PutObject writes objects with the AWS SDK for Go, as it sends them by default:
@@ -278,15 +280,15 @@ func TestS3PutAWSChunked(t *testing.T) {
 }
 
 // keyFiles returns the files of key on every volume, oldest generation first.
-func keyFiles(c *testCluster, key string) []VolumeFile {
-	var files []VolumeFile
+func keyFiles(c *testCluster, key string) []layout.VolumeFile {
+	var files []layout.VolumeFile
 	for _, f := range c.AllFiles() {
 		_, path, _ := strings.Cut(f, "/")
-		if vf, err := ParseVolumePath(path); err == nil && vf.Key == key {
+		if vf, err := layout.ParseVolumePath(path); err == nil && vf.Key == key {
 			files = append(files, vf)
 		}
 	}
-	slices.SortFunc(files, func(a, b VolumeFile) int { return cmp.Compare(a.Gen, b.Gen) })
+	slices.SortFunc(files, func(a, b layout.VolumeFile) int { return cmp.Compare(a.Gen, b.Gen) })
 	return files
 }
 

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 // putOptions say how store writes a value. The zero value is a native PUT's: a new,
@@ -108,7 +110,7 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 		}
 		return Record{}, err
 	}
-	path := GenPath(key, trace.Sub, gen)
+	path := layout.GenPath(key, trace.Sub, gen)
 	res, err := m.replicate(ctx, rc, body, first, eof, size, vols, spares, path, opt.MD5, opt.Sum || m.cfg.MD5Sum)
 	if err == nil && len(res.written) < minOK {
 		err = fmt.Errorf("%w: %d replicas written, %d needed", ErrNoVolumes, len(res.written), minOK)

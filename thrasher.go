@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"davkv/internal/layout"
 )
 
 // ThrashConfig is the thrash command's configuration, filled from flags.
@@ -141,7 +143,7 @@ type thrasher struct {
 	cfg       ThrashConfig
 	client    *VolumeClient
 	master    *MasterClient
-	placement Placement
+	placement layout.Placement
 }
 
 func (th *thrasher) do(ctx context.Context, op, key string, value, buf []byte) ([]byte, error) {
@@ -199,7 +201,7 @@ func (th *thrasher) createBucket(ctx context.Context) error {
 // parallel, GET from the first, DELETE from all.
 func (th *thrasher) direct(ctx context.Context, op, key string, value, buf []byte) ([]byte, error) {
 	vols := th.placement.Choose(key)
-	path := KeyPath(key, th.placement.Subvolume(key))
+	path := layout.KeyPath(key, th.placement.Subvolume(key))
 	switch op {
 	case "put":
 		return buf, errors.Join(th.client.PutAll(ctx, vols, path, value)...)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"davkv/internal/layout"
 )
 
 // TestVerify damages the volumes behind the master's back and shows verify finding each
@@ -30,11 +32,11 @@ func TestVerify(t *testing.T) {
 	os.WriteFile(filepath.Join(volumeDir(c, r2.Volumes[1]), p2), bytes.Repeat([]byte{'!'}, int(r2.Size)), 0o644)
 	r3, _ := rec("/v/3")
 	os.Remove(filepath.Join(volumeDir(c, r3.Volumes[2]), r3.MarkerPath("/v/3")))
-	oldOrphan := filepath.Join(c.Vols[0].Dir, KeyPath("/nobody", 0))
+	oldOrphan := filepath.Join(c.Vols[0].Dir, layout.KeyPath("/nobody", 0))
 	os.MkdirAll(filepath.Dir(oldOrphan), 0o755)
 	os.WriteFile(oldOrphan, []byte("x"), 0o644)
 	os.Chtimes(oldOrphan, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
-	youngOrphan := filepath.Join(c.Vols[1].Dir, KeyPath("/newborn", 0))
+	youngOrphan := filepath.Join(c.Vols[1].Dir, layout.KeyPath("/newborn", 0))
 	os.MkdirAll(filepath.Dir(youngOrphan), 0o755)
 	os.WriteFile(youngOrphan, []byte("y"), 0o644)
 	if err := c.Master.index.Put("/v/unfinished", &Record{State: StateWriting, Volumes: c.Config.Volumes}); err != nil {
@@ -97,7 +99,7 @@ func TestVerifyOnline(t *testing.T) {
 	r := c.Record("/vo/7")
 	removed := filepath.Join(volumeDir(c, r.Volumes[1]), r.Path("/vo/7"))
 	os.Remove(removed)
-	orphan := filepath.Join(c.Vols[2].Dir, KeyPath("/stray", 0))
+	orphan := filepath.Join(c.Vols[2].Dir, layout.KeyPath("/stray", 0))
 	os.MkdirAll(filepath.Dir(orphan), 0o755)
 	os.WriteFile(orphan, []byte("x"), 0o644)
 	os.Chtimes(orphan, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))

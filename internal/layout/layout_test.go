@@ -1,4 +1,4 @@
-package main
+package layout
 
 import (
 	"errors"
@@ -14,10 +14,10 @@ func TestKeyPathRoundTrip(t *testing.T) {
 	keys := []string{
 		"/a", "/a/b", "/a/b/c", "/a/b/", "//", "/ spaces and ünïcödé ", "/%2F?#",
 		"/" + strings.Repeat("k", 149), "/" + strings.Repeat("k", 150), "/" + strings.Repeat("k", 151),
-		"/" + strings.Repeat("y", maxKeyLen-1), "/" + strings.Repeat("€", (maxKeyLen-1)/3),
+		"/" + strings.Repeat("y", MaxKeyLen-1), "/" + strings.Repeat("€", (MaxKeyLen-1)/3),
 	}
 	for range 200 {
-		b := make([]byte, 1+rand.IntN(maxKeyLen-1))
+		b := make([]byte, 1+rand.IntN(MaxKeyLen-1))
 		for j := range b {
 			b[j] = byte(1 + rand.IntN(255))
 		}

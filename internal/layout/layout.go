@@ -1,4 +1,4 @@
-package main
+package layout
 
 // Where a key's value and unlink marker live on a volume (KeyPath, GenPath, MarkerPath),
 // and back from a path to its key (ParseVolumePath), for rebuild and verify.
@@ -12,6 +12,10 @@ import (
 	"strconv"
 	"strings"
 )
+
+// MaxKeyLen is the longest key, in bytes, that KeyPath stores: its files' paths stay
+// within what file systems and nginx hold.
+const MaxKeyLen = 1024
 
 // nameChunk is the longest file-name component KeyPath writes: file systems and nginx
 // cap a name at 255 bytes, and the room left serves suffixes (chunkSuffix and the

@@ -1,4 +1,4 @@
-package main
+package layout
 
 // Which volumes hold a key, in preference order (weighted rendezvous hashing, spread
 // over failure domains), and which subvolume.
@@ -175,8 +175,8 @@ func (p Placement) rendezvous(key string, t *topology) []int {
 // Zone is volume's zone, "" if none was named.
 func (p Placement) Zone(volume string) string { return p.Zones[volume] }
 
-// hasZone reports whether a volume is in zone.
-func (p Placement) hasZone(zone string) bool {
+// HasZone reports whether a volume is in zone.
+func (p Placement) HasZone(zone string) bool {
 	return slices.ContainsFunc(p.Volumes, func(v string) bool { return p.Zone(v) == zone })
 }
 
@@ -222,9 +222,9 @@ func (p Placement) Spread(vols []string) (zones, hosts int) {
 	return len(z), len(h)
 }
 
-// crowded reports whether vols are in fewer zones, or as many zones and fewer hosts,
+// Crowded reports whether vols are in fewer zones, or as many zones and fewer hosts,
 // than want: one domain's failure takes more of its replicas than placement allows.
-func (p Placement) crowded(vols, want []string) bool {
+func (p Placement) Crowded(vols, want []string) bool {
 	z, h := p.Spread(vols)
 	wz, wh := p.Spread(want)
 	return z < wz || z == wz && h < wh
