@@ -6,271 +6,30 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
-
-// freePort returns a port free on 127.0.0.1 a moment ago, for a server that binds it
-// itself. t may be nil (in TestMain): then it panics if there is none.
-func freePort(t testing.TB) int {
-	return freePortOn(t, "127.0.0.1")
-}
-
-// testPorts hands out the ports of freePortOn: below the kernel's ephemeral range
-// (32768 and up), which a port of :0 or any outgoing connection may take between
-// freePort and the server's bind (an etcd member failed to start in CI so), and each
-// once per test binary. It starts at a random port so that test binaries running at
-// once rarely meet.
-var testPorts = struct {
-	sync.Mutex
-	next int
-}{next: 20000 + rand.IntN(12000)}
-
-// freePortOn is freePort on host, a loopback address.
-func freePortOn(t testing.TB, host string) int {
-	testPorts.Lock()
-	defer testPorts.Unlock()
-	for range 12768 {
-		port := testPorts.next
-		testPorts.next++
-		if testPorts.next >= 32768 {
-			testPorts.next = 20000
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return port
-	}
-	if t == nil {
-		panic("no free port on " + host)
-	}
-	t.Fatalf("no free port on %s", host)
-	return 0
-}
-
-// testProcesses are the servers the tests started (nginx, etcd, masters, make run),
-// each the leader of a process group of its own: TestMain checks at the end that every
-// group is gone, so that no test leaves a process behind.
-var testProcesses = struct {
-	sync.Mutex
-	started []startedProcess
-}{}
-
-type startedProcess struct {
-	pgid int
-	what string
-}
-
-// started records cmd, begun in a process group of its own (Setpgid), as what.
-func started(cmd *exec.Cmd, what string) {
-	testProcesses.Lock()
-	defer testProcesses.Unlock()
-	testProcesses.started = append(testProcesses.started, startedProcess{cmd.Process.Pid, what})
-}
-
-// leftRunning kills the process groups the tests started and left running, after a
-// moment for those just stopped, and says which they were.
-func leftRunning() []string {
-	testProcesses.Lock()
-	defer testProcesses.Unlock()
-	alive := func(p startedProcess) bool { return syscall.Kill(-p.pgid, 0) == nil }
-	for range 50 {
-		if !slices.ContainsFunc(testProcesses.started, alive) {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	var left []string
-	for _, p := range testProcesses.started {
-		if alive(p) {
-			left = append(left, fmt.Sprintf("%s (process group %d)", p.what, p.pgid))
-			syscall.Kill(-p.pgid, syscall.SIGKILL)
-		}
-	}
-	return left
-}
-
-// testVolume is one nginx started by volume.sh.
-type testVolume struct {
-	t    testing.TB
-	Addr string // host:port
-	Dir  string
-	host string // a loopback address: 127.0.0.1 (empty), 127.0.0.2, ...
-	port int
-	// env is added to volume.sh's environment (DAVKV_SECRET, ...).
-	env  []string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startVolume starts a volume serving a new temporary directory, with env added to
-// volume.sh's environment.
-func startVolume(t testing.TB, env ...string) *testVolume {
-	t.Helper()
-	return startVolumeOn(t, "127.0.0.1", env...)
-}
-
-// startVolumeOn is startVolume bound to host, a loopback address (Linux answers all
-// of 127/8 on lo): several of them stand for several machines.
-func startVolumeOn(t testing.TB, host string, env ...string) *testVolume {
-	t.Helper()
-	if _, err := exec.LookPath("nginx"); err != nil {
-		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
-			t.Fatal("nginx is not installed: run the tests with 'make test', which installs it")
-		}
-	}
-	v := &testVolume{t: t, Dir: t.TempDir(), host: host, env: env}
-	var err error
-	for range 5 { // another process may take the port between freePort and nginx
-		v.port = freePortOn(t, host)
-		if err = v.Start(); err == nil {
-			t.Cleanup(v.Stop)
-			return v
-		}
-	}
-	t.Fatalf("start volume: %v", err)
-	return nil
-}
-
-// Start runs nginx (again) on the volume's port and waits until it answers.
-func (v *testVolume) Start() error {
-	if v.cmd != nil {
-		return fmt.Errorf("volume %s is already running", v.Addr)
-	}
-	v.host = cmp.Or(v.host, "127.0.0.1")
-	v.Addr = net.JoinHostPort(v.host, fmt.Sprint(v.port))
-	cmd := exec.Command("bash", "volume.sh", v.Dir)
-	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", v.port), "BIND="+v.host), v.env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	started(cmd, "volume.sh "+v.Dir)
-	v.cmd, v.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); close(v.done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-v.done:
-			log, _ := os.ReadFile(filepath.Join(v.Dir, ".nginx", "error.log"))
-			return fmt.Errorf("nginx exited: %s %s", out, log)
-		default:
-		}
-		resp, err := http.Head("http://" + v.Addr + "/")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	v.Stop()
-	return errors.New("nginx did not answer within 10s")
-}
-
-// Stop stops nginx and waits until it is gone.
-func (v *testVolume) Stop() {
-	if v.cmd == nil {
-		return
-	}
-	syscall.Kill(-v.cmd.Process.Pid, syscall.SIGCONT)
-	syscall.Kill(-v.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-v.done:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
-		<-v.done
-	}
-	v.waitGone()
-}
-
-// waitGone waits until no nginx worker of the volume's process group outlives its
-// master, then forgets the process.
-func (v *testVolume) waitGone() {
-	for range 100 {
-		if syscall.Kill(-v.cmd.Process.Pid, 0) != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	v.cmd = nil
-}
-
-// Kill kills nginx and its workers with SIGKILL, as a crash would, and waits until they
-// are gone.
-func (v *testVolume) Kill() {
-	syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
-	<-v.done
-	v.waitGone()
-}
-
-// Pause freezes nginx with SIGSTOP: it keeps its connections but answers nothing.
-func (v *testVolume) Pause() { syscall.Kill(-v.cmd.Process.Pid, syscall.SIGSTOP) }
-
-// Resume lets a paused nginx go on.
-func (v *testVolume) Resume() { syscall.Kill(-v.cmd.Process.Pid, syscall.SIGCONT) }
-
-// Files returns the paths of all value files on the volume, relative to its root.
-func (v *testVolume) Files() []string {
-	v.t.Helper()
-	var files []string
-	err := filepath.WalkDir(v.Dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == ".nginx" {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() {
-			rel, _ := filepath.Rel(v.Dir, path)
-			files = append(files, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		v.t.Fatal(err)
-	}
-	return files
-}
-
-// TempFiles returns the request bodies nginx is still holding in its temp directory.
-func (v *testVolume) TempFiles() []string {
-	var files []string
-	filepath.WalkDir(filepath.Join(v.Dir, ".nginx", "body"), func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, path)
-		}
-		return nil
-	})
-	return files
-}
 
 // testCluster is a master over n volumes.
 type testCluster struct {
 	t      testing.TB
-	Vols   []*testVolume
+	Vols   []*testenv.Volume
 	Master *Master
 	URL    string // http://127.0.0.1:port
 	Config ServerConfig
@@ -291,16 +50,16 @@ func startCluster(t testing.TB, n int, configure func(*ServerConfig)) *testClust
 // startClusterEnv is startCluster with env added to every volume's environment.
 func startClusterEnv(t testing.TB, n int, env []string, configure func(*ServerConfig)) *testCluster {
 	t.Helper()
-	var vols []*testVolume
+	var vols []*testenv.Volume
 	for range n {
-		vols = append(vols, startVolume(t, env...))
+		vols = append(vols, testenv.StartVolume(t, env...))
 	}
 	return startClusterOf(t, vols, configure)
 }
 
 // startClusterOf starts a master with 3 replicas (or fewer, if there are fewer
 // volumes) on vols, already started; configure may change its configuration.
-func startClusterOf(t testing.TB, vols []*testVolume, configure func(*ServerConfig)) *testCluster {
+func startClusterOf(t testing.TB, vols []*testenv.Volume, configure func(*ServerConfig)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, Vols: vols}
 	var addrs []string
@@ -450,18 +209,6 @@ func (c *testCluster) AllFiles() []string {
 	}
 	slices.Sort(all)
 	return all
-}
-
-// Eventually polls cond until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func readAll(t testing.TB, r io.Reader) string {

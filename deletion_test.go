@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/testenv"
 )
 
 // TestDeleteWithVolumeDown: with one of a key's volumes stopped, DELETE and UNLINK
@@ -76,7 +78,7 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 	if err := down.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the sweeper did not finish after the volume came back", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the sweeper did not finish after the volume came back", func() bool {
 		del, unl := c.Record("/del"), c.Record("/unl")
 		return !del.Pending() && !unl.Pending()
 	})
@@ -141,7 +143,7 @@ func TestDeleteAnswersOnce(t *testing.T) {
 	defer frozen.Resume()
 	deleteOnce("with a volume frozen", http.StatusNoContent) // waits for the volume's timeout
 	s3Delete("s3")
-	eventually(t, 5*time.Second, "the frozen volume counts as up", func() bool { return !c.Master.health.Up(frozen.Addr) })
+	testenv.Eventually(t, 5*time.Second, "the frozen volume counts as up", func() bool { return !c.Master.health.Up(frozen.Addr) })
 	if rec := c.Record("/once/native"); rec.State != StateDeleting || len(rec.Stale) != 1 || !slices.Equal(rec.Stale[0].Volumes, []string{frozen.Addr}) {
 		t.Fatalf("record of the deleted key: %+v, want deleting, a replica left on %s", rec, frozen.Addr)
 	}
@@ -149,10 +151,10 @@ func TestDeleteAnswersOnce(t *testing.T) {
 	s3Delete("s3")
 
 	frozen.Resume()
-	eventually(t, 5*time.Second, "the volume thawed counts as down", func() bool { return c.Master.health.Up(frozen.Addr) })
+	testenv.Eventually(t, 5*time.Second, "the volume thawed counts as down", func() bool { return c.Master.health.Up(frozen.Addr) })
 	deleteOnce("again, the volume back", http.StatusNotFound)
 	s3Delete("s3")
-	eventually(t, 10*time.Second, "the sweeper did not finish the deletes", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the sweeper did not finish the deletes", func() bool {
 		return len(c.AllFiles()) == 0 && !slices.ContainsFunc([]string{"/once/native", "/once/s3"}, func(key string) bool {
 			_, err := c.Master.index.Get(key)
 			return !errors.Is(err, ErrNotFound)
@@ -257,7 +259,7 @@ func TestVolumeUnreachable(t *testing.T) {
 		return true
 	}
 
-	restore := dropPackets(t, x.port)
+	restore := dropPackets(t, x.Port)
 	for i := range 30 {
 		deleteKeys(keys[i : i+1]) // the first waits for the volume's timeout
 		key := fmt.Sprintf("/new/%d", i)
@@ -277,11 +279,11 @@ func TestVolumeUnreachable(t *testing.T) {
 		t.Fatal("the unreachable volume counts as up")
 	}
 	restore()
-	eventually(t, 20*time.Second, "replicas of deleted keys left after the volume came back", noneLeft)
+	testenv.Eventually(t, 20*time.Second, "replicas of deleted keys left after the volume came back", noneLeft)
 
 	// Once more, with the master stopped before the volume is back, and a rebuild.
-	restore = dropPackets(t, x.port)
-	eventually(t, 5*time.Second, "the unreachable volume counts as up", func() bool { return !c.Master.health.Up(x.Addr) })
+	restore = dropPackets(t, x.Port)
+	testenv.Eventually(t, 5*time.Second, "the unreachable volume counts as up", func() bool { return !c.Master.health.Up(x.Addr) })
 	deleteKeys(keys[30:40])
 	c.StopMaster()
 	restore()
@@ -305,7 +307,7 @@ func TestVolumeUnreachable(t *testing.T) {
 			t.Fatalf("GET %s after rebuild: %d", key, status)
 		}
 	}
-	eventually(t, 20*time.Second, "replicas of deleted keys left after the rebuilt index's recovery", noneLeft)
+	testenv.Eventually(t, 20*time.Second, "replicas of deleted keys left after the rebuilt index's recovery", noneLeft)
 	cfg := VerifyConfig{Master: c.URL, CheckOptions: CheckOptions{Deep: true}, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
 	out.Reset()
 	if err := runVerify(context.Background(), cfg, &out, testLogger(t)); err != nil || !strings.Contains(out.String(), "the data is whole") {

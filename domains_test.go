@@ -21,18 +21,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/testenv"
 )
 
 // startHosts starts per volumes on each of hosts (loopback addresses standing for
 // machines), and checks that each binds its own address only.
-func startHosts(t *testing.T, hosts []string, per int) []*testVolume {
+func startHosts(t *testing.T, hosts []string, per int) []*testenv.Volume {
 	t.Helper()
-	var vols []*testVolume
+	var vols []*testenv.Volume
 	for _, h := range hosts {
 		for range per {
-			v := startVolumeOn(t, h)
+			v := testenv.StartVolumeOn(t, h)
 			if h != "127.0.0.1" {
-				if resp, err := http.Head(fmt.Sprintf("http://127.0.0.1:%d/", v.port)); err == nil {
+				if resp, err := http.Head(fmt.Sprintf("http://127.0.0.1:%d/", v.Port)); err == nil {
 					resp.Body.Close()
 					t.Fatalf("the volume on %s answers on 127.0.0.1 too: it does not stand for another machine", v.Addr)
 				}
@@ -89,14 +91,14 @@ func TestReplicasOnThreeHosts(t *testing.T) {
 	}
 
 	// One machine gone.
-	var lost []*testVolume
+	var lost []*testenv.Volume
 	for _, v := range c.Vols {
 		if layout.Host(v.Addr) == "127.0.0.2" {
 			v.Kill()
 			lost = append(lost, v)
 		}
 	}
-	eventually(t, 10*time.Second, "the master sees the host down", func() bool { return healthOf(t, c).Domains[1].Up == 0 })
+	testenv.Eventually(t, 10*time.Second, "the master sees the host down", func() bool { return healthOf(t, c).Domains[1].Up == 0 })
 	for key, value := range values {
 		if status, got := c.Get(key); status != http.StatusOK || !bytes.Equal(got, value) {
 			t.Fatalf("GET %s with a host down: %d, equal=%v", key, status, bytes.Equal(got, value))
@@ -129,8 +131,8 @@ func TestReplicasOnThreeHosts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "the master sees the host up", func() bool { return healthOf(t, c).Domains[1].Up == 3 })
-	eventually(t, 10*time.Second, "the deletes are swept", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the master sees the host up", func() bool { return healthOf(t, c).Domains[1].Up == 3 })
+	testenv.Eventually(t, 10*time.Second, "the deletes are swept", func() bool {
 		return !slices.ContainsFunc(deleted, func(key string) bool { _, err := c.Master.index.Get(key); return err == nil })
 	})
 	batch := BatchConfig{Workers: 4, VolTimeout: time.Second}
@@ -239,7 +241,7 @@ func TestReadsNearTheMaster(t *testing.T) {
 	for _, v := range vols[2:] {
 		v.Kill()
 	}
-	eventually(t, 10*time.Second, "the master sees its zone down", func() bool { return healthOf(t, c).Domains[1].Up == 0 })
+	testenv.Eventually(t, 10*time.Second, "the master sees its zone down", func() bool { return healthOf(t, c).Domains[1].Up == 0 })
 	for key, value := range values {
 		if loc := redirectsTo(key); !strings.HasPrefix(loc, "http://127.0.0.1:") {
 			t.Fatalf("GET %s with the master's zone down redirects to %s", key, loc)
@@ -275,9 +277,9 @@ func TestUpgradeMovesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var vols []*testVolume
+			var vols []*testenv.Volume
 			for _, h := range tt.hosts {
-				vols = append(vols, startVolumeOn(t, h))
+				vols = append(vols, testenv.StartVolumeOn(t, h))
 			}
 			c := startClusterOf(t, vols, nil)
 			c.StopMaster()

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // TestFanOut: PutAll and DeleteAll send to every volume and report each one's fate: a
@@ -19,7 +21,7 @@ import (
 // to hold nothing, and a kept-alive connection the server closed is retried.
 func TestFanOut(t *testing.T) {
 	ctx := context.Background()
-	v := startVolume(t)
+	v := testenv.StartVolume(t)
 	frozen := fakeServer(t, func(conn net.Conn) { io.Copy(io.Discard, conn) })
 	var requests atomic.Int32
 	closer := fakeServer(t, func(conn net.Conn) { // answers one request, then hangs up

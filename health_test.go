@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // TestHealthFull: a write refused for want of room marks its volume full, not down,
@@ -65,7 +67,7 @@ func TestHealthPage(t *testing.T) {
 		}
 		return resp.StatusCode, page
 	}
-	eventually(t, 5*time.Second, "recovery did not finish", func() bool { status, _ := get("?ready"); return status == http.StatusOK })
+	testenv.Eventually(t, 5*time.Second, "recovery did not finish", func() bool { status, _ := get("?ready"); return status == http.StatusOK })
 	if status, page := get(""); status != http.StatusOK || !page.Ready || len(page.Volumes) != 3 {
 		t.Fatalf("/health with every volume up: %d %+v", status, page)
 	}
@@ -74,7 +76,7 @@ func TestHealthPage(t *testing.T) {
 	h := NewHealth(NewVolumeClient(time.Second, ""), []string{c.Vols[0].Addr}, time.Hour)
 	h.Back = func(v string) { back = append(back, v) }
 	c.Vols[0].Stop()
-	eventually(t, 5*time.Second, "/health with a volume down is not 503", func() bool { status, _ := get(""); return status == http.StatusServiceUnavailable })
+	testenv.Eventually(t, 5*time.Second, "/health with a volume down is not 503", func() bool { status, _ := get(""); return status == http.StatusServiceUnavailable })
 	if _, page := get(""); page.Volumes[0].Up || page.Volumes[0].Error == "" || !page.Volumes[1].Up {
 		t.Fatalf("/health with a volume down: %+v", page)
 	}
@@ -87,7 +89,7 @@ func TestHealthPage(t *testing.T) {
 	if len(back) != 1 || back[0] != c.Vols[0].Addr {
 		t.Fatalf("Back called for %q, want once for %s", back, c.Vols[0].Addr)
 	}
-	eventually(t, 5*time.Second, "/health with the volume back is not 200", func() bool { status, _ := get(""); return status == http.StatusOK })
+	testenv.Eventually(t, 5*time.Second, "/health with the volume back is not 200", func() bool { status, _ := get(""); return status == http.StatusOK })
 
 	// A master that has not run its recovery is not ready.
 	cfg := c.Config

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"davkv/internal/testenv"
 )
 
 // forEachIndex runs test on a new index of every backend: LevelDB, and a prefix of a
@@ -14,7 +16,7 @@ import (
 func forEachIndex(t *testing.T, test func(t *testing.T, index Index)) {
 	t.Run("leveldb", func(t *testing.T) { test(t, openTestIndex(t)) })
 	t.Run("etcd", func(t *testing.T) {
-		index, err := OpenIndex(startEtcd(t, 3).DB("/davkv"), false)
+		index, err := OpenIndex(testenv.StartEtcd(t, 3).DB("/davkv"), false)
 		if err != nil {
 			t.Fatal(err)
 		}

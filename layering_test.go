@@ -11,7 +11,7 @@ import (
 // none imports the commands at the root (Go forbids importing a main package anyway).
 // A new package must be given its layer here.
 var layers = [][]string{
-	{"davkv/internal/layout"},
+	{"davkv/internal/layout", "davkv/internal/testenv"},
 }
 
 // TestLayering checks, with go list, that every package under internal/ has a layer,

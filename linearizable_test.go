@@ -30,6 +30,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"davkv/internal/testenv"
 )
 
 // linOp is what a worker asked of a key.
@@ -449,7 +451,7 @@ func (r *linRun) settle() {
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}
-	eventually(t, 40*time.Second, "work left pending", func() bool {
+	testenv.Eventually(t, 40*time.Second, "work left pending", func() bool {
 		if !strings.Contains(get(0, "/?pending"), `"keys":[]`) {
 			return false
 		}
@@ -594,7 +596,7 @@ func TestLinearizable(t *testing.T) {
 	})
 	for _, n := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%d masters on etcd", n), func(t *testing.T) {
-			e := startEtcd(t, 3)
+			e := testenv.StartEtcd(t, 3)
 			ms := linMasters(t, n, e.DB("/lin?lease=2s"))
 			r := newLinRun(t, ms, 6)
 			var leader int

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // TestKeyLocks: a second write to a key with one in flight gets 409 at once, and GETs
@@ -19,7 +21,7 @@ func TestKeyLocks(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	c.Put("/locked/old", []byte("old"))
 	conn := rawPut(t, c, "/locked/new", fmt.Sprintf("Content-Length: %d\r\n", 2*chunkSize), randomBytes(chunkSize))
-	eventually(t, 5*time.Second, "write not in flight", func() bool {
+	testenv.Eventually(t, 5*time.Second, "write not in flight", func() bool {
 		rec, err := c.Master.index.Get("/locked/new")
 		return err == nil && rec.State == StateWriting
 	})

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // davkvBinary is the davkv command built once for the tests that run it as a process.
@@ -25,7 +27,7 @@ var davkvBinary string
 const testIndexEnv = "DAVKV_TEST_INDEX"
 
 var (
-	testEtcdIndex    *testEtcd
+	testEtcdIndex    *testenv.Etcd
 	testEtcdPrefixes atomic.Int64
 )
 
@@ -59,7 +61,7 @@ func TestMain(m *testing.M) {
 	switch index := os.Getenv(testIndexEnv); index {
 	case "":
 	case "etcd":
-		if testEtcdIndex, err = launchEtcd(3); err != nil {
+		if testEtcdIndex, err = testenv.LaunchEtcd(3); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -71,7 +73,7 @@ func TestMain(m *testing.M) {
 	if testEtcdIndex != nil {
 		testEtcdIndex.Stop()
 	}
-	if left := leftRunning(); len(left) > 0 {
+	if left := testenv.LeftRunning(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "the tests left running (now killed): %s\n", strings.Join(left, "; "))
 		code = 1
 	}
@@ -140,7 +142,7 @@ func TestCommandLineErrors(t *testing.T) {
 // startServer runs the binary as a master and waits for it to answer /health.
 func startServer(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, string) {
 	t.Helper()
-	return startServerOn(t, freePort(t), args...)
+	return startServerOn(t, testenv.FreePort(t), args...)
 }
 
 // startServerOn is startServer on port: a master restarted where its clients expect it.
@@ -153,10 +155,10 @@ func startServerOn(t *testing.T, port int, args ...string) (*exec.Cmd, *lockedBu
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	started(cmd, "davkv "+strings.Join(args, " "))
+	testenv.Started(cmd, "davkv "+strings.Join(args, " "))
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	eventually(t, 10*time.Second, "master did not answer /health", func() bool {
+	testenv.Eventually(t, 10*time.Second, "master did not answer /health", func() bool {
 		resp, err := http.Get(url + "/health")
 		if err == nil {
 			resp.Body.Close()
@@ -169,7 +171,7 @@ func startServerOn(t *testing.T, port int, args ...string) (*exec.Cmd, *lockedBu
 // TestServerProcess runs the master as a process, with flags after the command: it
 // serves, refuses a second master on the same index, and exits 0 on SIGTERM.
 func TestServerProcess(t *testing.T) {
-	vols := []string{startVolume(t).Addr, startVolume(t).Addr, startVolume(t).Addr}
+	vols := []string{testenv.StartVolume(t).Addr, testenv.StartVolume(t).Addr, testenv.StartVolume(t).Addr}
 	db := filepath.Join(t.TempDir(), "db")
 	cmd, stderr, url := startServer(t, "server", "-volumes", strings.Join(vols, ","), "-db", db, "-v")
 
@@ -182,7 +184,7 @@ func TestServerProcess(t *testing.T) {
 		t.Fatalf("PUT: %v %v", resp, err)
 	}
 
-	code, second := davkv(t, "-volumes", strings.Join(vols, ","), "-db", db, "-port", fmt.Sprint(freePort(t)), "server")
+	code, second := davkv(t, "-volumes", strings.Join(vols, ","), "-db", db, "-port", fmt.Sprint(testenv.FreePort(t)), "server")
 	if code != 1 || !strings.HasPrefix(second, "davkv: open index") || strings.Count(second, "\n") != 1 {
 		t.Fatalf("second master on the same index: exit %d, %q", code, second)
 	}

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // holdingProxy stands in front of a real volume and, while held, keeps every DELETE
@@ -72,7 +74,7 @@ func (p *holdingProxy) Release() {
 
 // heldMasters starts n masters over an index in e under prefix, each volume behind a
 // holdingProxy.
-func heldMasters(t *testing.T, n int, e *testEtcd, prefix string, flags ...string) (*testMasters, []*holdingProxy) {
+func heldMasters(t *testing.T, n int, e *testenv.Etcd, prefix string, flags ...string) (*testMasters, []*holdingProxy) {
 	ms := newMasters(t, e.DB(prefix))
 	var proxies []*holdingProxy
 	for i, v := range ms.Vols {
@@ -100,7 +102,7 @@ func holdDeletes(t *testing.T, ms *testMasters, proxies []*holdingProxy, i int, 
 		status, _ := ms.Do(i, http.MethodDelete, key, nil)
 		answer <- status
 	}()
-	eventually(t, 5*time.Second, "the DELETE did not reach the volumes", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the DELETE did not reach the volumes", func() bool {
 		return slices.ContainsFunc(proxies, func(p *holdingProxy) bool { return p.waiting.Load() > 0 })
 	})
 	return answer
@@ -119,7 +121,7 @@ func releaseAll(proxies []*holdingProxy) {
 // meanwhile answer 404, and the first DELETE 204: exactly one DELETE of a value
 // succeeds.
 func TestDeleteRaces(t *testing.T) {
-	e := startEtcd(t, 3)
+	e := testenv.StartEtcd(t, 3)
 	ms, proxies := heldMasters(t, 2, e, "/races")
 	values := map[string][]byte{}
 	put := func(i int, key string, value []byte) {
@@ -170,7 +172,7 @@ func TestDeleteRaces(t *testing.T) {
 // acknowledged reads back bit-exact through both masters, with nothing else left on
 // the volumes.
 func TestPausedMasterFenced(t *testing.T) {
-	e := startEtcd(t, 3)
+	e := testenv.StartEtcd(t, 3)
 	ms := newMasters(t, e.DB("/fenced?lease=2s"))
 	ms.Flags = []string{"-grace", "100ms"}
 	ms.Start()
@@ -197,7 +199,7 @@ func TestPausedMasterFenced(t *testing.T) {
 	if _, err := send.Write(late[:2*chunkSize]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "master 0's write is not in the index", func() bool {
+	testenv.Eventually(t, 5*time.Second, "master 0's write is not in the index", func() bool {
 		return slices.Contains(ms.indexState().busyKeys, key)
 	})
 	ms.Pause(0)
@@ -205,7 +207,7 @@ func TestPausedMasterFenced(t *testing.T) {
 	defer ms.Resume(0)
 
 	// Master 1 answers 409 while master 0's lease lives, then rolls its write back.
-	eventually(t, 15*time.Second, "master 1 never took the key over", func() bool {
+	testenv.Eventually(t, 15*time.Second, "master 1 never took the key over", func() bool {
 		status, _ := ms.Do(1, http.MethodPut, key, mine)
 		return status == http.StatusCreated
 	})

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // scrape reads the master's /metrics as series → value.
@@ -99,7 +101,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	c.Vols[0].Stop()
-	eventually(t, 5*time.Second, "the stopped volume is not reported down", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the stopped volume is not reported down", func() bool {
 		return scrape(t, c)[fmt.Sprintf(`davkv_volume_up{volume=%q}`, c.Vols[0].Addr)] == 0
 	})
 	if resp := c.Do(http.MethodDelete, "/m/1", nil); resp.StatusCode != http.StatusNoContent {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // fillIndex writes n records in every state, pending ones among them, and entries in
@@ -84,7 +86,7 @@ func (h cancelOnProgress) Handle(ctx context.Context, r slog.Record) error {
 // copy interrupted after a batch resumes where it was, and an index already there
 // is not overwritten without -force.
 func TestMigrate(t *testing.T) {
-	e := startEtcd(t, 3)
+	e := testenv.StartEtcd(t, 3)
 	dir := t.TempDir()
 	src, dst, back := filepath.Join(dir, "src"), e.DB("/migrated"), filepath.Join(dir, "back")
 	index, err := OpenIndex(src, false)

@@ -17,12 +17,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // testMasters are master processes sharing one index and the same volumes.
 type testMasters struct {
 	t    *testing.T
-	Vols []*testVolume
+	Vols []*testenv.Volume
 	// Addrs are the volumes as the masters are given them: the volumes' own
 	// addresses, or those of proxies in front of them.
 	Addrs []string
@@ -40,7 +42,7 @@ type testMasters struct {
 
 // startMasters starts n masters over five new volumes and an index in e under
 // prefix.
-func startMasters(t *testing.T, n int, e *testEtcd, prefix string) *testMasters {
+func startMasters(t *testing.T, n int, e *testenv.Etcd, prefix string) *testMasters {
 	ms := newMasters(t, e.DB(prefix))
 	for range n {
 		ms.Start()
@@ -52,7 +54,7 @@ func startMasters(t *testing.T, n int, e *testEtcd, prefix string) *testMasters 
 func newMasters(t *testing.T, db string) *testMasters {
 	ms := &testMasters{t: t, DB: db, client: &http.Client{Timeout: 20 * time.Second}}
 	for range 5 {
-		v := startVolume(t)
+		v := testenv.StartVolume(t)
 		ms.Vols, ms.Addrs = append(ms.Vols, v), append(ms.Addrs, v.Addr)
 	}
 	return ms
@@ -60,7 +62,7 @@ func newMasters(t *testing.T, db string) *testMasters {
 
 // Start starts one more master and returns its number.
 func (ms *testMasters) Start() int {
-	port := freePort(ms.t)
+	port := testenv.FreePort(ms.t)
 	cmd, log, url := startServerOn(ms.t, port, ms.args(append(slices.Clone(ms.Flags), "server")...)...)
 	ms.Cmds, ms.Logs, ms.URLs, ms.ports = append(ms.Cmds, cmd), append(ms.Logs, log), append(ms.URLs, url), append(ms.ports, port)
 	ms.OldLogs = append(ms.OldLogs, "")
@@ -135,7 +137,7 @@ func (ms *testMasters) Check(values map[string][]byte, alive ...int) {
 			}
 		}
 	}
-	eventually(t, 20*time.Second, "unfinished work left in the index", func() bool {
+	testenv.Eventually(t, 20*time.Second, "unfinished work left in the index", func() bool {
 		st := ms.indexState()
 		return st.writing == 0 && st.busy == 0 && st.pending == 0 && st.other == 0 && st.live == existing
 	})
@@ -145,7 +147,7 @@ func (ms *testMasters) Check(values map[string][]byte, alive ...int) {
 		}
 		return n
 	}
-	eventually(t, 10*time.Second, "volumes hold files of no key", func() bool { return files() == 3*existing })
+	testenv.Eventually(t, 10*time.Second, "volumes hold files of no key", func() bool { return files() == 3*existing })
 	for _, v := range ms.Vols {
 		if tmp := v.TempFiles(); len(tmp) != 0 {
 			t.Errorf("volume %s keeps %d half-received bodies", v.Addr, len(tmp))
@@ -219,7 +221,7 @@ func conflictValue(k, i int) []byte {
 // the others 404 or 409. Every value acknowledged reads back bit-exact through every
 // master, and nothing is left behind.
 func TestMastersConflict(t *testing.T) {
-	e := startEtcd(t, 3)
+	e := testenv.StartEtcd(t, 3)
 	ms := startMasters(t, 3, e, "/conflict")
 	values := map[string][]byte{}
 	seen := map[int]int{}
@@ -408,7 +410,7 @@ func (l *testLoad) count(m int) (ok, failed int, slowest time.Duration, statuses
 // master's lease has run out, a survivor rolls back its unfinished writes and finishes
 // its deletes; every write acknowledged reads back bit-exact, and nothing is left.
 func TestMasterKilledOnEtcd(t *testing.T) {
-	e := startEtcd(t, 3)
+	e := testenv.StartEtcd(t, 3)
 	ms := startMasters(t, 3, e, "/killed?lease=2s")
 	load := ms.startLoad(12, 0, 0, 1, 2) // half on the master killed: writes in flight
 	time.Sleep(1500 * time.Millisecond)
@@ -454,7 +456,7 @@ func TestMasterKilledOnEtcd(t *testing.T) {
 // error. With a second member killed, it has no quorum: writes and reads fail fast
 // with 503, and none leaves anything half-done once the members are back.
 func TestEtcdMembersKilled(t *testing.T) {
-	e := startEtcd(t, 3)
+	e := testenv.StartEtcd(t, 3)
 	ms := startMasters(t, 2, e, "/members")
 	load := ms.startLoad(6, 0, 1)
 	time.Sleep(time.Second)
@@ -499,7 +501,7 @@ func TestEtcdMembersKilled(t *testing.T) {
 	if err := errors.Join(e.Start(first), e.Start(second)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "writes did not resume", func() bool {
+	testenv.Eventually(t, 30*time.Second, "writes did not resume", func() bool {
 		status, _ := ms.Do(0, http.MethodPut, "/after", []byte("back"))
 		return status == http.StatusCreated
 	})

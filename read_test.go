@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
+
+	"davkv/internal/testenv"
 )
 
 // TestGetWithVolumeDown: reads keep working from the other replicas, a replica on a
@@ -26,7 +28,7 @@ func TestGetWithVolumeDown(t *testing.T) {
 	down := c.Vols[0]
 	down.Stop()
 	stopped := time.Now()
-	eventually(t, 2*time.Second, "volume not seen down within 2s", func() bool { return !c.Master.health.Up(down.Addr) })
+	testenv.Eventually(t, 2*time.Second, "volume not seen down within 2s", func() bool { return !c.Master.health.Up(down.Addr) })
 	t.Logf("volume seen down after %v", time.Since(stopped).Round(time.Millisecond))
 
 	resp := c.Fetch(http.MethodGet, "/health", nil)
@@ -60,7 +62,7 @@ func TestGetWithVolumeDown(t *testing.T) {
 	// Every volume of a key down: 503.
 	c.Vols[1].Stop()
 	c.Vols[2].Stop()
-	eventually(t, 2*time.Second, "volumes not seen down", func() bool {
+	testenv.Eventually(t, 2*time.Second, "volumes not seen down", func() bool {
 		return !c.Master.health.Up(c.Vols[1].Addr) && !c.Master.health.Up(c.Vols[2].Addr)
 	})
 	if resp := c.Do(http.MethodGet, "/gd/0", nil); resp.StatusCode != http.StatusServiceUnavailable {
@@ -68,7 +70,7 @@ func TestGetWithVolumeDown(t *testing.T) {
 	}
 	// And back.
 	down.Start()
-	eventually(t, 2*time.Second, "volume not seen back up", func() bool { return c.Master.health.Up(down.Addr) })
+	testenv.Eventually(t, 2*time.Second, "volume not seen back up", func() bool { return c.Master.health.Up(down.Addr) })
 }
 
 func TestList(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // TestReadme runs the README's `make run` and then every curl example in it, checking
@@ -76,7 +78,7 @@ func TestReadme(t *testing.T) {
 	}
 	secretEnv := "DAVKV_SECRET=" + string(made)
 
-	port, vports := freePort(t), []string{fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t))}
+	port, vports := testenv.FreePort(t), []string{fmt.Sprint(testenv.FreePort(t)), fmt.Sprint(testenv.FreePort(t)), fmt.Sprint(testenv.FreePort(t))}
 	data := t.TempDir()
 	run := exec.Command("make", "run")
 	run.Env = append(os.Environ(), "DATA="+data, fmt.Sprintf("PORT=%d", port), "VOLUME_PORTS="+strings.Join(vports, " "), secretEnv)
@@ -86,7 +88,7 @@ func TestReadme(t *testing.T) {
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	started(run, "make run")
+	testenv.Started(run, "make run")
 	exited := make(chan struct{})
 	go func() { run.Wait(); close(exited) }()
 	stop := func() {
@@ -100,7 +102,7 @@ func TestReadme(t *testing.T) {
 		}
 	}
 	t.Cleanup(stop)
-	eventually(t, 60*time.Second, "make run did not start a cluster", func() bool {
+	testenv.Eventually(t, 60*time.Second, "make run did not start a cluster", func() bool {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
 		if err == nil {
 			resp.Body.Close()
@@ -153,7 +155,7 @@ func TestReadme(t *testing.T) {
 		davkvLine(line)
 	}
 	stop()
-	eventually(t, 5*time.Second, "processes of make run still running", func() bool {
+	testenv.Eventually(t, 5*time.Second, "processes of make run still running", func() bool {
 		return syscall.Kill(-run.Process.Pid, 0) != nil
 	})
 	if _, err := os.Stat(filepath.Join(data, "indexdb")); err != nil {
@@ -161,8 +163,8 @@ func TestReadme(t *testing.T) {
 	}
 	// The offline commands need the volumes but not the master.
 	for _, p := range vports {
-		v := &testVolume{t: t, Dir: filepath.Join(data, "volume"+p), env: []string{secretEnv}}
-		fmt.Sscan(p, &v.port)
+		v := &testenv.Volume{T: t, Dir: filepath.Join(data, "volume"+p), Env: []string{secretEnv}}
+		fmt.Sscan(p, &v.Port)
 		if err := v.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/testenv"
 )
 
 func rebalanceConfig(c *testCluster, volumes []string) RebalanceConfig {
@@ -297,7 +299,7 @@ func TestRebalanceOnline(t *testing.T) {
 	if !strings.Contains(out.String(), "moved") {
 		t.Fatalf("online rebalance: %s", out.String())
 	}
-	eventually(t, 10*time.Second, "old replicas not deleted after the grace period", func() bool {
+	testenv.Eventually(t, 10*time.Second, "old replicas not deleted after the grace period", func() bool {
 		n := 0
 		for key := range values {
 			if rec, err := c.Master.index.Get(key); err == nil {

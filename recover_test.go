@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/testenv"
 )
 
 // TestMasterKilledUnderLoad kills the master with SIGKILL in the middle of concurrent
@@ -27,7 +29,7 @@ import (
 // answer either exists whole or not at all, and once the new master has recovered,
 // the volumes hold exactly the replicas of the keys that exist.
 func TestMasterKilledUnderLoad(t *testing.T) {
-	vols := []*testVolume{startVolume(t), startVolume(t), startVolume(t)}
+	vols := []*testenv.Volume{testenv.StartVolume(t), testenv.StartVolume(t), testenv.StartVolume(t)}
 	addrs := []string{vols[0].Addr, vols[1].Addr, vols[2].Addr}
 	db := filepath.Join(t.TempDir(), "db")
 	args := []string{"-volumes", strings.Join(addrs, ","), "-db", db, "server"}
@@ -135,7 +137,7 @@ func TestMasterKilledUnderLoad(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 10*time.Second, "partial replicas not removed by recovery", func() bool { return files() == 3*existing })
+	testenv.Eventually(t, 10*time.Second, "partial replicas not removed by recovery", func() bool { return files() == 3*existing })
 	for _, v := range vols {
 		if tmp := v.TempFiles(); len(tmp) != 0 {
 			t.Errorf("volume %s keeps %d half-received bodies", v.Addr, len(tmp))
@@ -152,7 +154,7 @@ func TestMasterKilledUnderLoad(t *testing.T) {
 // mix; and once the grace has passed, the volumes hold only each key's current
 // generation, three replicas of it, whatever the crash left.
 func TestS3OverwriteKilled(t *testing.T) {
-	vols := []*testVolume{startVolume(t), startVolume(t), startVolume(t)}
+	vols := []*testenv.Volume{testenv.StartVolume(t), testenv.StartVolume(t), testenv.StartVolume(t)}
 	addrs := []string{vols[0].Addr, vols[1].Addr, vols[2].Addr}
 	db := filepath.Join(t.TempDir(), "db")
 	args := []string{"-volumes", strings.Join(addrs, ","), "-db", db, "server", "-s3keys", "davkvtest:davkvtestsecret", "-grace", "1s"}
@@ -228,7 +230,7 @@ func TestS3OverwriteKilled(t *testing.T) {
 		}
 		return files
 	}
-	eventually(t, 20*time.Second, "old generations left on the volumes", func() bool {
+	testenv.Eventually(t, 20*time.Second, "old generations left on the volumes", func() bool {
 		for _, g := range gens() {
 			if len(g) != 1 {
 				return false

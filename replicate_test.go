@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // TestVolumeDownDuringPut stops one nginx just before a PUT: whether the master knows
@@ -53,7 +55,7 @@ func TestVolumeDownDuringPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.RestartMaster()
-	eventually(t, 10*time.Second, "recovery removes the trace", func() bool {
+	testenv.Eventually(t, 10*time.Second, "recovery removes the trace", func() bool {
 		_, err := c.Master.index.Get("/down/0")
 		return errors.Is(err, ErrNotFound)
 	})
@@ -105,8 +107,8 @@ func volumeDiesMidUpload(t *testing.T, kill bool) {
 	if resp.StatusCode < 500 {
 		t.Fatalf("PUT: %d, want 5xx", resp.StatusCode)
 	}
-	eventually(t, 5*time.Second, "files left on volumes", func() bool { return len(c.AllFiles()) == 0 })
-	eventually(t, 5*time.Second, "nginx temp files left", func() bool {
+	testenv.Eventually(t, 5*time.Second, "files left on volumes", func() bool { return len(c.AllFiles()) == 0 })
+	testenv.Eventually(t, 5*time.Second, "nginx temp files left", func() bool {
 		return len(c.Vols[0].TempFiles())+len(c.Vols[1].TempFiles()) == 0
 	})
 	if _, err := c.Master.index.Get("/dies"); !errors.Is(err, ErrNotFound) {
@@ -208,12 +210,12 @@ func TestClientHangsUp(t *testing.T) {
 		}
 	})
 	for _, key := range []string{"/hangup", "/hangup-chunked", "/short"} {
-		eventually(t, 5*time.Second, key+" still in the index", func() bool {
+		testenv.Eventually(t, 5*time.Second, key+" still in the index", func() bool {
 			_, err := c.Master.index.Get(key)
 			return errors.Is(err, ErrNotFound)
 		})
 	}
-	eventually(t, 5*time.Second, "files or nginx temp files left", func() bool {
+	testenv.Eventually(t, 5*time.Second, "files or nginx temp files left", func() bool {
 		n := len(c.AllFiles())
 		for _, v := range c.Vols {
 			n += len(v.TempFiles())
@@ -245,14 +247,14 @@ func TestWritesWithAVolumeDown(t *testing.T) {
 		c.Put(key, small[key])
 	}
 	// Once it knows, large (streamed) values avoid the volume from the start.
-	eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(down.Addr) })
+	testenv.Eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(down.Addr) })
 	large := putAll(t, c, "/down/large", 10, 3*chunkSize)
 	checkReplicas(t, c, small, 3, down.Addr)
 	checkReplicas(t, c, large, 3, down.Addr)
 	t.Logf("%d PUTs with 1 of 5 volumes down: %d acknowledged, 0 failed", len(small)+len(large), len(small)+len(large))
 
 	down.Start()
-	eventually(t, 2*time.Second, "volume not seen up", func() bool { return c.Master.health.Up(down.Addr) })
+	testenv.Eventually(t, 2*time.Second, "volume not seen up", func() bool { return c.Master.health.Up(down.Addr) })
 	var out bytes.Buffer
 	err := runRebalance(context.Background(), RebalanceConfig{Master: c.URL, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}, &out, testLogger(t))
 	if err != nil || !strings.Contains(out.String(), "moved") {
@@ -268,7 +270,7 @@ func TestWritesWithAVolumeDown(t *testing.T) {
 func TestTooFewVolumes(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	c.Vols[2].Stop()
-	eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(c.Vols[2].Addr) })
+	testenv.Eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(c.Vols[2].Addr) })
 	resp := c.Do(http.MethodPut, "/few", strings.NewReader("x"))
 	if msg := readAll(t, resp.Body); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(msg, "2 of 3 volumes are up (down: "+c.Vols[2].Addr) {
 		t.Fatalf("PUT with 2 of 3 volumes up: %d %q", resp.StatusCode, msg)
@@ -278,7 +280,7 @@ func TestTooFewVolumes(t *testing.T) {
 	}
 	c.Config.MinReplicas = 2
 	c.RestartMaster()
-	eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(c.Vols[2].Addr) })
+	testenv.Eventually(t, 2*time.Second, "volume not seen down", func() bool { return !c.Master.health.Up(c.Vols[2].Addr) })
 	values := putAll(t, c, "/few", 5, 10)
 	checkReplicas(t, c, values, 2, c.Vols[2].Addr)
 }
@@ -315,9 +317,9 @@ func TestStoppedVolume(t *testing.T) {
 		}
 	}
 	frozen.Resume()
-	eventually(t, 2*time.Second, "volume not seen back", func() bool { return c.Master.health.Up(frozen.Addr) })
+	testenv.Eventually(t, 2*time.Second, "volume not seen back", func() bool { return c.Master.health.Up(frozen.Addr) })
 	// Whatever the thawed nginx stored of the PUTs that gave up on it is deleted.
-	eventually(t, 15*time.Second, "leftovers on the thawed volume not deleted", func() bool {
+	testenv.Eventually(t, 15*time.Second, "leftovers on the thawed volume not deleted", func() bool {
 		return len(c.AllFiles()) == 3*len(values)
 	})
 	checkReplicas(t, c, values, 3, frozen.Addr)
@@ -335,7 +337,7 @@ func TestVolumeFrozenMidUpload(t *testing.T) {
 	for range 4 {
 		pw.Write(chunk)
 	}
-	eventually(t, 5*time.Second, "upload not started", func() bool {
+	testenv.Eventually(t, 5*time.Second, "upload not started", func() bool {
 		rec, err := c.Master.index.Get("/frozen-upload")
 		return err == nil && rec.State == StateWriting
 	})
@@ -356,7 +358,7 @@ func TestVolumeFrozenMidUpload(t *testing.T) {
 		t.Fatalf("PUT to a frozen volume: %d after %v, want 504 within about 1.5s", resp.StatusCode, took)
 	}
 	c.Vols[1].Resume()
-	eventually(t, 5*time.Second, "files left", func() bool { return len(c.AllFiles()) == 0 })
+	testenv.Eventually(t, 5*time.Second, "files left", func() bool { return len(c.AllFiles()) == 0 })
 }
 
 // TestVolumeFillsUp puts one of five volumes on a small tmpfs (a real file system
@@ -377,7 +379,7 @@ func TestVolumeFillsUp(t *testing.T) {
 	if err := v.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the volume on tmpfs is not up", func() bool { return c.Master.health.Up(v.Addr) })
+	testenv.Eventually(t, 10*time.Second, "the volume on tmpfs is not up", func() bool { return c.Master.health.Up(v.Addr) })
 
 	values := map[string][]byte{}
 	onFull := 0

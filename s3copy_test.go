@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"davkv/internal/testenv"
 )
 
 // TestS3CopyObject copies objects with the AWS SDK for Go: within a bucket and across
@@ -131,7 +133,7 @@ func TestS3CopyObject(t *testing.T) {
 	if got, _ := get(t, "dst", "big"); !bytes.Equal(got, big) {
 		t.Fatalf("the destination changed after a failed copy")
 	}
-	eventually(t, 10*time.Second, "files of the failed copy left", func() bool { return len(c.AllFiles()) == len(before) })
+	testenv.Eventually(t, 10*time.Second, "files of the failed copy left", func() bool { return len(c.AllFiles()) == len(before) })
 	if status, _ := c.Get("/dst/x"); status != http.StatusOK {
 		t.Fatalf("native GET of a copy: %d", status)
 	}

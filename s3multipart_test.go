@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"davkv/internal/testenv"
 )
 
 // multipartETag is S3's ETag of an object uploaded in parts of partSize.
@@ -71,7 +73,7 @@ func TestS3MultipartUpload(t *testing.T) {
 	if rec.MD5 != hex.EncodeToString(sum[:]) || len(c.VolumeFiles(rec.Path("/big/video/one.mp4"))) != 3 {
 		t.Fatalf("record %+v: want the value's MD5 and three plain replicas", rec)
 	}
-	eventually(t, 10*time.Second, "parts left", func() bool { return len(c.AllFiles()) == 3 })
+	testenv.Eventually(t, 10*time.Second, "parts left", func() bool { return len(c.AllFiles()) == 3 })
 	if n := countEntries(t, c, uploadSpace) + countEntries(t, c, partSpace); n != 0 {
 		t.Fatalf("%d upload and part entries left", n)
 	}
@@ -208,7 +210,7 @@ func TestS3MultipartSteps(t *testing.T) {
 	if _, err := s.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("mpu"), Key: aws.String("dir/other"), UploadId: aws.String(other)}); s3Code(err) != "NoSuchUpload" {
 		t.Fatalf("ListParts after abort: %v", err)
 	}
-	eventually(t, 10*time.Second, "parts left after complete and abort", func() bool { return len(c.AllFiles()) == 6 })
+	testenv.Eventually(t, 10*time.Second, "parts left after complete and abort", func() bool { return len(c.AllFiles()) == 6 })
 	if n := countEntries(t, c, uploadSpace) + countEntries(t, c, partSpace); n != 0 {
 		t.Fatalf("%d upload and part entries left", n)
 	}
@@ -354,7 +356,7 @@ func TestS3UploadsAbandoned(t *testing.T) {
 	// ... and the master the other, at its start, once it is older than -upload-grace.
 	c.Config.UploadGrace = time.Millisecond
 	c.startMaster()
-	eventually(t, 10*time.Second, "abandoned upload not removed by the master", func() bool {
+	testenv.Eventually(t, 10*time.Second, "abandoned upload not removed by the master", func() bool {
 		return len(c.AllFiles()) == 0 && countEntries(t, c, uploadSpace)+countEntries(t, c, partSpace) == 0
 	})
 }

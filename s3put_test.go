@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/testenv"
 )
 
 // TestS3PutObject writes objects with the AWS SDK for Go, as it sends them by default:
@@ -92,7 +94,7 @@ func TestS3PutObject(t *testing.T) {
 			gen = rec.Gen
 		}
 		// With no grace (as in these tests), the replaced generations go at once.
-		eventually(t, 10*time.Second, "old generations still on the volumes", func() bool {
+		testenv.Eventually(t, 10*time.Second, "old generations still on the volumes", func() bool {
 			rec := c.Record("/media/" + key)
 			files := keyFiles(c, "/media/"+key)
 			return len(rec.Stale) == 0 && len(files) == 3 && files[0].Gen == gen && files[2].Gen == gen
@@ -311,7 +313,7 @@ func TestS3OverwriteFails(t *testing.T) {
 	unchanged := func(t *testing.T) {
 		t.Helper()
 		// What a volume that was down holds goes once it is back, with the trace.
-		eventually(t, 20*time.Second, "files or trace of the failed write left", func() bool {
+		testenv.Eventually(t, 20*time.Second, "files or trace of the failed write left", func() bool {
 			files := keyFiles(c, "/media/k")
 			return len(files) == 3 && files[2].Gen == want.Gen && len(c.Record("/media/k").Stale) == 0
 		})
@@ -336,7 +338,7 @@ func TestS3OverwriteFails(t *testing.T) {
 	})
 
 	t.Run("volume killed mid-write", func(t *testing.T) {
-		eventually(t, 10*time.Second, "volume not back up", func() bool { return c.Master.health.Up(c.Vols[1].Addr) })
+		testenv.Eventually(t, 10*time.Second, "volume not back up", func() bool { return c.Master.health.Up(c.Vols[1].Addr) })
 		resp := failMidUpload(func(body io.Reader) *http.Response {
 			req, err := http.NewRequest(http.MethodPut, c.URL+"/media/k?x-id=PutObject", body)
 			if err != nil {
@@ -357,13 +359,13 @@ func TestS3OverwriteFails(t *testing.T) {
 		if err := c.Vols[2].Start(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "volume not back up", func() bool { return c.Master.health.Up(c.Vols[2].Addr) })
+		testenv.Eventually(t, 10*time.Second, "volume not back up", func() bool { return c.Master.health.Up(c.Vols[2].Addr) })
 		unchanged(t)
 	})
 
 	t.Run("client hangs up", func(t *testing.T) {
 		conn := rawPut(t, c, "/media/k?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", 10*chunkSize), randomBytes(3*chunkSize))
-		eventually(t, 10*time.Second, "overwrite not in flight", func() bool { return len(c.Record("/media/k").Stale) > 0 })
+		testenv.Eventually(t, 10*time.Second, "overwrite not in flight", func() bool { return len(c.Record("/media/k").Stale) > 0 })
 		conn.Close()
 		unchanged(t)
 	})

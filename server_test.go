@@ -9,12 +9,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // TestGracefulShutdown sends SIGTERM while a PUT is half sent: the master stops taking
 // connections, lets the PUT finish, closes the index and exits 0, and the value is there.
 func TestGracefulShutdown(t *testing.T) {
-	vols := []*testVolume{startVolume(t), startVolume(t), startVolume(t)}
+	vols := []*testenv.Volume{testenv.StartVolume(t), testenv.StartVolume(t), testenv.StartVolume(t)}
 	args := []string{"-volumes", strings.Join([]string{vols[0].Addr, vols[1].Addr, vols[2].Addr}, ","), "-db", filepath.Join(t.TempDir(), "db"), "server"}
 	cmd, stderr, url := startServer(t, args...)
 	value := randomBytes(2 * chunkSize)

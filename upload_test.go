@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // TestUploadConnectionReused: the connection an Upload used goes back to the pool and
 // serves the next request, even one whose body cannot be sent twice.
 func TestUploadConnectionReused(t *testing.T) {
-	v := startVolume(t)
+	v := testenv.StartVolume(t)
 	c := NewVolumeClient(200*time.Millisecond, "")
 	ctx := context.Background()
 	u, err := c.StartUpload(ctx, v.Addr, "sv00/aa/bb/up", 3, nil)
