@@ -271,7 +271,7 @@ func (v *verifier) repair(ctx context.Context, key string, rec Record, dst strin
 func (v *verifier) checkFile(ctx context.Context, volume, path string, e DirEntry) {
 	f, err := layout.ParseVolumePath(path)
 	owned := false
-	if id, n, token, ok := ParsePartPath(path); ok {
+	if id, n, token, ok := layout.ParsePartPath(path); ok {
 		owned = v.partOwned(id, n, token, volume)
 	} else if err == nil {
 		rec, err := v.rebalance.Index.Get(f.Key)

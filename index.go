@@ -175,3 +175,16 @@ func countKeys(index Index) (int64, error) {
 	err := index.Scan("", "", func(string, Record) (bool, error) { n++; return true, nil })
 	return n, err
 }
+
+// prefixEnd returns the first string after every string that starts with p, or "" if
+// there is none (p is all 0xff bytes).
+func prefixEnd(p string) string {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return ""
+}

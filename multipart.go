@@ -7,8 +7,6 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
-	"strconv"
-	"strings"
 )
 
 // The index's entry spaces for multipart uploads: an upload under its ID, a part
@@ -30,7 +28,7 @@ type MultipartUpload struct {
 	Meta       []MetaHeader
 }
 
-// UploadPart is one part of an upload: its own file on each of Volumes (see PartPath).
+// UploadPart is one part of an upload: its own file on each of Volumes (see layout.PartPath).
 type UploadPart struct {
 	// Token names this upload of the part's file, so that a part uploaded again never
 	// writes over the file a completion may be reading.
@@ -48,45 +46,6 @@ type UploadPart struct {
 
 // partName is the entry name of part n of upload id: names sort by part number.
 func partName(id string, n int) string { return fmt.Sprintf("%s/%05d", id, n) }
-
-// partDir is the directory of every volume that holds upload parts, beside the
-// subvolumes (sv00...): rebuild skips it, verify checks it against the parts.
-const partDir = "mp"
-
-// PartPath is where a part's file lives on a volume: mp/<upload id>/<part number>.<token>.
-func PartPath(id string, n int, token string) string {
-	return fmt.Sprintf("%s/%s/%05d.%s", partDir, id, n, token)
-}
-
-// ParsePartPath is the inverse of PartPath; ok is false for any other path.
-func ParsePartPath(path string) (id string, n int, token string, ok bool) {
-	parts := strings.Split(path, "/")
-	if len(parts) != 3 || parts[0] != partDir || !validUploadID(parts[1]) {
-		return "", 0, "", false
-	}
-	num, token, found := strings.Cut(parts[2], ".")
-	n, err := strconv.Atoi(num)
-	if !found || err != nil || len(num) != 5 || n < 1 || n > maxParts || token == "" {
-		return "", 0, "", false
-	}
-	return parts[1], n, token, true
-}
-
-// maxParts is the most parts an upload may have, as in S3.
-const maxParts = 10000
-
-// validUploadID reports whether id is one newUploadID makes: 32 hex digits.
-func validUploadID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := range len(id) {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // multipartVersion is the first byte of an encoded MultipartUpload or UploadPart; a
 // change to either encoding gets a new version, and the decoders keep reading the old.

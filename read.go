@@ -155,16 +155,3 @@ func (m *Master) listDelimited(root, prefix, delimiter, start string, limit int)
 	}
 	return entries, next, nil
 }
-
-// prefixEnd returns the first string after every string that starts with p, or "" if
-// there is none (p is all 0xff bytes).
-func prefixEnd(p string) string {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return ""
-}

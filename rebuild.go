@@ -106,7 +106,7 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 
 // merge adds one file found on volume to its key's record.
 func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
-	if _, _, _, ok := ParsePartPath(path); ok {
+	if _, _, _, ok := layout.ParsePartPath(path); ok {
 		// A part of a multipart upload: uploads live only in the index, so a rebuilt
 		// index has none, and verify -fix deletes their parts as orphans.
 		rb.parts.Add(1)

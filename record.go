@@ -441,6 +441,3 @@ func (d *recordDecoder) bytes(n uint64) []byte {
 	d.b = d.b[n:]
 	return v
 }
-
-// md5Hex is the hex form of an MD5 sum, as the index stores it and Content-Md5 carries it.
-func md5Hex(sum []byte) string { return hex.EncodeToString(sum) }

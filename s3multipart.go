@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/md5"
+	"davkv/internal/layout"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -67,7 +68,7 @@ func (m *Master) upload(r *s3Request) (string, MultipartUpload, int64, error) {
 	var u MultipartUpload
 	id := r.URL.Query().Get("uploadId")
 	noSuch := s3Errorf(ErrS3NoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
-	if !validUploadID(id) {
+	if !layout.ValidUploadID(id) {
 		return id, u, 0, noSuch
 	}
 	b, rev, err := m.index.GetEntry(uploadSpace, id)
@@ -105,8 +106,8 @@ func (m *Master) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 		return s3Errorf(ErrS3NoSuchUpload, "The upload is being completed.")
 	}
 	n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
-	if err != nil || n < 1 || n > maxParts {
-		return s3Errorf(ErrS3InvalidArgument, "Part number must be an integer between 1 and %d, inclusive.", maxParts)
+	if err != nil || n < 1 || n > layout.MaxParts {
+		return s3Errorf(ErrS3InvalidArgument, "Part number must be an integer between 1 and %d, inclusive.", layout.MaxParts)
 	}
 	key := "/" + r.bucket + "/" + r.key
 	rc := http.NewResponseController(w)
@@ -192,7 +193,7 @@ func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key
 	if rev, err = m.putPart(name, p, rev); err != nil {
 		return UploadPart{}, err
 	}
-	path := PartPath(id, n, p.Token)
+	path := layout.PartPath(id, n, p.Token)
 	res, err := m.replicate(ctx, rc, body, first, eof, size, vols, spares, path, want, true)
 	if err == nil && len(res.written) < minOK {
 		err = fmt.Errorf("%w: %d replicas written, %d needed", ErrNoVolumes, len(res.written), minOK)
@@ -220,7 +221,7 @@ func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key
 		// Even if the client is gone: the replaced part's files are in no entry now.
 		dctx, cancel := m.cleanupContext(ctx)
 		defer cancel()
-		if err := deletePaths(dctx, m.client, append(old.Volumes, old.Leftovers...), PartPath(id, n, old.Token)); err != nil {
+		if err := deletePaths(dctx, m.client, append(old.Volumes, old.Leftovers...), layout.PartPath(id, n, old.Token)); err != nil {
 			m.log.Warn("a replaced part's files were not deleted; verify -fix will", "upload", id, "part", n, "err", err)
 		}
 	}
@@ -262,7 +263,7 @@ func uploadParts(index Index, id string, fn func(n int, p UploadPart, rev int64)
 func removeUpload(ctx context.Context, index Index, client *VolumeClient, id string) error {
 	var errs []error
 	err := uploadParts(index, id, func(n int, p UploadPart, rev int64) (bool, error) {
-		if err := deletePaths(ctx, client, append(p.Volumes, p.Leftovers...), PartPath(id, n, p.Token)); err != nil {
+		if err := deletePaths(ctx, client, append(p.Volumes, p.Leftovers...), layout.PartPath(id, n, p.Token)); err != nil {
 			errs = append(errs, err)
 			return true, nil
 		}
@@ -449,7 +450,7 @@ func (pr *partsReader) Read(b []byte) (int, error) {
 				return 0, io.EOF
 			}
 			p, n := pr.parts[0], pr.numbers[0]
-			body, err := pr.m.openFile(pr.ctx, PartPath(pr.id, n, p.Token), p.Volumes, p.Size, 0, p.Size, false)
+			body, err := pr.m.openFile(pr.ctx, layout.PartPath(pr.id, n, p.Token), p.Volumes, p.Size, 0, p.Size, false)
 			if err != nil {
 				return 0, &S3Error{S3Code: ErrS3ServiceUnavailable, Message: fmt.Sprintf("Part %d could not be read; try again.", n), Err: err}
 			}

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -336,3 +337,6 @@ func (c *VolumeClient) Copy(ctx context.Context, src, dst, path string, size int
 	}
 	return nil
 }
+
+// md5Hex is the hex form of an MD5 sum, as the index stores it and Content-Md5 carries it.
+func md5Hex(sum []byte) string { return hex.EncodeToString(sum) }

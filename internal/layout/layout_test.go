@@ -123,3 +123,21 @@ func TestGenPathGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestPartPath: a part's path gives its upload, number and token back, and no other
+// path passes for a part's.
+func TestPartPath(t *testing.T) {
+	id := strings.Repeat("0f", 16)
+	if got := PartPath(id, 7, "tok"); got != "mp/"+id+"/00007.tok" {
+		t.Fatalf("PartPath = %q", got)
+	}
+	if gotID, n, token, ok := ParsePartPath(PartPath(id, MaxParts, "t")); !ok || gotID != id || n != MaxParts || token != "t" {
+		t.Fatalf("ParsePartPath = %q %d %q %v", gotID, n, token, ok)
+	}
+	for _, path := range []string{"mp/" + id + "/00000.t", "mp/" + id + "/10001.t", "mp/" + id + "/7.t", "mp/" + id + "/00007.",
+		"mp/" + id[:30] + "/00007.t", "mp/" + strings.ToUpper(id) + "/00007.t", "sv00/" + id + "/00007.t", "mp/" + id + "/00007.t/x"} {
+		if _, _, _, ok := ParsePartPath(path); ok {
+			t.Errorf("ParsePartPath(%q) passes for a part", path)
+		}
+	}
+}
