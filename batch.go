@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // BatchConfig is what the commands that work through a whole cluster share.
@@ -36,7 +38,7 @@ func (c BatchConfig) ProgressEvery() time.Duration { return cmp.Or(c.Progress, 2
 // index (offline), without when a master will read it (online).
 type keyJob struct {
 	key string
-	rec Record
+	rec index.Record
 }
 
 // runWorkers calls work for every job that produce sends, workers jobs at once, and
@@ -67,9 +69,9 @@ func runWorkers[J any](ctx context.Context, workers int, produce func(send func(
 
 // sendRecords returns a producer for runWorkers that sends every record of index for
 // which keep is true.
-func sendRecords(index Index, keep func(Record) bool) func(send func(keyJob) error) error {
+func sendRecords(idx index.Index, keep func(index.Record) bool) func(send func(keyJob) error) error {
 	return func(send func(keyJob) error) error {
-		return index.Scan("", "", func(key string, rec Record) (bool, error) {
+		return idx.Scan("", "", func(key string, rec index.Record) (bool, error) {
 			if !keep(rec) {
 				return true, nil
 			}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/index"
 )
 
 // The kinds of problem verify reports. Those in harmful mean the data is not whole.
@@ -144,16 +146,16 @@ func newVerifier(opts CheckOptions, rb *Rebalancer, log *slog.Logger) *verifier 
 }
 
 // checkKey checks one record against its replicas, and fixes it if asked.
-func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
+func (v *verifier) checkKey(ctx context.Context, key string, rec index.Record) {
 	v.report.keys.Add(1)
-	if rec.State == StateWriting || rec.State == StateDeleting {
+	if rec.State == index.StateWriting || rec.State == index.StateDeleting {
 		if time.Since(time.Unix(0, rec.Time)) < v.opts.Grace {
 			return // may be in flight
 		}
 		fixed := false
 		switch {
 		case !v.opts.Fix:
-		case rec.State == StateDeleting:
+		case rec.State == index.StateDeleting:
 			// A delete is completed.
 			fixed = v.rebalance.FinishDelete(ctx, key, rec, true) == nil
 		default:
@@ -184,7 +186,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 		v.report.add(probLost, key, false)
 		return
 	}
-	if rec.State == StateUnlinked {
+	if rec.State == index.StateUnlinked {
 		marker := rec.MarkerPath(key)
 		for _, vol := range rec.Volumes {
 			if _, err := v.rebalance.Client.Stat(ctx, vol, marker); err != nil {
@@ -223,7 +225,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec Record) {
 }
 
 // checkReplica checks that volume holds key's value: its size, and with Deep its MD5.
-func (v *verifier) checkReplica(ctx context.Context, volume, path string, rec Record) error {
+func (v *verifier) checkReplica(ctx context.Context, volume, path string, rec index.Record) error {
 	if !v.opts.Deep {
 		n, err := v.rebalance.Client.Stat(ctx, volume, path)
 		if err == nil && n != rec.Size {
@@ -252,7 +254,7 @@ func (v *verifier) checkReplica(ctx context.Context, volume, path string, rec Re
 
 // repair copies key's value onto dst from a good replica: those known good, else any
 // other that the copy finds whole (the copy checks size and MD5).
-func (v *verifier) repair(ctx context.Context, key string, rec Record, dst string, good []string) bool {
+func (v *verifier) repair(ctx context.Context, key string, rec index.Record, dst string, good []string) bool {
 	sources := append(slices.Clone(good), rec.Volumes...)
 	path := rec.Path(key)
 	for _, src := range sources {
@@ -275,7 +277,7 @@ func (v *verifier) checkFile(ctx context.Context, volume, path string, e DirEntr
 		owned = v.partOwned(id, n, token, volume)
 	} else if err == nil {
 		rec, err := v.rebalance.Index.Get(f.Key)
-		owned = err == nil && rec.owns(f, volume)
+		owned = err == nil && rec.Owns(f, volume)
 	}
 	if owned {
 		return
@@ -292,8 +294,8 @@ func (v *verifier) checkFile(ctx context.Context, volume, path string, e DirEntr
 // partOwned reports whether the index has part n of upload id, stored under token, on
 // volume.
 func (v *verifier) partOwned(id string, n int, token, volume string) bool {
-	b, _, err := v.rebalance.Index.GetEntry(partSpace, partName(id, n))
-	var p UploadPart
+	b, _, err := v.rebalance.Index.GetEntry(index.PartSpace, index.PartName(id, n))
+	var p index.UploadPart
 	if err != nil || p.UnmarshalBinary(b) != nil {
 		return false
 	}
@@ -306,8 +308,8 @@ func (v *verifier) checkUploads(ctx context.Context) error {
 	grace := cmp.Or(v.opts.UploadGrace, 7*24*time.Hour)
 	type upload struct{ id, example string }
 	var old []upload
-	err := v.rebalance.Index.Entries(uploadSpace, "", func(id string, value []byte, _ int64) (bool, error) {
-		var u MultipartUpload
+	err := v.rebalance.Index.Entries(index.UploadSpace, "", func(id string, value []byte, _ int64) (bool, error) {
+		var u index.MultipartUpload
 		if err := u.UnmarshalBinary(value); err != nil {
 			return false, err
 		}

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/index"
 )
 
 // testCluster is a master over n volumes.
@@ -125,7 +127,7 @@ func (c *testCluster) RestartMaster() {
 func (c *testCluster) StopMaster() { c.stop() }
 
 // Record reads key's index record through the running master.
-func (c *testCluster) Record(key string) Record {
+func (c *testCluster) Record(key string) index.Record {
 	c.t.Helper()
 	rec, err := c.Master.index.Get(key)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/index"
 )
 
 // ErrDeletePending says that a key is deleted for clients but some of its files are
@@ -27,10 +29,10 @@ var errVolumeDown = errors.New("volume is down")
 
 // recordGens lists every generation of files that rec names, with the volumes that
 // may hold each: its own on Volumes and Leftovers, then the stale ones.
-func recordGens(rec Record) []StaleGen {
-	gens := make([]StaleGen, 0, 1+len(rec.Stale))
+func recordGens(rec index.Record) []index.StaleGen {
+	gens := make([]index.StaleGen, 0, 1+len(rec.Stale))
 	if vols := append(slices.Clone(rec.Volumes), rec.Leftovers...); len(vols) > 0 {
-		gens = append(gens, StaleGen{Gen: rec.Gen, Volumes: vols})
+		gens = append(gens, index.StaleGen{Gen: rec.Gen, Volumes: vols})
 	}
 	return append(gens, rec.Stale...)
 }
@@ -44,7 +46,7 @@ func recordGens(rec Record) []StaleGen {
 // are not tried. If some files cannot be removed, it records in the index what is
 // left, as stale generations, and a tombstone on every volume that answered, then
 // writes those tombstones, and returns ErrDeletePending.
-func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, markers bool) error {
+func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec index.Record, markers bool) error {
 	gens := recordGens(rec)
 	failed := map[string]error{}
 	remove := func(vols []string, path string) {
@@ -84,9 +86,9 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, 
 	}
 
 	// What is left: the files on the volumes that failed, and any tombstone.
-	left := Record{State: StateDeleting, Sub: rec.Sub, Gen: rec.Gen, Tombstones: rec.Tombstones, Rev: rec.Rev}
+	left := index.Record{State: index.StateDeleting, Sub: rec.Sub, Gen: rec.Gen, Tombstones: rec.Tombstones, Rev: rec.Rev}
 	var reached []string
-	top := nextGen(rec) - 1
+	top := index.NextGen(rec) - 1
 	for _, g := range gens {
 		var still []string
 		for _, v := range g.Volumes {
@@ -98,7 +100,7 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, 
 		}
 		if len(still) > 0 {
 			// Due at once: a deleted value gets no grace.
-			left.Stale = addStale(left.Stale, g.Gen, still...)
+			left.Stale = index.AddStale(left.Stale, g.Gen, still...)
 		}
 	}
 	var errs []error
@@ -108,14 +110,14 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec Record, 
 		// to top is gone. They are recorded before they are written, so that none
 		// outlives the record: if another master wrote the key anew meanwhile, the
 		// record changed, and none is written.
-		left.Tombstones = addStale(slices.Clone(left.Tombstones), top, reached...)
-		left.Tombstones[slices.IndexFunc(left.Tombstones, func(t StaleGen) bool { return t.Gen == top })].Time = time.Now().UnixNano()
+		left.Tombstones = index.AddStale(slices.Clone(left.Tombstones), top, reached...)
+		left.Tombstones[slices.IndexFunc(left.Tombstones, func(t index.StaleGen) bool { return t.Gen == top })].Time = time.Now().UnixNano()
 	} else if len(left.Stale) == 0 {
 		// Only tombstones are left.
 		left.Tombstones = nil
 		for _, t := range rec.Tombstones {
 			if vols := slices.DeleteFunc(slices.Clone(t.Volumes), func(v string) bool { _, ok := failed[v]; return !ok }); len(vols) > 0 {
-				left.Tombstones = append(left.Tombstones, StaleGen{Gen: t.Gen, Time: t.Time, Volumes: vols})
+				left.Tombstones = append(left.Tombstones, index.StaleGen{Gen: t.Gen, Time: t.Time, Volumes: vols})
 			}
 		}
 	}
@@ -144,15 +146,15 @@ func failures(failed map[string]error) []error {
 // stale generation as old as the newest of them remains, a rebuild has nothing to
 // bring back. It returns rec as it should be recorded, without the tombstones it
 // removed; the caller writes it.
-func (rb *Rebalancer) RemoveTombstones(ctx context.Context, key string, rec Record) (Record, error) {
-	if len(rec.Tombstones) == 0 || rec.State == StateDeleting {
+func (rb *Rebalancer) RemoveTombstones(ctx context.Context, key string, rec index.Record) (index.Record, error) {
+	if len(rec.Tombstones) == 0 || rec.State == index.StateDeleting {
 		return rec, nil
 	}
 	var top uint64
 	for _, t := range rec.Tombstones {
 		top = max(top, t.Gen)
 	}
-	if slices.ContainsFunc(rec.Stale, func(sg StaleGen) bool { return sg.Gen <= top }) {
+	if slices.ContainsFunc(rec.Stale, func(sg index.StaleGen) bool { return sg.Gen <= top }) {
 		return rec, nil
 	}
 	for _, t := range rec.Tombstones {

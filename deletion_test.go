@@ -20,6 +20,8 @@ import (
 	"davkv/internal/layout"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/index"
 )
 
 // TestDeleteWithVolumeDown: with one of a key's volumes stopped, DELETE and UNLINK
@@ -48,7 +50,7 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 		}
 	}
 	rec := c.Record("/del")
-	want := Record{State: StateDeleting, Sub: rec.Sub, Owner: c.Master.index.Owner(), Gen: oldGen, Stale: []StaleGen{{Gen: oldGen, Volumes: []string{down.Addr}}}, Tombstones: []StaleGen{{Gen: oldGen, Volumes: up}}}
+	want := index.Record{State: index.StateDeleting, Sub: rec.Sub, Owner: c.Master.index.Owner(), Gen: oldGen, Stale: []index.StaleGen{{Gen: oldGen, Volumes: []string{down.Addr}}}, Tombstones: []index.StaleGen{{Gen: oldGen, Volumes: up}}}
 	slices.Sort(rec.Tombstones[0].Volumes)
 	rec.Tombstones[0].Time, rec.Time, rec.Rev = 0, 0, 0
 	if fmt.Sprint(rec) != fmt.Sprint(want) {
@@ -60,7 +62,7 @@ func TestDeleteWithVolumeDown(t *testing.T) {
 	if on := c.VolumeFiles(layout.GenPath("/del", rec.Sub, oldGen)); !slices.Equal(on, []string{down.Addr}) {
 		t.Fatalf("replicas of the deleted key on %v, want only the stopped volume", on)
 	}
-	if rec := c.Record("/unl"); rec.State != StateUnlinked || !slices.Equal(rec.Unmarked, []string{down.Addr}) {
+	if rec := c.Record("/unl"); rec.State != index.StateUnlinked || !slices.Equal(rec.Unmarked, []string{down.Addr}) {
 		t.Fatalf("record of the unlinked key: %+v", rec)
 	}
 
@@ -144,7 +146,7 @@ func TestDeleteAnswersOnce(t *testing.T) {
 	deleteOnce("with a volume frozen", http.StatusNoContent) // waits for the volume's timeout
 	s3Delete("s3")
 	testenv.Eventually(t, 5*time.Second, "the frozen volume counts as up", func() bool { return !c.Master.health.Up(frozen.Addr) })
-	if rec := c.Record("/once/native"); rec.State != StateDeleting || len(rec.Stale) != 1 || !slices.Equal(rec.Stale[0].Volumes, []string{frozen.Addr}) {
+	if rec := c.Record("/once/native"); rec.State != index.StateDeleting || len(rec.Stale) != 1 || !slices.Equal(rec.Stale[0].Volumes, []string{frozen.Addr}) {
 		t.Fatalf("record of the deleted key: %+v, want deleting, a replica left on %s", rec, frozen.Addr)
 	}
 	deleteOnce("again, the volume frozen and known down", http.StatusNotFound)
@@ -157,7 +159,7 @@ func TestDeleteAnswersOnce(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the sweeper did not finish the deletes", func() bool {
 		return len(c.AllFiles()) == 0 && !slices.ContainsFunc([]string{"/once/native", "/once/s3"}, func(key string) bool {
 			_, err := c.Master.index.Get(key)
-			return !errors.Is(err, ErrNotFound)
+			return !errors.Is(err, index.ErrNotFound)
 		})
 	})
 	deleteOnce("once the sweeper is done", http.StatusNotFound)
@@ -249,7 +251,7 @@ func TestVolumeUnreachable(t *testing.T) {
 			}
 		}
 		for key := range deleted {
-			if _, err := c.Master.index.Get(key); !errors.Is(err, ErrNotFound) {
+			if _, err := c.Master.index.Get(key); !errors.Is(err, index.ErrNotFound) {
 				return false
 			}
 			if files := keyFiles(c, key); len(files) > 0 {
@@ -314,7 +316,7 @@ func TestVolumeUnreachable(t *testing.T) {
 		t.Fatalf("verify: %v\n%s", err, out.String())
 	}
 	for key := range unlinked {
-		if rec := c.Record(key); rec.State != StateUnlinked {
+		if rec := c.Record(key); rec.State != index.StateUnlinked {
 			t.Fatalf("%s, unlinked, rebuilt as %s", key, rec.State)
 		}
 	}

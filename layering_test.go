@@ -12,6 +12,7 @@ import (
 // A new package must be given its layer here.
 var layers = [][]string{
 	{"davkv/internal/layout", "davkv/internal/testenv"},
+	{"davkv/internal/index"},
 }
 
 // TestLayering checks, with go list, that every package under internal/ has a layer,

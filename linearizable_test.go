@@ -32,6 +32,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/index"
 )
 
 // linOp is what a worker asked of a key.
@@ -465,13 +467,13 @@ func (r *linRun) settle() {
 	for i := range ms.Cmds {
 		ms.Kill(i)
 	}
-	index, err := OpenIndex(ms.DB, false)
+	idx, err := index.Open(ms.DB, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]bool{}
-	err = index.Scan("", "", func(key string, rec Record) (bool, error) {
-		if rec.Busy || rec.Pending() || rec.State != StateLive {
+	err = idx.Scan("", "", func(key string, rec index.Record) (bool, error) {
+		if rec.Busy || rec.Pending() || rec.State != index.StateLive {
 			t.Errorf("%s left %s, busy %v, pending %v", key, rec.State, rec.Busy, rec.Pending())
 		}
 		for _, v := range rec.Volumes {
@@ -481,9 +483,9 @@ func (r *linRun) settle() {
 	})
 	pending := 0
 	if err == nil {
-		err = index.Pending(func(string) (bool, error) { pending++; return true, nil })
+		err = idx.Pending(func(string) (bool, error) { pending++; return true, nil })
 	}
-	index.Close()
+	idx.Close()
 	if err != nil || pending > 0 {
 		t.Errorf("index: %d pending entries, %v", pending, err)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/index"
 )
 
 // TestKeyLocks: a second write to a key with one in flight gets 409 at once, and GETs
@@ -23,7 +25,7 @@ func TestKeyLocks(t *testing.T) {
 	conn := rawPut(t, c, "/locked/new", fmt.Sprintf("Content-Length: %d\r\n", 2*chunkSize), randomBytes(chunkSize))
 	testenv.Eventually(t, 5*time.Second, "write not in flight", func() bool {
 		rec, err := c.Master.index.Get("/locked/new")
-		return err == nil && rec.State == StateWriting
+		return err == nil && rec.State == index.StateWriting
 	})
 	for _, method := range []string{http.MethodPut, http.MethodDelete, "UNLINK"} {
 		start := time.Now()

@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	switch index := os.Getenv(testIndexEnv); index {
+	switch idx := os.Getenv(testIndexEnv); idx {
 	case "":
 	case "etcd":
 		if testEtcdIndex, err = testenv.LaunchEtcd(3); err != nil {
@@ -66,7 +66,7 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	default:
-		fmt.Fprintf(os.Stderr, "%s=%q: want etcd, or nothing for LevelDB\n", testIndexEnv, index)
+		fmt.Fprintf(os.Stderr, "%s=%q: want etcd, or nothing for LevelDB\n", testIndexEnv, idx)
 		os.Exit(1)
 	}
 	code := m.Run()

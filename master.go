@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/index"
 )
 
 // The errors the master answers with, besides the index's (ErrNotFound, ErrConflict)
@@ -41,7 +43,7 @@ var (
 // Master is the HTTP front of davkv: it owns the index and sends clients to the volumes.
 type Master struct {
 	cfg        ServerConfig
-	index      Index
+	index      index.Index
 	placement  layout.Placement
 	client     *VolumeClient
 	health     *Health
@@ -65,20 +67,20 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	index, err := OpenIndex(cfg.DB, cfg.Sync)
+	idx, err := index.Open(cfg.DB, cfg.Sync)
 	if err != nil {
 		return nil, err
 	}
 	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
 	m := &Master{
 		cfg:       cfg,
-		index:     index,
+		index:     idx,
 		placement: cfg.Placement(),
 		client:    client,
 		health:    NewHealth(client, cfg.Volumes, healthInterval),
 		log:       log,
 	}
-	m.rebalancer = &Rebalancer{Client: client, Placement: m.placement, Index: index, Grace: cfg.Grace, Health: m.health}
+	m.rebalancer = &Rebalancer{Client: client, Placement: m.placement, Index: idx, Grace: cfg.Grace, Health: m.health}
 	m.health.Back = m.volumeBack
 	if !cfg.NoMetrics {
 		m.metrics = newMetrics(m)
@@ -126,13 +128,13 @@ func (m *Master) Close() error {
 
 // lockRecord locks key against other writers and reads its record. Unless it fails,
 // the caller must unlock.
-func (m *Master) lockRecord(key string) (rec Record, unlock func(), err error) {
+func (m *Master) lockRecord(key string) (rec index.Record, unlock func(), err error) {
 	return m.lockRecordWait(context.Background(), key, false)
 }
 
 // lockRecordWait is lockRecord that, with wait, waits for the key's lock until ctx
 // ends.
-func (m *Master) lockRecordWait(ctx context.Context, key string, wait bool) (rec Record, unlock func(), err error) {
+func (m *Master) lockRecordWait(ctx context.Context, key string, wait bool) (rec index.Record, unlock func(), err error) {
 	if unlock, err = m.lockKey(ctx, key, wait); err != nil {
 		return rec, nil, err
 	}
@@ -141,7 +143,7 @@ func (m *Master) lockRecordWait(ctx context.Context, key string, wait bool) (rec
 
 // readLocked reads key's record (see readRecord) once the caller has its lock, whose
 // unlock it runs if the read fails and returns otherwise.
-func (m *Master) readLocked(ctx context.Context, key string, wait bool, unlock func()) (Record, func(), error) {
+func (m *Master) readLocked(ctx context.Context, key string, wait bool, unlock func()) (index.Record, func(), error) {
 	rec, err := m.readRecord(ctx, key, wait)
 	if err != nil {
 		unlock()
@@ -155,7 +157,7 @@ func (m *Master) readLocked(ctx context.Context, key string, wait bool, unlock f
 // flight: ErrLocked, or with wait, a wait for it to end until ctx does. A busy record
 // of this master's, or of a master that is gone, is a write that will never finish,
 // which readRecord rolls back first (see rollBack).
-func (m *Master) readRecord(ctx context.Context, key string, wait bool) (Record, error) {
+func (m *Master) readRecord(ctx context.Context, key string, wait bool) (index.Record, error) {
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
 		rec, err := m.index.Get(key)
 		if err != nil || !rec.Busy {
@@ -186,9 +188,9 @@ func (m *Master) readRecord(ctx context.Context, key string, wait bool) (Record,
 // was, with the new generation's files stale, for the sweeper. A new key's record is
 // taken first, so that its writer, if it still runs without knowing that it is
 // thought gone, cannot commit it once the files are going.
-func (m *Master) rollBack(ctx context.Context, key string, busy Record) (Record, error) {
+func (m *Master) rollBack(ctx context.Context, key string, busy index.Record) (index.Record, error) {
 	rec := busy
-	if rec.State != StateWriting {
+	if rec.State != index.StateWriting {
 		rec.Busy = false
 		if err := m.index.Put(key, &rec); err != nil {
 			return busy, err
@@ -210,7 +212,7 @@ func (m *Master) rollBack(ctx context.Context, key string, busy Record) (Record,
 		return rec, err
 	}
 	m.log.Info("rolled back a write its master left unfinished", "key", key)
-	return Record{}, ErrNotFound
+	return index.Record{}, index.ErrNotFound
 }
 
 // lockKey locks key for a request: with wait, waiting while another request holds it
@@ -221,10 +223,10 @@ func (m *Master) lockKey(ctx context.Context, key string, wait bool) (func(), er
 
 // lockBackground locks key for background work and reads its record, or ErrLocked if
 // anything holds the key. Unless it fails, the caller must unlock.
-func (m *Master) lockBackground(ctx context.Context, key string) (Record, func(), error) {
+func (m *Master) lockBackground(ctx context.Context, key string) (index.Record, func(), error) {
 	unlock, ok := m.locks.tryBackground(key)
 	if !ok {
-		return Record{}, nil, ErrLocked
+		return index.Record{}, nil, ErrLocked
 	}
 	return m.readLocked(ctx, key, false, unlock)
 }
@@ -282,11 +284,11 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 			m.metrics.page.ServeHTTP(w, r)
 			return nil
 		case q.Has("list"):
-			return m.list(w, key, q, StateLive)
+			return m.list(w, key, q, index.StateLive)
 		case q.Has("unlinked"):
-			return m.list(w, key, q, StateUnlinked)
+			return m.list(w, key, q, index.StateUnlinked)
 		case q.Has("pending"):
-			return m.list(w, key, q, StateWriting, StateDeleting)
+			return m.list(w, key, q, index.StateWriting, index.StateDeleting)
 		case wantsBrowse(r, q):
 			return m.browse(w, r, q)
 		}
@@ -365,14 +367,14 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) error {
 func statusOf(err error) int {
 	var ve *VolumeError
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, index.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrBadKey), errors.Is(err, ErrReservedKey), errors.Is(err, ErrBadRequest),
 		errors.Is(err, ErrBadDigest), errors.Is(err, ErrClientBody):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrExists), errors.Is(err, ErrProtected):
 		return http.StatusForbidden
-	case errors.Is(err, ErrLocked), errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrLocked), errors.Is(err, index.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, ErrEmptyBody):
 		return http.StatusLengthRequired
@@ -380,7 +382,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrMethod):
 		return http.StatusMethodNotAllowed
-	case errors.Is(err, ErrNoVolumes), errors.Is(err, ErrIndexDown):
+	case errors.Is(err, ErrNoVolumes), errors.Is(err, index.ErrIndexDown):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrNoRoom), errors.As(err, &ve) && ve.NoSpace():
 		return http.StatusInsufficientStorage

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"davkv/internal/index"
 )
 
 // metricsPath answers with the metrics; it is no key.
@@ -290,7 +292,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.weight, prometheus.GaugeValue, v.Weight, v.Volume)
 	}
 	if stats, err := c.m.index.Stats(); err == nil {
-		for st := StateWriting; st <= StateDeleting; st++ {
+		for st := index.StateWriting; st <= index.StateDeleting; st++ {
 			ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(stats.Keys[st]), st.String())
 			ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(stats.Bytes[st]), st.String())
 		}

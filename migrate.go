@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // MigrateConfig says what davkv migrate copies.
@@ -46,7 +48,7 @@ func (c MigrateConfig) Validate() error {
 
 // migrateSpaces are the entry spaces an index holds besides the keys' records, which
 // migrate copies too.
-var migrateSpaces = []string{bucketSpace, uploadSpace, partSpace}
+var migrateSpaces = []string{index.BucketSpace, index.UploadSpace, index.PartSpace}
 
 // migrateSpace holds, in the index being written, migrate's progress (migrateState)
 // under migrateName, until the copy is complete.
@@ -81,19 +83,19 @@ func runMigrate(ctx context.Context, cfg MigrateConfig, stdout io.Writer, log *s
 	if progress == 0 {
 		progress = 5 * time.Second
 	}
-	if ok, err := IndexExists(cfg.DB); err != nil || !ok {
-		return fmt.Errorf("migrate: no index at %s: %w", cfg.DB, cmp.Or(err, ErrNotFound))
+	if ok, err := index.Exists(cfg.DB); err != nil || !ok {
+		return fmt.Errorf("migrate: no index at %s: %w", cfg.DB, cmp.Or(err, index.ErrNotFound))
 	}
-	exists, err := clearIndex(cfg.To, cfg.Force)
+	exists, err := index.Clear(cfg.To, cfg.Force)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	src, err := OpenIndex(cfg.DB, false)
+	src, err := index.Open(cfg.DB, false)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer src.Close()
-	dst, err := OpenIndex(cfg.To, false)
+	dst, err := index.Open(cfg.To, false)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -107,7 +109,7 @@ func runMigrate(ctx context.Context, cfg MigrateConfig, stdout io.Writer, log *s
 			return fmt.Errorf("migrate %s: %w (a copy of another index was interrupted there)", cfg.To, ErrIndexExists)
 		}
 		log.Info("resuming an interrupted migrate", "after", state.Key, "keys copied", state.Keys)
-	case !errors.Is(err, ErrNotFound):
+	case !errors.Is(err, index.ErrNotFound):
 		return fmt.Errorf("migrate: %w", err)
 	case exists:
 		return fmt.Errorf("migrate %s: %w", cfg.To, ErrIndexExists)
@@ -115,7 +117,7 @@ func runMigrate(ctx context.Context, cfg MigrateConfig, stdout io.Writer, log *s
 
 	start, last := time.Now(), time.Now()
 	var batch []string
-	var recs []Record
+	var recs []index.Record
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -142,7 +144,7 @@ func runMigrate(ctx context.Context, cfg MigrateConfig, stdout io.Writer, log *s
 	if state.Key != "" {
 		from = state.Key + "\x00"
 	}
-	err = src.Scan("", from, func(key string, rec Record) (bool, error) {
+	err = src.Scan("", from, func(key string, rec index.Record) (bool, error) {
 		batch, recs = append(batch, key), append(recs, rec)
 		if len(batch) < migrateBatch {
 			return true, nil
@@ -159,7 +161,7 @@ func runMigrate(ctx context.Context, cfg MigrateConfig, stdout io.Writer, log *s
 	for _, space := range migrateSpaces {
 		err := src.Entries(space, "", func(name string, value []byte, _ int64) (bool, error) {
 			_, rev, err := dst.GetEntry(space, name)
-			if err != nil && !errors.Is(err, ErrNotFound) {
+			if err != nil && !errors.Is(err, index.ErrNotFound) {
 				return false, err
 			}
 			if _, err := dst.PutEntry(space, name, value, rev); err != nil {
@@ -183,7 +185,7 @@ func runMigrate(ctx context.Context, cfg MigrateConfig, stdout io.Writer, log *s
 
 // copyRecords writes recs as keys' records into dst, workers at a time, over what an
 // interrupted copy may have written.
-func copyRecords(dst Index, keys []string, recs []Record, workers int) error {
+func copyRecords(dst index.Index, keys []string, recs []index.Record, workers int) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(keys))
 	next := make(chan int)
@@ -193,8 +195,8 @@ func copyRecords(dst Index, keys []string, recs []Record, workers int) error {
 				rec := recs[i]
 				rec.Rev = 0
 				err := dst.Put(keys[i], &rec)
-				if errors.Is(err, ErrConflict) { // copied before an interruption
-					var old Record
+				if errors.Is(err, index.ErrConflict) { // copied before an interruption
+					var old index.Record
 					if old, err = dst.Get(keys[i]); err == nil {
 						rec.Rev = old.Rev
 						err = dst.Put(keys[i], &rec)

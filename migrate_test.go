@@ -11,28 +11,30 @@ import (
 	"time"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/index"
 )
 
 // fillIndex writes n records in every state, pending ones among them, and entries in
 // every space, into index.
-func fillIndex(t *testing.T, index Index, n int) {
+func fillIndex(t *testing.T, idx index.Index, n int) {
 	for i := range n {
-		rec := Record{State: StateLive, Volumes: []string{"a:1", "b:2"}, Size: int64(i), Modified: int64(i), Meta: []MetaHeader{{"Content-Type", "text/plain"}}}
+		rec := index.Record{State: index.StateLive, Volumes: []string{"a:1", "b:2"}, Size: int64(i), Modified: int64(i), Meta: []index.MetaHeader{{Name: "Content-Type", Value: "text/plain"}}}
 		switch i % 10 {
 		case 3:
-			rec.State = StateUnlinked
+			rec.State = index.StateUnlinked
 		case 5:
-			rec.State, rec.Volumes, rec.Tombstones = StateDeleting, nil, []StaleGen{{Gen: 0, Volumes: []string{"a:1"}}}
+			rec.State, rec.Volumes, rec.Tombstones = index.StateDeleting, nil, []index.StaleGen{{Gen: 0, Volumes: []string{"a:1"}}}
 		case 7:
-			rec.Gen, rec.Stale = 2, []StaleGen{{Gen: 1, Time: 42, Volumes: []string{"c:3"}}}
+			rec.Gen, rec.Stale = 2, []index.StaleGen{{Gen: 1, Time: 42, Volumes: []string{"c:3"}}}
 		}
-		if err := index.Put(fmt.Sprintf("/m/%05d", i), &rec); err != nil {
+		if err := idx.Put(fmt.Sprintf("/m/%05d", i), &rec); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, space := range migrateSpaces {
 		for i := range 3 {
-			if _, err := index.PutEntry(space, fmt.Sprint(space, i), []byte(fmt.Sprint("value ", i)), 0); err != nil {
+			if _, err := idx.PutEntry(space, fmt.Sprint(space, i), []byte(fmt.Sprint("value ", i)), 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -40,16 +42,16 @@ func fillIndex(t *testing.T, index Index, n int) {
 }
 
 // dumpIndex is everything index holds that a copy must keep, as text.
-func dumpIndex(t *testing.T, index Index) string {
+func dumpIndex(t *testing.T, idx index.Index) string {
 	var b strings.Builder
-	err := index.Scan("", "", func(key string, rec Record) (bool, error) {
+	err := idx.Scan("", "", func(key string, rec index.Record) (bool, error) {
 		rec.Time, rec.Rev, rec.Owner = 0, 0, 0
 		fmt.Fprintf(&b, "%s %+v pending=%v\n", key, rec, rec.Pending())
 		return true, nil
 	})
 	for _, space := range migrateSpaces {
 		if err == nil {
-			err = index.Entries(space, "", func(name string, value []byte, _ int64) (bool, error) {
+			err = idx.Entries(space, "", func(name string, value []byte, _ int64) (bool, error) {
 				fmt.Fprintf(&b, "%s %s %q\n", space, name, value)
 				return true, nil
 			})
@@ -57,9 +59,9 @@ func dumpIndex(t *testing.T, index Index) string {
 	}
 	pending := 0
 	if err == nil {
-		err = index.Pending(func(string) (bool, error) { pending++; return true, nil })
+		err = idx.Pending(func(string) (bool, error) { pending++; return true, nil })
 	}
-	st, err2 := index.Stats()
+	st, err2 := idx.Stats()
 	if err != nil || err2 != nil {
 		t.Fatal(err, err2)
 	}
@@ -89,13 +91,13 @@ func TestMigrate(t *testing.T) {
 	e := testenv.StartEtcd(t, 3)
 	dir := t.TempDir()
 	src, dst, back := filepath.Join(dir, "src"), e.DB("/migrated"), filepath.Join(dir, "back")
-	index, err := OpenIndex(src, false)
+	idx, err := index.Open(src, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fillIndex(t, index, 2*migrateBatch+500)
-	want := dumpIndex(t, index)
-	index.Close()
+	fillIndex(t, idx, 2*migrateBatch+500)
+	want := dumpIndex(t, idx)
+	idx.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(cancelOnProgress{slog.NewTextHandler(t.Output(), nil), cancel})
@@ -104,10 +106,10 @@ func TestMigrate(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "run it again to resume") {
 		t.Fatalf("interrupted migrate: %v", err)
 	}
-	if err := runMigrate(context.Background(), MigrateConfig{DB: back, To: dst}, &out, testLogger(t)); !errors.Is(err, ErrNotFound) {
+	if err := runMigrate(context.Background(), MigrateConfig{DB: back, To: dst}, &out, testLogger(t)); !errors.Is(err, index.ErrNotFound) {
 		t.Fatalf("migrate of no index: %v", err)
 	}
-	other, err := OpenIndex(e.DB("/other"), false)
+	other, err := index.Open(e.DB("/other"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,12 +125,12 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("migrate said %q", out.String())
 	}
 	check := func(db string) {
-		index, err := OpenIndex(db, false)
+		idx, err := index.Open(db, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer index.Close()
-		if got := dumpIndex(t, index); got != want {
+		defer idx.Close()
+		if got := dumpIndex(t, idx); got != want {
 			t.Fatalf("%s holds\n%.2000s\nwant\n%.2000s", db, got, want)
 		}
 	}

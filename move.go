@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/index"
 )
 
 // KeyMove is what rebalancing one key did, or with a dry run would do.
@@ -39,7 +41,7 @@ type Rebalancer struct {
 	Placement layout.Placement
 	// Index records where a key's replicas are; Move and DeleteLeftovers write to it.
 	// Plan needs none.
-	Index Index
+	Index index.Index
 	// Health, if set, says which volumes are down, which FinishDelete does not try,
 	// and hears of the failures; nil tries every volume.
 	Health *Health
@@ -50,7 +52,7 @@ type Rebalancer struct {
 }
 
 // Plan says what Move would do with key.
-func (rb *Rebalancer) Plan(key string, rec Record) KeyMove {
+func (rb *Rebalancer) Plan(key string, rec index.Record) KeyMove {
 	want := rb.Placement.Choose(key)
 	mv := KeyMove{Key: key, Size: rec.Size}
 	for _, v := range want {
@@ -72,7 +74,7 @@ func (rb *Rebalancer) Plan(key string, rec Record) KeyMove {
 // DeleteLeftovers. Whatever is interrupted, the index names only complete replicas,
 // and old ones stay recorded as Leftovers until they are gone: the last copy is
 // never lost. On failure the record is left as it was.
-func (rb *Rebalancer) Move(ctx context.Context, key string, rec Record) (KeyMove, error) {
+func (rb *Rebalancer) Move(ctx context.Context, key string, rec index.Record) (KeyMove, error) {
 	mv := rb.Plan(key, rec)
 	want := rb.Placement.Choose(key)
 	var copied []string
@@ -110,12 +112,12 @@ func (rb *Rebalancer) Move(ctx context.Context, key string, rec Record) (KeyMove
 }
 
 // copy puts key's value on dst from the first replica that can be read and is whole.
-func (rb *Rebalancer) copy(ctx context.Context, key string, rec Record, dst string) error {
+func (rb *Rebalancer) copy(ctx context.Context, key string, rec index.Record, dst string) error {
 	path := rec.Path(key)
 	var errs []error
 	for _, src := range rec.Volumes {
 		err := rb.Client.Copy(ctx, src, dst, path, rec.Size, rec.MD5)
-		if err == nil && rec.State == StateUnlinked {
+		if err == nil && rec.State == index.StateUnlinked {
 			err = rb.Client.Put(ctx, dst, rec.MarkerPath(key), http.NoBody, 0)
 		}
 		if err == nil {
@@ -132,8 +134,8 @@ func (rb *Rebalancer) copy(ctx context.Context, key string, rec Record, dst stri
 // DeleteLeftovers deletes the old replicas rec records (Leftovers), the stale
 // generations that have been stale for longer than Grace and then the tombstones no
 // longer needed (see RemoveTombstones), then records that they are gone.
-func (rb *Rebalancer) DeleteLeftovers(ctx context.Context, key string, rec Record) error {
-	var due, kept []StaleGen
+func (rb *Rebalancer) DeleteLeftovers(ctx context.Context, key string, rec index.Record) error {
+	var due, kept []index.StaleGen
 	for _, sg := range rec.Stale {
 		if time.Since(time.Unix(0, sg.Time)) >= rb.Grace {
 			due = append(due, sg)
@@ -190,7 +192,7 @@ func deletePaths(ctx context.Context, client *VolumeClient, vols []string, paths
 }
 
 // removeStale deletes the files, values and markers, of the stale generations gens.
-func removeStale(ctx context.Context, client *VolumeClient, key string, sub int, gens []StaleGen) error {
+func removeStale(ctx context.Context, client *VolumeClient, key string, sub int, gens []index.StaleGen) error {
 	for _, sg := range gens {
 		if err := removeFiles(ctx, client, key, sub, sg.Gen, sg.Volumes, true); err != nil {
 			return err
@@ -202,7 +204,7 @@ func removeStale(ctx context.Context, client *VolumeClient, key string, sub int,
 // removeRecordFiles deletes every file that a write of key that never finished (a
 // writing record, rec) may have left: its generation on Volumes and Leftovers (no
 // markers: a write makes none) and every stale generation.
-func removeRecordFiles(ctx context.Context, client *VolumeClient, key string, rec Record) error {
+func removeRecordFiles(ctx context.Context, client *VolumeClient, key string, rec index.Record) error {
 	vols := append(slices.Clone(rec.Volumes), rec.Leftovers...)
 	if err := removeFiles(ctx, client, key, rec.Sub, rec.Gen, vols, false); err != nil {
 		return err

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/index"
 )
 
 // testMasters are master processes sharing one index and the same volumes.
@@ -173,17 +176,17 @@ type indexCount struct {
 }
 
 func (ms *testMasters) indexState() indexCount {
-	index, err := OpenIndex(ms.DB, false)
+	idx, err := index.Open(ms.DB, false)
 	if err != nil {
 		ms.t.Fatal(err)
 	}
-	defer index.Close()
+	defer idx.Close()
 	var st indexCount
-	err = index.Scan("", "", func(key string, rec Record) (bool, error) {
+	err = idx.Scan("", "", func(key string, rec index.Record) (bool, error) {
 		switch rec.State {
-		case StateLive:
+		case index.StateLive:
 			st.live++
-		case StateWriting:
+		case index.StateWriting:
 			st.writing++
 		default:
 			st.other++
@@ -195,7 +198,7 @@ func (ms *testMasters) indexState() indexCount {
 		return true, nil
 	})
 	if err == nil {
-		err = index.Pending(func(string) (bool, error) { st.pending++; return true, nil })
+		err = idx.Pending(func(string) (bool, error) { st.pending++; return true, nil })
 	}
 	if err != nil {
 		ms.t.Fatal(err)
@@ -508,4 +511,45 @@ func TestEtcdMembersKilled(t *testing.T) {
 	values["/after"] = []byte("back")
 	load.Values(values)
 	ms.Check(values, 0, 1)
+}
+
+// TestMasterOnEtcd: a master whose index is in etcd stores, lists, unlinks and deletes
+// keys and keeps S3 buckets, as on LevelDB, and a rebuild writes into etcd.
+func TestMasterOnEtcd(t *testing.T) {
+	e := testenv.StartEtcd(t, 3)
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.DB = e.DB("/master") })
+	for i := range 5 {
+		c.Put(fmt.Sprintf("/etcd/%d", i), []byte(fmt.Sprint("value ", i)))
+	}
+	if status, got := c.Get("/etcd/3"); status != http.StatusOK || string(got) != "value 3" {
+		t.Fatalf("GET: %d %q", status, got)
+	}
+	if resp := c.Do("UNLINK", "/etcd/1", nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("UNLINK: %d", resp.StatusCode)
+	}
+	if resp := c.Do(http.MethodDelete, "/etcd/2", nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	if page := listKeys(t, c, "/etcd/?list"); strings.Join(page.Keys, " ") != "/etcd/0 /etcd/3 /etcd/4" {
+		t.Fatalf("?list: %q", page.Keys)
+	}
+	if resp := c.Do(http.MethodPut, "/bucket", nil, "Authorization", "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("S3 CreateBucket: %d", resp.StatusCode)
+	}
+	if m := scrape(t, c); m[`davkv_keys{state="live"}`] != 3 || m[`davkv_keys{state="unlinked"}`] != 1 {
+		t.Fatalf("keys: live %v, unlinked %v", m[`davkv_keys{state="live"}`], m[`davkv_keys{state="unlinked"}`])
+	}
+	c.StopMaster()
+	var out bytes.Buffer
+	if err := runRebuild(context.Background(), rebuildConfig(c, e.DB("/rebuilt")), &out, testLogger(t)); err != nil {
+		t.Fatalf("rebuild into etcd: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "rebuild: 4 keys (1 unlinked)") {
+		t.Fatalf("rebuild: %s", out.String())
+	}
+	c.Config.DB = e.DB("/rebuilt")
+	c.startMaster()
+	if status, got := c.Get("/etcd/4"); status != http.StatusOK || string(got) != "value 4" {
+		t.Fatalf("GET from the rebuilt index: %d %q", status, got)
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // rebalance moves key to where the master's volumes place it, under the key's lock, and
@@ -21,8 +23,8 @@ func (m *Master) rebalance(w http.ResponseWriter, r *http.Request, key string) e
 		return err
 	}
 	defer unlock()
-	if rec.State != StateLive && rec.State != StateUnlinked {
-		return ErrNotFound
+	if rec.State != index.StateLive && rec.State != index.StateUnlinked {
+		return index.ErrNotFound
 	}
 	if r.URL.Query().Has("dry-run") {
 		return writeJSON(w, m.rebalancer.Plan(key, rec))

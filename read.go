@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // maxListKeys is the most keys one listing answers; a listing that would have more
@@ -21,12 +23,12 @@ const maxListKeys = 1_000_000
 // get redirects to a replica on a volume that is up, without asking the volume.
 func (m *Master) get(w http.ResponseWriter, key string) error {
 	rec, err := m.index.Get(key)
-	if errors.Is(err, ErrNotFound) || (err == nil && rec.State != StateLive) {
+	if errors.Is(err, index.ErrNotFound) || (err == nil && rec.State != index.StateLive) {
 		if m.cfg.Fallback != "" {
 			redirect(w, "http://"+m.cfg.Fallback+key)
 			return nil
 		}
-		return ErrNotFound
+		return index.ErrNotFound
 	}
 	if err != nil {
 		return err
@@ -76,7 +78,7 @@ func redirect(w http.ResponseWriter, location string) {
 	w.WriteHeader(http.StatusFound)
 }
 
-func (m *Master) list(w http.ResponseWriter, prefix string, q url.Values, states ...RecordState) error {
+func (m *Master) list(w http.ResponseWriter, prefix string, q url.Values, states ...index.RecordState) error {
 	limit := maxListKeys
 	tooMany := ErrTooManyKeys
 	if s := get1(q, "limit"); s != "" {
@@ -87,7 +89,7 @@ func (m *Master) list(w http.ResponseWriter, prefix string, q url.Values, states
 		limit, tooMany = n, nil
 	}
 	page := ListPage{Keys: []string{}}
-	err := m.index.Scan(prefix, get1(q, "start"), func(key string, rec Record) (bool, error) {
+	err := m.index.Scan(prefix, get1(q, "start"), func(key string, rec index.Record) (bool, error) {
 		if !slices.Contains(states, rec.State) {
 			return true, nil
 		}
@@ -111,7 +113,7 @@ func (m *Master) list(w http.ResponseWriter, prefix string, q url.Values, states
 // its name, with its record, or a common prefix that stands for every key under it.
 type listEntry struct {
 	Name   string
-	Rec    Record
+	Rec    index.Record
 	Prefix bool
 }
 
@@ -125,8 +127,8 @@ func (m *Master) listDelimited(root, prefix, delimiter, start string, limit int)
 	from := root + start
 	for from != "" {
 		seek := ""
-		err := m.index.Scan(root+prefix, from, func(key string, rec Record) (bool, error) {
-			if rec.State != StateLive {
+		err := m.index.Scan(root+prefix, from, func(key string, rec index.Record) (bool, error) {
+			if rec.State != index.StateLive {
 				return true, nil
 			}
 			name := key[len(root):]
@@ -143,7 +145,7 @@ func (m *Master) listDelimited(root, prefix, delimiter, start string, limit int)
 			entries = append(entries, entry)
 			if entry.Prefix {
 				// Every key under this common prefix rolls up into it: seek past them all.
-				seek = prefixEnd(root + entry.Name)
+				seek = index.PrefixEnd(root + entry.Name)
 				return false, nil
 			}
 			return true, nil

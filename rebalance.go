@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // RebalanceConfig is the rebalance command's configuration, filled from flags.
@@ -137,17 +139,17 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, stdout io.Writer, lo
 		}
 		work = func(j keyJob) (KeyMove, error) { return m.rebalance(ctx, j.key, cfg.DryRun) }
 	} else {
-		index, err := OpenIndex(cfg.DB, false)
+		idx, err := index.Open(cfg.DB, false)
 		if err != nil {
 			return err
 		}
-		defer index.Close()
-		if stats.total, err = countKeys(index); err != nil {
+		defer idx.Close()
+		if stats.total, err = index.CountKeys(idx); err != nil {
 			return err
 		}
-		rb := &Rebalancer{Client: client, Placement: cfg.Placement(), Index: index}
+		rb := &Rebalancer{Client: client, Placement: cfg.Placement(), Index: idx}
 		// A write or delete that never finished is not rebalance's to move.
-		produce = sendRecords(index, func(rec Record) bool { return rec.State == StateLive || rec.State == StateUnlinked })
+		produce = sendRecords(idx, func(rec index.Record) bool { return rec.State == index.StateLive || rec.State == index.StateUnlinked })
 		work = func(j keyJob) (KeyMove, error) {
 			if cfg.DryRun {
 				return rb.Plan(j.key, j.rec), nil

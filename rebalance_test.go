@@ -20,6 +20,8 @@ import (
 	"davkv/internal/layout"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/index"
 )
 
 func rebalanceConfig(c *testCluster, volumes []string) RebalanceConfig {
@@ -44,7 +46,7 @@ func checkPlaced(t *testing.T, c *testCluster, values map[string][]byte) {
 			t.Fatalf("%.40q stored on %q, want %q", key, on, sorted)
 		}
 		markers := c.VolumeFiles(rec.MarkerPath(key))
-		if rec.State == StateUnlinked {
+		if rec.State == index.StateUnlinked {
 			if !slices.Equal(markers, sorted) {
 				t.Fatalf("unlinked %.40q has markers on %q, want %q", key, markers, sorted)
 			}
@@ -223,7 +225,7 @@ func TestRebalanceOnline(t *testing.T) {
 	values := fillCluster(t, c, "/online", 200)
 	var live []string
 	for key := range values {
-		if c.Record(key).State == StateLive {
+		if c.Record(key).State == index.StateLive {
 			live = append(live, key)
 		}
 	}

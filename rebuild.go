@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/index"
 )
 
 // RebuildConfig is the rebuild command's configuration, filled from flags.
@@ -50,7 +52,7 @@ type rebuilder struct {
 	cfg       RebuildConfig
 	client    *VolumeClient
 	placement layout.Placement
-	index     Index
+	index     index.Index
 	log       *slog.Logger
 	walker    *volumeWalker
 	seed      maphash.Seed
@@ -64,24 +66,24 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	exists, err := clearIndex(cfg.DB, cfg.Force)
+	exists, err := index.Clear(cfg.DB, cfg.Force)
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	if exists {
 		return fmt.Errorf("rebuild %s: %w", cfg.DB, ErrIndexExists)
 	}
-	index, err := OpenIndex(cfg.DB, false)
+	idx, err := index.Open(cfg.DB, false)
 	if err != nil {
 		return err
 	}
-	defer index.Close()
+	defer idx.Close()
 	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
 	rb := &rebuilder{
 		cfg:       cfg,
 		client:    client,
 		placement: cfg.Placement(),
-		index:     index,
+		index:     idx,
 		log:       log,
 		seed:      maphash.MakeSeed(),
 	}
@@ -122,26 +124,26 @@ func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
 	mu.Lock()
 	defer mu.Unlock()
 	rec, err := rb.index.Get(f.Key)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, index.ErrNotFound) {
 		rb.keys.Add(1)
 	} else if err != nil {
 		return err
 	}
 	rec.Sub = f.Sub
 	if rec.State == 0 {
-		rec.State = StateLive
+		rec.State = index.StateLive
 	}
 	// Every generation found is kept: the newest as the record's, the others as stale,
 	// and every marker as a stale entry of its own until finish decides which
 	// generation the key is (see chooseGen).
 	switch {
 	case f.Tombstone:
-		rec.Tombstones = addStale(rec.Tombstones, f.Gen, volume)
+		rec.Tombstones = index.AddStale(rec.Tombstones, f.Gen, volume)
 	case f.Marker:
-		rec.Stale = addStale(rec.Stale, f.Gen|markerGen, volume)
+		rec.Stale = index.AddStale(rec.Stale, f.Gen|markerGen, volume)
 	case len(rec.Volumes) == 0 || f.Gen > rec.Gen:
 		if len(rec.Volumes) > 0 {
-			rec.Stale = addStale(rec.Stale, rec.Gen, rec.Volumes...)
+			rec.Stale = index.AddStale(rec.Stale, rec.Gen, rec.Volumes...)
 		}
 		rec.Gen, rec.Size, rec.Volumes, rec.Modified = f.Gen, e.Size, []string{volume}, e.Modified().UnixNano()
 	case f.Gen == rec.Gen:
@@ -149,7 +151,7 @@ func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
 		rank := rb.placement.Rank(f.Key)
 		slices.SortFunc(rec.Volumes, func(a, b string) int { return slices.Index(rank, a) - slices.Index(rank, b) })
 	default:
-		rec.Stale = addStale(rec.Stale, f.Gen, volume)
+		rec.Stale = index.AddStale(rec.Stale, f.Gen, volume)
 	}
 	return rb.index.Put(f.Key, &rec)
 }
@@ -161,7 +163,7 @@ const markerGen = 1 << 63
 // chooseGen decides which generation of a rebuilt key is its value: the newest that
 // is complete, on as many volumes as -replicas or, with volumes missing, as the
 // best-kept one. Newest is the last write: generations grow with the masters' clocks
-// (see newGen), and a write rolled back, whose master may have finished its files
+// (see index.NewGen), and a write rolled back, whose master may have finished its files
 // late, is older than every write after the rollback. A newer generation on fewer
 // volumes is an overwrite that never finished, which a crash left, or one answered
 // with fewer replicas (-minreplicas): the files cannot tell, so the older, complete
@@ -172,7 +174,7 @@ const markerGen = 1 << 63
 // deleting record that names all its files, for the master to remove. chooseGen
 // returns false if no value was found, only markers. size gives the size of a
 // generation that the walk did not keep.
-func chooseGen(rec *Record, replicas int, size func(gen uint64, volume string) (int64, error)) (bool, error) {
+func chooseGen(rec *index.Record, replicas int, size func(gen uint64, volume string) (int64, error)) (bool, error) {
 	var top uint64
 	for _, t := range rec.Tombstones {
 		top = max(top, t.Gen)
@@ -189,13 +191,13 @@ func chooseGen(rec *Record, replicas int, size func(gen uint64, volume string) (
 	}
 	if best == 0 && len(rec.Tombstones) > 0 {
 		// Deleted: every file found is to go.
-		stale := addStale(nil, rec.Gen, rec.Volumes...)
+		stale := index.AddStale(nil, rec.Gen, rec.Volumes...)
 		for _, sg := range rec.Stale {
-			stale = addStale(stale, sg.Gen&^markerGen, sg.Volumes...)
+			stale = index.AddStale(stale, sg.Gen&^markerGen, sg.Volumes...)
 		}
-		stale = slices.DeleteFunc(stale, func(sg StaleGen) bool { return len(sg.Volumes) == 0 })
-		slices.SortFunc(stale, func(a, b StaleGen) int { return cmp.Compare(a.Gen, b.Gen) })
-		rec.State, rec.Volumes, rec.Stale, rec.Size = StateDeleting, nil, stale, 0
+		stale = slices.DeleteFunc(stale, func(sg index.StaleGen) bool { return len(sg.Volumes) == 0 })
+		slices.SortFunc(stale, func(a, b index.StaleGen) int { return cmp.Compare(a.Gen, b.Gen) })
+		rec.State, rec.Volumes, rec.Stale, rec.Size = index.StateDeleting, nil, stale, 0
 		return true, nil
 	}
 	if best == 0 {
@@ -215,19 +217,19 @@ func chooseGen(rec *Record, replicas int, size func(gen uint64, volume string) (
 		if err != nil {
 			return false, err
 		}
-		rec.Stale[i] = StaleGen{Gen: rec.Gen, Volumes: rec.Volumes}
+		rec.Stale[i] = index.StaleGen{Gen: rec.Gen, Volumes: rec.Volumes}
 		rec.Gen, rec.Volumes, rec.Size = chosen.Gen, chosen.Volumes, n
 	}
-	var stale []StaleGen
+	var stale []index.StaleGen
 	for _, sg := range rec.Stale {
 		switch gen := sg.Gen &^ markerGen; {
 		case gen == rec.Gen && sg.Gen&markerGen != 0:
-			rec.State = StateUnlinked
+			rec.State = index.StateUnlinked
 		case gen != rec.Gen:
-			stale = addStale(stale, gen, sg.Volumes...)
+			stale = index.AddStale(stale, gen, sg.Volumes...)
 		}
 	}
-	slices.SortFunc(stale, func(a, b StaleGen) int { return cmp.Compare(a.Gen, b.Gen) })
+	slices.SortFunc(stale, func(a, b index.StaleGen) int { return cmp.Compare(a.Gen, b.Gen) })
 	rec.Stale = stale
 	return true, nil
 }
@@ -283,7 +285,7 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 	var errs []error
 	var work sync.WaitGroup
 	sem := make(chan struct{}, rb.cfg.Workers)
-	err := rb.index.Scan("", "", func(key string, rec Record) (bool, error) {
+	err := rb.index.Scan("", "", func(key string, rec index.Record) (bool, error) {
 		before, _ := rec.MarshalBinary()
 		found, err := chooseGen(&rec, rb.cfg.Replicas, func(gen uint64, volume string) (int64, error) {
 			return rb.client.Stat(ctx, volume, layout.GenPath(key, rec.Sub, gen))
@@ -300,14 +302,14 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 				return false, err
 			}
 		}
-		if rec.State == StateDeleting {
+		if rec.State == index.StateDeleting {
 			s.deleted++
 			return true, nil
 		}
 		if len(rec.Stale) > 0 {
 			s.stale++
 		}
-		if i := slices.IndexFunc(rec.Stale, func(sg StaleGen) bool { return sg.Gen > rec.Gen }); i >= 0 {
+		if i := slices.IndexFunc(rec.Stale, func(sg index.StaleGen) bool { return sg.Gen > rec.Gen }); i >= 0 {
 			s.newer++
 			if len(s.newerExamples) < 10 {
 				s.newerExamples = append(s.newerExamples, fmt.Sprintf("%s (kept .g%x on %d volumes; .g%x on %d)",
@@ -315,7 +317,7 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 			}
 		}
 		s.keys++
-		if rec.State == StateUnlinked {
+		if rec.State == index.StateUnlinked {
 			s.unlinked++
 		}
 		if len(rec.Volumes) < rb.cfg.Replicas {
@@ -346,7 +348,7 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 }
 
 // addMD5 reads key's value from its first readable replica and records its MD5.
-func (rb *rebuilder) addMD5(ctx context.Context, key string, rec Record) error {
+func (rb *rebuilder) addMD5(ctx context.Context, key string, rec index.Record) error {
 	var errs []error
 	for _, v := range rec.Volumes {
 		body, _, err := rb.client.Get(ctx, v, rec.Path(key))

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/index"
 )
 
 // fillCluster writes n keys of assorted sizes and shapes, unlinks every 7th and deletes
@@ -85,7 +87,7 @@ func TestRebuildEquality(t *testing.T) {
 			t.Fatalf("%s: original %q, rebuilt %q", q, a.Keys, b.Keys)
 		}
 	}
-	err := orig.index.Scan("", "", func(key string, want Record) (bool, error) {
+	err := orig.index.Scan("", "", func(key string, want index.Record) (bool, error) {
 		got, err := second.Master.index.Get(key)
 		if err != nil {
 			return false, fmt.Errorf("%.40q missing from the rebuilt index: %w", key, err)
@@ -99,12 +101,12 @@ func TestRebuildEquality(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := countKeys(second.Master.index); n != int64(len(values)) {
+	if n, _ := index.CountKeys(second.Master.index); n != int64(len(values)) {
 		t.Fatalf("rebuilt index has %d keys, want %d (deleted keys came back?)", n, len(values))
 	}
 	for key, value := range values {
 		status, got := second.Get(key)
-		if c.Record(key).State == StateUnlinked {
+		if c.Record(key).State == index.StateUnlinked {
 			if status != http.StatusNotFound {
 				t.Fatalf("GET of unlinked %.40q through the rebuilt index: %d", key, status)
 			}
@@ -126,13 +128,13 @@ func TestRebuildRefusesExistingIndex(t *testing.T) {
 	if err := runRebuild(context.Background(), cfg, &bytes.Buffer{}, testLogger(t)); err != nil {
 		t.Fatal(err)
 	}
-	index, err := OpenIndex(cfg.DB, false)
+	idx, err := index.Open(cfg.DB, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer index.Close()
-	rec, err := index.Get("/k")
-	if err != nil || rec.State != StateLive || rec.MD5 != "" || rec.Size != 1 {
+	defer idx.Close()
+	rec, err := idx.Get("/k")
+	if err != nil || rec.State != index.StateLive || rec.MD5 != "" || rec.Size != 1 {
 		t.Fatalf("record without -md5: %+v, %v", rec, err)
 	}
 }
@@ -185,33 +187,33 @@ func TestChooseGen(t *testing.T) {
 	m := func(gen uint64) uint64 { return gen | markerGen }
 	tests := []struct {
 		name  string
-		in    Record
+		in    index.Record
 		found bool
-		want  Record
+		want  index.Record
 	}{
-		{"one generation", Record{State: StateLive, Gen: 0, Volumes: []string{"a", "b", "c"}, Size: 5},
-			true, Record{State: StateLive, Gen: 0, Volumes: []string{"a", "b", "c"}, Size: 5}},
-		{"newest complete wins", Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"b", "c", "d"}}}},
-			true, Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"b", "c", "d"}}}}},
-		{"unfinished overwrite", Record{State: StateLive, Gen: 3, Volumes: []string{"a"}, Size: 5, Stale: []StaleGen{{Gen: 2, Volumes: []string{"a", "b", "c"}}, {Gen: 1, Volumes: []string{"d"}}}},
-			true, Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 99, Stale: []StaleGen{{Gen: 1, Volumes: []string{"d"}}, {Gen: 3, Volumes: []string{"a"}}}}},
-		{"volumes missing: the best kept", Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b"}, Size: 5, Stale: []StaleGen{{Gen: 0, Volumes: []string{"c", "d"}}}},
-			true, Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b"}, Size: 5, Stale: []StaleGen{{Gen: 0, Volumes: []string{"c", "d"}}}}},
-		{"marker of its generation", Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []StaleGen{{Gen: m(1), Volumes: []string{"a", "b", "c"}}}},
-			true, Record{State: StateUnlinked, Gen: 1, Volumes: []string{"a", "b", "c"}}},
-		{"marker of an old generation", Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []StaleGen{{Gen: m(0), Volumes: []string{"d"}}, {Gen: 0, Volumes: []string{"a"}}}},
-			true, Record{State: StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []StaleGen{{Gen: 0, Volumes: []string{"d", "a"}}}}},
-		{"markers only", Record{State: StateLive, Stale: []StaleGen{{Gen: m(0), Volumes: []string{"a"}}}}, false, Record{}},
-		{"deleted while a volume was away", Record{State: StateLive, Gen: 0, Volumes: []string{"c"}, Size: 5, Stale: []StaleGen{{Gen: m(0), Volumes: []string{"c"}}}, Tombstones: []StaleGen{{Gen: 0, Volumes: []string{"a", "b"}}}},
-			true, Record{State: StateDeleting, Gen: 0, Stale: []StaleGen{{Gen: 0, Volumes: []string{"c"}}}, Tombstones: []StaleGen{{Gen: 0, Volumes: []string{"a", "b"}}}}},
-		{"deleted with old generations", Record{State: StateLive, Gen: 2, Volumes: []string{"c"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"c", "d"}}}, Tombstones: []StaleGen{{Gen: 2, Volumes: []string{"a"}}, {Gen: 0, Volumes: []string{"b"}}}},
-			true, Record{State: StateDeleting, Gen: 2, Stale: []StaleGen{{Gen: 1, Volumes: []string{"c", "d"}}, {Gen: 2, Volumes: []string{"c"}}}, Tombstones: []StaleGen{{Gen: 2, Volumes: []string{"a"}}, {Gen: 0, Volumes: []string{"b"}}}}},
-		{"tombstones only", Record{State: StateLive, Tombstones: []StaleGen{{Gen: 3, Volumes: []string{"a"}}}},
-			true, Record{State: StateDeleting, Stale: []StaleGen{}, Tombstones: []StaleGen{{Gen: 3, Volumes: []string{"a"}}}}},
-		{"written again after a delete", Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []StaleGen{{Gen: 0, Volumes: []string{"d"}}}, Tombstones: []StaleGen{{Gen: 1, Volumes: []string{"a", "b"}}}},
-			true, Record{State: StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []StaleGen{{Gen: 0, Volumes: []string{"d"}}}, Tombstones: []StaleGen{{Gen: 1, Volumes: []string{"a", "b"}}}}},
-		{"a deleted generation is never chosen", Record{State: StateLive, Gen: 2, Volumes: []string{"a"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"a", "b", "c"}}}, Tombstones: []StaleGen{{Gen: 1, Volumes: []string{"b", "c"}}}},
-			true, Record{State: StateLive, Gen: 2, Volumes: []string{"a"}, Size: 5, Stale: []StaleGen{{Gen: 1, Volumes: []string{"a", "b", "c"}}}, Tombstones: []StaleGen{{Gen: 1, Volumes: []string{"b", "c"}}}}},
+		{"one generation", index.Record{State: index.StateLive, Gen: 0, Volumes: []string{"a", "b", "c"}, Size: 5},
+			true, index.Record{State: index.StateLive, Gen: 0, Volumes: []string{"a", "b", "c"}, Size: 5}},
+		{"newest complete wins", index.Record{State: index.StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []index.StaleGen{{Gen: 1, Volumes: []string{"b", "c", "d"}}}},
+			true, index.Record{State: index.StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []index.StaleGen{{Gen: 1, Volumes: []string{"b", "c", "d"}}}}},
+		{"unfinished overwrite", index.Record{State: index.StateLive, Gen: 3, Volumes: []string{"a"}, Size: 5, Stale: []index.StaleGen{{Gen: 2, Volumes: []string{"a", "b", "c"}}, {Gen: 1, Volumes: []string{"d"}}}},
+			true, index.Record{State: index.StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 99, Stale: []index.StaleGen{{Gen: 1, Volumes: []string{"d"}}, {Gen: 3, Volumes: []string{"a"}}}}},
+		{"volumes missing: the best kept", index.Record{State: index.StateLive, Gen: 1, Volumes: []string{"a", "b"}, Size: 5, Stale: []index.StaleGen{{Gen: 0, Volumes: []string{"c", "d"}}}},
+			true, index.Record{State: index.StateLive, Gen: 1, Volumes: []string{"a", "b"}, Size: 5, Stale: []index.StaleGen{{Gen: 0, Volumes: []string{"c", "d"}}}}},
+		{"marker of its generation", index.Record{State: index.StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []index.StaleGen{{Gen: m(1), Volumes: []string{"a", "b", "c"}}}},
+			true, index.Record{State: index.StateUnlinked, Gen: 1, Volumes: []string{"a", "b", "c"}}},
+		{"marker of an old generation", index.Record{State: index.StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []index.StaleGen{{Gen: m(0), Volumes: []string{"d"}}, {Gen: 0, Volumes: []string{"a"}}}},
+			true, index.Record{State: index.StateLive, Gen: 1, Volumes: []string{"a", "b", "c"}, Stale: []index.StaleGen{{Gen: 0, Volumes: []string{"d", "a"}}}}},
+		{"markers only", index.Record{State: index.StateLive, Stale: []index.StaleGen{{Gen: m(0), Volumes: []string{"a"}}}}, false, index.Record{}},
+		{"deleted while a volume was away", index.Record{State: index.StateLive, Gen: 0, Volumes: []string{"c"}, Size: 5, Stale: []index.StaleGen{{Gen: m(0), Volumes: []string{"c"}}}, Tombstones: []index.StaleGen{{Gen: 0, Volumes: []string{"a", "b"}}}},
+			true, index.Record{State: index.StateDeleting, Gen: 0, Stale: []index.StaleGen{{Gen: 0, Volumes: []string{"c"}}}, Tombstones: []index.StaleGen{{Gen: 0, Volumes: []string{"a", "b"}}}}},
+		{"deleted with old generations", index.Record{State: index.StateLive, Gen: 2, Volumes: []string{"c"}, Size: 5, Stale: []index.StaleGen{{Gen: 1, Volumes: []string{"c", "d"}}}, Tombstones: []index.StaleGen{{Gen: 2, Volumes: []string{"a"}}, {Gen: 0, Volumes: []string{"b"}}}},
+			true, index.Record{State: index.StateDeleting, Gen: 2, Stale: []index.StaleGen{{Gen: 1, Volumes: []string{"c", "d"}}, {Gen: 2, Volumes: []string{"c"}}}, Tombstones: []index.StaleGen{{Gen: 2, Volumes: []string{"a"}}, {Gen: 0, Volumes: []string{"b"}}}}},
+		{"tombstones only", index.Record{State: index.StateLive, Tombstones: []index.StaleGen{{Gen: 3, Volumes: []string{"a"}}}},
+			true, index.Record{State: index.StateDeleting, Stale: []index.StaleGen{}, Tombstones: []index.StaleGen{{Gen: 3, Volumes: []string{"a"}}}}},
+		{"written again after a delete", index.Record{State: index.StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []index.StaleGen{{Gen: 0, Volumes: []string{"d"}}}, Tombstones: []index.StaleGen{{Gen: 1, Volumes: []string{"a", "b"}}}},
+			true, index.Record{State: index.StateLive, Gen: 2, Volumes: []string{"a", "b", "c"}, Size: 5, Stale: []index.StaleGen{{Gen: 0, Volumes: []string{"d"}}}, Tombstones: []index.StaleGen{{Gen: 1, Volumes: []string{"a", "b"}}}}},
+		{"a deleted generation is never chosen", index.Record{State: index.StateLive, Gen: 2, Volumes: []string{"a"}, Size: 5, Stale: []index.StaleGen{{Gen: 1, Volumes: []string{"a", "b", "c"}}}, Tombstones: []index.StaleGen{{Gen: 1, Volumes: []string{"b", "c"}}}},
+			true, index.Record{State: index.StateLive, Gen: 2, Volumes: []string{"a"}, Size: 5, Stale: []index.StaleGen{{Gen: 1, Volumes: []string{"a", "b", "c"}}}, Tombstones: []index.StaleGen{{Gen: 1, Volumes: []string{"b", "c"}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,12 +280,12 @@ func TestRebuildGenerations(t *testing.T) {
 		{"/gens/whole", gens["whole"][2], values["whole"][2], gens["whole"][:2]},
 		{"/gens/cut", gens["cut"][1], values["cut"][1], []uint64{gens["cut"][0], gens["cut"][2]}},
 	}
-	index, err := OpenIndex(db, false)
+	idx, err := index.Open(db, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range tests {
-		rec, err := index.Get(tt.key)
+		rec, err := idx.Get(tt.key)
 		var stale []uint64
 		for _, sg := range rec.Stale {
 			stale = append(stale, sg.Gen)
@@ -292,7 +294,7 @@ func TestRebuildGenerations(t *testing.T) {
 			t.Fatalf("%s rebuilt: %+v, %v; want generation %#x of %d bytes, stale %#x", tt.key, rec, err, tt.gen, len(tt.value), tt.stale)
 		}
 	}
-	index.Close()
+	idx.Close()
 
 	verify := func(fix bool) string {
 		cfg := VerifyConfig{ClusterConfig: c.Config.ClusterConfig, CheckOptions: CheckOptions{Deep: true, Fix: fix}, BatchConfig: BatchConfig{Workers: 4, VolTimeout: time.Second}}
@@ -367,7 +369,7 @@ func TestRebuildOldLayout(t *testing.T) {
 	c.startMaster()
 	for key, gen := range files {
 		rec := c.Record(key)
-		if rec.Gen != gen || len(rec.Volumes) != 3 || (rec.State == StateUnlinked) != (key == "/old/unl") {
+		if rec.Gen != gen || len(rec.Volumes) != 3 || (rec.State == index.StateUnlinked) != (key == "/old/unl") {
 			t.Fatalf("%s rebuilt as %+v, want generation %d on 3 volumes", key, rec, gen)
 		}
 	}

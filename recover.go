@@ -9,6 +9,8 @@ import (
 	"errors"
 	"slices"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // adoptEvery is how often a master looks for pending records of dead owners even if
@@ -42,19 +44,19 @@ func (m *Master) adopt(ctx context.Context) {
 		if err != nil || !ok {
 			return err == nil && ctx.Err() == nil, err
 		}
-		if rec.Busy || rec.State == StateWriting {
+		if rec.Busy || rec.State == index.StateWriting {
 			// rollBack takes the record first, as adopting does.
 			switch _, err := m.rollBack(ctx, key, rec); {
-			case err == nil, errors.Is(err, ErrNotFound):
+			case err == nil, errors.Is(err, index.ErrNotFound):
 				writes++
-			case errors.Is(err, ErrConflict): // another master adopted it first
+			case errors.Is(err, index.ErrConflict): // another master adopted it first
 			default:
 				failed++
 				m.log.Warn("interrupted write not rolled back yet; it is tried again", "key", key, "err", err)
 			}
 			return ctx.Err() == nil, nil
 		}
-		if err := m.index.Put(key, &rec); errors.Is(err, ErrConflict) {
+		if err := m.index.Put(key, &rec); errors.Is(err, index.ErrConflict) {
 			return ctx.Err() == nil, nil // another master adopted it first
 		} else if err != nil {
 			return false, err
@@ -62,7 +64,7 @@ func (m *Master) adopt(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
 		defer cancel()
 		switch rec.State {
-		case StateDeleting:
+		case index.StateDeleting:
 			if err := m.rebalancer.FinishDelete(rctx, key, rec, true); err != nil {
 				failed++
 				m.sweepSoon(key)
@@ -89,9 +91,9 @@ func (m *Master) adopt(ctx context.Context) {
 
 // orphanAt reads key's record and reports whether it is an orphan; a key with no
 // record is none.
-func (m *Master) orphanAt(key string) (Record, bool, error) {
+func (m *Master) orphanAt(key string) (index.Record, bool, error) {
 	rec, err := m.index.Get(key)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, index.ErrNotFound) {
 		return rec, false, nil
 	}
 	return rec, err == nil && m.orphan(rec), err
@@ -100,7 +102,7 @@ func (m *Master) orphanAt(key string) (Record, bool, error) {
 // orphan reports whether rec has work pending whose owner is gone, and not this
 // master (an index that cannot say counts as not gone). A record that is not pending
 // (any more, since the pending entries were listed) has no work to adopt.
-func (m *Master) orphan(rec Record) bool {
+func (m *Master) orphan(rec index.Record) bool {
 	if !rec.Pending() || rec.Owner == m.index.Owner() {
 		return false
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/index"
 )
 
 // TestVolumeDownDuringPut stops one nginx just before a PUT: whether the master knows
@@ -45,10 +47,10 @@ func TestVolumeDownDuringPut(t *testing.T) {
 		t.Errorf("files left: %q", files)
 	}
 	rec, err := c.Master.index.Get("/down/0")
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, index.ErrNotFound) {
 		return
 	}
-	if err != nil || rec.State != StateWriting {
+	if err != nil || rec.State != index.StateWriting {
 		t.Fatalf("index record left: %+v, %v; want none, or a trace in StateWriting", rec, err)
 	}
 	if err := c.Vols[1].Start(); err != nil {
@@ -57,7 +59,7 @@ func TestVolumeDownDuringPut(t *testing.T) {
 	c.RestartMaster()
 	testenv.Eventually(t, 10*time.Second, "recovery removes the trace", func() bool {
 		_, err := c.Master.index.Get("/down/0")
-		return errors.Is(err, ErrNotFound)
+		return errors.Is(err, index.ErrNotFound)
 	})
 	if files := c.AllFiles(); len(files) != 0 {
 		t.Errorf("files left after recovery: %q", files)
@@ -111,7 +113,7 @@ func volumeDiesMidUpload(t *testing.T, kill bool) {
 	testenv.Eventually(t, 5*time.Second, "nginx temp files left", func() bool {
 		return len(c.Vols[0].TempFiles())+len(c.Vols[1].TempFiles()) == 0
 	})
-	if _, err := c.Master.index.Get("/dies"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Master.index.Get("/dies"); !errors.Is(err, index.ErrNotFound) {
 		t.Errorf("index record left: %v", err)
 	}
 }
@@ -212,7 +214,7 @@ func TestClientHangsUp(t *testing.T) {
 	for _, key := range []string{"/hangup", "/hangup-chunked", "/short"} {
 		testenv.Eventually(t, 5*time.Second, key+" still in the index", func() bool {
 			_, err := c.Master.index.Get(key)
-			return errors.Is(err, ErrNotFound)
+			return errors.Is(err, index.ErrNotFound)
 		})
 	}
 	testenv.Eventually(t, 5*time.Second, "files or nginx temp files left", func() bool {
@@ -339,7 +341,7 @@ func TestVolumeFrozenMidUpload(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, "upload not started", func() bool {
 		rec, err := c.Master.index.Get("/frozen-upload")
-		return err == nil && rec.State == StateWriting
+		return err == nil && rec.State == index.StateWriting
 	})
 	c.Vols[1].Pause()
 	frozen := time.Now()

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // s3Owner is the one owner davkv reports: every access key sees every bucket.
@@ -42,10 +44,10 @@ type locationConstraint struct {
 }
 
 // bucket reads the bucket name from the index, or returns NoSuchBucket.
-func (m *Master) bucket(name string) (Bucket, int64, error) {
-	var b Bucket
-	value, rev, err := m.index.GetEntry(bucketSpace, name)
-	if errors.Is(err, ErrNotFound) {
+func (m *Master) bucket(name string) (index.Bucket, int64, error) {
+	var b index.Bucket
+	value, rev, err := m.index.GetEntry(index.BucketSpace, name)
+	if errors.Is(err, index.ErrNotFound) {
 		return b, 0, s3Errorf(ErrS3NoSuchBucket, "The specified bucket does not exist.")
 	}
 	if err != nil {
@@ -63,12 +65,12 @@ func (m *Master) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
 	if _, err := readSmallBody(r); err != nil {
 		return err
 	}
-	value, err := Bucket{Created: time.Now().UnixNano()}.MarshalBinary()
+	value, err := index.Bucket{Created: time.Now().UnixNano()}.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	_, err = m.index.PutEntry(bucketSpace, r.bucket, value, 0)
-	if errors.Is(err, ErrConflict) {
+	_, err = m.index.PutEntry(index.BucketSpace, r.bucket, value, 0)
+	if errors.Is(err, index.ErrConflict) {
 		return s3Errorf(ErrS3BucketOwned, "The bucket %s exists already, and is yours.", r.bucket)
 	}
 	if err != nil {
@@ -101,7 +103,7 @@ func (m *Master) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
 		return err
 	}
 	empty := true
-	err = m.index.Scan("/"+r.bucket+"/", "", func(string, Record) (bool, error) {
+	err = m.index.Scan("/"+r.bucket+"/", "", func(string, index.Record) (bool, error) {
 		empty = false
 		return false, nil
 	})
@@ -111,7 +113,7 @@ func (m *Master) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
 	if !empty {
 		return s3Errorf(ErrS3BucketNotEmpty, "The bucket %s is not empty.", r.bucket)
 	}
-	if err := m.index.DeleteEntry(bucketSpace, r.bucket, rev); err != nil {
+	if err := m.index.DeleteEntry(index.BucketSpace, r.bucket, rev); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -121,8 +123,8 @@ func (m *Master) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
 // s3ListBuckets lists every bucket, in name order.
 func (m *Master) s3ListBuckets(w http.ResponseWriter, r *s3Request) error {
 	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: s3Owner, Buckets: []s3BucketXML{}}
-	err := m.index.Entries(bucketSpace, "", func(name string, value []byte, _ int64) (bool, error) {
-		var b Bucket
+	err := m.index.Entries(index.BucketSpace, "", func(name string, value []byte, _ int64) (bool, error) {
+		var b index.Bucket
 		if err := b.UnmarshalBinary(value); err != nil {
 			return false, err
 		}

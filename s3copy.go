@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // copyObjectResult is CopyObject's answer.
@@ -69,14 +71,14 @@ func (m *Master) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 
 // copySource returns the native key and live record of the object r's
 // x-amz-copy-source names, once x-amz-copy-source-if-* hold for it.
-func (m *Master) copySource(r *s3Request) (string, Record, error) {
+func (m *Master) copySource(r *s3Request) (string, index.Record, error) {
 	key, err := m.copySourceKey(r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
-		return key, Record{}, err
+		return key, index.Record{}, err
 	}
 	src, err := m.index.Get(key)
-	if err == nil && src.State != StateLive {
-		err = ErrNotFound
+	if err == nil && src.State != index.StateLive {
+		err = index.ErrNotFound
 	}
 	if err == nil {
 		err = checkCopyConditions(r.Header, src)
@@ -105,7 +107,7 @@ func (m *Master) copySourceKey(header string) (string, error) {
 
 // checkCopyConditions applies x-amz-copy-source-if-* to the source: any that fails is
 // PreconditionFailed, as S3 answers a copy.
-func checkCopyConditions(h http.Header, src Record) error {
+func checkCopyConditions(h http.Header, src index.Record) error {
 	conds := &http.Request{Header: http.Header{}}
 	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
 		if v := h.Get("X-Amz-Copy-Source-" + name); v != "" {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"davkv/internal/index"
 )
 
 // S3Code is an S3 error code with the status S3 answers it with.
@@ -86,7 +88,7 @@ func asS3Error(err error) *S3Error {
 	switch {
 	case errors.As(err, &code):
 		return &S3Error{S3Code: code, Message: code.Code}
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, index.ErrNotFound):
 		return &S3Error{S3Code: ErrS3NoSuchKey, Message: "The specified key does not exist.", Err: err}
 	case errors.Is(err, ErrBadDigest):
 		return &S3Error{S3Code: ErrS3BadDigest, Message: "The Content-MD5 you specified did not match what we received.", Err: err}
@@ -94,7 +96,7 @@ func asS3Error(err error) *S3Error {
 		return &S3Error{S3Code: ErrS3IncompleteBody, Message: "The body ended before its length, or could not be read.", Err: err}
 	case errors.Is(err, ErrExists):
 		return &S3Error{S3Code: ErrS3PreconditionFailed, Message: "The object exists, and If-None-Match: * was given.", Err: err}
-	case errors.Is(err, ErrLocked), errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrLocked), errors.Is(err, index.ErrConflict):
 		return &S3Error{S3Code: ErrS3OperationAborted, Message: "A conflicting operation is in progress; try again.", Err: err}
 	case errors.Is(err, ErrBadKey), errors.Is(err, ErrReservedKey), errors.Is(err, ErrBadRequest):
 		return &S3Error{S3Code: ErrS3InvalidArgument, Message: "The request is not valid.", Err: err}
@@ -102,7 +104,7 @@ func asS3Error(err error) *S3Error {
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "Not enough volumes are up.", Err: err}
 	case errors.Is(err, ErrNoRoom):
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "Not enough volumes have room.", Err: err}
-	case errors.Is(err, ErrIndexDown):
+	case errors.Is(err, index.ErrIndexDown):
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "The index is unavailable; try again.", Err: err}
 	case errors.As(err, new(*VolumeError)):
 		return &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "A volume failed; try again.", Err: err}

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"davkv/internal/index"
 )
 
 // maxS3ListKeys is the most keys and common prefixes one listing page holds, and the
@@ -83,7 +85,7 @@ func (m *Master) listObjects(bucket, prefix, delimiter, start string, limit int)
 
 // objectETag is the ETag S3 gives rec's value: its own (a multipart upload's) or its
 // hex MD5, quoted; none if the MD5 was never computed.
-func objectETag(rec Record) string {
+func objectETag(rec index.Record) string {
 	tag := cmp.Or(rec.ETag, rec.MD5)
 	if tag == "" {
 		return ""
@@ -117,7 +119,7 @@ func (m *Master) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 	// last page stopped before.
 	after := func(marker string) string {
 		if delimiter != "" && strings.HasSuffix(marker, delimiter) {
-			return prefixEnd(marker)
+			return index.PrefixEnd(marker)
 		}
 		return marker + "\x00"
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"davkv/internal/index"
 )
 
 // TestS3ListObjects lists, through the AWS SDK for Go, keys written with the native API:
@@ -133,7 +135,7 @@ func TestS3ListSkipsCommonPrefixes(t *testing.T) {
 	c, s := s3Cluster(t, 1, "big")
 	ctx := context.Background()
 	for i := range 5000 {
-		rec := Record{State: StateLive, Volumes: c.Config.Volumes, Size: 1}
+		rec := index.Record{State: index.StateLive, Volumes: c.Config.Volumes, Size: 1}
 		if err := c.Master.index.Put(fmt.Sprintf("/big/many/%05d", i), &rec); err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"davkv/internal/index"
 )
 
 // minPartSize is the least a part but the last may hold, as in S3.
@@ -45,13 +47,13 @@ func (m *Master) s3CreateMultipartUpload(w http.ResponseWriter, r *s3Request) er
 	if err != nil {
 		return err
 	}
-	u := MultipartUpload{Bucket: r.bucket, Key: r.key, Created: time.Now().UnixNano(), Meta: meta}
+	u := index.MultipartUpload{Bucket: r.bucket, Key: r.key, Created: time.Now().UnixNano(), Meta: meta}
 	b, err := u.MarshalBinary()
 	if err != nil {
 		return err
 	}
 	id := newUploadID()
-	if _, err := m.index.PutEntry(uploadSpace, id, b, 0); err != nil {
+	if _, err := m.index.PutEntry(index.UploadSpace, id, b, 0); err != nil {
 		return err
 	}
 	return writeXML(w, r, initiateUploadResult{Xmlns: s3Namespace, Bucket: r.bucket, Key: r.key, UploadID: id})
@@ -64,15 +66,15 @@ func newUploadID() string {
 }
 
 // upload returns r's upload (?uploadId) and its revision, or NoSuchUpload.
-func (m *Master) upload(r *s3Request) (string, MultipartUpload, int64, error) {
-	var u MultipartUpload
+func (m *Master) upload(r *s3Request) (string, index.MultipartUpload, int64, error) {
+	var u index.MultipartUpload
 	id := r.URL.Query().Get("uploadId")
 	noSuch := s3Errorf(ErrS3NoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
 	if !layout.ValidUploadID(id) {
 		return id, u, 0, noSuch
 	}
-	b, rev, err := m.index.GetEntry(uploadSpace, id)
-	if errors.Is(err, ErrNotFound) {
+	b, rev, err := m.index.GetEntry(index.UploadSpace, id)
+	if errors.Is(err, index.ErrNotFound) {
 		return id, u, 0, noSuch
 	}
 	if err != nil {
@@ -165,33 +167,33 @@ func (m *Master) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 // as a PUT writes a value, and records it; a part that was there before is replaced,
 // its files deleted. The part's entry names the volumes first, so that a failure or a
 // crash leaves nothing untracked.
-func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key, id string, n int, body io.Reader, size int64, want []byte) (UploadPart, error) {
+func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key, id string, n int, body io.Reader, size int64, want []byte) (index.UploadPart, error) {
 	bufp := m.buffers.Get().(*[]byte)
 	defer m.buffers.Put(bufp)
 	first, eof, err := fill(body, *bufp, rc)
 	if err != nil {
-		return UploadPart{}, err
+		return index.UploadPart{}, err
 	}
 	_, vols, spares, minOK, err := m.chooseVolumes(key)
 	if err != nil {
-		return UploadPart{}, err
+		return index.UploadPart{}, err
 	}
-	name := partName(id, n)
-	var old UploadPart
-	oldValue, rev, err := m.index.GetEntry(partSpace, name)
+	name := index.PartName(id, n)
+	var old index.UploadPart
+	oldValue, rev, err := m.index.GetEntry(index.PartSpace, name)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, index.ErrNotFound):
 	case err != nil:
-		return UploadPart{}, err
+		return index.UploadPart{}, err
 	default:
 		if err := old.UnmarshalBinary(oldValue); err != nil {
-			return UploadPart{}, err
+			return index.UploadPart{}, err
 		}
 	}
 	token := uuid.New()
-	p := UploadPart{Token: hex.EncodeToString(token[:4]), Created: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)}
+	p := index.UploadPart{Token: hex.EncodeToString(token[:4]), Created: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)}
 	if rev, err = m.putPart(name, p, rev); err != nil {
-		return UploadPart{}, err
+		return index.UploadPart{}, err
 	}
 	path := layout.PartPath(id, n, p.Token)
 	res, err := m.replicate(ctx, rc, body, first, eof, size, vols, spares, path, want, true)
@@ -204,18 +206,18 @@ func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key
 		cerr := deletePaths(cctx, m.client, append(res.written, res.mayHold...), path)
 		m.health.Failed(cerr)
 		if cerr == nil && oldValue != nil {
-			_, cerr = m.index.PutEntry(partSpace, name, oldValue, rev)
+			_, cerr = m.index.PutEntry(index.PartSpace, name, oldValue, rev)
 		} else if cerr == nil {
-			cerr = m.index.DeleteEntry(partSpace, name, rev)
+			cerr = m.index.DeleteEntry(index.PartSpace, name, rev)
 		}
 		if cerr != nil {
 			m.log.Error("cleanup after failed part upload left a trace", "upload", id, "part", n, "err", cerr)
 		}
-		return UploadPart{}, err
+		return index.UploadPart{}, err
 	}
 	p.Done, p.Size, p.MD5, p.Volumes, p.Leftovers = true, res.size, res.sum, res.written, res.mayHold
 	if _, err := m.putPart(name, p, rev); err != nil {
-		return UploadPart{}, err
+		return index.UploadPart{}, err
 	}
 	if oldValue != nil {
 		// Even if the client is gone: the replaced part's files are in no entry now.
@@ -229,27 +231,27 @@ func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key
 }
 
 // putPart writes part p as the entry name, if it is still at rev.
-func (m *Master) putPart(name string, p UploadPart, rev int64) (int64, error) {
+func (m *Master) putPart(name string, p index.UploadPart, rev int64) (int64, error) {
 	b, err := p.MarshalBinary()
 	if err != nil {
 		return 0, err
 	}
-	return m.index.PutEntry(partSpace, name, b, rev)
+	return m.index.PutEntry(index.PartSpace, name, b, rev)
 }
 
 // uploadParts calls fn with every part entry of upload id, in part number order.
-func uploadParts(index Index, id string, fn func(n int, p UploadPart, rev int64) (bool, error)) error {
+func uploadParts(idx index.Index, id string, fn func(n int, p index.UploadPart, rev int64) (bool, error)) error {
 	prefix := id + "/"
-	return index.Entries(partSpace, prefix, func(name string, value []byte, rev int64) (bool, error) {
+	return idx.Entries(index.PartSpace, prefix, func(name string, value []byte, rev int64) (bool, error) {
 		num, ok := strings.CutPrefix(name, prefix)
 		if !ok {
 			return false, nil
 		}
 		n, err := strconv.Atoi(num)
 		if err != nil {
-			return false, fmt.Errorf("%w: part entry %q", ErrBadRecord, name)
+			return false, fmt.Errorf("%w: part entry %q", index.ErrBadRecord, name)
 		}
-		var p UploadPart
+		var p index.UploadPart
 		if err := p.UnmarshalBinary(value); err != nil {
 			return false, err
 		}
@@ -260,25 +262,25 @@ func uploadParts(index Index, id string, fn func(n int, p UploadPart, rev int64)
 // removeUpload deletes every part of upload id, files then entries, then the upload:
 // what AbortMultipartUpload, a completion and the removal of abandoned uploads share.
 // What fails stays recorded, for the next try.
-func removeUpload(ctx context.Context, index Index, client *VolumeClient, id string) error {
+func removeUpload(ctx context.Context, idx index.Index, client *VolumeClient, id string) error {
 	var errs []error
-	err := uploadParts(index, id, func(n int, p UploadPart, rev int64) (bool, error) {
+	err := uploadParts(idx, id, func(n int, p index.UploadPart, rev int64) (bool, error) {
 		if err := deletePaths(ctx, client, append(p.Volumes, p.Leftovers...), layout.PartPath(id, n, p.Token)); err != nil {
 			errs = append(errs, err)
 			return true, nil
 		}
-		errs = append(errs, index.DeleteEntry(partSpace, partName(id, n), rev))
+		errs = append(errs, idx.DeleteEntry(index.PartSpace, index.PartName(id, n), rev))
 		return true, nil
 	})
 	if err = errors.Join(append(errs, err)...); err != nil {
 		return fmt.Errorf("remove upload %s: %w", id, err)
 	}
-	_, rev, err := index.GetEntry(uploadSpace, id)
-	if errors.Is(err, ErrNotFound) {
+	_, rev, err := idx.GetEntry(index.UploadSpace, id)
+	if errors.Is(err, index.ErrNotFound) {
 		return nil
 	}
 	if err == nil {
-		err = index.DeleteEntry(uploadSpace, id, rev)
+		err = idx.DeleteEntry(index.UploadSpace, id, rev)
 	}
 	if err != nil {
 		return fmt.Errorf("remove upload %s: %w", id, err)
@@ -333,8 +335,8 @@ func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) 
 	if err := xml.Unmarshal(body, &list); err != nil || len(list.Parts) == 0 {
 		return s3Errorf(ErrS3MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
 	}
-	parts := map[int]UploadPart{}
-	if err := uploadParts(m.index, id, func(n int, p UploadPart, _ int64) (bool, error) {
+	parts := map[int]index.UploadPart{}
+	if err := uploadParts(m.index, id, func(n int, p index.UploadPart, _ int64) (bool, error) {
 		if p.Done {
 			parts[n] = p
 		}
@@ -342,7 +344,7 @@ func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) 
 	}); err != nil {
 		return err
 	}
-	var chosen []UploadPart
+	var chosen []index.UploadPart
 	var total int64
 	sums := md5.New()
 	for i, lp := range list.Parts {
@@ -358,7 +360,7 @@ func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) 
 		}
 		sum, err := hex.DecodeString(p.MD5)
 		if err != nil {
-			return fmt.Errorf("part %d: %w: md5 %q", lp.PartNumber, ErrBadRecord, p.MD5)
+			return fmt.Errorf("part %d: %w: md5 %q", lp.PartNumber, index.ErrBadRecord, p.MD5)
 		}
 		sums.Write(sum)
 		chosen = append(chosen, p)
@@ -370,7 +372,7 @@ func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) 
 		if err != nil {
 			return err
 		}
-		if _, err := m.index.PutEntry(uploadSpace, id, b, rev); err != nil {
+		if _, err := m.index.PutEntry(index.UploadSpace, id, b, rev); err != nil {
 			return err
 		}
 	}
@@ -439,7 +441,7 @@ type partsReader struct {
 	ctx     context.Context
 	id      string
 	numbers []int
-	parts   []UploadPart
+	parts   []index.UploadPart
 	cur     io.ReadCloser
 }
 
@@ -515,7 +517,7 @@ func (m *Master) s3ListParts(w http.ResponseWriter, r *s3Request) error {
 		}
 	}
 	res := listPartsResult{Xmlns: s3Namespace, Bucket: r.bucket, Key: r.key, UploadID: id, PartNumberMarker: marker, MaxParts: limit, StorageClass: "STANDARD"}
-	err = uploadParts(m.index, id, func(n int, p UploadPart, _ int64) (bool, error) {
+	err = uploadParts(m.index, id, func(n int, p index.UploadPart, _ int64) (bool, error) {
 		if n <= marker || !p.Done {
 			return true, nil
 		}
@@ -575,8 +577,8 @@ func (m *Master) s3ListMultipartUploads(w http.ResponseWriter, r *s3Request) err
 	res := listUploadsResult{Xmlns: s3Namespace, Bucket: r.bucket, KeyMarker: q.Get("key-marker"), UploadIDMarker: q.Get("upload-id-marker"),
 		Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), MaxUploads: limit}
 	var all []uploadXML
-	err := m.index.Entries(uploadSpace, "", func(id string, value []byte, _ int64) (bool, error) {
-		var u MultipartUpload
+	err := m.index.Entries(index.UploadSpace, "", func(id string, value []byte, _ int64) (bool, error) {
+		var u index.MultipartUpload
 		if err := u.UnmarshalBinary(value); err != nil {
 			return false, err
 		}
@@ -640,8 +642,8 @@ func (m *Master) sweepUploads(ctx context.Context) {
 	}
 	for {
 		var old []string
-		err := m.index.Entries(uploadSpace, "", func(id string, value []byte, _ int64) (bool, error) {
-			var u MultipartUpload
+		err := m.index.Entries(index.UploadSpace, "", func(id string, value []byte, _ int64) (bool, error) {
+			var u index.MultipartUpload
 			if err := u.UnmarshalBinary(value); err != nil {
 				return false, err
 			}

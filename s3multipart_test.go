@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/index"
 )
 
 // multipartETag is S3's ETag of an object uploaded in parts of partSize.
@@ -74,7 +76,7 @@ func TestS3MultipartUpload(t *testing.T) {
 		t.Fatalf("record %+v: want the value's MD5 and three plain replicas", rec)
 	}
 	testenv.Eventually(t, 10*time.Second, "parts left", func() bool { return len(c.AllFiles()) == 3 })
-	if n := countEntries(t, c, uploadSpace) + countEntries(t, c, partSpace); n != 0 {
+	if n := countEntries(t, c, index.UploadSpace) + countEntries(t, c, index.PartSpace); n != 0 {
 		t.Fatalf("%d upload and part entries left", n)
 	}
 }
@@ -211,7 +213,7 @@ func TestS3MultipartSteps(t *testing.T) {
 		t.Fatalf("ListParts after abort: %v", err)
 	}
 	testenv.Eventually(t, 10*time.Second, "parts left after complete and abort", func() bool { return len(c.AllFiles()) == 6 })
-	if n := countEntries(t, c, uploadSpace) + countEntries(t, c, partSpace); n != 0 {
+	if n := countEntries(t, c, index.UploadSpace) + countEntries(t, c, index.PartSpace); n != 0 {
 		t.Fatalf("%d upload and part entries left", n)
 	}
 }
@@ -333,23 +335,23 @@ func TestS3UploadsAbandoned(t *testing.T) {
 	}
 
 	// Verify -fix removes an abandoned upload...
-	index, err := OpenIndex(c.Config.DB, false)
+	idx, err := index.Open(c.Config.DB, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
-	index.Entries(uploadSpace, "", func(id string, _ []byte, _ int64) (bool, error) { ids = append(ids, id); return true, nil })
-	b, rev, err := index.GetEntry(uploadSpace, ids[0])
-	var u MultipartUpload
+	idx.Entries(index.UploadSpace, "", func(id string, _ []byte, _ int64) (bool, error) { ids = append(ids, id); return true, nil })
+	b, rev, err := idx.GetEntry(index.UploadSpace, ids[0])
+	var u index.MultipartUpload
 	if err != nil || u.UnmarshalBinary(b) != nil {
 		t.Fatal(err)
 	}
 	u.Created -= int64(2 * time.Hour)
 	b, _ = u.MarshalBinary()
-	if _, err := index.PutEntry(uploadSpace, ids[0], b, rev); err != nil {
+	if _, err := idx.PutEntry(index.UploadSpace, ids[0], b, rev); err != nil {
 		t.Fatal(err)
 	}
-	index.Close()
+	idx.Close()
 	if out := verify(true, time.Hour); !strings.Contains(out, probAbandoned) || len(c.AllFiles()) != 3 {
 		t.Fatalf("verify -fix of an abandoned upload: %d files\n%s", len(c.AllFiles()), out)
 	}
@@ -357,6 +359,6 @@ func TestS3UploadsAbandoned(t *testing.T) {
 	c.Config.UploadGrace = time.Millisecond
 	c.startMaster()
 	testenv.Eventually(t, 10*time.Second, "abandoned upload not removed by the master", func() bool {
-		return len(c.AllFiles()) == 0 && countEntries(t, c, uploadSpace)+countEntries(t, c, partSpace) == 0
+		return len(c.AllFiles()) == 0 && countEntries(t, c, index.UploadSpace)+countEntries(t, c, index.PartSpace) == 0
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // objectKey returns the native key of r's object, checked as the native API checks
@@ -28,14 +30,14 @@ func (m *Master) objectKey(r *s3Request) (string, error) {
 }
 
 // liveObject returns the native key and live record of r's object.
-func (m *Master) liveObject(r *s3Request) (string, Record, error) {
+func (m *Master) liveObject(r *s3Request) (string, index.Record, error) {
 	key, err := m.objectKey(r)
 	if err != nil {
-		return key, Record{}, err
+		return key, index.Record{}, err
 	}
 	rec, err := m.index.Get(key)
-	if err == nil && rec.State != StateLive {
-		err = ErrNotFound
+	if err == nil && rec.State != index.StateLive {
+		err = index.ErrNotFound
 	}
 	return key, rec, err
 }
@@ -63,7 +65,7 @@ func (m *Master) s3GetObject(w http.ResponseWriter, r *s3Request) error {
 // headers, and for a GET the bytes, from the first replica that opens, volumes that
 // are up first. A replica that fails once bytes have gone out ends the answer short,
 // which the client sees against its Content-Length.
-func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, rec Record) error {
+func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, rec index.Record) error {
 	modified := time.Unix(0, rec.Modified).UTC().Truncate(time.Second)
 	etag := objectETag(rec)
 	h := w.Header()
@@ -114,7 +116,7 @@ func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, 
 
 // openReplica opens key's value, or n bytes of it from off if ranged, on the first
 // replica that answers: those on volumes that are up first, then the others.
-func (m *Master) openReplica(ctx context.Context, key string, rec Record, off, n int64, ranged bool) (io.ReadCloser, error) {
+func (m *Master) openReplica(ctx context.Context, key string, rec index.Record, off, n int64, ranged bool) (io.ReadCloser, error) {
 	return m.openFile(ctx, rec.Path(key), rec.Volumes, rec.Size, off, n, ranged)
 }
 
@@ -239,7 +241,7 @@ func (m *Master) s3DeleteObject(w http.ResponseWriter, r *s3Request) error {
 func (m *Master) s3Delete(ctx context.Context, key string) error {
 	err := m.deleteKey(ctx, key, true)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, index.ErrNotFound):
 		return nil
 	case errors.Is(err, ErrProtected):
 		return &S3Error{S3Code: ErrS3AccessDenied, Message: "The key is protected (-protect): UNLINK it first.", Err: err}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"davkv/internal/index"
 )
 
 // s3PutObject stores the body as the object's value, replacing the value the key had
@@ -90,8 +92,8 @@ const maxUserMeta = 2 << 10
 // objectMeta returns the headers of h that are stored with an object, sorted by name:
 // x-amz-meta-* in lower case, the others in canonical form.
 // aws-chunked, which only says how the body was sent, is not kept of Content-Encoding.
-func objectMeta(h http.Header) ([]MetaHeader, error) {
-	var meta []MetaHeader
+func objectMeta(h http.Header) ([]index.MetaHeader, error) {
+	var meta []index.MetaHeader
 	user := 0
 	for name, values := range h {
 		userMeta := strings.HasPrefix(name, "X-Amz-Meta-")
@@ -115,11 +117,11 @@ func objectMeta(h http.Header) ([]MetaHeader, error) {
 			name = strings.ToLower(name)
 			user += len(name) - len("x-amz-meta-") + len(value)
 		}
-		meta = append(meta, MetaHeader{Name: name, Value: value})
+		meta = append(meta, index.MetaHeader{Name: name, Value: value})
 	}
 	if user > maxUserMeta {
 		return nil, s3Errorf(ErrS3MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size of %d bytes.", maxUserMeta)
 	}
-	slices.SortFunc(meta, func(a, b MetaHeader) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(meta, func(a, b index.MetaHeader) int { return strings.Compare(a.Name, b.Name) })
 	return meta, nil
 }

@@ -1,7 +1,7 @@
 package main
 
 // Storing a value under a key: the write that a native PUT and an S3 PutObject share.
-// Every write has files of its own generation (see newGen). A new key is recorded as
+// Every write has files of its own generation (see index.NewGen). A new key is recorded as
 // writing, then live; an overwrite switches the record to the new generation only once
 // every replica has it.
 
@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/index"
 )
 
 // putOptions say how store writes a value. The zero value is a native PUT's: a new,
@@ -36,7 +38,7 @@ type putOptions struct {
 	// Sum records the value's MD5 even without -md5 (S3 answers it as the ETag).
 	Sum bool
 	// Meta and ETag go into the record (see Record).
-	Meta []MetaHeader
+	Meta []index.MetaHeader
 	ETag string
 }
 
@@ -44,34 +46,34 @@ type putOptions struct {
 // streaming, and makes it the key's value only when enough of them have it. On any
 // failure it removes what it wrote, and the key keeps the value it had. It returns
 // the new record.
-func (m *Master) store(ctx context.Context, rc *http.ResponseController, key string, body io.Reader, size int64, opt putOptions) (Record, error) {
+func (m *Master) store(ctx context.Context, rc *http.ResponseController, key string, body io.Reader, size int64, opt putOptions) (index.Record, error) {
 	unlock, err := m.lockKey(ctx, key, opt.Wait)
 	if err != nil {
-		return Record{}, err
+		return index.Record{}, err
 	}
 	defer unlock()
 
 	old, err := m.readRecord(ctx, key, opt.Wait)
 	overwrite := false
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, index.ErrNotFound):
 	case err != nil:
-		return Record{}, err
-	case old.State == StateWriting:
+		return index.Record{}, err
+	case old.State == index.StateWriting:
 		// A write that died before finishing, not busy: an index of an earlier
 		// version's. We hold the lock, so it is not in flight. Roll it back before
 		// writing anew.
 		if err := m.removeReplicas(ctx, key, old); err != nil {
-			return Record{}, err
+			return index.Record{}, err
 		}
-		old = Record{Rev: old.Rev}
-	case old.State == StateDeleting, opt.Overwrite:
+		old = index.Record{Rev: old.Rev}
+	case old.State == index.StateDeleting, opt.Overwrite:
 		// A deleted key whose files wait for a volume that is away is written like
 		// an overwrite: a new generation, which the files left, kept as stale, and
 		// their tombstones can never touch.
 		overwrite = true
 	default:
-		return Record{}, ErrExists
+		return index.Record{}, ErrExists
 	}
 
 	// Read the first chunk before touching any volume: an empty body is refused
@@ -80,35 +82,35 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	defer m.buffers.Put(bufp)
 	first, eof, err := fill(body, *bufp, rc)
 	if err != nil {
-		return Record{}, err
+		return index.Record{}, err
 	}
 	if len(first) == 0 && !opt.Empty {
-		return Record{}, ErrEmptyBody
+		return index.Record{}, ErrEmptyBody
 	}
 
 	up, vols, spares, minOK, err := m.chooseVolumes(key)
 	if err != nil {
-		return Record{}, err
+		return index.Record{}, err
 	}
 
 	// Until the write commits, the record names every volume it may touch, fallbacks
 	// included, for the cleanup of a crash: a new key as writing, an overwrite as a
 	// stale generation of the live key. It is busy: other masters leave the key alone
 	// while this one lives.
-	// The write's files are its own (see newGen): a writer that outlives its trace
+	// The write's files are its own (see index.NewGen): a writer that outlives its trace
 	// never touches another write's.
-	gen := newGen(old, time.Now())
-	trace := Record{State: StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Gen: gen, Rev: old.Rev}
+	gen := index.NewGen(old, time.Now())
+	trace := index.Record{State: index.StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Gen: gen, Rev: old.Rev}
 	if overwrite {
 		trace = old
-		trace.Stale = append(slices.Clone(old.Stale), StaleGen{Gen: gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)})
+		trace.Stale = append(slices.Clone(old.Stale), index.StaleGen{Gen: gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)})
 	}
 	trace.Busy = true
 	if err := m.index.Put(key, &trace); err != nil {
-		if errors.Is(err, ErrIndexDown) {
+		if errors.Is(err, index.ErrIndexDown) {
 			m.sweepSoon(key) // the trace may have been written
 		}
-		return Record{}, err
+		return index.Record{}, err
 	}
 	path := layout.GenPath(key, trace.Sub, gen)
 	res, err := m.replicate(ctx, rc, body, first, eof, size, vols, spares, path, opt.MD5, opt.Sum || m.cfg.MD5Sum)
@@ -117,11 +119,11 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	}
 	if err != nil {
 		m.undoStore(ctx, key, trace, gen, append(res.written, res.mayHold...), overwrite, old)
-		return Record{}, err
+		return index.Record{}, err
 	}
 
-	rec := Record{
-		State: StateLive, Gen: gen, Sub: trace.Sub, Size: res.size, MD5: res.sum, Meta: opt.Meta, ETag: opt.ETag, Modified: time.Now().UnixNano(),
+	rec := index.Record{
+		State: index.StateLive, Gen: gen, Sub: trace.Sub, Size: res.size, MD5: res.sum, Meta: opt.Meta, ETag: opt.ETag, Modified: time.Now().UnixNano(),
 		// up is in the key's rank order: keep the volumes written, in that order.
 		Volumes:   slices.DeleteFunc(slices.Clone(up), func(v string) bool { return !slices.Contains(res.written, v) }),
 		Leftovers: res.mayHold,
@@ -133,26 +135,26 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 		rec.Stale, rec.Tombstones = slices.Clone(old.Stale), old.Tombstones
 		if vols := append(slices.Clone(old.Volumes), old.Leftovers...); len(vols) > 0 {
 			since := time.Now().UnixNano()
-			if old.State == StateDeleting {
+			if old.State == index.StateDeleting {
 				since = 0
 			}
-			rec.Stale = addStale(rec.Stale, old.Gen, vols...)
-			rec.Stale[slices.IndexFunc(rec.Stale, func(sg StaleGen) bool { return sg.Gen == old.Gen })].Time = since
+			rec.Stale = index.AddStale(rec.Stale, old.Gen, vols...)
+			rec.Stale[slices.IndexFunc(rec.Stale, func(sg index.StaleGen) bool { return sg.Gen == old.Gen })].Time = since
 		}
 	}
-	if err := m.index.Put(key, &rec); errors.Is(err, ErrConflict) {
+	if err := m.index.Put(key, &rec); errors.Is(err, index.ErrConflict) {
 		// Another master rolled this write back, thinking this one gone (paused past
 		// its lease, cut off): the files are this write's own, which no record names
 		// any more.
 		if err := m.removeWrite(ctx, key, rec.Sub, gen, append(res.written, res.mayHold...)); err != nil {
 			m.log.Warn("the files of a write rolled back by another master are left for verify -fix", "key", key, "err", err)
 		}
-		return Record{}, err
+		return index.Record{}, err
 	} else if err != nil {
 		// Whether the record was written may be unknown (the index went away): the
 		// sweeper reads it again later, and rolls the write back if it was not.
 		m.sweepSoon(key)
-		return Record{}, err
+		return index.Record{}, err
 	}
 	if len(rec.Leftovers) > 0 || len(rec.Stale) > 0 || len(rec.Tombstones) > 0 {
 		// A volume that did not answer may still store the value when it comes
@@ -204,7 +206,7 @@ func (m *Master) chooseVolumes(key string) (up, vols, spares []string, minOK int
 // record back. It does so even when the client is gone, with a context of its own.
 // What it cannot remove stays traced: a new key's for recovery or verify -fix, an
 // overwrite's as a stale generation that the sweeper deletes when it can.
-func (m *Master) undoStore(ctx context.Context, key string, trace Record, gen uint64, vols []string, overwrite bool, old Record) {
+func (m *Master) undoStore(ctx context.Context, key string, trace index.Record, gen uint64, vols []string, overwrite bool, old index.Record) {
 	err := m.removeWrite(ctx, key, trace.Sub, gen, vols)
 	switch {
 	case err != nil:

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // pendingSweep is a key whose old replicas may be deleted from due on.
@@ -136,7 +138,7 @@ func (m *Master) sweepLeftovers(ctx context.Context) {
 // tombstones. A volume it needs that is down fails it at once, for a retry.
 func (m *Master) sweep(ctx context.Context, key string) error {
 	rec, unlock, err := m.lockBackground(ctx, key)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, index.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -149,9 +151,9 @@ func (m *Master) sweep(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, 4*m.cfg.VolTimeout)
 	defer cancel()
 	switch {
-	case rec.State == StateDeleting:
+	case rec.State == index.StateDeleting:
 		return m.rebalancer.FinishDelete(ctx, key, rec, true)
-	case rec.State == StateUnlinked && len(rec.Unmarked) > 0:
+	case rec.State == index.StateUnlinked && len(rec.Unmarked) > 0:
 		pending, err := m.markUnlinked(ctx, key, &rec, rec.Unmarked)
 		if err == nil && pending {
 			err = fmt.Errorf("unlink markers of %s not written to %v", key, rec.Unmarked)
@@ -167,7 +169,7 @@ func (m *Master) sweep(ctx context.Context, key string) error {
 // up, and makes rec unlinked in the index, with the volumes that failed or are down in
 // rec.Unmarked, for the sweeper; pending says there are some. A live key stays live if
 // no volume took its marker.
-func (m *Master) markUnlinked(ctx context.Context, key string, rec *Record, vols []string) (pending bool, err error) {
+func (m *Master) markUnlinked(ctx context.Context, key string, rec *index.Record, vols []string) (pending bool, err error) {
 	var up, unmarked []string
 	for _, v := range vols {
 		switch {
@@ -185,14 +187,14 @@ func (m *Master) markUnlinked(ctx context.Context, key string, rec *Record, vols
 			unmarked = append(unmarked, up[i])
 		}
 	}
-	if rec.State == StateLive && len(unmarked) == len(rec.Volumes) {
+	if rec.State == index.StateLive && len(unmarked) == len(rec.Volumes) {
 		if err := errors.Join(errs...); err != nil {
 			return false, err
 		}
 		return false, fmt.Errorf("%w: no volume of the key is up to take its unlink marker", ErrNoVolumes)
 	}
-	if rec.State != StateUnlinked || !slices.Equal(unmarked, rec.Unmarked) {
-		rec.State, rec.Unmarked = StateUnlinked, unmarked
+	if rec.State != index.StateUnlinked || !slices.Equal(unmarked, rec.Unmarked) {
+		rec.State, rec.Unmarked = index.StateUnlinked, unmarked
 		if err := m.index.Put(key, rec); err != nil {
 			return false, err
 		}
@@ -202,11 +204,11 @@ func (m *Master) markUnlinked(ctx context.Context, key string, rec *Record, vols
 
 // downVolume returns a volume that sweeping rec needs and that Health says is down:
 // one that holds a file to delete or lacks a marker.
-func (m *Master) downVolume(rec Record) (string, bool) {
+func (m *Master) downVolume(rec index.Record) (string, bool) {
 	gens := append(slices.Clone(rec.Stale), rec.Tombstones...)
-	gens = append(gens, StaleGen{Volumes: rec.Leftovers}, StaleGen{Volumes: rec.Unmarked})
-	if rec.State == StateDeleting {
-		gens = append(gens, StaleGen{Volumes: rec.Volumes})
+	gens = append(gens, index.StaleGen{Volumes: rec.Leftovers}, index.StaleGen{Volumes: rec.Unmarked})
+	if rec.State == index.StateDeleting {
+		gens = append(gens, index.StaleGen{Volumes: rec.Volumes})
 	}
 	for _, g := range gens {
 		if i := slices.IndexFunc(g.Volumes, func(v string) bool { return !m.health.Up(v) }); i >= 0 {

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"davkv/internal/index"
 )
 
 // VerifyConfig is the verify command's configuration, filled from flags.
@@ -61,18 +63,18 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 	if cfg.Master != "" {
 		return runVerifyOnline(ctx, cfg, NewMasterClient(cfg.Master, client), stdout, log)
 	}
-	index, err := OpenIndex(cfg.DB, false)
+	idx, err := index.Open(cfg.DB, false)
 	if err != nil {
 		return err
 	}
-	defer index.Close()
-	v := newVerifier(cfg.CheckOptions, &Rebalancer{Client: client, Placement: cfg.Placement(), Index: index}, log)
+	defer idx.Close()
+	v := newVerifier(cfg.CheckOptions, &Rebalancer{Client: client, Placement: cfg.Placement(), Index: idx}, log)
 	start := time.Now()
 	stopProgress := startProgress(ctx, cfg.ProgressEvery(), func() { v.report.progress(log, start) })
 	defer stopProgress()
 	// The records first, so that files copied by fixes are not taken for orphans.
-	all := func(Record) bool { return true }
-	if err := runWorkers(ctx, cfg.Workers, sendRecords(index, all), func(j keyJob) { v.checkKey(ctx, j.key, j.rec) }); err != nil {
+	all := func(index.Record) bool { return true }
+	if err := runWorkers(ctx, cfg.Workers, sendRecords(idx, all), func(j keyJob) { v.checkKey(ctx, j.key, j.rec) }); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
 	// Then the uploads, so that the parts of those removed are not taken for orphans.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"davkv/internal/layout"
+
+	"davkv/internal/index"
 )
 
 // TestVerify damages the volumes behind the master's back and shows verify finding each
@@ -22,7 +24,7 @@ func TestVerify(t *testing.T) {
 	if resp := c.Do("UNLINK", "/v/3", nil); resp.StatusCode != http.StatusNoContent {
 		t.Fatal(resp.Status)
 	}
-	rec := func(key string) (Record, string) { r := c.Record(key); return r, r.Path(key) }
+	rec := func(key string) (index.Record, string) { r := c.Record(key); return r, r.Path(key) }
 	// A replica removed, a replica corrupted (same size: only -deep sees it), an unlink
 	// marker lost, orphans old and new, a write that never finished.
 	r1, p1 := rec("/v/1")
@@ -39,7 +41,7 @@ func TestVerify(t *testing.T) {
 	youngOrphan := filepath.Join(c.Vols[1].Dir, layout.KeyPath("/newborn", 0))
 	os.MkdirAll(filepath.Dir(youngOrphan), 0o755)
 	os.WriteFile(youngOrphan, []byte("y"), 0o644)
-	if err := c.Master.index.Put("/v/unfinished", &Record{State: StateWriting, Volumes: c.Config.Volumes}); err != nil {
+	if err := c.Master.index.Put("/v/unfinished", &index.Record{State: index.StateWriting, Volumes: c.Config.Volumes}); err != nil {
 		t.Fatal(err)
 	}
 	c.StopMaster()

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"davkv/internal/index"
 )
 
 // put stores the body of a native PUT (see store): a new key only, never empty, its
@@ -71,18 +73,18 @@ func (m *Master) deleteKey(ctx context.Context, key string, wait bool) error {
 	}
 	defer unlock()
 	switch {
-	case rec.State == StateDeleting:
+	case rec.State == index.StateDeleting:
 		m.sweepSoon(key)
-		return ErrNotFound
-	case rec.State == StateWriting:
-		return ErrNotFound
-	case rec.State == StateLive && m.cfg.Protect:
+		return index.ErrNotFound
+	case rec.State == index.StateWriting:
+		return index.ErrNotFound
+	case rec.State == index.StateLive && m.cfg.Protect:
 		return ErrProtected
 	}
-	markers := rec.State != StateLive
-	rec.State = StateDeleting
+	markers := rec.State != index.StateLive
+	rec.State = index.StateDeleting
 	if err := m.index.Put(key, &rec); err != nil {
-		if errors.Is(err, ErrIndexDown) {
+		if errors.Is(err, index.ErrIndexDown) {
 			m.sweepSoon(key) // the record may say deleting: the sweeper finishes it
 		}
 		return err
@@ -93,7 +95,7 @@ func (m *Master) deleteKey(ctx context.Context, key string, wait bool) error {
 	err = m.rebalancer.FinishDelete(ctx, key, rec, markers)
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, index.ErrConflict):
 	case errors.Is(err, ErrDeletePending):
 		m.sweepSoon(key)
 		m.log.Info("deleted; some files wait for their volume", "key", key, "err", err)
@@ -113,7 +115,7 @@ func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) erro
 	}
 	defer unlock()
 	switch rec.State {
-	case StateLive:
+	case index.StateLive:
 		// The markers first: if no volume takes one, the key stays live, and a stray
 		// marker only makes a rebuild treat it as unlinked.
 		pending, err := m.markUnlinked(r.Context(), key, &rec, rec.Volumes)
@@ -123,9 +125,9 @@ func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) erro
 		if pending {
 			m.sweepSoon(key)
 		}
-	case StateUnlinked:
+	case index.StateUnlinked:
 	default:
-		return ErrNotFound
+		return index.ErrNotFound
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -134,7 +136,7 @@ func (m *Master) unlink(w http.ResponseWriter, r *http.Request, key string) erro
 // removeReplicas rolls back a write that never finished (a writing record): it deletes
 // the files rec names (see removeRecordFiles). Files already gone are fine; any other
 // failure is returned, and the caller keeps the index record as a trace.
-func (m *Master) removeReplicas(ctx context.Context, key string, rec Record) error {
+func (m *Master) removeReplicas(ctx context.Context, key string, rec index.Record) error {
 	err := removeRecordFiles(ctx, m.client, key, rec)
 	m.health.Failed(err)
 	return err

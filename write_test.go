@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"davkv/internal/index"
 )
 
 func TestParseContentMD5(t *testing.T) {
@@ -86,7 +88,7 @@ func TestEmptyBody(t *testing.T) {
 			t.Errorf("chunked=%v: %d, want 411", chunked, resp.StatusCode)
 		}
 	}
-	if _, err := c.Master.index.Get("/empty"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Master.index.Get("/empty"); !errors.Is(err, index.ErrNotFound) {
 		t.Errorf("index has /empty: %v", err)
 	}
 	if files := c.AllFiles(); len(files) != 0 {

@@ -1,4 +1,4 @@
-package main
+package index
 
 import (
 	"errors"
@@ -124,8 +124,8 @@ func TestNewGen(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			seen := map[uint64]bool{}
 			for range 100 {
-				gen := newGen(tt.old, now)
-				if gen < tt.min || gen < nextGen(tt.old) || gen > max(tt.min, clock+1<<genRandomBits-1) {
+				gen := NewGen(tt.old, now)
+				if gen < tt.min || gen < NextGen(tt.old) || gen > max(tt.min, clock+1<<genRandomBits-1) {
 					t.Fatalf("newGen = %#x, want from %#x to %#x", gen, tt.min, max(tt.min, clock+1<<genRandomBits-1))
 				}
 				seen[gen] = true
@@ -135,7 +135,7 @@ func TestNewGen(t *testing.T) {
 			}
 		})
 	}
-	if a, b := newGen(Record{}, now), newGen(Record{}, now.Add(1<<genRandomBits)); a >= b {
+	if a, b := NewGen(Record{}, now), NewGen(Record{}, now.Add(1<<genRandomBits)); a >= b {
 		t.Fatalf("a write %v later got generation %#x, not after %#x", time.Duration(1<<genRandomBits), b, a)
 	}
 }

@@ -1,7 +1,7 @@
-package main
+package index
 
-// An S3 multipart upload as the index keeps it: the upload (an entry of uploadSpace)
-// and each of its parts (entries of partSpace), with their versioned encodings, and
+// An S3 multipart upload as the index keeps it: the upload (an entry of UploadSpace)
+// and each of its parts (entries of PartSpace), with their versioned encodings, and
 // where a part's file lives on a volume.
 
 import (
@@ -10,10 +10,10 @@ import (
 )
 
 // The index's entry spaces for multipart uploads: an upload under its ID, a part
-// under partName.
+// under PartName.
 const (
-	uploadSpace = "upload"
-	partSpace   = "part"
+	UploadSpace = "upload"
+	PartSpace   = "part"
 )
 
 // MultipartUpload is an upload in progress: the object it will be, and the headers the
@@ -44,8 +44,8 @@ type UploadPart struct {
 	Volumes, Leftovers []string
 }
 
-// partName is the entry name of part n of upload id: names sort by part number.
-func partName(id string, n int) string { return fmt.Sprintf("%s/%05d", id, n) }
+// PartName is the entry name of part n of upload id: names sort by part number.
+func PartName(id string, n int) string { return fmt.Sprintf("%s/%05d", id, n) }
 
 // multipartVersion is the first byte of an encoded MultipartUpload or UploadPart; a
 // change to either encoding gets a new version, and the decoders keep reading the old.

@@ -1,4 +1,4 @@
-package main
+package index
 
 // The index's record of a key, and its versioned binary encoding.
 
@@ -67,7 +67,7 @@ type Record struct {
 	// can leave them behind untracked.
 	Leftovers []string
 	// Gen is the generation of the value's files (see GenPath): each write's own (see
-	// newGen), or 0 for a key written once by a davkv from before generations were
+	// NewGen), or 0 for a key written once by a davkv from before generations were
 	// per write, and then one more than any before it for each S3 overwrite.
 	Gen uint64
 	// Stale are other generations of the key whose files may still be on volumes: the
@@ -137,10 +137,10 @@ func (r Record) Pending() bool {
 		len(r.Tombstones) > 0 || len(r.Unmarked) > 0
 }
 
-// owns reports whether rec accounts for file f on volume: a replica or leftover of its
+// Owns reports whether rec accounts for file f on volume: a replica or leftover of its
 // generation (a marker only if the key is not live), a file of a stale generation, or
 // a tombstone.
-func (r Record) owns(f layout.VolumeFile, volume string) bool {
+func (r Record) Owns(f layout.VolumeFile, volume string) bool {
 	if f.Tombstone {
 		return slices.ContainsFunc(r.Tombstones, func(t StaleGen) bool { return t.Gen == f.Gen && slices.Contains(t.Volumes, volume) })
 	}
@@ -155,9 +155,9 @@ func (r Record) owns(f layout.VolumeFile, volume string) bool {
 	return false
 }
 
-// nextGen is the first generation past every one of rec's whose files, or tombstones,
-// may exist: the least a write over rec may take (see newGen).
-func nextGen(rec Record) uint64 {
+// NextGen is the first generation past every one of rec's whose files, or tombstones,
+// may exist: the least a write over rec may take (see NewGen).
+func NextGen(rec Record) uint64 {
 	gen := rec.Gen
 	for _, sg := range append(slices.Clone(rec.Stale), rec.Tombstones...) {
 		gen = max(gen, sg.Gen)
@@ -165,12 +165,12 @@ func nextGen(rec Record) uint64 {
 	return gen + 1
 }
 
-// genRandomBits are the low bits of a new generation (see newGen) that are random
+// genRandomBits are the low bits of a new generation (see NewGen) that are random
 // rather than the clock's: two writes in the same 65 µs on two masters still differ.
 const genRandomBits = 16
 
-// newGen is the generation a write of a key whose record is old (the zero Record if it
-// has none) writes its files under: past every generation old names (see nextGen), and
+// NewGen is the generation a write of a key whose record is old (the zero Record if it
+// has none) writes its files under: past every generation old names (see NextGen), and
 // no less than the clock's nanoseconds, with genRandomBits random. Every write of a
 // key so gets files of its own, also after the record that named an older write is
 // gone (a write rolled back, a key deleted): a master paused past its lease, whose
@@ -178,14 +178,14 @@ const genRandomBits = 16
 // never replace those of a write acknowledged since. And as long as the masters'
 // clocks agree to within the lease, a later write has a larger generation, which is
 // what rebuild trusts (see chooseGen).
-func newGen(old Record, now time.Time) uint64 {
+func NewGen(old Record, now time.Time) uint64 {
 	const low = 1<<genRandomBits - 1
 	clock := uint64(now.UnixNano())&^low | rand.Uint64()&low
-	return max(nextGen(old), clock)
+	return max(NextGen(old), clock)
 }
 
-// addStale adds vols to the stale entry of generation gen, making it if needed.
-func addStale(stale []StaleGen, gen uint64, vols ...string) []StaleGen {
+// AddStale adds vols to the stale entry of generation gen, making it if needed.
+func AddStale(stale []StaleGen, gen uint64, vols ...string) []StaleGen {
 	for i := range stale {
 		if stale[i].Gen == gen {
 			for _, v := range vols {

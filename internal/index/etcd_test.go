@@ -1,10 +1,7 @@
-package main
+package index
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -47,7 +44,7 @@ func TestParseEtcdDB(t *testing.T) {
 func TestEtcdIndexStats(t *testing.T) {
 	e := testenv.StartEtcd(t, 3)
 	open := func() Index {
-		index, err := OpenIndex(e.DB("/stats"), false)
+		index, err := Open(e.DB("/stats"), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,46 +72,5 @@ func TestEtcdIndexStats(t *testing.T) {
 		if got := indexStats(t, index); got != final {
 			t.Fatalf("after two writers: %+v, want %+v", got, final)
 		}
-	}
-}
-
-// TestMasterOnEtcd: a master whose index is in etcd stores, lists, unlinks and deletes
-// keys and keeps S3 buckets, as on LevelDB, and a rebuild writes into etcd.
-func TestMasterOnEtcd(t *testing.T) {
-	e := testenv.StartEtcd(t, 3)
-	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.DB = e.DB("/master") })
-	for i := range 5 {
-		c.Put(fmt.Sprintf("/etcd/%d", i), []byte(fmt.Sprint("value ", i)))
-	}
-	if status, got := c.Get("/etcd/3"); status != http.StatusOK || string(got) != "value 3" {
-		t.Fatalf("GET: %d %q", status, got)
-	}
-	if resp := c.Do("UNLINK", "/etcd/1", nil); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("UNLINK: %d", resp.StatusCode)
-	}
-	if resp := c.Do(http.MethodDelete, "/etcd/2", nil); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE: %d", resp.StatusCode)
-	}
-	if page := listKeys(t, c, "/etcd/?list"); strings.Join(page.Keys, " ") != "/etcd/0 /etcd/3 /etcd/4" {
-		t.Fatalf("?list: %q", page.Keys)
-	}
-	if resp := c.Do(http.MethodPut, "/bucket", nil, "Authorization", "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("S3 CreateBucket: %d", resp.StatusCode)
-	}
-	if m := scrape(t, c); m[`davkv_keys{state="live"}`] != 3 || m[`davkv_keys{state="unlinked"}`] != 1 {
-		t.Fatalf("keys: live %v, unlinked %v", m[`davkv_keys{state="live"}`], m[`davkv_keys{state="unlinked"}`])
-	}
-	c.StopMaster()
-	var out bytes.Buffer
-	if err := runRebuild(context.Background(), rebuildConfig(c, e.DB("/rebuilt")), &out, testLogger(t)); err != nil {
-		t.Fatalf("rebuild into etcd: %v\n%s", err, out.String())
-	}
-	if !strings.Contains(out.String(), "rebuild: 4 keys (1 unlinked)") {
-		t.Fatalf("rebuild: %s", out.String())
-	}
-	c.Config.DB = e.DB("/rebuilt")
-	c.startMaster()
-	if status, got := c.Get("/etcd/4"); status != http.StatusOK || string(got) != "value 4" {
-		t.Fatalf("GET from the rebuilt index: %d %q", status, got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package index
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ import (
 func forEachIndex(t *testing.T, test func(t *testing.T, index Index)) {
 	t.Run("leveldb", func(t *testing.T) { test(t, openTestIndex(t)) })
 	t.Run("etcd", func(t *testing.T) {
-		index, err := OpenIndex(testenv.StartEtcd(t, 3).DB("/davkv"), false)
+		index, err := Open(testenv.StartEtcd(t, 3).DB("/davkv"), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +27,7 @@ func forEachIndex(t *testing.T, test func(t *testing.T, index Index)) {
 
 func openTestIndex(t *testing.T) Index {
 	t.Helper()
-	index, err := OpenIndex(filepath.Join(t.TempDir(), "index"), false)
+	index, err := Open(filepath.Join(t.TempDir(), "index"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func testIndexScan(t *testing.T, index Index) {
 // and after the index is opened again.
 func TestIndexRevisionsOnDisk(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "index")
-	index, err := OpenIndex(path, false)
+	index, err := Open(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestIndexRevisionsOnDisk(t *testing.T) {
 			if err := index.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if index, err = OpenIndex(path, false); err != nil {
+			if index, err = Open(path, false); err != nil {
 				t.Fatal(err)
 			}
 			return index
@@ -284,7 +284,7 @@ func testIndexEntries(t *testing.T, index Index) {
 	if _, _, err := index.GetEntry("bucket", "b"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("GetEntry after DeleteEntry: %v", err)
 	}
-	if n, err := countKeys(index); n != 0 || err != nil {
+	if n, err := CountKeys(index); n != 0 || err != nil {
 		t.Fatalf("entries scanned as keys: %d, %v", n, err)
 	}
 }
@@ -293,13 +293,13 @@ func testIndexEntries(t *testing.T, index Index) {
 // an index written before they were kept is counted once when it is opened.
 func TestIndexStats(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "index")
-	index, err := OpenIndex(path, false)
+	index, err := Open(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	final := checkIndexStats(t, index)
 	index.Close()
-	if index, err = OpenIndex(path, false); err != nil {
+	if index, err = Open(path, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := indexStats(t, index); got != final {
@@ -316,14 +316,14 @@ func TestIndexStats(t *testing.T) {
 		db.Delete(append([]byte(statsPrefix), byte(i)), nil)
 	}
 	index.Close()
-	if index, err = OpenIndex(path, false); err != nil {
+	if index, err = Open(path, false); err != nil {
 		t.Fatal(err)
 	}
 	defer index.Close()
 	if got := indexStats(t, index); got != final {
 		t.Fatalf("counted at open: %+v, want %+v", got, final)
 	}
-	var s IndexStats
+	var s Stats
 	s.Keys[StateLive], s.Bytes[StateLive], s.Keys[StateDeleting] = 3, -40, 1<<40
 	if enc := string(encodeStats(s)); enc != "\x01\x00\x00\x06\x4f\x00\x00\x80\x80\x80\x80\x80\x40\x00" {
 		t.Fatalf("encodeStats = %q", enc)
@@ -340,10 +340,10 @@ func TestIndexStats(t *testing.T) {
 
 // checkIndexStats writes records through every state and checks index's statistics
 // after each write; it returns the last.
-func checkIndexStats(t *testing.T, index Index) IndexStats {
+func checkIndexStats(t *testing.T, index Index) Stats {
 	t.Helper()
-	want := func(writing, live, liveBytes, unlinked, unlinkedBytes, deleting, deletingBytes int64) IndexStats {
-		var s IndexStats
+	want := func(writing, live, liveBytes, unlinked, unlinkedBytes, deleting, deletingBytes int64) Stats {
+		var s Stats
 		s.Keys[StateWriting], s.Keys[StateLive], s.Keys[StateUnlinked], s.Keys[StateDeleting] = writing, live, unlinked, deleting
 		s.Bytes[StateLive], s.Bytes[StateUnlinked], s.Bytes[StateDeleting] = liveBytes, unlinkedBytes, deletingBytes
 		return s
@@ -353,7 +353,7 @@ func checkIndexStats(t *testing.T, index Index) IndexStats {
 	steps := []struct {
 		name string
 		do   func() error
-		want IndexStats
+		want Stats
 	}{
 		{"a writing", func() error { return index.Put("/a", &a) }, want(1, 0, 0, 0, 0, 0, 0)},
 		{"a live", func() error { a.State, a.Size = StateLive, 10; return index.Put("/a", &a) }, want(0, 1, 10, 0, 0, 0, 0)},
@@ -384,7 +384,7 @@ func checkIndexStats(t *testing.T, index Index) IndexStats {
 }
 
 // indexStats reads index's statistics.
-func indexStats(t *testing.T, index Index) IndexStats {
+func indexStats(t *testing.T, index Index) Stats {
 	t.Helper()
 	s, err := index.Stats()
 	if err != nil {

@@ -1,15 +1,15 @@
-package main
+package index
 
 // S3 buckets: which names are buckets, and a bucket's record in the index (an entry
-// of bucketSpace), with its versioned encoding.
+// of BucketSpace), with its versioned encoding.
 
 import (
 	"encoding/binary"
 	"fmt"
 )
 
-// bucketSpace is the index's entry space for buckets.
-const bucketSpace = "bucket"
+// BucketSpace is the index's entry space for buckets.
+const BucketSpace = "bucket"
 
 // Bucket is what the index keeps of an S3 bucket. A bucket b holds the keys under
 // /b/: the native API and S3 see the same values.

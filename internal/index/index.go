@@ -1,4 +1,4 @@
-package main
+package index
 
 // The Index interface that every index backend implements, and the choice of backend.
 
@@ -8,8 +8,8 @@ import (
 )
 
 // Index is where the master keeps every key's Record, in key order. LevelIndex, in
-// index_leveldb.go, is the embedded backend; another (a distributed one, shared by
-// several masters) implements the same methods.
+// leveldb.go, is the embedded backend; EtcdIndex, in etcd.go, one that several masters
+// share.
 //
 // Writes are conditional, so that a backend needs no lock held in one process to be
 // safe: a Record read from the index carries its revision (Rev), and Put and Delete fail
@@ -42,7 +42,7 @@ type Index interface {
 	// returns false or an error, which Pending returns.
 	Pending(fn func(key string) (bool, error)) error
 	// Stats returns how many keys the index holds in each state, and their bytes.
-	Stats() (IndexStats, error)
+	Stats() (Stats, error)
 
 	// Entries are the index's small records beside the keys' (S3 buckets, say), each
 	// a name in a space, its value opaque to the index, with conditional writes as
@@ -99,15 +99,15 @@ func stampOwner(rec *Record, owner int64) {
 	}
 }
 
-// IndexStats are what an index holds, by record state (indexed by RecordState): how
+// Stats are what an index holds, by record state (indexed by RecordState): how
 // many keys, and the bytes of their values (one copy each). A backend keeps them as it
 // writes records, so that reading them costs no scan.
-type IndexStats struct {
+type Stats struct {
 	Keys, Bytes [StateDeleting + 1]int64
 }
 
 // add adds to s one record, in state st of size bytes, or with n = -1 takes it away.
-func (s *IndexStats) add(st RecordState, size int64, n int64) {
+func (s *Stats) add(st RecordState, size int64, n int64) {
 	if st > 0 && int(st) < len(s.Keys) {
 		s.Keys[st] += n
 		s.Bytes[st] += n * size
@@ -115,70 +115,70 @@ func (s *IndexStats) add(st RecordState, size int64, n int64) {
 }
 
 // replace takes old's record out of s and puts new's in: a write of the record.
-func (s *IndexStats) replace(old, new recordHead) {
+func (s *Stats) replace(old, new recordHead) {
 	s.add(old.State, old.Size, -1)
 	s.add(new.State, new.Size, 1)
 }
 
 // addAll adds o to s: a backend's shares summed.
-func (s *IndexStats) addAll(o IndexStats) {
+func (s *Stats) addAll(o Stats) {
 	for st := range s.Keys {
 		s.Keys[st] += o.Keys[st]
 		s.Bytes[st] += o.Bytes[st]
 	}
 }
 
-// OpenIndex opens, or creates, the index that db names: a LevelDB directory, the one
+// Open opens, or creates, the index that db names: a LevelDB directory, the one
 // backend so far. sync makes every write reach the disk before it returns, so that it
 // survives a power loss, not only a crash of the process.
-func OpenIndex(db string, sync bool) (Index, error) {
+func Open(db string, sync bool) (Index, error) {
 	if strings.HasPrefix(db, etcdScheme) {
-		return OpenEtcdIndex(db) // etcd makes every write durable itself
+		return OpenEtcd(db) // etcd makes every write durable itself
 	}
-	return OpenLevelIndex(db, sync)
+	return OpenLevel(db, sync)
 }
 
-// IndexExists reports whether db holds an index already, so that rebuild does not
+// Exists reports whether db holds an index already, so that rebuild does not
 // overwrite one by mistake.
-func IndexExists(db string) (bool, error) {
+func Exists(db string) (bool, error) {
 	if strings.HasPrefix(db, etcdScheme) {
 		return etcdIndexExists(db)
 	}
 	return levelIndexExists(db)
 }
 
-// RemoveIndex deletes the index that db names, for rebuild -force.
-func RemoveIndex(db string) error {
+// Remove deletes the index that db names, for rebuild -force.
+func Remove(db string) error {
 	if strings.HasPrefix(db, etcdScheme) {
 		return removeEtcdIndex(db)
 	}
 	return removeLevelIndex(db)
 }
 
-// clearIndex readies db to be written anew, for rebuild and migrate: with force, an
+// Clear readies db to be written anew, for rebuild and migrate: with force, an
 // index there is removed. It reports whether one is there still.
-func clearIndex(db string, force bool) (bool, error) {
-	exists, err := IndexExists(db)
+func Clear(db string, force bool) (bool, error) {
+	exists, err := Exists(db)
 	if err != nil || !exists || !force {
 		return exists, err
 	}
-	return false, RemoveIndex(db)
+	return false, Remove(db)
 }
 
 // scanPrefix is the range an Index scans for prefix: keys start with '/', so that the
 // index's own entries (pending ones) are never scanned.
 func scanPrefix(prefix string) string { return "/" + strings.TrimPrefix(prefix, "/") }
 
-// countKeys counts the records in index.
-func countKeys(index Index) (int64, error) {
+// CountKeys counts the records in index.
+func CountKeys(index Index) (int64, error) {
 	var n int64
 	err := index.Scan("", "", func(string, Record) (bool, error) { n++; return true, nil })
 	return n, err
 }
 
-// prefixEnd returns the first string after every string that starts with p, or "" if
+// PrefixEnd returns the first string after every string that starts with p, or "" if
 // there is none (p is all 0xff bytes).
-func prefixEnd(p string) string {
+func PrefixEnd(p string) string {
 	b := []byte(p)
 	for i := len(b) - 1; i >= 0; i-- {
 		if b[i] < 0xff {

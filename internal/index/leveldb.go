@@ -1,4 +1,4 @@
-package main
+package index
 
 // The embedded LevelDB index: records in key order, pending entries beside them, and
 // conditional writes under striped locks.
@@ -32,7 +32,7 @@ import (
 // compare-and-set, so Put and Delete compare under a lock of the key's stripe.
 //
 // Each stripe also keeps, and stores with every write that changes them (in the same
-// batch), its share of the index's statistics (see IndexStats): the sum over the
+// batch), its share of the index's statistics (see Stats): the sum over the
 // stripes is exact however the process stops. Which keys a stripe holds changes from
 // one process to the next (its hash seed does), which matters not: only the sum is
 // read.
@@ -57,7 +57,7 @@ type levelStripe struct {
 	// stripe's lock, so an entry is always the record's; a key without one is read.
 	written map[string]recordHead
 	// stats is the stripe's share of the statistics, as stored at statsPrefix + id.
-	stats IndexStats
+	stats Stats
 }
 
 // stripeMemory bounds each stripe's written revisions.
@@ -76,8 +76,8 @@ const (
 	statsReady    = "\x00stats-v1"
 )
 
-// OpenLevelIndex opens or creates the LevelDB index at path; see OpenIndex.
-func OpenLevelIndex(path string, sync bool) (*LevelIndex, error) {
+// OpenLevel opens or creates the LevelDB index at path; see Open.
+func OpenLevel(path string, sync bool) (*LevelIndex, error) {
 	db, err := leveldb.OpenFile(path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
@@ -97,7 +97,7 @@ func OpenLevelIndex(path string, sync bool) (*LevelIndex, error) {
 // is counted once, here, with a scan of every record.
 func (ix *LevelIndex) loadStats() error {
 	if _, err := ix.db.Get([]byte(statsReady), nil); errors.Is(err, leveldb.ErrNotFound) {
-		var total IndexStats
+		var total Stats
 		err := ix.Scan("", "", func(_ string, rec Record) (bool, error) {
 			total.add(rec.State, rec.Size, 1)
 			return true, nil
@@ -137,7 +137,7 @@ const statsVersion = 1
 
 // encodeStats encodes s: its version byte, then for each state from writing to
 // deleting its keys and its bytes as varints.
-func encodeStats(s IndexStats) []byte {
+func encodeStats(s Stats) []byte {
 	b := []byte{statsVersion}
 	for st := StateWriting; st <= StateDeleting; st++ {
 		b = binary.AppendVarint(b, s.Keys[st])
@@ -147,8 +147,8 @@ func encodeStats(s IndexStats) []byte {
 }
 
 // decodeStats decodes what encodeStats wrote.
-func decodeStats(b []byte) (IndexStats, error) {
-	var s IndexStats
+func decodeStats(b []byte) (Stats, error) {
+	var s Stats
 	if len(b) < 1 || b[0] != statsVersion {
 		return s, fmt.Errorf("%w: statistics of unknown version", ErrBadRecord)
 	}
@@ -163,8 +163,8 @@ func decodeStats(b []byte) (IndexStats, error) {
 }
 
 // Stats sums the stripes' statistics.
-func (ix *LevelIndex) Stats() (IndexStats, error) {
-	var total IndexStats
+func (ix *LevelIndex) Stats() (Stats, error) {
+	var total Stats
 	for i := range ix.stripes {
 		s := &ix.stripes[i]
 		s.mu.Lock()
@@ -246,7 +246,7 @@ func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64, headOf fu
 // restat adds to batch the stripe's statistics with old's record replaced by new's,
 // if that changes them, and returns them, for the caller to keep once the batch is
 // written. The caller holds s.
-func (s *levelStripe) restat(batch *leveldb.Batch, old, new recordHead) IndexStats {
+func (s *levelStripe) restat(batch *leveldb.Batch, old, new recordHead) Stats {
 	st := s.stats
 	if old.State == new.State && old.Size == new.Size {
 		return st

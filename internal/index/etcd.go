@@ -1,4 +1,4 @@
-package main
+package index
 
 // The Index in etcd (-db etcd://HOST:PORT[,HOST:PORT...]/PREFIX), which several
 // masters can share: every conditional write is an etcd transaction that compares the
@@ -33,7 +33,7 @@ const etcdScheme = "etcd://"
 
 // EtcdIndex is the Index under a prefix of an etcd cluster. Under the prefix, records
 // are at "k" + key, pending entries at "p" + key, entries at "e" + space + "\x00" +
-// name, the statistics in shards at "s" + owner + "." + shard (see IndexStats), with
+// name, the statistics in shards at "s" + owner + "." + shard (see Stats), with
 // the same encodings as LevelIndex, and each owner's key at "m" + owner, an owner
 // being its ID in 16 hex digits. Each owner writes its own etcdStatsShards shards, so
 // that masters never contend for them; a new owner adds those of owners gone to its
@@ -77,7 +77,7 @@ type etcdHead struct {
 // etcdShard is a statistics shard as last seen.
 type etcdShard struct {
 	rev   int64
-	stats IndexStats
+	stats Stats
 }
 
 // etcdHeadsMax bounds how many heads the index remembers; past it, it forgets them
@@ -158,9 +158,9 @@ func parseEtcdDB(db string) (etcdDB, error) {
 	return e, nil
 }
 
-// OpenEtcdIndex connects to the etcd cluster db names and takes an owner lease; see
-// OpenIndex.
-func OpenEtcdIndex(db string) (*EtcdIndex, error) {
+// OpenEtcd connects to the etcd cluster db names and takes an owner lease; see
+// Open.
+func OpenEtcd(db string) (*EtcdIndex, error) {
 	ix, e, err := dialEtcd(db)
 	if err != nil {
 		return nil, err
@@ -363,7 +363,7 @@ func (ix *EtcdIndex) Alive(owner int64) (bool, error) {
 func (ix *EtcdIndex) Owners() ([]int64, error) {
 	var owners []int64
 	p := ix.prefix + "m"
-	err := ix.rangeKeys("owners", p, prefixEnd(p), func(k string, _ []byte, _ int64) (bool, error) {
+	err := ix.rangeKeys("owners", p, PrefixEnd(p), func(k string, _ []byte, _ int64) (bool, error) {
 		id, err := strconv.ParseUint(k[len(p):], 16, 63)
 		if err != nil {
 			return false, fmt.Errorf("index owners: %q is not an owner", k)
@@ -434,7 +434,7 @@ func (ix *EtcdIndex) write(ctx context.Context, op, k string, rev int64, old, ne
 	for range etcdStatsTries {
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", rev)}
 		all := ops
-		var st IndexStats
+		var st Stats
 		if restat {
 			sh, err := ix.shard(ctx, shard)
 			if err != nil {
@@ -545,7 +545,7 @@ func (ix *EtcdIndex) foldStats(ctx context.Context) error {
 	self := ix.Owner()
 	p := ix.prefix + "s"
 	var gone []*mvccpb.KeyValue
-	err = ix.rangeKeys("statistics", p, prefixEnd(p), func(k string, value []byte, rev int64) (bool, error) {
+	err = ix.rangeKeys("statistics", p, PrefixEnd(p), func(k string, value []byte, rev int64) (bool, error) {
 		owner, err := strconv.ParseUint(strings.TrimPrefix(k, p)[:min(16, len(k)-len(p))], 16, 63)
 		if err != nil || int64(owner) != self && !slices.Contains(owners, int64(owner)) {
 			gone = append(gone, &mvccpb.KeyValue{Key: []byte(k), Value: value, ModRevision: rev})
@@ -669,7 +669,7 @@ func (ix *EtcdIndex) Scan(prefix, start string, fn func(key string, rec Record) 
 	prefix = scanPrefix(prefix)
 	from := ix.recordKey(max(start, prefix))
 	root := len(ix.recordKey(""))
-	return ix.rangeKeys("scan", from, prefixEnd(ix.recordKey(prefix)), func(k string, value []byte, rev int64) (bool, error) {
+	return ix.rangeKeys("scan", from, PrefixEnd(ix.recordKey(prefix)), func(k string, value []byte, rev int64) (bool, error) {
 		var rec Record
 		if err := rec.UnmarshalBinary(value); err != nil {
 			return false, fmt.Errorf("index scan at %q: %w", k[root:], err)
@@ -682,16 +682,16 @@ func (ix *EtcdIndex) Scan(prefix, start string, fn func(key string, rec Record) 
 // Pending calls fn for every key with a pending entry.
 func (ix *EtcdIndex) Pending(fn func(key string) (bool, error)) error {
 	p := ix.pendingKey("")
-	return ix.rangeKeys("pending", p, prefixEnd(p), func(k string, _ []byte, _ int64) (bool, error) {
+	return ix.rangeKeys("pending", p, PrefixEnd(p), func(k string, _ []byte, _ int64) (bool, error) {
 		return fn(k[len(p):])
 	})
 }
 
 // Stats sums the shards of the statistics.
-func (ix *EtcdIndex) Stats() (IndexStats, error) {
-	var total IndexStats
+func (ix *EtcdIndex) Stats() (Stats, error) {
+	var total Stats
 	p := ix.prefix + "s"
-	err := ix.rangeKeys("stats", p, prefixEnd(p), func(k string, value []byte, _ int64) (bool, error) {
+	err := ix.rangeKeys("stats", p, PrefixEnd(p), func(k string, value []byte, _ int64) (bool, error) {
 		st, err := decodeStats(value)
 		if err != nil {
 			return false, fmt.Errorf("statistics %q: %w", k, err)
@@ -740,7 +740,7 @@ func (ix *EtcdIndex) DeleteEntry(space, name string, rev int64) error {
 // Entries calls fn for every entry of space from start on.
 func (ix *EtcdIndex) Entries(space, start string, fn func(name string, value []byte, rev int64) (bool, error)) error {
 	p := ix.entryKey(space, "")
-	return ix.rangeKeys(space+" entries", p+start, prefixEnd(p), func(k string, value []byte, rev int64) (bool, error) {
+	return ix.rangeKeys(space+" entries", p+start, PrefixEnd(p), func(k string, value []byte, rev int64) (bool, error) {
 		return fn(k[len(p):], value, rev)
 	})
 }
