@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -222,13 +221,6 @@ func readAll(t testing.TB, r io.Reader) string {
 	return string(b)
 }
 
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	r := rand.NewChaCha8([32]byte{byte(n), byte(n >> 8), byte(n >> 16)})
-	r.Read(b)
-	return b
-}
-
 func listKeys(t *testing.T, c *testCluster, path string) ListPage {
 	t.Helper()
 	resp := c.Do(http.MethodGet, path, nil)
@@ -288,7 +280,7 @@ func putAll(t *testing.T, c *testCluster, prefix string, n, size int) map[string
 	values := map[string][]byte{}
 	for i := range n {
 		key := fmt.Sprintf("%s/%d", prefix, i)
-		values[key] = randomBytes(size + i)
+		values[key] = testenv.RandomBytes(size + i)
 		c.Put(key, values[key])
 	}
 	return values

@@ -214,7 +214,7 @@ func TestVolumeUnreachable(t *testing.T) {
 	var keys []string
 	for i := 0; len(keys) < 80; i++ {
 		key := fmt.Sprintf("/old/%d", i)
-		values[key] = randomBytes(10 << 10)
+		values[key] = testenv.RandomBytes(10 << 10)
 		c.Put(key, values[key])
 		if onX(key) {
 			keys = append(keys, key)
@@ -265,7 +265,7 @@ func TestVolumeUnreachable(t *testing.T) {
 	for i := range 30 {
 		deleteKeys(keys[i : i+1]) // the first waits for the volume's timeout
 		key := fmt.Sprintf("/new/%d", i)
-		values[key] = randomBytes([]int{20 << 10, 1 << 20}[i%2])
+		values[key] = testenv.RandomBytes([]int{20 << 10, 1 << 20}[i%2])
 		timed(1, http.StatusCreated, http.MethodPut, key, values[key])
 		if key := keys[40+i]; !bytes.Equal(timed(2, http.StatusOK, http.MethodGet, key, nil), values[key]) {
 			t.Fatalf("GET %s: wrong value", key)

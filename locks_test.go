@@ -22,7 +22,7 @@ import (
 func TestKeyLocks(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	c.Put("/locked/old", []byte("old"))
-	conn := rawPut(t, c, "/locked/new", fmt.Sprintf("Content-Length: %d\r\n", 2*chunkSize), randomBytes(chunkSize))
+	conn := rawPut(t, c, "/locked/new", fmt.Sprintf("Content-Length: %d\r\n", 2*chunkSize), testenv.RandomBytes(chunkSize))
 	testenv.Eventually(t, 5*time.Second, "write not in flight", func() bool {
 		rec, err := c.Master.index.Get("/locked/new")
 		return err == nil && rec.State == index.StateWriting
@@ -40,7 +40,7 @@ func TestKeyLocks(t *testing.T) {
 	if status, got := c.Get("/locked/old"); status != http.StatusOK || string(got) != "old" {
 		t.Errorf("GET of another key: %d %q", status, got)
 	}
-	conn.Write(randomBytes(chunkSize))
+	conn.Write(testenv.RandomBytes(chunkSize))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("slow PUT: %v %v", resp, err)
@@ -56,7 +56,7 @@ func TestConcurrentWritersOneKey(t *testing.T) {
 	statuses := make(chan int, 20)
 	for range 20 {
 		wg.Go(func() {
-			resp := c.Do(http.MethodPut, "/race", bytes.NewReader(randomBytes(chunkSize*2)))
+			resp := c.Do(http.MethodPut, "/race", bytes.NewReader(testenv.RandomBytes(chunkSize*2)))
 			statuses <- resp.StatusCode
 		})
 	}

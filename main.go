@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"davkv/internal/s3proto"
 )
 
 func main() {
@@ -188,7 +190,7 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 			keys = os.Getenv("DAVKV_S3_KEYS")
 		}
 		var err error
-		if cfg.S3Keys, err = ParseS3Keys(keys); err != nil {
+		if cfg.S3Keys, err = s3proto.ParseKeys(keys); err != nil {
 			return fmt.Errorf("-s3keys: %w", err)
 		}
 		if cfg.Secret, err = volumeSecret(); err != nil {

@@ -22,6 +22,8 @@ import (
 	"davkv/internal/layout"
 
 	"davkv/internal/index"
+
+	"davkv/internal/s3proto"
 )
 
 // The errors the master answers with, besides the index's (ErrNotFound, ErrConflict)
@@ -448,7 +450,7 @@ type ServerConfig struct {
 	Verbose bool
 	// S3Keys are the access keys S3 requests must be signed with. Empty, signatures
 	// are not checked and anyone who reaches the master may use the S3 API.
-	S3Keys S3Keys
+	S3Keys s3proto.Keys
 	// S3Domain, if set, makes requests to BUCKET.S3Domain virtual-host S3 requests
 	// for BUCKET; empty, only path-style S3 requests (/BUCKET/KEY) are understood.
 	S3Domain string

@@ -133,12 +133,12 @@ func TestDeleteRaces(t *testing.T) {
 	}
 
 	t.Run("a PUT meets a DELETE", func(t *testing.T) {
-		put(0, "/races/put", randomBytes(3000))
+		put(0, "/races/put", testenv.RandomBytes(3000))
 		deleted := holdDeletes(t, ms, proxies, 0, "/races/put")
 		if status, _ := ms.Do(1, http.MethodGet, "/races/put", nil); status != http.StatusNotFound {
 			t.Fatalf("GET through master 1 while the DELETE finishes: %d, want 404", status)
 		}
-		put(1, "/races/put", randomBytes(4000)) // a new generation: files of its own
+		put(1, "/races/put", testenv.RandomBytes(4000)) // a new generation: files of its own
 		releaseAll(proxies)
 		if status := <-deleted; status != http.StatusNoContent {
 			t.Fatalf("the DELETE that took effect before the PUT answered %d, want 204", status)
@@ -146,7 +146,7 @@ func TestDeleteRaces(t *testing.T) {
 	})
 
 	t.Run("two DELETEs", func(t *testing.T) {
-		put(0, "/races/twice", randomBytes(5000))
+		put(0, "/races/twice", testenv.RandomBytes(5000))
 		first := holdDeletes(t, ms, proxies, 0, "/races/twice")
 		for _, method := range []string{http.MethodGet, http.MethodDelete, http.MethodGet} {
 			if status, body := ms.Do(1, method, "/races/twice", nil); status != http.StatusNotFound {
@@ -178,7 +178,7 @@ func TestPausedMasterFenced(t *testing.T) {
 	ms.Start()
 	ms.Start()
 	const key = "/fenced/k"
-	late, mine := randomBytes(4*chunkSize), randomBytes(3*chunkSize+1)
+	late, mine := testenv.RandomBytes(4*chunkSize), testenv.RandomBytes(3*chunkSize+1)
 
 	body, send := io.Pipe()
 	req, err := http.NewRequest(http.MethodPut, ms.URLs[0]+key, body)

@@ -213,7 +213,7 @@ func conflictValue(k, i int) []byte {
 	if k%2 == 1 {
 		size = 3 * chunkSize / 2
 	}
-	v := randomBytes(size)
+	v := testenv.RandomBytes(size)
 	v[0] = byte(i)
 	return v
 }
@@ -311,7 +311,7 @@ func (ms *testMasters) startLoad(workers int, masters ...int) *testLoad {
 				default:
 				}
 				key := fmt.Sprintf("/load/%d/%d", w, i)
-				o := &loadOutcome{master: m, value: randomBytes(1000 + (i*7919+w*104729)%(3*chunkSize))}
+				o := &loadOutcome{master: m, value: testenv.RandomBytes(1000 + (i*7919+w*104729)%(3*chunkSize))}
 				l.mu.Lock()
 				l.outcomes[key] = o
 				l.mu.Unlock()

@@ -24,7 +24,7 @@ func TestGetWithVolumeDown(t *testing.T) {
 	keys := map[string][]byte{}
 	for i := range 30 {
 		key := fmt.Sprintf("/gd/%d", i)
-		keys[key] = randomBytes(100 + i)
+		keys[key] = testenv.RandomBytes(100 + i)
 		c.Put(key, keys[key])
 	}
 	down := c.Vols[0]

@@ -176,7 +176,7 @@ func TestRebalanceKilled(t *testing.T) {
 	values := map[string][]byte{}
 	for i := range 300 {
 		key := fmt.Sprintf("/kill/%03d", i)
-		values[key] = randomBytes(100000 + i)
+		values[key] = testenv.RandomBytes(100000 + i)
 		c.Put(key, values[key])
 	}
 	c.StopMaster()
@@ -263,7 +263,7 @@ func TestRebalanceOnline(t *testing.T) {
 				default:
 				}
 				key := fmt.Sprintf("/load/%d/%d", w, i)
-				value := randomBytes(100 + i)
+				value := testenv.RandomBytes(100 + i)
 				requests.Add(3)
 				if resp := c.Do(http.MethodPut, key, bytes.NewReader(value)); resp.StatusCode != http.StatusCreated {
 					fail("PUT %s: %d", key, resp.StatusCode)

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"davkv/internal/layout"
+	"davkv/internal/testenv"
 
 	"davkv/internal/index"
 )
@@ -33,7 +34,7 @@ func fillCluster(t *testing.T, c *testCluster, prefix string, n int) map[string]
 		if i < len(odd) {
 			key = odd[i] + prefix
 		}
-		value := randomBytes(1 + i*37%5000)
+		value := testenv.RandomBytes(1 + i*37%5000)
 		c.Put(key, value)
 		values[key] = value
 	}
@@ -243,7 +244,7 @@ func TestRebuildGenerations(t *testing.T) {
 	values, gens := map[string][][]byte{}, map[string][]uint64{}
 	for _, key := range []string{"whole", "cut"} {
 		for i := range 3 {
-			v := randomBytes(100 + i)
+			v := testenv.RandomBytes(100 + i)
 			values[key] = append(values[key], v)
 			if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("gens"), Key: aws.String(key), Body: bytes.NewReader(v)}); err != nil {
 				t.Fatal(err)

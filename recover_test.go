@@ -56,7 +56,7 @@ func TestMasterKilledUnderLoad(t *testing.T) {
 				default:
 				}
 				key := fmt.Sprintf("/crash/%d/%d", w, i)
-				value := randomBytes(1000 + (i*7919+w*104729)%(3*chunkSize))
+				value := testenv.RandomBytes(1000 + (i*7919+w*104729)%(3*chunkSize))
 				o := &outcome{value: value}
 				mu.Lock()
 				outcomes[key] = o
@@ -182,7 +182,7 @@ func TestS3OverwriteKilled(t *testing.T) {
 					return
 				default:
 				}
-				value := randomBytes(1000 + (i*7919+w*104729)%(3*chunkSize))
+				value := testenv.RandomBytes(1000 + (i*7919+w*104729)%(3*chunkSize))
 				_, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("crash"), Key: aws.String(fmt.Sprint(w)), Body: bytes.NewReader(value)})
 				if err != nil {
 					o.unanswered = value // the master is gone: this is the last try

@@ -32,7 +32,7 @@ func TestVolumeDownDuringPut(t *testing.T) {
 	c.Vols[1].Stop()
 	for i, size := range []int{10, 3 * chunkSize} {
 		key := fmt.Sprintf("/down/%d", i)
-		resp := c.Do(http.MethodPut, key, bytes.NewReader(randomBytes(size)))
+		resp := c.Do(http.MethodPut, key, bytes.NewReader(testenv.RandomBytes(size)))
 		if resp.StatusCode < 500 {
 			t.Errorf("PUT with a volume down: %d, want 5xx", resp.StatusCode)
 		}
@@ -80,7 +80,7 @@ func failMidUpload(send func(body io.Reader) *http.Response, fault func()) *http
 	pr, pw := io.Pipe()
 	result := make(chan *http.Response, 1)
 	go func() { result <- send(pr) }()
-	chunk := randomBytes(chunkSize)
+	chunk := testenv.RandomBytes(chunkSize)
 	for range 8 {
 		pw.Write(chunk)
 	}
@@ -137,9 +137,9 @@ func TestFullVolumeSkipped(t *testing.T) {
 			first = key
 		}
 	}
-	values := map[string][]byte{first: randomBytes(3*chunkSize + 1)}
+	values := map[string][]byte{first: testenv.RandomBytes(3*chunkSize + 1)}
 	for i := range 40 {
-		values[fmt.Sprintf("/full/%d", i)] = randomBytes([]int{10, 3*chunkSize + 1}[i%2] + i)
+		values[fmt.Sprintf("/full/%d", i)] = testenv.RandomBytes([]int{10, 3*chunkSize + 1}[i%2] + i)
 	}
 	c.Put(first, values[first])
 	for key, value := range values {
@@ -188,7 +188,7 @@ func rawPut(t *testing.T, c *testCluster, key string, header string, part []byte
 // Content-Length, leaves no key and no file.
 func TestClientHangsUp(t *testing.T) {
 	c := startCluster(t, 3, nil)
-	part := randomBytes(3 * chunkSize)
+	part := testenv.RandomBytes(3 * chunkSize)
 	t.Run("disconnect", func(t *testing.T) {
 		conn := rawPut(t, c, "/hangup", fmt.Sprintf("Content-Length: %d\r\n", 10*chunkSize), part)
 		time.Sleep(100 * time.Millisecond)
@@ -201,7 +201,7 @@ func TestClientHangsUp(t *testing.T) {
 		conn.Close()
 	})
 	t.Run("short-body", func(t *testing.T) {
-		conn := rawPut(t, c, "/short", "Content-Length: 1000\r\n", randomBytes(500))
+		conn := rawPut(t, c, "/short", "Content-Length: 1000\r\n", testenv.RandomBytes(500))
 		conn.(*net.TCPConn).CloseWrite()
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {
@@ -245,7 +245,7 @@ func TestWritesWithAVolumeDown(t *testing.T) {
 			continue
 		}
 		c.Master.health.set(down.Addr, nil)
-		small[key] = randomBytes(3 * chunkSize)
+		small[key] = testenv.RandomBytes(3 * chunkSize)
 		c.Put(key, small[key])
 	}
 	// Once it knows, large (streamed) values avoid the volume from the start.
@@ -300,7 +300,7 @@ func TestStoppedVolume(t *testing.T) {
 	values := map[string][]byte{}
 	for i := range 40 {
 		key := fmt.Sprintf("/frozen/%d", i)
-		values[key] = randomBytes(100 + i)
+		values[key] = testenv.RandomBytes(100 + i)
 		start := time.Now()
 		c.Put(key, values[key])
 		slowest = max(slowest, time.Since(start))
@@ -335,7 +335,7 @@ func TestVolumeFrozenMidUpload(t *testing.T) {
 	pr, pw := io.Pipe()
 	result := make(chan *http.Response, 1)
 	go func() { result <- c.Do(http.MethodPut, "/frozen-upload", pr) }()
-	chunk := randomBytes(chunkSize)
+	chunk := testenv.RandomBytes(chunkSize)
 	for range 4 {
 		pw.Write(chunk)
 	}
@@ -387,7 +387,7 @@ func TestVolumeFillsUp(t *testing.T) {
 	onFull := 0
 	for i := range 60 {
 		key := fmt.Sprintf("/fill/%d", i)
-		values[key] = randomBytes([]int{20 << 10, 1 << 20}[i%2] + i)
+		values[key] = testenv.RandomBytes([]int{20 << 10, 1 << 20}[i%2] + i)
 		c.Put(key, values[key]) // fails the test unless 201
 		if slices.Contains(c.Record(key).Volumes, v.Addr) {
 			onFull++

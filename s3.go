@@ -1,7 +1,7 @@
 package main
 
 // The S3 API's front: which requests are S3's, their signature, which bucket and key
-// they name, and which operation serves them; every S3 error leaves through writeS3Error.
+// they name, and which operation serves them; every S3 error leaves through s3proto.WriteError.
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"davkv/internal/s3proto"
 )
 
 // s3SubResources are query parameters that only S3 requests carry; a request with one
@@ -68,7 +70,7 @@ func (m *Master) s3Bucket(r *http.Request) string {
 // s3Request is a parsed S3 request.
 type s3Request struct {
 	*http.Request
-	auth   s3Auth
+	auth   s3proto.Auth
 	bucket string
 	key    string // the object's key in the bucket, without a leading '/'
 	id     string // the request ID, sent back and logged
@@ -101,12 +103,12 @@ func (m *Master) serveS3(w http.ResponseWriter, r *http.Request) {
 	if errors.As(err, new(answeredError)) {
 		return // its answer is written already
 	}
-	writeS3Error(w, r, se, req.id)
+	s3proto.WriteError(w, r, se, req.id)
 }
 
 func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 	if len(m.cfg.S3Keys) > 0 {
-		auth, err := verifySigV4(r.Request, m.cfg.S3Keys, time.Now())
+		auth, err := s3proto.VerifySigV4(r.Request, m.cfg.S3Keys, time.Now())
 		if err != nil {
 			return err
 		}
@@ -127,7 +129,7 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 	case r.bucket == "" && r.Method == http.MethodGet:
 		return m.s3ListBuckets(w, r)
 	case r.bucket == "":
-		return s3Errorf(ErrS3MethodNotAllowed, "The service answers only GET (ListBuckets).")
+		return s3proto.Errorf(s3proto.ErrMethodNotAllowed, "The service answers only GET (ListBuckets).")
 	case r.key != "" && r.Method == http.MethodPost && onlyParams(q, []string{"uploads"}) && q.Has("uploads"):
 		return m.s3CreateMultipartUpload(w, r)
 	case r.key != "" && r.Method == http.MethodPut && onlyParams(q, []string{"partNumber", "uploadId"}) && q.Has("partNumber") && q.Has("uploadId"):
@@ -141,7 +143,7 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		case http.MethodGet:
 			return m.s3ListParts(w, r)
 		}
-		return s3Errorf(ErrS3MethodNotAllowed, "%s of a multipart upload is not allowed.", r.Method)
+		return s3proto.Errorf(s3proto.ErrMethodNotAllowed, "%s of a multipart upload is not allowed.", r.Method)
 	case r.key != "" && r.Method == http.MethodHead && !hasSubResource(q):
 		return m.s3HeadObject(w, r)
 	case r.key != "" && r.Method == http.MethodGet && !hasSubResource(q):
@@ -153,7 +155,7 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 	case r.key != "" && r.Method == http.MethodPut && !hasSubResource(q):
 		return m.s3PutObject(w, r)
 	case r.key != "":
-		return s3Errorf(ErrS3NotImplemented, "%s of an object is not implemented yet.", r.Method)
+		return s3proto.Errorf(s3proto.ErrNotImplemented, "%s of an object is not implemented yet.", r.Method)
 	case r.Method == http.MethodGet && isListing(q):
 		return m.s3ListObjects(w, r)
 	case r.Method == http.MethodPut && !hasSubResource(q):
@@ -169,7 +171,7 @@ func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
 	case r.Method == http.MethodGet && q.Has("location"):
 		return m.s3GetBucketLocation(w, r)
 	}
-	return s3Errorf(ErrS3NotImplemented, "%s of a bucket with ?%s is not implemented.", r.Method, r.URL.RawQuery)
+	return s3proto.Errorf(s3proto.ErrNotImplemented, "%s of a bucket with ?%s is not implemented.", r.Method, r.URL.RawQuery)
 }
 
 // hasSubResource reports whether q names an S3 sub-resource: an operation other than
@@ -210,11 +212,11 @@ func readSmallBody(r *s3Request) ([]byte, error) {
 		return nil, fmt.Errorf("read body: %w", err)
 	}
 	if len(b) > maxS3SmallBody {
-		return nil, s3Errorf(ErrS3InvalidRequest, "The request body is longer than %d bytes.", maxS3SmallBody)
+		return nil, s3proto.Errorf(s3proto.ErrInvalidRequest, "The request body is longer than %d bytes.", maxS3SmallBody)
 	}
-	want, err := contentMD5(r.Header)
+	want, err := s3proto.ContentMD5(r.Header)
 	if sum := md5.Sum(b); err == nil && want != nil && !bytes.Equal(sum[:], want) {
-		err = s3Errorf(ErrS3BadDigest, "The Content-MD5 you specified did not match the body's.")
+		err = s3proto.Errorf(s3proto.ErrBadDigest, "The Content-MD5 you specified did not match the body's.")
 	}
 	return b, err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"davkv/internal/s3proto"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -61,7 +62,7 @@ func TestS3Front(t *testing.T) {
 
 	// An unsigned S3 request: the error is S3's XML, naming the resource and request.
 	resp := c.Do(http.MethodGet, "/front?location", nil)
-	var body s3ErrorBody
+	var body s3proto.ErrorBody
 	if err := xml.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,11 @@ package main
 import (
 	"errors"
 	"net/http"
-	"net/netip"
-	"strings"
 	"time"
 
 	"davkv/internal/index"
+
+	"davkv/internal/s3proto"
 )
 
 // s3Owner is the one owner davkv reports: every access key sees every bucket.
@@ -48,7 +48,7 @@ func (m *Master) bucket(name string) (index.Bucket, int64, error) {
 	var b index.Bucket
 	value, rev, err := m.index.GetEntry(index.BucketSpace, name)
 	if errors.Is(err, index.ErrNotFound) {
-		return b, 0, s3Errorf(ErrS3NoSuchBucket, "The specified bucket does not exist.")
+		return b, 0, s3proto.Errorf(s3proto.ErrNoSuchBucket, "The specified bucket does not exist.")
 	}
 	if err != nil {
 		return b, 0, err
@@ -59,7 +59,7 @@ func (m *Master) bucket(name string) (index.Bucket, int64, error) {
 // s3CreateBucket creates r's bucket. A body, if any, is a CreateBucketConfiguration:
 // its region is not kept, since davkv has one.
 func (m *Master) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
-	if err := checkBucketName(r.bucket); err != nil {
+	if err := s3proto.CheckBucketName(r.bucket); err != nil {
 		return err
 	}
 	if _, err := readSmallBody(r); err != nil {
@@ -71,7 +71,7 @@ func (m *Master) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
 	}
 	_, err = m.index.PutEntry(index.BucketSpace, r.bucket, value, 0)
 	if errors.Is(err, index.ErrConflict) {
-		return s3Errorf(ErrS3BucketOwned, "The bucket %s exists already, and is yours.", r.bucket)
+		return s3proto.Errorf(s3proto.ErrBucketOwned, "The bucket %s exists already, and is yours.", r.bucket)
 	}
 	if err != nil {
 		return err
@@ -111,7 +111,7 @@ func (m *Master) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
 		return err
 	}
 	if !empty {
-		return s3Errorf(ErrS3BucketNotEmpty, "The bucket %s is not empty.", r.bucket)
+		return s3proto.Errorf(s3proto.ErrBucketNotEmpty, "The bucket %s is not empty.", r.bucket)
 	}
 	if err := m.index.DeleteEntry(index.BucketSpace, r.bucket, rev); err != nil {
 		return err
@@ -144,26 +144,3 @@ func (m *Master) s3GetBucketLocation(w http.ResponseWriter, r *s3Request) error 
 	}
 	return writeXML(w, r, locationConstraint{Xmlns: s3Namespace})
 }
-
-// checkBucketName returns why name cannot be a bucket, by S3's rules, or nil.
-func checkBucketName(name string) error {
-	bad := func(why string) error {
-		return s3Errorf(ErrS3InvalidBucketName, "The bucket name %q is not valid: %s.", name, why)
-	}
-	switch {
-	case len(name) < 3 || len(name) > 63:
-		return bad("it must have 3 to 63 characters")
-	case strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "":
-		return bad("it may hold only lowercase letters, digits, '.' and '-'")
-	case !isAlnum(name[0]) || !isAlnum(name[len(name)-1]):
-		return bad("it must begin and end with a letter or digit")
-	case strings.Contains(name, ".."):
-		return bad("it must not hold two periods in a row")
-	}
-	if _, err := netip.ParseAddr(name); err == nil {
-		return bad("it must not be an IP address")
-	}
-	return nil
-}
-
-func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }

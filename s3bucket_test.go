@@ -14,10 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"davkv/internal/s3proto"
 )
 
 // testS3Keys are the access keys of the S3 tests' clusters.
-var testS3Keys = S3Keys{"davkvtest": "davkvtestsecret"}
+var testS3Keys = s3proto.Keys{"davkvtest": "davkvtestsecret"}
 
 // s3Client is the AWS SDK's S3 client for c's master, path-style, signing with access
 // and secret, never retrying: a test sees every answer.

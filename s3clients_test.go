@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"davkv/internal/testenv"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -31,7 +32,7 @@ func TestS3RealClients(t *testing.T) {
 		}
 	}
 	c, _ := s3Cluster(t, 3, "tools")
-	big := randomBytes(300 << 10)
+	big := testenv.RandomBytes(300 << 10)
 	values := map[string][]byte{"dir/a b&c.txt": []byte("hello"), "dir/<tag> 'q'.txt": []byte("xml"), "top.bin": big, "ünï/x+y": []byte("u")}
 	for k, v := range values {
 		c.Put("/tools/"+k, v)
@@ -156,8 +157,8 @@ print("ok")
 	// Uploads go to a bucket of their own, made with the AWS CLI.
 	aws(t, "s3", "mb", "s3://uploads")
 	// video.bin is over every tool's multipart threshold (as the tools are run here).
-	tree := map[string][]byte{"a.txt": []byte("first"), "sub/b.bin": randomBytes(3 << 20), "sub/deeper/c d&e.txt": []byte("x"), "empty": {},
-		"video.bin": randomBytes(40 << 20)}
+	tree := map[string][]byte{"a.txt": []byte("first"), "sub/b.bin": testenv.RandomBytes(3 << 20), "sub/deeper/c d&e.txt": []byte("x"), "empty": {},
+		"video.bin": testenv.RandomBytes(40 << 20)}
 	src := filepath.Join(dir, "tree")
 	for name, v := range tree {
 		path := filepath.Join(src, name)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"davkv/internal/index"
+
+	"davkv/internal/s3proto"
 )
 
 // copyObjectResult is CopyObject's answer.
@@ -40,14 +42,14 @@ func (m *Master) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	switch d := r.Header.Get("X-Amz-Metadata-Directive"); d {
 	case "", "COPY":
 		if srcKey == key {
-			return s3Errorf(ErrS3InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
+			return s3proto.Errorf(s3proto.ErrInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
 		}
 	case "REPLACE":
 		if opt.Meta, err = objectMeta(r.Header); err != nil {
 			return err
 		}
 	default:
-		return s3Errorf(ErrS3InvalidArgument, "Unknown x-amz-metadata-directive %q: COPY or REPLACE.", d)
+		return s3proto.Errorf(s3proto.ErrInvalidArgument, "Unknown x-amz-metadata-directive %q: COPY or REPLACE.", d)
 	}
 	if src.MD5 != "" {
 		if opt.MD5, err = parseContentMD5(src.MD5); err != nil {
@@ -61,7 +63,7 @@ func (m *Master) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	defer body.Close()
 	rec, err := m.store(r.Context(), http.NewResponseController(w), key, copyBody{body}, src.Size, opt)
 	if errors.Is(err, ErrBadDigest) {
-		return &S3Error{S3Code: ErrS3InternalError, Message: "The source's replica does not match its MD5; verify -fix repairs it.", Err: err}
+		return &s3proto.Error{ErrorCode: s3proto.ErrInternalError, Message: "The source's replica does not match its MD5; verify -fix repairs it.", Err: err}
 	}
 	if err != nil {
 		return err
@@ -91,12 +93,12 @@ func (m *Master) copySource(r *s3Request) (string, index.Record, error) {
 func (m *Master) copySourceKey(header string) (string, error) {
 	path, query, _ := strings.Cut(header, "?")
 	if v, err := url.ParseQuery(query); err != nil || len(v) > 1 || len(v) == 1 && v.Get("versionId") != "null" {
-		return "", s3Errorf(ErrS3InvalidArgument, "x-amz-copy-source %q names a version; objects here have only the version null.", header)
+		return "", s3proto.Errorf(s3proto.ErrInvalidArgument, "x-amz-copy-source %q names a version; objects here have only the version null.", header)
 	}
 	path, err := url.PathUnescape(strings.TrimPrefix(path, "/"))
 	bucket, key, ok := strings.Cut(path, "/")
 	if err != nil || !ok || bucket == "" || key == "" {
-		return "", s3Errorf(ErrS3InvalidArgument, "x-amz-copy-source %q is not BUCKET/KEY, URL-encoded.", header)
+		return "", s3proto.Errorf(s3proto.ErrInvalidArgument, "x-amz-copy-source %q is not BUCKET/KEY, URL-encoded.", header)
 	}
 	if _, _, err := m.bucket(bucket); err != nil {
 		return "", err
@@ -114,9 +116,9 @@ func checkCopyConditions(h http.Header, src index.Record) error {
 			conds.Header.Set(name, v)
 		}
 	}
-	notModified, err := checkConditions(conds, objectETag(src), time.Unix(0, src.Modified).UTC().Truncate(time.Second))
+	notModified, err := s3proto.CheckConditions(conds, objectETag(src), time.Unix(0, src.Modified).UTC().Truncate(time.Second))
 	if err == nil && notModified {
-		err = s3Errorf(ErrS3PreconditionFailed, "At least one of the preconditions you specified did not hold.")
+		err = s3proto.Errorf(s3proto.ErrPreconditionFailed, "At least one of the preconditions you specified did not hold.")
 	}
 	return err
 }
@@ -127,7 +129,7 @@ type copyBody struct{ io.Reader }
 func (b copyBody) Read(p []byte) (int, error) {
 	n, err := b.Reader.Read(p)
 	if err != nil && err != io.EOF {
-		err = &S3Error{S3Code: ErrS3ServiceUnavailable, Message: "The copy's source could not be read; try again.", Err: err}
+		err = &s3proto.Error{ErrorCode: s3proto.ErrServiceUnavailable, Message: "The copy's source could not be read; try again.", Err: err}
 	}
 	return n, err
 }

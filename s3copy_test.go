@@ -27,7 +27,7 @@ func TestS3CopyObject(t *testing.T) {
 	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("dst")}); err != nil {
 		t.Fatal(err)
 	}
-	small, big := []byte("small value"), randomBytes(3*chunkSize+11)
+	small, big := []byte("small value"), testenv.RandomBytes(3*chunkSize+11)
 	for key, v := range map[string][]byte{"small": small, "big": big} {
 		if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String(key), Body: bytes.NewReader(v),
 			ContentType: aws.String("image/png"), Metadata: map[string]string{"camera": "rear"}}); err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"davkv/internal/index"
+
+	"davkv/internal/s3proto"
 )
 
 // maxS3ListKeys is the most keys and common prefixes one listing page holds, and the
@@ -104,13 +106,13 @@ func (m *Master) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 	if s := q.Get("max-keys"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			return s3Errorf(ErrS3InvalidArgument, "max-keys must be a number from 0 to %d.", maxS3ListKeys)
+			return s3proto.Errorf(s3proto.ErrInvalidArgument, "max-keys must be a number from 0 to %d.", maxS3ListKeys)
 		}
 		maxKeys = min(n, maxS3ListKeys)
 	}
 	urlEncode := q.Get("encoding-type") == "url"
 	if et := q.Get("encoding-type"); et != "" && et != "url" {
-		return s3Errorf(ErrS3InvalidArgument, "encoding-type must be url.")
+		return s3proto.Errorf(s3proto.ErrInvalidArgument, "encoding-type must be url.")
 	}
 	prefix, delimiter := q.Get("prefix"), q.Get("delimiter")
 	res := listBucketResult{Xmlns: s3Namespace, Name: r.bucket, Prefix: prefix, Delimiter: delimiter, MaxKeys: maxKeys}
@@ -132,7 +134,7 @@ func (m *Master) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 		if res.ContinuationToken != "" {
 			b, err := base64.RawURLEncoding.DecodeString(res.ContinuationToken)
 			if err != nil {
-				return s3Errorf(ErrS3InvalidArgument, "The continuation token is not one davkv gave.")
+				return s3proto.Errorf(s3proto.ErrInvalidArgument, "The continuation token is not one davkv gave.")
 			}
 			start = max(start, string(b))
 		}
@@ -169,7 +171,7 @@ func (m *Master) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 	}
 	if urlEncode {
 		res.EncodingType = "url"
-		enc := func(s string) string { return uriEncode(s, false) }
+		enc := func(s string) string { return s3proto.URIEncode(s, false) }
 		res.Prefix, res.Delimiter, res.StartAfter = enc(res.Prefix), enc(res.Delimiter), enc(res.StartAfter)
 		res.NextMarker = enc(res.NextMarker)
 		if res.Marker != nil {

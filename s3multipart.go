@@ -25,6 +25,8 @@ import (
 	"github.com/google/uuid"
 
 	"davkv/internal/index"
+
+	"davkv/internal/s3proto"
 )
 
 // minPartSize is the least a part but the last may hold, as in S3.
@@ -69,7 +71,7 @@ func newUploadID() string {
 func (m *Master) upload(r *s3Request) (string, index.MultipartUpload, int64, error) {
 	var u index.MultipartUpload
 	id := r.URL.Query().Get("uploadId")
-	noSuch := s3Errorf(ErrS3NoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+	noSuch := s3proto.Errorf(s3proto.ErrNoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
 	if !layout.ValidUploadID(id) {
 		return id, u, 0, noSuch
 	}
@@ -105,16 +107,16 @@ func (m *Master) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 		return err
 	}
 	if u.Completing {
-		return s3Errorf(ErrS3NoSuchUpload, "The upload is being completed.")
+		return s3proto.Errorf(s3proto.ErrNoSuchUpload, "The upload is being completed.")
 	}
 	n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
 	if err != nil || n < 1 || n > layout.MaxParts {
-		return s3Errorf(ErrS3InvalidArgument, "Part number must be an integer between 1 and %d, inclusive.", layout.MaxParts)
+		return s3proto.Errorf(s3proto.ErrInvalidArgument, "Part number must be an integer between 1 and %d, inclusive.", layout.MaxParts)
 	}
 	key := "/" + r.bucket + "/" + r.key
 	rc := http.NewResponseController(w)
 	if r.Header.Get("X-Amz-Copy-Source") == "" {
-		want, err := contentMD5(r.Header)
+		want, err := s3proto.ContentMD5(r.Header)
 		if err != nil {
 			return err
 		}
@@ -143,7 +145,7 @@ func (m *Master) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 		f, ferr := strconv.ParseInt(first, 10, 64)
 		l, lerr := strconv.ParseInt(last, 10, 64)
 		if !okPrefix || !okDash || ferr != nil || lerr != nil || f < 0 || f > l || l >= src.Size {
-			return s3Errorf(ErrS3InvalidArgument, "The x-amz-copy-source-range %q is not bytes=FIRST-LAST within the source's %d bytes.", cr, src.Size)
+			return s3proto.Errorf(s3proto.ErrInvalidArgument, "The x-amz-copy-source-range %q is not bytes=FIRST-LAST within the source's %d bytes.", cr, src.Size)
 		}
 		off, size = f, l-f+1
 	}
@@ -333,7 +335,7 @@ func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) 
 	}
 	var list completeUpload
 	if err := xml.Unmarshal(body, &list); err != nil || len(list.Parts) == 0 {
-		return s3Errorf(ErrS3MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
+		return s3proto.Errorf(s3proto.ErrMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
 	}
 	parts := map[int]index.UploadPart{}
 	if err := uploadParts(m.index, id, func(n int, p index.UploadPart, _ int64) (bool, error) {
@@ -349,14 +351,14 @@ func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) 
 	sums := md5.New()
 	for i, lp := range list.Parts {
 		if i > 0 && lp.PartNumber <= list.Parts[i-1].PartNumber {
-			return s3Errorf(ErrS3InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number.")
+			return s3proto.Errorf(s3proto.ErrInvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number.")
 		}
 		p, ok := parts[lp.PartNumber]
 		if !ok || strings.Trim(lp.ETag, `"`) != p.MD5 {
-			return s3Errorf(ErrS3InvalidPart, "Part %d was not uploaded, or its ETag %s is not the part's.", lp.PartNumber, lp.ETag)
+			return s3proto.Errorf(s3proto.ErrInvalidPart, "Part %d was not uploaded, or its ETag %s is not the part's.", lp.PartNumber, lp.ETag)
 		}
 		if i < len(list.Parts)-1 && p.Size < minPartSize {
-			return s3Errorf(ErrS3EntityTooSmall, "Part %d has %d bytes; every part but the last must have at least %d.", lp.PartNumber, p.Size, minPartSize)
+			return s3proto.Errorf(s3proto.ErrEntityTooSmall, "Part %d has %d bytes; every part but the last must have at least %d.", lp.PartNumber, p.Size, minPartSize)
 		}
 		sum, err := hex.DecodeString(p.MD5)
 		if err != nil {
@@ -393,7 +395,7 @@ func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) 
 		putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: u.Meta, ETag: etag})
 	stop()
 	if err != nil {
-		w.Write(s3ErrorXML(asS3Error(err), r.URL.Path, r.id))
+		w.Write(s3proto.ErrorXML(asS3Error(err), r.URL.Path, r.id))
 		return answeredError{fmt.Errorf("complete upload %s: %w", id, err)}
 	}
 	b, err := xml.Marshal(completeUploadResult{Xmlns: s3Namespace, Location: r.URL.Path, Bucket: r.bucket, Key: r.key, ETag: objectETag(rec)})
@@ -454,13 +456,13 @@ func (pr *partsReader) Read(b []byte) (int, error) {
 			p, n := pr.parts[0], pr.numbers[0]
 			body, err := pr.m.openFile(pr.ctx, layout.PartPath(pr.id, n, p.Token), p.Volumes, p.Size, 0, p.Size, false)
 			if err != nil {
-				return 0, &S3Error{S3Code: ErrS3ServiceUnavailable, Message: fmt.Sprintf("Part %d could not be read; try again.", n), Err: err}
+				return 0, &s3proto.Error{ErrorCode: s3proto.ErrServiceUnavailable, Message: fmt.Sprintf("Part %d could not be read; try again.", n), Err: err}
 			}
-			check := &bodyCheck{header: fmt.Sprintf("part %d", n), hash: md5.New(), want: p.MD5, hex: true, code: ErrS3InternalError}
+			check := &s3proto.BodyCheck{Header: fmt.Sprintf("part %d", n), Hash: md5.New(), Want: p.MD5, Hex: true, Code: s3proto.ErrInternalError}
 			pr.cur = struct {
 				io.Reader
 				io.Closer
-			}{&checkedBody{r: copyBody{body}, checks: []*bodyCheck{check}}, body}
+			}{&s3proto.CheckedBody{Body: copyBody{body}, Checks: []*s3proto.BodyCheck{check}}, body}
 		}
 		k, err := pr.cur.Read(b)
 		if err == io.EOF {
@@ -507,13 +509,13 @@ func (m *Master) s3ListParts(w http.ResponseWriter, r *s3Request) error {
 	limit, marker := 1000, 0
 	if s := q.Get("max-parts"); s != "" {
 		if limit, err = strconv.Atoi(s); err != nil || limit < 0 {
-			return s3Errorf(ErrS3InvalidArgument, "max-parts must be a number from 0.")
+			return s3proto.Errorf(s3proto.ErrInvalidArgument, "max-parts must be a number from 0.")
 		}
 		limit = min(limit, 1000)
 	}
 	if s := q.Get("part-number-marker"); s != "" {
 		if marker, err = strconv.Atoi(s); err != nil || marker < 0 {
-			return s3Errorf(ErrS3InvalidArgument, "part-number-marker must be a number from 0.")
+			return s3proto.Errorf(s3proto.ErrInvalidArgument, "part-number-marker must be a number from 0.")
 		}
 	}
 	res := listPartsResult{Xmlns: s3Namespace, Bucket: r.bucket, Key: r.key, UploadID: id, PartNumberMarker: marker, MaxParts: limit, StorageClass: "STANDARD"}
@@ -570,7 +572,7 @@ func (m *Master) s3ListMultipartUploads(w http.ResponseWriter, r *s3Request) err
 	if s := q.Get("max-uploads"); s != "" {
 		var err error
 		if limit, err = strconv.Atoi(s); err != nil || limit < 0 {
-			return s3Errorf(ErrS3InvalidArgument, "max-uploads must be a number from 0.")
+			return s3proto.Errorf(s3proto.ErrInvalidArgument, "max-uploads must be a number from 0.")
 		}
 		limit = min(limit, 1000)
 	}
@@ -619,7 +621,7 @@ func (m *Master) s3ListMultipartUploads(w http.ResponseWriter, r *s3Request) err
 	}
 	if et := q.Get("encoding-type"); et == "url" {
 		res.EncodingType = "url"
-		enc := func(s string) string { return uriEncode(s, false) }
+		enc := func(s string) string { return s3proto.URIEncode(s, false) }
 		res.KeyMarker, res.NextKeyMarker, res.Prefix, res.Delimiter = enc(res.KeyMarker), enc(res.NextKeyMarker), enc(res.Prefix), enc(res.Delimiter)
 		for i := range res.Uploads {
 			res.Uploads[i].Key = enc(res.Uploads[i].Key)
@@ -628,7 +630,7 @@ func (m *Master) s3ListMultipartUploads(w http.ResponseWriter, r *s3Request) err
 			res.CommonPrefixes[i].Prefix = enc(res.CommonPrefixes[i].Prefix)
 		}
 	} else if et != "" {
-		return s3Errorf(ErrS3InvalidArgument, "encoding-type must be url.")
+		return s3proto.Errorf(s3proto.ErrInvalidArgument, "encoding-type must be url.")
 	}
 	return writeXML(w, r, res)
 }

@@ -44,7 +44,7 @@ func multipartETag(value []byte, partSize int) string {
 func TestS3MultipartUpload(t *testing.T) {
 	c, s := s3Cluster(t, 3, "big")
 	ctx := context.Background()
-	value := randomBytes(23<<20 + 12345) // 5 parts of 5 MiB, the last shorter
+	value := testenv.RandomBytes(23<<20 + 12345) // 5 parts of 5 MiB, the last shorter
 	// manager is the SDK's stable upload manager, deprecated for transfermanager, which
 	// is still v0: what users run today.
 	//lint:ignore SA1019 see above
@@ -101,7 +101,7 @@ func TestS3MultipartSteps(t *testing.T) {
 	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("mpu")}); err != nil {
 		t.Fatal(err)
 	}
-	src := randomBytes(6 << 20)
+	src := testenv.RandomBytes(6 << 20)
 	if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("mpu"), Key: aws.String("source"), Body: bytes.NewReader(src)}); err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +127,8 @@ func TestS3MultipartSteps(t *testing.T) {
 	}
 
 	id := create("k")
-	p1 := part("k", id, 1, randomBytes(5<<20))
-	a := randomBytes(5 << 20)
+	p1 := part("k", id, 1, testenv.RandomBytes(5<<20))
+	a := testenv.RandomBytes(5 << 20)
 	p1 = part("k", id, 1, a) // again: the last one counts
 	cp, err := s.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("mpu"), Key: aws.String("k"), UploadId: aws.String(id), PartNumber: aws.Int32(2),
 		CopySource: aws.String("mpu/source"), CopySourceRange: aws.String("bytes=1000-5243879")})
@@ -240,7 +240,7 @@ func TestS3CompleteKeepalive(t *testing.T) {
 	var list strings.Builder
 	list.WriteString("<CompleteMultipartUpload>")
 	for n := 1; n <= 4; n++ {
-		resp := do(http.MethodPut, fmt.Sprintf("/keep/k?partNumber=%d&uploadId=%s", n, created.UploadID), randomBytes(5<<20))
+		resp := do(http.MethodPut, fmt.Sprintf("/keep/k?partNumber=%d&uploadId=%s", n, created.UploadID), testenv.RandomBytes(5<<20))
 		fmt.Fprintf(&list, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", n, resp.Header.Get("ETag"))
 	}
 	list.WriteString("</CompleteMultipartUpload>")

@@ -13,10 +13,11 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"davkv/internal/index"
+
+	"davkv/internal/s3proto"
 )
 
 // objectKey returns the native key of r's object, checked as the native API checks
@@ -73,7 +74,7 @@ func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, 
 	if etag != "" {
 		h.Set("ETag", etag)
 	}
-	notModified, err := checkConditions(r.Request, etag, modified)
+	notModified, err := s3proto.CheckConditions(r.Request, etag, modified)
 	if err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, 
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	off, n, ranged, err := parseRange(r.Header.Get("Range"), rec.Size)
+	off, n, ranged, err := s3proto.ParseRange(r.Header.Get("Range"), rec.Size)
 	if err != nil {
 		return err
 	}
@@ -146,83 +147,6 @@ func (m *Master) openFile(ctx context.Context, path string, vols []string, size,
 	return nil, errors.Join(errs...)
 }
 
-// checkConditions applies If-Match, If-Unmodified-Since, If-None-Match and
-// If-Modified-Since, in RFC 9110's order, to an object with etag (quoted, or "") and
-// modified. It returns PreconditionFailed, or whether to answer 304.
-func checkConditions(r *http.Request, etag string, modified time.Time) (notModified bool, err error) {
-	failed := s3Errorf(ErrS3PreconditionFailed, "At least one of the preconditions you specified did not hold.")
-	if im := r.Header.Get("If-Match"); im != "" {
-		if !etagMatches(im, etag) {
-			return false, failed
-		}
-	} else if t, err := http.ParseTime(r.Header.Get("If-Unmodified-Since")); err == nil && modified.After(t) {
-		return false, failed
-	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" {
-		return etagMatches(inm, etag), nil
-	}
-	if t, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !modified.After(t) {
-		return true, nil
-	}
-	return false, nil
-}
-
-// etagMatches reports whether a list of entity tags (or "*") names etag.
-func etagMatches(list, etag string) bool {
-	if etag == "" {
-		return false
-	}
-	for tag := range strings.SplitSeq(list, ",") {
-		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if tag == "*" || strings.Trim(tag, `"`) == strings.Trim(etag, `"`) {
-			return true
-		}
-	}
-	return false
-}
-
-// parseRange reads a Range header for a value of size bytes: a single range, as S3
-// serves. It returns the bytes to send (all of them unless ranged), or InvalidRange
-// for a range that starts past the end. A header that is not a single byte range is
-// ignored, as RFC 9110 allows.
-func parseRange(header string, size int64) (off, n int64, ranged bool, err error) {
-	spec, ok := strings.CutPrefix(header, "bytes=")
-	if !ok || strings.Contains(spec, ",") {
-		return 0, size, false, nil
-	}
-	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
-	if !ok {
-		return 0, size, false, nil
-	}
-	invalid := s3Errorf(ErrS3InvalidRange, "The requested range is not satisfiable.")
-	if first == "" { // the last N bytes
-		k, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || k < 0 {
-			return 0, size, false, nil
-		}
-		if k == 0 {
-			return 0, 0, false, invalid
-		}
-		k = min(k, size)
-		return size - k, k, true, nil
-	}
-	start, err := strconv.ParseInt(first, 10, 64)
-	if err != nil || start < 0 {
-		return 0, size, false, nil
-	}
-	end := size - 1
-	if last != "" {
-		if end, err = strconv.ParseInt(last, 10, 64); err != nil || end < start {
-			return 0, size, false, nil
-		}
-		end = min(end, size-1)
-	}
-	if start >= size {
-		return 0, 0, false, invalid
-	}
-	return start, end - start + 1, true, nil
-}
-
 // s3DeleteObject deletes an object as the native DELETE does, and answers 204 whether
 // or not it existed, as S3 does.
 func (m *Master) s3DeleteObject(w http.ResponseWriter, r *s3Request) error {
@@ -244,7 +168,7 @@ func (m *Master) s3Delete(ctx context.Context, key string) error {
 	case errors.Is(err, index.ErrNotFound):
 		return nil
 	case errors.Is(err, ErrProtected):
-		return &S3Error{S3Code: ErrS3AccessDenied, Message: "The key is protected (-protect): UNLINK it first.", Err: err}
+		return &s3proto.Error{ErrorCode: s3proto.ErrAccessDenied, Message: "The key is protected (-protect): UNLINK it first.", Err: err}
 	}
 	return err
 }
@@ -288,7 +212,7 @@ func (m *Master) s3DeleteObjects(w http.ResponseWriter, r *s3Request) error {
 	}
 	var req deleteRequest
 	if err := xml.Unmarshal(body, &req); err != nil || len(req.Objects) == 0 || len(req.Objects) > maxDeleteObjects {
-		return s3Errorf(ErrS3MalformedXML, "The body must be a Delete of 1 to %d Objects.", maxDeleteObjects)
+		return s3proto.Errorf(s3proto.ErrMalformedXML, "The body must be a Delete of 1 to %d Objects.", maxDeleteObjects)
 	}
 	res := deleteResult{Xmlns: s3Namespace}
 	for _, o := range req.Objects {

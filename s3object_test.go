@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"davkv/internal/testenv"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -20,37 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-func TestParseRange(t *testing.T) {
-	tests := []struct {
-		header string
-		off, n int64
-		ranged bool
-		bad    bool
-	}{
-		{"", 0, 10, false, false},
-		{"bytes=0-3", 0, 4, true, false},
-		{"bytes=4-", 4, 6, true, false},
-		{"bytes=-3", 7, 3, true, false},
-		{"bytes=-30", 0, 10, true, false},
-		{"bytes=2-100", 2, 8, true, false},
-		{"bytes=9-9", 9, 1, true, false},
-		{"bytes=10-", 0, 0, false, true},
-		{"bytes=-0", 0, 0, false, true},
-		{"bytes=5-2", 0, 10, false, false},
-		{"bytes=0-1,3-4", 0, 10, false, false},
-		{"items=0-1", 0, 10, false, false},
-		{"bytes=x-1", 0, 10, false, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.header, func(t *testing.T) {
-			off, n, ranged, err := parseRange(tt.header, 10)
-			if (err != nil) != tt.bad || off != tt.off || n != tt.n || ranged != tt.ranged {
-				t.Fatalf("parseRange = %d, %d, %v, %v; want %d, %d, %v, bad %v", off, n, ranged, err, tt.off, tt.n, tt.ranged, tt.bad)
-			}
-		})
-	}
-}
-
 // TestS3GetObject reads values written with the native API through the AWS SDK for
 // Go: whole, in ranges, under conditions, from another replica when one is lost, and
 // through a presigned URL fetched with curl.
@@ -58,7 +28,7 @@ func TestS3GetObject(t *testing.T) {
 	c, s := s3Cluster(t, 3, "media")
 	ctx := context.Background()
 	small := []byte("0123456789")
-	big := randomBytes(3*chunkSize + 17)
+	big := testenv.RandomBytes(3*chunkSize + 17)
 	c.Put("/media/small", small)
 	c.Put("/media/big file", big)
 	etag := `"` + c.Record("/media/small").MD5 + `"`

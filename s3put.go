@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"davkv/internal/index"
+
+	"davkv/internal/s3proto"
 )
 
 // s3PutObject stores the body as the object's value, replacing the value the key had
@@ -27,9 +29,9 @@ func (m *Master) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 	case inm == "*":
 		opt.Overwrite = false // a key that exists is PreconditionFailed
 	case inm != "" || r.Header.Get("If-Match") != "":
-		return s3Errorf(ErrS3NotImplemented, "Conditional writes other than If-None-Match: * are not implemented.")
+		return s3proto.Errorf(s3proto.ErrNotImplemented, "Conditional writes other than If-None-Match: * are not implemented.")
 	}
-	if opt.MD5, err = contentMD5(r.Header); err != nil {
+	if opt.MD5, err = s3proto.ContentMD5(r.Header); err != nil {
 		return err
 	}
 	if opt.Meta, err = objectMeta(r.Header); err != nil {
@@ -60,25 +62,25 @@ func s3Body(r *s3Request) (io.Reader, int64, error) {
 	if streaming {
 		trailer = r.Header.Get("X-Amz-Trailer")
 	}
-	checks, err := streamChecks(r.Header, trailer)
+	checks, err := s3proto.StreamChecks(r.Header, trailer)
 	if err != nil {
 		return nil, 0, err
 	}
 	switch {
-	case payload == streamingSigned || payload == streamingSignedTrailer || payload == streamingUnsignedTrailer:
+	case payload == s3proto.StreamingSigned || payload == s3proto.StreamingSignedTrailer || payload == s3proto.StreamingUnsignedTrailer:
 		size, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 		if err != nil || size < 0 {
-			return nil, 0, s3Errorf(ErrS3MissingContentLength, "An aws-chunked body needs its length in x-amz-decoded-content-length.")
+			return nil, 0, s3proto.Errorf(s3proto.ErrMissingContentLength, "An aws-chunked body needs its length in x-amz-decoded-content-length.")
 		}
-		return &checkedBody{r: newChunkedReader(r.Body, r.auth, payload, size, checks), checks: checks}, size, nil
+		return &s3proto.CheckedBody{Body: s3proto.NewChunkedReader(r.Body, r.auth, payload, size, checks), Checks: checks}, size, nil
 	case streaming:
-		return nil, 0, s3Errorf(ErrS3NotImplemented, "The payload %s is not implemented.", payload)
+		return nil, 0, s3proto.Errorf(s3proto.ErrNotImplemented, "The payload %s is not implemented.", payload)
 	case r.ContentLength < 0:
-		return nil, 0, s3Errorf(ErrS3MissingContentLength, "You must provide the Content-Length HTTP header.")
-	case payload != "" && payload != unsignedPayload:
-		checks = append(checks, &bodyCheck{header: "X-Amz-Content-Sha256", hash: sha256.New(), want: payload, hex: true, code: ErrS3ContentSHA256Mismatch})
+		return nil, 0, s3proto.Errorf(s3proto.ErrMissingContentLength, "You must provide the Content-Length HTTP header.")
+	case payload != "" && payload != s3proto.UnsignedPayload:
+		checks = append(checks, &s3proto.BodyCheck{Header: "X-Amz-Content-Sha256", Hash: sha256.New(), Want: payload, Hex: true, Code: s3proto.ErrContentSHA256Mismatch})
 	}
-	return &checkedBody{r: r.Body, checks: checks}, r.ContentLength, nil
+	return &s3proto.CheckedBody{Body: r.Body, Checks: checks}, r.ContentLength, nil
 }
 
 // storedHeaders are the headers S3 keeps with an object and answers on GET and HEAD,
@@ -120,7 +122,7 @@ func objectMeta(h http.Header) ([]index.MetaHeader, error) {
 		meta = append(meta, index.MetaHeader{Name: name, Value: value})
 	}
 	if user > maxUserMeta {
-		return nil, s3Errorf(ErrS3MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size of %d bytes.", maxUserMeta)
+		return nil, s3proto.Errorf(s3proto.ErrMetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size of %d bytes.", maxUserMeta)
 	}
 	slices.SortFunc(meta, func(a, b index.MetaHeader) int { return strings.Compare(a.Name, b.Name) })
 	return meta, nil

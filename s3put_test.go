@@ -5,8 +5,11 @@ import (
 	"cmp"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"slices"
@@ -22,6 +25,8 @@ import (
 	"davkv/internal/layout"
 
 	"davkv/internal/testenv"
+
+	"davkv/internal/s3proto"
 )
 
 // TestS3PutObject writes objects with the AWS SDK for Go, as it sends them by default:
@@ -63,7 +68,7 @@ func TestS3PutObject(t *testing.T) {
 	for _, size := range []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 17, 5 << 20} {
 		t.Run(fmt.Sprintf("size %d", size), func(t *testing.T) {
 			key := fmt.Sprintf("sizes/%d", size)
-			value := randomBytes(size)
+			value := testenv.RandomBytes(size)
 			put(t, key, value, nil)
 			if got, _ := get(t, key); !bytes.Equal(got, value) {
 				t.Fatalf("got %d bytes, want %d", len(got), size)
@@ -80,7 +85,7 @@ func TestS3PutObject(t *testing.T) {
 		var last []byte
 		var gen uint64
 		for i, size := range []int{100, 2*chunkSize + 5, 10, 0, 3 * chunkSize} {
-			last = randomBytes(size)
+			last = testenv.RandomBytes(size)
 			put(t, key, last, nil)
 			got, _ := get(t, key)
 			if !bytes.Equal(got, last) {
@@ -169,7 +174,7 @@ func TestS3PutAWSChunked(t *testing.T) {
 		t.Fatal(err)
 	}
 	// send PUTs payload framed by frame, as a client signing with mode does.
-	send := func(t *testing.T, mode string, payload []byte, trailer string, frame func(auth *s3Auth) []byte) *http.Response {
+	send := func(t *testing.T, mode string, payload []byte, trailer string, frame func(auth *s3proto.Auth) []byte) *http.Response {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPut, c.URL+"/media/"+key, nil)
 		if err != nil {
@@ -181,8 +186,8 @@ func TestS3PutAWSChunked(t *testing.T) {
 			req.Header.Set("X-Amz-Trailer", trailer)
 		}
 		now := time.Now().UTC()
-		auth := s3Auth{SigningKey: signingKey("davkvtestsecret", now.Format("20060102"), "us-east-1"),
-			Scope: now.Format("20060102") + "/us-east-1/s3/aws4_request", AmzDate: now.Format(amzDateFormat), Signature: strings.Repeat("0", 64)}
+		auth := s3proto.Auth{SigningKey: s3proto.SigningKey("davkvtestsecret", now.Format("20060102"), "us-east-1"),
+			Scope: now.Format("20060102") + "/us-east-1/s3/aws4_request", AmzDate: now.Format(s3proto.AmzDateFormat), Signature: strings.Repeat("0", 64)}
 		req.ContentLength = int64(len(frame(&auth))) // signatures have a fixed length
 		req.Header.Set("X-Amz-Content-Sha256", mode)
 		creds := aws.Credentials{AccessKeyID: "davkvtest", SecretAccessKey: "davkvtestsecret"}
@@ -210,27 +215,27 @@ func TestS3PutAWSChunked(t *testing.T) {
 		return b
 	}
 
-	big, exact := randomBytes(2*chunkSize+1000), randomBytes(2*chunkSize)
+	big, exact := testenv.RandomBytes(2*chunkSize+1000), testenv.RandomBytes(2*chunkSize)
 	crc := "x-amz-checksum-crc32:" + crc32Base64(big)
 	files := c.AllFiles()
 	bad := []struct {
 		name, mode, trailer string
-		frame               func(auth *s3Auth) []byte
+		frame               func(auth *s3proto.Auth) []byte
 		code                string
 	}{
-		{"a chunk's data changed", streamingSigned, "", func(a *s3Auth) []byte {
-			b := awsChunked(big, 64<<10, a)
+		{"a chunk's data changed", s3proto.StreamingSigned, "", func(a *s3proto.Auth) []byte {
+			b := s3proto.EncodeChunked(big, 64<<10, a)
 			b[len(b)-1000] ^= 1
 			return b
 		}, "SignatureDoesNotMatch"},
-		{"wrong trailing checksum", streamingUnsignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte {
-			return awsChunked(big, 64<<10, nil, "x-amz-checksum-crc32:AAAAAA==")
+		{"wrong trailing checksum", s3proto.StreamingUnsignedTrailer, "x-amz-checksum-crc32", func(a *s3proto.Auth) []byte {
+			return s3proto.EncodeChunked(big, 64<<10, nil, "x-amz-checksum-crc32:AAAAAA==")
 		}, "BadDigest"},
-		{"trailer signature wrong", streamingSignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte {
-			return bytes.Replace(awsChunked(big, 64<<10, a, crc), []byte("signature:"), []byte("signature:f"), 1)
+		{"trailer signature wrong", s3proto.StreamingSignedTrailer, "x-amz-checksum-crc32", func(a *s3proto.Auth) []byte {
+			return bytes.Replace(s3proto.EncodeChunked(big, 64<<10, a, crc), []byte("signature:"), []byte("signature:f"), 1)
 		}, "SignatureDoesNotMatch"},
-		{"truncated", streamingSigned, "", func(a *s3Auth) []byte {
-			b := awsChunked(big, 64<<10, a)
+		{"truncated", s3proto.StreamingSigned, "", func(a *s3proto.Auth) []byte {
+			b := s3proto.EncodeChunked(big, 64<<10, a)
 			return b[:len(b)-200]
 		}, "IncompleteBody"},
 	}
@@ -252,14 +257,14 @@ func TestS3PutAWSChunked(t *testing.T) {
 
 	good := []struct {
 		name, mode, trailer string
-		frame               func(auth *s3Auth) []byte
+		frame               func(auth *s3proto.Auth) []byte
 	}{
-		{"signed", streamingSigned, "", func(a *s3Auth) []byte { return awsChunked(big, 64<<10, a) }},
-		{"signed, trailing checksum", streamingSignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte { return awsChunked(big, 64<<10, a, crc) }},
-		{"unsigned, trailing checksum", streamingUnsignedTrailer, "x-amz-checksum-crc32", func(a *s3Auth) []byte { return awsChunked(big, 8<<10, nil, crc) }},
+		{"signed", s3proto.StreamingSigned, "", func(a *s3proto.Auth) []byte { return s3proto.EncodeChunked(big, 64<<10, a) }},
+		{"signed, trailing checksum", s3proto.StreamingSignedTrailer, "x-amz-checksum-crc32", func(a *s3proto.Auth) []byte { return s3proto.EncodeChunked(big, 64<<10, a, crc) }},
+		{"unsigned, trailing checksum", s3proto.StreamingUnsignedTrailer, "x-amz-checksum-crc32", func(a *s3proto.Auth) []byte { return s3proto.EncodeChunked(big, 8<<10, nil, crc) }},
 		// The decoder ends apart from the last bytes: a value that fills its last
 		// buffer exactly must not wait for that buffer twice.
-		{"ending at a buffer's end", streamingSigned, "", func(a *s3Auth) []byte { return awsChunked(exact, 64<<10, a) }},
+		{"ending at a buffer's end", s3proto.StreamingSigned, "", func(a *s3proto.Auth) []byte { return s3proto.EncodeChunked(exact, 64<<10, a) }},
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,7 +304,7 @@ func keyFiles(c *testCluster, key string) []layout.VolumeFile {
 // readable, its record as it was, and no file of the failed write on any volume.
 func TestS3OverwriteFails(t *testing.T) {
 	c := startCluster(t, 3, nil) // no keys: requests need no signature
-	old := randomBytes(2*chunkSize + 3)
+	old := testenv.RandomBytes(2*chunkSize + 3)
 	put := func(value io.Reader) *http.Response {
 		return c.Do(http.MethodPut, "/media/k?x-id=PutObject", value)
 	}
@@ -328,7 +333,7 @@ func TestS3OverwriteFails(t *testing.T) {
 
 	t.Run("volume down", func(t *testing.T) {
 		c.Vols[1].Stop()
-		if resp := put(bytes.NewReader(randomBytes(100))); resp.StatusCode != http.StatusServiceUnavailable {
+		if resp := put(bytes.NewReader(testenv.RandomBytes(100))); resp.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("PutObject with a volume down: %s", resp.Status)
 		}
 		if err := c.Vols[1].Start(); err != nil {
@@ -364,9 +369,14 @@ func TestS3OverwriteFails(t *testing.T) {
 	})
 
 	t.Run("client hangs up", func(t *testing.T) {
-		conn := rawPut(t, c, "/media/k?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", 10*chunkSize), randomBytes(3*chunkSize))
+		conn := rawPut(t, c, "/media/k?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", 10*chunkSize), testenv.RandomBytes(3*chunkSize))
 		testenv.Eventually(t, 10*time.Second, "overwrite not in flight", func() bool { return len(c.Record("/media/k").Stale) > 0 })
 		conn.Close()
 		unchanged(t)
 	})
+}
+
+// crc32Base64 is b's x-amz-checksum-crc32.
+func crc32Base64(b []byte) string {
+	return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(b)))
 }

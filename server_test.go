@@ -19,7 +19,7 @@ func TestGracefulShutdown(t *testing.T) {
 	vols := []*testenv.Volume{testenv.StartVolume(t), testenv.StartVolume(t), testenv.StartVolume(t)}
 	args := []string{"-volumes", strings.Join([]string{vols[0].Addr, vols[1].Addr, vols[2].Addr}, ","), "-db", filepath.Join(t.TempDir(), "db"), "server"}
 	cmd, stderr, url := startServer(t, args...)
-	value := randomBytes(2 * chunkSize)
+	value := testenv.RandomBytes(2 * chunkSize)
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest(http.MethodPut, url+"/inflight", pr)
 	req.ContentLength = int64(len(value))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"davkv/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -65,7 +66,7 @@ func TestReadStatus(t *testing.T) {
 // reader) arrives whole, whether it was partly buffered or not, and its connection
 // carries the next request.
 func TestBodyWriteTo(t *testing.T) {
-	value := randomBytes(300 << 10)
+	value := testenv.RandomBytes(300 << 10)
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(value)))

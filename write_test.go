@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"davkv/internal/index"
+	"davkv/internal/testenv"
 )
 
 func TestParseContentMD5(t *testing.T) {
@@ -43,7 +44,7 @@ func TestPutBodies(t *testing.T) {
 	for _, size := range sizes {
 		for _, chunked := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%d/chunked=%v", size, chunked), func(t *testing.T) {
-				value := randomBytes(size)
+				value := testenv.RandomBytes(size)
 				key := fmt.Sprintf("/bodies/%d/%v", size, chunked)
 				var body io.Reader = bytes.NewReader(value)
 				if chunked {
@@ -99,7 +100,7 @@ func TestEmptyBody(t *testing.T) {
 func TestContentMD5(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	for _, size := range []int{100, 2*chunkSize + 5} {
-		value := randomBytes(size)
+		value := testenv.RandomBytes(size)
 		sum := md5.Sum(value)
 		wrong := md5.Sum(append(value, 'x'))
 		tests := []struct {
@@ -141,7 +142,7 @@ func TestContentMD5(t *testing.T) {
 // redirect, checking its MD5 against the one the master reports.
 func Test64MiB(t *testing.T) {
 	c := startCluster(t, 3, nil)
-	value := randomBytes(64 << 20)
+	value := testenv.RandomBytes(64 << 20)
 	sum := md5.Sum(value)
 	c.Put("/big/64MiB", value)
 	resp := c.Fetch(http.MethodGet, "/big/64MiB", nil)

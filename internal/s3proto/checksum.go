@@ -1,4 +1,4 @@
-package main
+package s3proto
 
 // The checksums an S3 client may send with a body (Content-MD5, x-amz-checksum-*, the
 // signed SHA-256): what each is, and checking a body against them, held in memory or
@@ -20,8 +20,8 @@ import (
 
 // s3Checksums are the checksum headers S3 defines, each with its hash, all sent base64.
 var s3Checksums = []struct {
-	header string
-	hash   func() hash.Hash
+	Header string
+	Hash   func() hash.Hash
 }{
 	{"Content-Md5", md5.New},
 	{"X-Amz-Checksum-Crc32", func() hash.Hash { return crc32.NewIEEE() }},
@@ -34,63 +34,63 @@ var s3Checksums = []struct {
 // crc64NVME is the table of CRC-64/NVME, which S3 offers beside the CRC-32s.
 var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
 
-// contentMD5 decodes the Content-MD5 header of h, base64 as S3 has it: nil if there
+// ContentMD5 decodes the Content-MD5 header of h, base64 as S3 has it: nil if there
 // is none, InvalidDigest if it is not 16 bytes.
-func contentMD5(h http.Header) ([]byte, error) {
+func ContentMD5(h http.Header) ([]byte, error) {
 	s := h.Get("Content-Md5")
 	if s == "" {
 		return nil, nil
 	}
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil || len(b) != md5.Size {
-		return nil, s3Errorf(ErrS3InvalidDigest, "The Content-MD5 you specified is not the base64 of 16 bytes.")
+		return nil, Errorf(ErrInvalidDigest, "The Content-MD5 you specified is not the base64 of 16 bytes.")
 	}
 	return b, nil
 }
 
-// bodyCheck is one sum a streamed body must have: a checksum header's (base64), or the
+// BodyCheck is one sum a streamed body must have: a checksum header's (base64), or the
 // signed SHA-256 (hex).
-type bodyCheck struct {
-	header string
-	hash   hash.Hash
+type BodyCheck struct {
+	Header string
+	Hash   hash.Hash
 	// want is the sum expected; the aws-chunked decoder fills it from the trailer of a
 	// checksum announced in x-amz-trailer before the body ends.
-	want string
-	hex  bool
-	code *S3Code
+	Want string
+	Hex  bool
+	Code *ErrorCode
 }
 
-// streamChecks returns the checks that the checksum headers of h ask of a body that
+// StreamChecks returns the checks that the checksum headers of h ask of a body that
 // is streamed; Content-MD5 is left to the write, which hashes MD5 anyway. trailer
 // names a checksum the body's trailer will give (x-amz-trailer), or is empty.
-func streamChecks(h http.Header, trailer string) ([]*bodyCheck, error) {
-	var checks []*bodyCheck
+func StreamChecks(h http.Header, trailer string) ([]*BodyCheck, error) {
+	var checks []*BodyCheck
 	found := trailer == ""
 	for _, c := range s3Checksums[1:] {
-		inTrailer := strings.EqualFold(c.header, trailer)
+		inTrailer := strings.EqualFold(c.Header, trailer)
 		found = found || inTrailer
-		if want := h.Get(c.header); want != "" || inTrailer {
-			checks = append(checks, &bodyCheck{header: c.header, hash: c.hash(), want: want, code: ErrS3BadDigest})
+		if want := h.Get(c.Header); want != "" || inTrailer {
+			checks = append(checks, &BodyCheck{Header: c.Header, Hash: c.Hash(), Want: want, Code: ErrBadDigest})
 		}
 	}
 	if !found {
-		return nil, s3Errorf(ErrS3InvalidRequest, "The trailer %q is not a checksum davkv knows.", trailer)
+		return nil, Errorf(ErrInvalidRequest, "The trailer %q is not a checksum davkv knows.", trailer)
 	}
 	return checks, nil
 }
 
-// checkedBody reads a body through to its checks: at its end it returns, instead of
+// CheckedBody reads a body through to its checks: at its end it returns, instead of
 // io.EOF, the error of the first sum that does not match, so that a write never
 // takes a body that fails one as whole.
-type checkedBody struct {
-	r      io.Reader
-	checks []*bodyCheck
+type CheckedBody struct {
+	Body   io.Reader
+	Checks []*BodyCheck
 }
 
-func (b *checkedBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	for _, c := range b.checks {
-		c.hash.Write(p[:n])
+func (b *CheckedBody) Read(p []byte) (int, error) {
+	n, err := b.Body.Read(p)
+	for _, c := range b.Checks {
+		c.Hash.Write(p[:n])
 	}
 	if err == io.EOF {
 		if cerr := b.verify(); cerr != nil {
@@ -100,18 +100,18 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *checkedBody) verify() error {
-	for _, c := range b.checks {
-		sum := c.hash.Sum(nil)
+func (b *CheckedBody) verify() error {
+	for _, c := range b.Checks {
+		sum := c.Hash.Sum(nil)
 		got := base64.StdEncoding.EncodeToString(sum)
-		if c.hex {
+		if c.Hex {
 			got = hex.EncodeToString(sum)
 		}
-		if c.want == "" {
-			return s3Errorf(ErrS3InvalidRequest, "The trailer announced %s but did not give it.", c.header)
+		if c.Want == "" {
+			return Errorf(ErrInvalidRequest, "The trailer announced %s but did not give it.", c.Header)
 		}
-		if got != c.want && !(c.hex && strings.EqualFold(got, c.want)) {
-			return s3Errorf(c.code, "The %s you specified did not match the body's: %s.", c.header, got)
+		if got != c.Want && !(c.Hex && strings.EqualFold(got, c.Want)) {
+			return Errorf(c.Code, "The %s you specified did not match the body's: %s.", c.Header, got)
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package main
+package s3proto
 
 // Decoding an aws-chunked body (Content-Encoding: aws-chunked), as S3 clients stream
 // values: each chunk's signature checked when the request was signed that way, the
@@ -20,9 +20,9 @@ import (
 
 // The payload hashes (x-amz-content-sha256) of aws-chunked bodies.
 const (
-	streamingSigned          = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-	streamingSignedTrailer   = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	StreamingSigned          = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	StreamingSignedTrailer   = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+	StreamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 )
 
 // emptySHA256 is the hex SHA-256 of nothing, which every chunk's string to sign has.
@@ -35,14 +35,14 @@ const maxChunkLine = 4 << 10
 // the body is malformed, a chunk's or the trailer's signature is wrong (when auth has
 // a SigningKey), the trailer lacks an announced checksum, or the data is not size
 // bytes long: so a write never takes a body that fails a check as whole. The checks
-// of the decoded data are the caller's (see checkedBody); the trailer's values are
+// of the decoded data are the caller's (see CheckedBody); the trailer's values are
 // put into them before the end.
 type chunkedReader struct {
-	r       *bufio.Reader
-	auth    s3Auth
+	Body    *bufio.Reader
+	auth    Auth
 	signed  bool // chunks carry signatures, to check if auth.SigningKey is set
 	trailer bool // a trailer follows the last chunk
-	checks  []*bodyCheck
+	Checks  []*BodyCheck
 
 	prevSig  string    // the signature of the chunk before, or the request's
 	chunkSig string    // the signature the current chunk claims
@@ -54,11 +54,11 @@ type chunkedReader struct {
 	err      error
 }
 
-func newChunkedReader(body io.Reader, auth s3Auth, payload string, size int64, checks []*bodyCheck) *chunkedReader {
+func NewChunkedReader(body io.Reader, auth Auth, payload string, size int64, checks []*BodyCheck) *chunkedReader {
 	c := &chunkedReader{
-		r: bufio.NewReaderSize(body, maxChunkLine), auth: auth, checks: checks, size: size,
-		signed:  payload == streamingSigned || payload == streamingSignedTrailer,
-		trailer: payload == streamingSignedTrailer || payload == streamingUnsignedTrailer,
+		Body: bufio.NewReaderSize(body, maxChunkLine), auth: auth, Checks: checks, size: size,
+		signed:  payload == StreamingSigned || payload == StreamingSignedTrailer,
+		trailer: payload == StreamingSignedTrailer || payload == StreamingUnsignedTrailer,
 		prevSig: auth.Signature,
 	}
 	if c.signed && auth.SigningKey != nil {
@@ -77,14 +77,14 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 	if c.done {
 		return 0, io.EOF
 	}
-	n, err := c.r.Read(p[:min(int64(len(p)), c.left)])
+	n, err := c.Body.Read(p[:min(int64(len(p)), c.left)])
 	c.left -= int64(n)
 	c.n += int64(n)
 	if c.chunkSum != nil {
 		c.chunkSum.Write(p[:n])
 	}
 	if c.n > c.size {
-		c.err = s3Errorf(ErrS3IncompleteBody, "The aws-chunked body is longer than its x-amz-decoded-content-length %d.", c.size)
+		c.err = Errorf(ErrIncompleteBody, "The aws-chunked body is longer than its x-amz-decoded-content-length %d.", c.size)
 		return n, c.err
 	}
 	if err != nil {
@@ -136,7 +136,7 @@ func (c *chunkedReader) next() error {
 		return c.malformed("no CRLF after the last chunk", err)
 	}
 	if c.n != c.size {
-		return s3Errorf(ErrS3IncompleteBody, "The aws-chunked body has %d bytes, not its x-amz-decoded-content-length %d.", c.n, c.size)
+		return Errorf(ErrIncompleteBody, "The aws-chunked body has %d bytes, not its x-amz-decoded-content-length %d.", c.n, c.size)
 	}
 	c.done = true
 	return nil
@@ -151,7 +151,7 @@ func (c *chunkedReader) checkChunk() error {
 	c.chunkSum.Reset()
 	want := c.sign("AWS4-HMAC-SHA256-PAYLOAD", c.prevSig, emptySHA256, sum)
 	if !hmac.Equal([]byte(want), []byte(c.chunkSig)) {
-		return s3Errorf(ErrS3SignatureMismatch, "A chunk's signature does not match its data.")
+		return Errorf(ErrSignatureMismatch, "A chunk's signature does not match its data.")
 	}
 	c.prevSig = want
 	return nil
@@ -180,9 +180,9 @@ func (c *chunkedReader) readTrailer() error {
 			continue
 		}
 		canonical.WriteString(name + ":" + value + "\n")
-		for _, ck := range c.checks {
-			if strings.EqualFold(ck.header, name) && ck.want == "" {
-				ck.want = value
+		for _, ck := range c.Checks {
+			if strings.EqualFold(ck.Header, name) && ck.Want == "" {
+				ck.Want = value
 			}
 		}
 	}
@@ -192,7 +192,7 @@ func (c *chunkedReader) readTrailer() error {
 	sum := sha256.Sum256([]byte(canonical.String()))
 	want := c.sign("AWS4-HMAC-SHA256-TRAILER", c.prevSig, hex.EncodeToString(sum[:]))
 	if !hmac.Equal([]byte(want), []byte(sig)) {
-		return s3Errorf(ErrS3SignatureMismatch, "The trailer's signature does not match it.")
+		return Errorf(ErrSignatureMismatch, "The trailer's signature does not match it.")
 	}
 	return nil
 }
@@ -209,7 +209,7 @@ var errChunkLine = errors.New("line too long or not ended by CRLF")
 
 // line reads one CRLF-terminated line, without its CRLF.
 func (c *chunkedReader) line() (string, error) {
-	b, err := c.r.ReadSlice('\n')
+	b, err := c.Body.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
 		return "", errChunkLine
 	}
@@ -224,15 +224,16 @@ func (c *chunkedReader) line() (string, error) {
 }
 
 // malformed is the error of a body that is not aws-chunked as it should be: one cut
-// short (the client hung up) is an incomplete body, the rest a bad request.
+// short (the client hung up) is an incomplete body, the rest a bad request. A read that
+// failed is passed on as it is: whoever reads the body knows whose fault that is.
 func (c *chunkedReader) malformed(what string, err error) error {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return s3Errorf(ErrS3IncompleteBody, "The aws-chunked body ends early: %s.", what)
+		return Errorf(ErrIncompleteBody, "The aws-chunked body ends early: %s.", what)
 	case errors.Is(err, errChunkLine):
-		return s3Errorf(ErrS3InvalidRequest, "The aws-chunked body is malformed: %s: %v.", what, err)
+		return Errorf(ErrInvalidRequest, "The aws-chunked body is malformed: %s: %v.", what, err)
 	case err != nil:
-		return fmt.Errorf("%w: aws-chunked body: %s: %w", ErrClientBody, what, err)
+		return fmt.Errorf("aws-chunked body: %s: %w", what, err)
 	}
-	return s3Errorf(ErrS3InvalidRequest, "The aws-chunked body is malformed: %s.", what)
+	return Errorf(ErrInvalidRequest, "The aws-chunked body is malformed: %s.", what)
 }

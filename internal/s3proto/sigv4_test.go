@@ -1,4 +1,4 @@
-package main
+package s3proto
 
 import (
 	"context"
@@ -19,12 +19,12 @@ import (
 func TestParseS3Keys(t *testing.T) {
 	tests := []struct {
 		in   string
-		want S3Keys
+		want Keys
 		ok   bool
 	}{
-		{"AK:SK", S3Keys{"AK": "SK"}, true},
-		{"a:b, c:d:e ,", S3Keys{"a": "b", "c": "d:e"}, true},
-		{"", S3Keys{}, true},
+		{"AK:SK", Keys{"AK": "SK"}, true},
+		{"a:b, c:d:e ,", Keys{"a": "b", "c": "d:e"}, true},
+		{"", Keys{}, true},
 		{"nocolon", nil, false},
 		{":secret", nil, false},
 		{"a:", nil, false},
@@ -32,7 +32,7 @@ func TestParseS3Keys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseS3Keys(tt.in)
+			got, err := ParseKeys(tt.in)
 			if (err == nil) != tt.ok || len(got) != len(tt.want) {
 				t.Fatalf("ParseS3Keys(%q) = %v, %v", tt.in, got, err)
 			}
@@ -46,18 +46,18 @@ func TestParseS3Keys(t *testing.T) {
 }
 
 // TestVerifySigV4 signs requests with the AWS SDK's own signer, sends them through a
-// real HTTP server, and checks what verifySigV4 makes of them.
+// real HTTP server, and checks what VerifySigV4 makes of them.
 func TestVerifySigV4(t *testing.T) {
-	keys := S3Keys{"AKIDEXAMPLE": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+	keys := Keys{"AKIDEXAMPLE": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 	good := aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: keys["AKIDEXAMPLE"]}
 	wrongSecret := aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "not-the-secret"}
 	unknown := aws.Credentials{AccessKeyID: "AKIDUNKNOWN", SecretAccessKey: "x"}
 	now := time.Now()
 
 	var got error
-	var gotAuth s3Auth
+	var gotAuth Auth
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotAuth, got = verifySigV4(r, keys, now)
+		gotAuth, got = VerifySigV4(r, keys, now)
 		io.Copy(io.Discard, r.Body)
 	}))
 	defer srv.Close()
@@ -70,7 +70,7 @@ func TestVerifySigV4(t *testing.T) {
 	}
 	newRequest := func(t *testing.T, q req) *http.Request {
 		u, _ := url.Parse(srv.URL)
-		u.Path, u.RawPath = q.path, uriEncode(q.path, false)
+		u.Path, u.RawPath = q.path, URIEncode(q.path, false)
 		u.RawQuery = q.query
 		r, err := http.NewRequest(q.method, u.String(), strings.NewReader(q.body))
 		if err != nil {
@@ -101,7 +101,7 @@ func TestVerifySigV4(t *testing.T) {
 		q.Set("X-Amz-Expires", strconv.Itoa(int(expires/time.Second)))
 		r.URL.RawQuery = q.Encode()
 		signed, _, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
-			PresignHTTP(context.Background(), creds, r, unsignedPayload, "s3", "eu-west-3", at)
+			PresignHTTP(context.Background(), creds, r, UnsignedPayload, "s3", "eu-west-3", at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,11 +116,11 @@ func TestVerifySigV4(t *testing.T) {
 	tests := []struct {
 		name string
 		make func(t *testing.T) *http.Request
-		want *S3Code // nil: the signature is good
+		want *ErrorCode // nil: the signature is good
 	}{
 		{"header, unsigned payload", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "GET", path: "/bucket/key", query: "list-type=2&prefix=a%2Fb&delimiter=%2F"})
-			sign(t, r, good, unsignedPayload, now)
+			sign(t, r, good, UnsignedPayload, now)
 			return r
 		}, nil},
 		{"header, signed payload and extra headers", func(t *testing.T) *http.Request {
@@ -130,80 +130,80 @@ func TestVerifySigV4(t *testing.T) {
 		}, nil},
 		{"header, key with characters to escape", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "GET", path: odd, query: "uploads&prefix=%26%3C%3E%2B%20"})
-			sign(t, r, good, unsignedPayload, now)
+			sign(t, r, good, UnsignedPayload, now)
 			return r
 		}, nil},
 		{"header, wrong secret", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
-			sign(t, r, wrongSecret, unsignedPayload, now)
+			sign(t, r, wrongSecret, UnsignedPayload, now)
 			return r
-		}, ErrS3SignatureMismatch},
+		}, ErrSignatureMismatch},
 		{"header, unknown access key", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
-			sign(t, r, unknown, unsignedPayload, now)
+			sign(t, r, unknown, UnsignedPayload, now)
 			return r
-		}, ErrS3InvalidAccessKeyID},
+		}, ErrInvalidAccessKeyID},
 		{"header, signed 20 minutes ago", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
-			sign(t, r, good, unsignedPayload, now.Add(-20*time.Minute))
+			sign(t, r, good, UnsignedPayload, now.Add(-20*time.Minute))
 			return r
-		}, ErrS3TimeSkewed},
+		}, ErrTimeSkewed},
 		{"header, path changed after signing", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
-			sign(t, r, good, unsignedPayload, now)
+			sign(t, r, good, UnsignedPayload, now)
 			r.URL.Path, r.URL.RawPath = "/bucket/other", ""
 			return r
-		}, ErrS3SignatureMismatch},
+		}, ErrSignatureMismatch},
 		{"header, query changed after signing", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "GET", path: "/bucket", query: "prefix=a"})
-			sign(t, r, good, unsignedPayload, now)
+			sign(t, r, good, UnsignedPayload, now)
 			r.URL.RawQuery = "prefix=b"
 			return r
-		}, ErrS3SignatureMismatch},
+		}, ErrSignatureMismatch},
 		{"header, signed header changed", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "PUT", path: "/bucket/key", header: map[string]string{"X-Amz-Meta-Color": "blue"}})
 			sign(t, r, good, emptySHA, now)
 			r.Header.Set("X-Amz-Meta-Color", "red")
 			return r
-		}, ErrS3SignatureMismatch},
+		}, ErrSignatureMismatch},
 		{"header, payload hash changed", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "PUT", path: "/bucket/key"})
 			sign(t, r, good, emptySHA, now)
-			r.Header.Set("X-Amz-Content-Sha256", unsignedPayload)
+			r.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)
 			return r
-		}, ErrS3SignatureMismatch},
+		}, ErrSignatureMismatch},
 		{"header, no payload hash", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "GET", path: "/bucket/key"})
-			sign(t, r, good, unsignedPayload, now)
+			sign(t, r, good, UnsignedPayload, now)
 			r.Header.Del("X-Amz-Content-Sha256")
 			return r
-		}, ErrS3InvalidRequest},
+		}, ErrInvalidRequest},
 		{"header, other algorithm", func(t *testing.T) *http.Request {
 			r := newRequest(t, req{method: "GET", path: "/bucket/key", header: map[string]string{"Authorization": "AWS AKIDEXAMPLE:c2lnbmF0dXJl"}})
 			return r
-		}, ErrS3AuthMalformed},
+		}, ErrAuthMalformed},
 		{"not signed", func(t *testing.T) *http.Request {
 			return newRequest(t, req{method: "GET", path: "/bucket/key"})
-		}, ErrS3AccessDenied},
+		}, ErrAccessDenied},
 		{"presigned", func(t *testing.T) *http.Request {
 			return presign(t, newRequest(t, req{method: "GET", path: odd}), good, time.Hour, now)
 		}, nil},
 		{"presigned, expired", func(t *testing.T) *http.Request {
 			return presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, time.Minute, now.Add(-2*time.Minute))
-		}, ErrS3AccessDenied},
+		}, ErrAccessDenied},
 		{"presigned, valid for more than 7 days", func(t *testing.T) *http.Request {
 			return presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, 8*24*time.Hour, now)
-		}, ErrS3AuthMalformed},
+		}, ErrAuthMalformed},
 		{"presigned, other key in the same URL", func(t *testing.T) *http.Request {
 			r := presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, time.Hour, now)
 			r.URL.Path, r.URL.RawPath = "/bucket/kez", ""
 			return r
-		}, ErrS3SignatureMismatch},
+		}, ErrSignatureMismatch},
 		{"presigned, for another method", func(t *testing.T) *http.Request {
 			r := presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, time.Hour, now)
 			r.Method = http.MethodDelete
 			return r
-		}, ErrS3SignatureMismatch},
+		}, ErrSignatureMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

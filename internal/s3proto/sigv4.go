@@ -1,4 +1,4 @@
-package main
+package s3proto
 
 // Checking an S3 request's AWS Signature Version 4, in its Authorization header or
 // presigned in its query, against the access keys davkv was given (-s3keys).
@@ -17,13 +17,13 @@ import (
 	"time"
 )
 
-// S3Keys maps access key IDs to their secret keys.
-type S3Keys map[string]string
+// Keys maps access key IDs to their secret keys.
+type Keys map[string]string
 
-// ParseS3Keys reads ACCESS:SECRET[,ACCESS:SECRET...], as -s3keys and DAVKV_S3_KEYS
+// ParseKeys reads ACCESS:SECRET[,ACCESS:SECRET...], as -s3keys and DAVKV_S3_KEYS
 // give them.
-func ParseS3Keys(s string) (S3Keys, error) {
-	keys := S3Keys{}
+func ParseKeys(s string) (Keys, error) {
+	keys := Keys{}
 	for pair := range strings.SplitSeq(s, ",") {
 		if pair = strings.TrimSpace(pair); pair == "" {
 			continue
@@ -48,8 +48,8 @@ const (
 	// maxPresignExpiry is the longest a presigned URL may be valid, as S3 allows.
 	maxPresignExpiry = 7 * 24 * time.Hour
 	// unsignedPayload is the payload hash of a request whose body is not signed.
-	unsignedPayload = "UNSIGNED-PAYLOAD"
-	amzDateFormat   = "20060102T150405Z"
+	UnsignedPayload = "UNSIGNED-PAYLOAD"
+	AmzDateFormat   = "20060102T150405Z"
 )
 
 // sigV4 is what a request's signature says: who signed what, when, for how long.
@@ -67,9 +67,9 @@ type sigV4 struct {
 	payload string
 }
 
-// s3Auth is the result of a checked signature: who signed, and how the body must be
+// Auth is the result of a checked signature: who signed, and how the body must be
 // checked.
-type s3Auth struct {
+type Auth struct {
 	Access  string
 	Payload string
 	// SigningKey and Scope check the signatures of an aws-chunked body's chunks.
@@ -79,40 +79,40 @@ type s3Auth struct {
 	AmzDate    string
 }
 
-// verifySigV4 checks r's signature with keys at now. It returns an S3Error that says
+// VerifySigV4 checks r's signature with keys at now. It returns an Error that says
 // what is wrong: AccessDenied for a request that is not signed or whose presigned URL
 // expired, InvalidAccessKeyId, SignatureDoesNotMatch, RequestTimeTooSkewed, or
 // AuthorizationHeaderMalformed.
-func verifySigV4(r *http.Request, keys S3Keys, now time.Time) (s3Auth, error) {
+func VerifySigV4(r *http.Request, keys Keys, now time.Time) (Auth, error) {
 	sig, err := parseSigV4(r)
 	if err != nil {
-		return s3Auth{}, err
+		return Auth{}, err
 	}
 	secret, ok := keys[sig.access]
 	if !ok {
-		return s3Auth{}, s3Errorf(ErrS3InvalidAccessKeyID, "The AWS access key ID %s does not exist in our records.", sig.access)
+		return Auth{}, Errorf(ErrInvalidAccessKeyID, "The AWS access key ID %s does not exist in our records.", sig.access)
 	}
-	t, err := time.Parse(amzDateFormat, sig.amzDate)
+	t, err := time.Parse(AmzDateFormat, sig.amzDate)
 	if err != nil || !strings.HasPrefix(sig.amzDate, sig.date) {
-		return s3Auth{}, s3Errorf(ErrS3AuthMalformed, "X-Amz-Date %q is not the credential's date %s in the form %s.", sig.amzDate, sig.date, amzDateFormat)
+		return Auth{}, Errorf(ErrAuthMalformed, "X-Amz-Date %q is not the credential's date %s in the form %s.", sig.amzDate, sig.date, AmzDateFormat)
 	}
 	if sig.presigned {
 		if now.Before(t.Add(-maxClockSkew)) {
-			return s3Auth{}, s3Errorf(ErrS3AccessDenied, "Request is not valid yet.")
+			return Auth{}, Errorf(ErrAccessDenied, "Request is not valid yet.")
 		}
 		if now.After(t.Add(sig.expires)) {
-			return s3Auth{}, s3Errorf(ErrS3AccessDenied, "Request has expired.")
+			return Auth{}, Errorf(ErrAccessDenied, "Request has expired.")
 		}
 	} else if d := now.Sub(t); d > maxClockSkew || d < -maxClockSkew {
-		return s3Auth{}, s3Errorf(ErrS3TimeSkewed, "The difference between the request time and the server's time is too large.")
+		return Auth{}, Errorf(ErrTimeSkewed, "The difference between the request time and the server's time is too large.")
 	}
 	scope := sig.date + "/" + sig.region + "/s3/aws4_request"
-	key := signingKey(secret, sig.date, sig.region)
+	key := SigningKey(secret, sig.date, sig.region)
 	want := hex.EncodeToString(hmacSHA256(key, stringToSign(sig.amzDate, scope, canonicalRequest(r, sig))))
 	if !hmac.Equal([]byte(want), []byte(sig.signature)) {
-		return s3Auth{}, s3Errorf(ErrS3SignatureMismatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+		return Auth{}, Errorf(ErrSignatureMismatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	}
-	return s3Auth{Access: sig.access, Payload: sig.payload, SigningKey: key, Scope: scope, Signature: sig.signature, AmzDate: sig.amzDate}, nil
+	return Auth{Access: sig.access, Payload: sig.payload, SigningKey: key, Scope: scope, Signature: sig.signature, AmzDate: sig.amzDate}, nil
 }
 
 // parseSigV4 reads the signature's parts from the Authorization header or, for a
@@ -123,7 +123,7 @@ func parseSigV4(r *http.Request) (sigV4, error) {
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		rest, ok := strings.CutPrefix(auth, sigV4Algorithm+" ")
 		if !ok {
-			return sig, s3Errorf(ErrS3AuthMalformed, "Only %s signatures are supported.", sigV4Algorithm)
+			return sig, Errorf(ErrAuthMalformed, "Only %s signatures are supported.", sigV4Algorithm)
 		}
 		for part := range strings.SplitSeq(rest, ",") {
 			name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
@@ -139,22 +139,22 @@ func parseSigV4(r *http.Request) (sigV4, error) {
 		sig.amzDate = r.Header.Get("X-Amz-Date")
 		sig.payload = r.Header.Get("X-Amz-Content-Sha256")
 		if sig.payload == "" {
-			return sig, s3Errorf(ErrS3InvalidRequest, "Missing required header for this request: x-amz-content-sha256.")
+			return sig, Errorf(ErrInvalidRequest, "Missing required header for this request: x-amz-content-sha256.")
 		}
 	} else {
 		q := r.URL.Query()
 		if q.Get("X-Amz-Algorithm") != sigV4Algorithm {
-			return sig, s3Errorf(ErrS3AccessDenied, "The request is not signed: %s in the Authorization header or the query is required.", sigV4Algorithm)
+			return sig, Errorf(ErrAccessDenied, "The request is not signed: %s in the Authorization header or the query is required.", sigV4Algorithm)
 		}
 		sig.presigned = true
 		credential, signedHeaders, sig.signature = q.Get("X-Amz-Credential"), q.Get("X-Amz-SignedHeaders"), q.Get("X-Amz-Signature")
 		sig.amzDate = q.Get("X-Amz-Date")
 		secs, err := strconv.Atoi(q.Get("X-Amz-Expires"))
 		if err != nil || secs < 1 || time.Duration(secs)*time.Second > maxPresignExpiry {
-			return sig, s3Errorf(ErrS3AuthMalformed, "X-Amz-Expires must be a number of seconds from 1 to %d.", int(maxPresignExpiry/time.Second))
+			return sig, Errorf(ErrAuthMalformed, "X-Amz-Expires must be a number of seconds from 1 to %d.", int(maxPresignExpiry/time.Second))
 		}
 		sig.expires = time.Duration(secs) * time.Second
-		sig.payload = unsignedPayload
+		sig.payload = UnsignedPayload
 		if p := r.Header.Get("X-Amz-Content-Sha256"); p != "" {
 			sig.payload = p
 		}
@@ -162,15 +162,15 @@ func parseSigV4(r *http.Request) (sigV4, error) {
 	// Credential is ACCESS/yyyymmdd/region/s3/aws4_request.
 	parts := strings.Split(credential, "/")
 	if len(parts) != 5 || parts[3] != "s3" || parts[4] != "aws4_request" || len(parts[1]) != 8 {
-		return sig, s3Errorf(ErrS3AuthMalformed, "The credential %q is not ACCESS/yyyymmdd/REGION/s3/aws4_request.", credential)
+		return sig, Errorf(ErrAuthMalformed, "The credential %q is not ACCESS/yyyymmdd/REGION/s3/aws4_request.", credential)
 	}
 	sig.access, sig.date, sig.region = parts[0], parts[1], parts[2]
 	if signedHeaders == "" || sig.signature == "" {
-		return sig, s3Errorf(ErrS3AuthMalformed, "The signature lacks SignedHeaders or Signature.")
+		return sig, Errorf(ErrAuthMalformed, "The signature lacks SignedHeaders or Signature.")
 	}
 	sig.signedHeaders = strings.Split(signedHeaders, ";")
 	if !slices.Contains(sig.signedHeaders, "host") {
-		return sig, s3Errorf(ErrS3AuthMalformed, "The host header must be signed.")
+		return sig, Errorf(ErrAuthMalformed, "The host header must be signed.")
 	}
 	return sig, nil
 }
@@ -223,9 +223,9 @@ func canonicalQuery(raw string, presigned bool) string {
 			if b.Len() > 0 {
 				b.WriteByte('&')
 			}
-			b.WriteString(uriEncode(name, true))
+			b.WriteString(URIEncode(name, true))
 			b.WriteByte('=')
-			b.WriteString(uriEncode(v, true))
+			b.WriteString(URIEncode(v, true))
 		}
 	}
 	return b.String()
@@ -255,9 +255,9 @@ func canonicalHeader(r *http.Request, name string) string {
 	return strings.Join(out, ",")
 }
 
-// uriEncode encodes s as SigV4 does: every byte but A-Z, a-z, 0-9, '-', '_', '.' and
+// URIEncode encodes s as SigV4 does: every byte but A-Z, a-z, 0-9, '-', '_', '.' and
 // '~' as %XX, and '/' too if slash.
-func uriEncode(s string, slash bool) string {
+func URIEncode(s string, slash bool) string {
 	const hexDigits = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -278,8 +278,8 @@ func stringToSign(amzDate, scope, canonical string) string {
 	return sigV4Algorithm + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
 }
 
-// signingKey derives the key that signs requests of one day and region.
-func signingKey(secret, date, region string) []byte {
+// SigningKey derives the key that signs requests of one day and region.
+func SigningKey(secret, date, region string) []byte {
 	k := hmacSHA256([]byte("AWS4"+secret), date)
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, "s3")
