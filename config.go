@@ -1,6 +1,7 @@
 package main
 
-// The configuration every command that works on the volumes and the index shares.
+// The configuration of the master (ServerConfig) and what every command that works on
+// the volumes and the index shares (ClusterConfig, -volumes).
 
 import (
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"davkv/internal/layout"
+	"davkv/internal/s3proto"
 )
 
 // ClusterConfig is what every command that works on the volumes and the index needs.
@@ -196,4 +199,91 @@ func validZone(zone string) bool {
 	return zone != "" && len(zone) <= 64 && strings.IndexFunc(zone, func(r rune) bool {
 		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-._", r))
 	}) < 0
+}
+
+// ServerConfig is the master's configuration, filled from flags.
+type ServerConfig struct {
+	ClusterConfig
+	// Port is the TCP port to listen on, on all addresses.
+	Port int
+	// Protect refuses DELETE of a live key: it must be UNLINKed first.
+	Protect bool
+	// Fallback, if set, is a host:port that GETs of unknown keys are redirected to.
+	Fallback string
+	// MinReplicas, if not zero, is how few replicas a PUT may store when fewer than
+	// Replicas volumes are up; the key is then under-replicated until verify -fix or
+	// rebalance copies it. Zero means Replicas.
+	MinReplicas int
+	// MD5Sum computes each value's MD5 while storing it and serves it as Content-Md5.
+	MD5Sum bool
+	// VolTimeout bounds connecting to a volume and waiting for its answer.
+	VolTimeout time.Duration
+	// Sync makes every index write wait for the disk.
+	Sync bool
+	// Grace is how long old replicas are kept, those of a key REBALANCE moved and the
+	// values S3 overwrites replaced, so that redirects already sent still land. Zero
+	// deletes them at once.
+	Grace time.Duration
+	// Verbose logs every request.
+	Verbose bool
+	// S3Keys are the access keys S3 requests must be signed with. Empty, signatures
+	// are not checked and anyone who reaches the master may use the S3 API.
+	S3Keys s3proto.Keys
+	// S3Domain, if set, makes requests to BUCKET.S3Domain virtual-host S3 requests
+	// for BUCKET; empty, only path-style S3 requests (/BUCKET/KEY) are understood.
+	S3Domain string
+	// UploadGrace is how old an S3 multipart upload may grow before it counts as
+	// abandoned and is removed, parts and all. Zero means 7 days.
+	UploadGrace time.Duration
+	// CompleteKeepalive is how often CompleteMultipartUpload sends a space while it
+	// assembles the object, so that clients do not time out. Zero means 5 seconds.
+	CompleteKeepalive time.Duration
+	// SignReads, if positive, signs every redirect to a volume for that long (see
+	// signURL), for volumes that refuse unsigned reads (volume.sh with
+	// DAVKV_SIGNREADS); it needs ClusterConfig.Secret. Zero sends plain links.
+	SignReads time.Duration
+	// Zone is the zone this master is in: GETs redirect to a replica in it when one
+	// is up, and S3 reads read from one, so that reads stay near their reader. Empty
+	// reads from any replica.
+	Zone string
+	// NoMetrics turns off GET /metrics and the counting behind it, which costs the
+	// master a little CPU per request; zero counts.
+	NoMetrics bool
+}
+
+// Validate says what is wrong with c, if anything.
+func (c ServerConfig) Validate() error {
+	if err := c.ClusterConfig.Validate(); err != nil {
+		return err
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("-port %d is not a TCP port", c.Port)
+	}
+	if c.MinReplicas < 0 || c.MinReplicas > c.Replicas {
+		return fmt.Errorf("-minreplicas must be from 1 to -replicas (%d), got %d", c.Replicas, c.MinReplicas)
+	}
+	if c.Grace < 0 {
+		return fmt.Errorf("-grace must not be negative, got %v", c.Grace)
+	}
+	if c.UploadGrace < 0 {
+		return fmt.Errorf("-upload-grace must not be negative, got %v", c.UploadGrace)
+	}
+	if c.VolTimeout <= 0 {
+		return fmt.Errorf("-voltimeout must be positive, got %v", c.VolTimeout)
+	}
+	if c.SignReads < 0 {
+		return fmt.Errorf("-signreads must not be negative, got %v", c.SignReads)
+	}
+	if c.SignReads > 0 && c.Secret == "" {
+		return errors.New("-signreads needs the volumes' secret: set DAVKV_SECRET (or DAVKV_SECRET_FILE)")
+	}
+	if c.Zone != "" && !c.Placement().HasZone(c.Zone) {
+		return fmt.Errorf("-zone %q: no volume is in that zone (-volumes names zones as ZONE/HOST:PORT)", c.Zone)
+	}
+	if c.Fallback != "" {
+		if _, _, err := net.SplitHostPort(c.Fallback); err != nil {
+			return fmt.Errorf("-fallback %q must be host:port: %w", c.Fallback, err)
+		}
+	}
+	return nil
 }
