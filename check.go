@@ -18,9 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"davkv/internal/layout"
-
 	"davkv/internal/index"
+	"davkv/internal/layout"
 )
 
 // The kinds of problem verify reports. Those in harmful mean the data is not whole.

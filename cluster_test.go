@@ -22,9 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/testenv"
 )
 
 // testCluster is a master over n volumes.

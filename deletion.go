@@ -12,9 +12,8 @@ import (
 	"slices"
 	"time"
 
-	"davkv/internal/layout"
-
 	"davkv/internal/index"
+	"davkv/internal/layout"
 )
 
 // ErrDeletePending says that a key is deleted for clients but some of its files are

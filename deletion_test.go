@@ -17,11 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"davkv/internal/layout"
-
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/layout"
+	"davkv/internal/testenv"
 )
 
 // TestDeleteWithVolumeDown: with one of a key's volumes stopped, DELETE and UNLINK

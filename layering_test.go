@@ -13,6 +13,7 @@ import (
 var layers = [][]string{
 	{"davkv/internal/layout", "davkv/internal/s3proto", "davkv/internal/testenv"},
 	{"davkv/internal/index"},
+	{"davkv/internal/index/leveldb", "davkv/internal/index/etcd", "davkv/internal/index/indextest"},
 }
 
 // TestLayering checks, with go list, that every package under internal/ has a layer,

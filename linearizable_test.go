@@ -31,9 +31,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/testenv"
 )
 
 // linOp is what a worker asked of a key.
@@ -467,7 +466,7 @@ func (r *linRun) settle() {
 	for i := range ms.Cmds {
 		ms.Kill(i)
 	}
-	idx, err := index.Open(ms.DB, false)
+	idx, err := openIndex(ms.DB, false)
 	if err != nil {
 		t.Fatal(err)
 	}

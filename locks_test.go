@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/testenv"
 )
 
 // TestKeyLocks: a second write to a key with one in flight gets 409 at once, and GETs

@@ -18,9 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"davkv/internal/layout"
-
 	"davkv/internal/index"
+	"davkv/internal/layout"
 )
 
 // The errors the master answers with, besides the index's (ErrNotFound, ErrConflict)
@@ -66,7 +65,7 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	idx, err := index.Open(cfg.DB, cfg.Sync)
+	idx, err := openIndex(cfg.DB, cfg.Sync)
 	if err != nil {
 		return nil, err
 	}

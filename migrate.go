@@ -83,19 +83,19 @@ func runMigrate(ctx context.Context, cfg MigrateConfig, stdout io.Writer, log *s
 	if progress == 0 {
 		progress = 5 * time.Second
 	}
-	if ok, err := index.Exists(cfg.DB); err != nil || !ok {
+	if ok, err := indexExists(cfg.DB); err != nil || !ok {
 		return fmt.Errorf("migrate: no index at %s: %w", cfg.DB, cmp.Or(err, index.ErrNotFound))
 	}
-	exists, err := index.Clear(cfg.To, cfg.Force)
+	exists, err := clearIndex(cfg.To, cfg.Force)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	src, err := index.Open(cfg.DB, false)
+	src, err := openIndex(cfg.DB, false)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer src.Close()
-	dst, err := index.Open(cfg.To, false)
+	dst, err := openIndex(cfg.To, false)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

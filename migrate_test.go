@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/testenv"
 )
 
 // fillIndex writes n records in every state, pending ones among them, and entries in
@@ -91,7 +90,7 @@ func TestMigrate(t *testing.T) {
 	e := testenv.StartEtcd(t, 3)
 	dir := t.TempDir()
 	src, dst, back := filepath.Join(dir, "src"), e.DB("/migrated"), filepath.Join(dir, "back")
-	idx, err := index.Open(src, false)
+	idx, err := openIndex(src, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +108,7 @@ func TestMigrate(t *testing.T) {
 	if err := runMigrate(context.Background(), MigrateConfig{DB: back, To: dst}, &out, testLogger(t)); !errors.Is(err, index.ErrNotFound) {
 		t.Fatalf("migrate of no index: %v", err)
 	}
-	other, err := index.Open(e.DB("/other"), false)
+	other, err := openIndex(e.DB("/other"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +124,7 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("migrate said %q", out.String())
 	}
 	check := func(db string) {
-		idx, err := index.Open(db, false)
+		idx, err := openIndex(db, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,9 +11,8 @@ import (
 	"slices"
 	"time"
 
-	"davkv/internal/layout"
-
 	"davkv/internal/index"
+	"davkv/internal/layout"
 )
 
 // KeyMove is what rebalancing one key did, or with a dry run would do.

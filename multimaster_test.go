@@ -19,9 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/testenv"
 )
 
 // testMasters are master processes sharing one index and the same volumes.
@@ -176,7 +175,7 @@ type indexCount struct {
 }
 
 func (ms *testMasters) indexState() indexCount {
-	idx, err := index.Open(ms.DB, false)
+	idx, err := openIndex(ms.DB, false)
 	if err != nil {
 		ms.t.Fatal(err)
 	}

@@ -12,9 +12,8 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/testenv"
 )
 
 // TestGetWithVolumeDown: reads keep working from the other replicas, a replica on a

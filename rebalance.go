@@ -139,7 +139,7 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, stdout io.Writer, lo
 		}
 		work = func(j keyJob) (KeyMove, error) { return m.rebalance(ctx, j.key, cfg.DryRun) }
 	} else {
-		idx, err := index.Open(cfg.DB, false)
+		idx, err := openIndex(cfg.DB, false)
 		if err != nil {
 			return err
 		}

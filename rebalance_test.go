@@ -17,11 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"davkv/internal/layout"
-
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/layout"
+	"davkv/internal/testenv"
 )
 
 func rebalanceConfig(c *testCluster, volumes []string) RebalanceConfig {

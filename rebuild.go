@@ -18,9 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"davkv/internal/layout"
-
 	"davkv/internal/index"
+	"davkv/internal/layout"
 )
 
 // RebuildConfig is the rebuild command's configuration, filled from flags.
@@ -66,14 +65,14 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	exists, err := index.Clear(cfg.DB, cfg.Force)
+	exists, err := clearIndex(cfg.DB, cfg.Force)
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	if exists {
 		return fmt.Errorf("rebuild %s: %w", cfg.DB, ErrIndexExists)
 	}
-	idx, err := index.Open(cfg.DB, false)
+	idx, err := openIndex(cfg.DB, false)
 	if err != nil {
 		return err
 	}

@@ -17,10 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"davkv/internal/index"
 	"davkv/internal/layout"
 	"davkv/internal/testenv"
-
-	"davkv/internal/index"
 )
 
 // fillCluster writes n keys of assorted sizes and shapes, unlinks every 7th and deletes
@@ -129,7 +128,7 @@ func TestRebuildRefusesExistingIndex(t *testing.T) {
 	if err := runRebuild(context.Background(), cfg, &bytes.Buffer{}, testLogger(t)); err != nil {
 		t.Fatal(err)
 	}
-	idx, err := index.Open(cfg.DB, false)
+	idx, err := openIndex(cfg.DB, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +280,7 @@ func TestRebuildGenerations(t *testing.T) {
 		{"/gens/whole", gens["whole"][2], values["whole"][2], gens["whole"][:2]},
 		{"/gens/cut", gens["cut"][1], values["cut"][1], []uint64{gens["cut"][0], gens["cut"][2]}},
 	}
-	idx, err := index.Open(db, false)
+	idx, err := openIndex(db, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/testenv"
 )
 
 // TestVolumeDownDuringPut stops one nginx just before a PUT: whether the master knows

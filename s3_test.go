@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"davkv/internal/s3proto"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -16,6 +15,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"davkv/internal/s3proto"
 )
 
 // TestS3Front: what every S3 request goes through before its operation. Bad

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"davkv/internal/index"
-
 	"davkv/internal/s3proto"
 )
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"davkv/internal/testenv"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // realClients are the S3 tools from Debian that TestS3RealClients drives; the README's

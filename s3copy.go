@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"davkv/internal/index"
-
 	"davkv/internal/s3proto"
 )
 

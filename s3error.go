@@ -7,7 +7,6 @@ import (
 	"errors"
 
 	"davkv/internal/index"
-
 	"davkv/internal/s3proto"
 )
 

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"davkv/internal/index"
-
 	"davkv/internal/s3proto"
 )
 

@@ -9,7 +9,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/md5"
-	"davkv/internal/layout"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -25,7 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"davkv/internal/index"
-
+	"davkv/internal/layout"
 	"davkv/internal/s3proto"
 )
 

@@ -20,9 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"davkv/internal/testenv"
-
 	"davkv/internal/index"
+	"davkv/internal/testenv"
 )
 
 // multipartETag is S3's ETag of an object uploaded in parts of partSize.
@@ -335,7 +334,7 @@ func TestS3UploadsAbandoned(t *testing.T) {
 	}
 
 	// Verify -fix removes an abandoned upload...
-	idx, err := index.Open(c.Config.DB, false)
+	idx, err := openIndex(c.Config.DB, false)
 	if err != nil {
 		t.Fatal(err)
 	}

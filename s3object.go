@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"davkv/internal/index"
-
 	"davkv/internal/s3proto"
 )
 

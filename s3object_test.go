@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"davkv/internal/testenv"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"davkv/internal/testenv"
 )
 
 // TestS3GetObject reads values written with the native API through the AWS SDK for

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"davkv/internal/index"
-
 	"davkv/internal/s3proto"
 )
 

@@ -23,10 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"davkv/internal/layout"
-
-	"davkv/internal/testenv"
-
 	"davkv/internal/s3proto"
+	"davkv/internal/testenv"
 )
 
 // TestS3PutObject writes objects with the AWS SDK for Go, as it sends them by default:

@@ -16,9 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"davkv/internal/layout"
-
 	"davkv/internal/index"
+	"davkv/internal/layout"
 )
 
 // putOptions say how store writes a value. The zero value is a native PUT's: a new,

@@ -63,7 +63,7 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 	if cfg.Master != "" {
 		return runVerifyOnline(ctx, cfg, NewMasterClient(cfg.Master, client), stdout, log)
 	}
-	idx, err := index.Open(cfg.DB, false)
+	idx, err := openIndex(cfg.DB, false)
 	if err != nil {
 		return err
 	}

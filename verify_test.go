@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"davkv/internal/layout"
-
 	"davkv/internal/index"
+	"davkv/internal/layout"
 )
 
 // TestVerify damages the volumes behind the master's back and shows verify finding each

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"davkv/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"davkv/internal/testenv"
 )
 
 // TestReadStatus: the hand parser of volume answers finds the status, frames the body

@@ -3,13 +3,15 @@ package index
 // The Index interface that every index backend implements, and the choice of backend.
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 )
 
-// Index is where the master keeps every key's Record, in key order. LevelIndex, in
-// leveldb.go, is the embedded backend; EtcdIndex, in etcd.go, one that several masters
-// share.
+// Index is where the master keeps every key's Record, in key order. Package leveldb is
+// the embedded backend, package etcd one that several masters share; both pass the
+// suite of package indextest.
 //
 // Writes are conditional, so that a backend needs no lock held in one process to be
 // safe: a Record read from the index carries its revision (Rev), and Put and Delete fail
@@ -92,7 +94,7 @@ var (
 )
 
 // stampOwner sets rec.Owner as Put stores it: owner if rec is pending, else zero.
-func stampOwner(rec *Record, owner int64) {
+func StampOwner(rec *Record, owner int64) {
 	rec.Owner = 0
 	if rec.Pending() {
 		rec.Owner = owner
@@ -107,7 +109,7 @@ type Stats struct {
 }
 
 // add adds to s one record, in state st of size bytes, or with n = -1 takes it away.
-func (s *Stats) add(st RecordState, size int64, n int64) {
+func (s *Stats) Add(st RecordState, size int64, n int64) {
 	if st > 0 && int(st) < len(s.Keys) {
 		s.Keys[st] += n
 		s.Bytes[st] += n * size
@@ -115,59 +117,52 @@ func (s *Stats) add(st RecordState, size int64, n int64) {
 }
 
 // replace takes old's record out of s and puts new's in: a write of the record.
-func (s *Stats) replace(old, new recordHead) {
-	s.add(old.State, old.Size, -1)
-	s.add(new.State, new.Size, 1)
+func (s *Stats) Replace(old, new Head) {
+	s.Add(old.State, old.Size, -1)
+	s.Add(new.State, new.Size, 1)
 }
 
 // addAll adds o to s: a backend's shares summed.
-func (s *Stats) addAll(o Stats) {
+func (s *Stats) AddAll(o Stats) {
 	for st := range s.Keys {
 		s.Keys[st] += o.Keys[st]
 		s.Bytes[st] += o.Bytes[st]
 	}
 }
 
-// Open opens, or creates, the index that db names: a LevelDB directory, the one
-// backend so far. sync makes every write reach the disk before it returns, so that it
-// survives a power loss, not only a crash of the process.
-func Open(db string, sync bool) (Index, error) {
-	if strings.HasPrefix(db, etcdScheme) {
-		return OpenEtcd(db) // etcd makes every write durable itself
+// statsVersion is the first byte of EncodeStats' encoding.
+const statsVersion = 1
+
+// EncodeStats encodes s: its version byte, then for each state from writing to
+// deleting its keys and its bytes as varints.
+func EncodeStats(s Stats) []byte {
+	b := []byte{statsVersion}
+	for st := StateWriting; st <= StateDeleting; st++ {
+		b = binary.AppendVarint(b, s.Keys[st])
+		b = binary.AppendVarint(b, s.Bytes[st])
 	}
-	return OpenLevel(db, sync)
+	return b
 }
 
-// Exists reports whether db holds an index already, so that rebuild does not
-// overwrite one by mistake.
-func Exists(db string) (bool, error) {
-	if strings.HasPrefix(db, etcdScheme) {
-		return etcdIndexExists(db)
+// DecodeStats decodes what EncodeStats wrote.
+func DecodeStats(b []byte) (Stats, error) {
+	var s Stats
+	if len(b) < 1 || b[0] != statsVersion {
+		return s, fmt.Errorf("%w: statistics of unknown version", ErrBadRecord)
 	}
-	return levelIndexExists(db)
-}
-
-// Remove deletes the index that db names, for rebuild -force.
-func Remove(db string) error {
-	if strings.HasPrefix(db, etcdScheme) {
-		return removeEtcdIndex(db)
+	d := Decoder{b: b[1:]}
+	for st := StateWriting; st <= StateDeleting; st++ {
+		s.Keys[st], s.Bytes[st] = d.Varint(), d.Varint()
 	}
-	return removeLevelIndex(db)
-}
-
-// Clear readies db to be written anew, for rebuild and migrate: with force, an
-// index there is removed. It reports whether one is there still.
-func Clear(db string, force bool) (bool, error) {
-	exists, err := Exists(db)
-	if err != nil || !exists || !force {
-		return exists, err
+	if d.err || len(d.b) != 0 {
+		return s, fmt.Errorf("%w: statistics truncated or with trailing bytes", ErrBadRecord)
 	}
-	return false, Remove(db)
+	return s, nil
 }
 
 // scanPrefix is the range an Index scans for prefix: keys start with '/', so that the
 // index's own entries (pending ones) are never scanned.
-func scanPrefix(prefix string) string { return "/" + strings.TrimPrefix(prefix, "/") }
+func ScanPrefix(prefix string) string { return "/" + strings.TrimPrefix(prefix, "/") }
 
 // CountKeys counts the records in index.
 func CountKeys(index Index) (int64, error) {

@@ -67,8 +67,8 @@ func (u *MultipartUpload) UnmarshalBinary(data []byte) error {
 	if len(data) < 1 || data[0] != multipartVersion {
 		return fmt.Errorf("%w: upload of unknown version", ErrBadRecord)
 	}
-	d := recordDecoder{b: data[1:]}
-	v := MultipartUpload{Bucket: d.string1(), Key: d.string1(), Created: d.varint(), Completing: d.byte1() == 1}
+	d := Decoder{b: data[1:]}
+	v := MultipartUpload{Bucket: d.string1(), Key: d.string1(), Created: d.Varint(), Completing: d.byte1() == 1}
 	v.Meta = d.meta()
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: upload truncated or with trailing bytes", ErrBadRecord)
@@ -95,8 +95,8 @@ func (p *UploadPart) UnmarshalBinary(data []byte) error {
 	if len(data) < 1 || data[0] != multipartVersion {
 		return fmt.Errorf("%w: part of unknown version", ErrBadRecord)
 	}
-	d := recordDecoder{b: data[1:]}
-	v := UploadPart{Token: d.string1(), Done: d.byte1() == 1, Size: d.varint(), Created: d.varint(), MD5: d.string1()}
+	d := Decoder{b: data[1:]}
+	v := UploadPart{Token: d.string1(), Done: d.byte1() == 1, Size: d.Varint(), Created: d.Varint(), MD5: d.string1()}
 	v.Volumes, v.Leftovers = d.strings(), d.strings()
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: part truncated or with trailing bytes", ErrBadRecord)

@@ -286,11 +286,11 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 	if len(b) < 2 || b[0] < 1 || b[0] > recordVersion {
 		return fmt.Errorf("%w: unknown version", ErrBadRecord)
 	}
-	d := recordDecoder{b: b[2:]}
+	d := Decoder{b: b[2:]}
 	rec := Record{State: RecordState(b[1])}
 	rec.Sub = int(d.uvarint())
-	rec.Size = d.varint()
-	rec.Time = d.varint()
+	rec.Size = d.Varint()
+	rec.Time = d.Varint()
 	if sum := d.bytes(uint64(d.byte1())); len(sum) > 0 {
 		rec.MD5 = hex.EncodeToString(sum)
 	}
@@ -303,7 +303,7 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 		rec.Stale = d.gens()
 		rec.Meta = d.meta()
 		rec.ETag = d.string1()
-		rec.Modified = d.varint()
+		rec.Modified = d.Varint()
 	} else {
 		// Before version 3 a record was written only with its value.
 		rec.Modified = rec.Time
@@ -313,7 +313,7 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 		rec.Unmarked = d.strings()
 	}
 	if b[0] >= 5 {
-		rec.Owner = d.varint()
+		rec.Owner = d.Varint()
 		switch d.byte1() {
 		case 0:
 		case 1:
@@ -332,33 +332,33 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 // recordHead is the start of an encoded record: what LevelIndex reads of the record
 // it replaces before every write, its revision (Time) to compare and its state and size
 // to keep its statistics.
-type recordHead struct {
+type Head struct {
 	Time  int64
 	State RecordState
 	Size  int64
 }
 
 // readRecordHead reads only the head of an encoded record.
-func readRecordHead(b []byte) (recordHead, error) {
+func ReadHead(b []byte) (Head, error) {
 	if len(b) < 2 || b[0] < 1 || b[0] > recordVersion {
-		return recordHead{}, fmt.Errorf("%w: unknown version", ErrBadRecord)
+		return Head{}, fmt.Errorf("%w: unknown version", ErrBadRecord)
 	}
-	d := recordDecoder{b: b[2:]}
+	d := Decoder{b: b[2:]}
 	d.uvarint()
-	h := recordHead{State: RecordState(b[1]), Size: d.varint(), Time: d.varint()}
+	h := Head{State: RecordState(b[1]), Size: d.Varint(), Time: d.Varint()}
 	if d.err {
-		return recordHead{}, fmt.Errorf("%w: truncated", ErrBadRecord)
+		return Head{}, fmt.Errorf("%w: truncated", ErrBadRecord)
 	}
 	return h, nil
 }
 
 // recordDecoder reads the parts of an encoded Record, remembering the first error.
-type recordDecoder struct {
+type Decoder struct {
 	b   []byte
 	err bool
 }
 
-func (d *recordDecoder) uvarint() uint64 {
+func (d *Decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.err = true
@@ -370,7 +370,7 @@ func (d *recordDecoder) uvarint() uint64 {
 
 // count reads the length of a list, which cannot be more than the bytes left, so that
 // a corrupt record never makes a huge allocation.
-func (d *recordDecoder) count() uint64 {
+func (d *Decoder) count() uint64 {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.err = true
@@ -379,7 +379,7 @@ func (d *recordDecoder) count() uint64 {
 	return n
 }
 
-func (d *recordDecoder) strings() []string {
+func (d *Decoder) strings() []string {
 	n := d.count()
 	if n == 0 {
 		return nil
@@ -392,20 +392,20 @@ func (d *recordDecoder) strings() []string {
 }
 
 // gens reads what appendGens wrote.
-func (d *recordDecoder) gens() []StaleGen {
+func (d *Decoder) gens() []StaleGen {
 	n := d.count()
 	if n == 0 {
 		return nil
 	}
 	gens := make([]StaleGen, 0, n)
 	for range n {
-		gens = append(gens, StaleGen{Gen: d.uvarint(), Time: d.varint(), Volumes: d.strings()})
+		gens = append(gens, StaleGen{Gen: d.uvarint(), Time: d.Varint(), Volumes: d.strings()})
 	}
 	return gens
 }
 
 // meta reads what appendMeta wrote.
-func (d *recordDecoder) meta() []MetaHeader {
+func (d *Decoder) meta() []MetaHeader {
 	n := d.count()
 	if n == 0 {
 		return nil
@@ -417,22 +417,22 @@ func (d *recordDecoder) meta() []MetaHeader {
 	return meta
 }
 
-func (d *recordDecoder) string1() string { return string(d.bytes(d.uvarint())) }
+func (d *Decoder) string1() string { return string(d.bytes(d.uvarint())) }
 
 // varint undoes binary.AppendVarint's zig-zag encoding.
-func (d *recordDecoder) varint() int64 {
+func (d *Decoder) Varint() int64 {
 	u := d.uvarint()
 	return int64(u>>1) ^ -int64(u&1)
 }
 
-func (d *recordDecoder) byte1() byte {
+func (d *Decoder) byte1() byte {
 	if b := d.bytes(1); len(b) == 1 {
 		return b[0]
 	}
 	return 0
 }
 
-func (d *recordDecoder) bytes(n uint64) []byte {
+func (d *Decoder) bytes(n uint64) []byte {
 	if n > uint64(len(d.b)) {
 		d.err = true
 		return nil

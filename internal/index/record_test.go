@@ -76,7 +76,7 @@ func TestRecordGolden(t *testing.T) {
 		t.Fatalf("v5 decoded %+v, %v; want %+v", rec, err, want5)
 	}
 	for _, enc := range []string{v1, v2, v3, v4, v5} {
-		if h, err := readRecordHead([]byte(enc)); err != nil || h != (recordHead{Time: 42, State: StateLive, Size: 5}) {
+		if h, err := ReadHead([]byte(enc)); err != nil || h != (Head{Time: 42, State: StateLive, Size: 5}) {
 			t.Fatalf("readRecordHead(%q) = %+v, %v; want time 42, live, 5 bytes", enc, h, err)
 		}
 	}

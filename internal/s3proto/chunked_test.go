@@ -2,7 +2,6 @@ package s3proto
 
 import (
 	"bytes"
-	"davkv/internal/testenv"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"davkv/internal/testenv"
 )
 
 // awsExampleAuth is the signature of AWS's published example of a signed aws-chunked

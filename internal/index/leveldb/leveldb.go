@@ -1,4 +1,4 @@
-package index
+package leveldb
 
 // The embedded LevelDB index: records in key order, pending entries beside them, and
 // conditional writes under striped locks.
@@ -19,6 +19,8 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"davkv/internal/index"
 )
 
 // LevelIndex is the Index in an embedded LevelDB directory, which one process at a
@@ -36,7 +38,7 @@ import (
 // stripes is exact however the process stops. Which keys a stripe holds changes from
 // one process to the next (its hash seed does), which matters not: only the sum is
 // read.
-type LevelIndex struct {
+type Index struct {
 	db      *leveldb.DB
 	sync    bool
 	seed    maphash.Seed
@@ -55,9 +57,9 @@ type levelStripe struct {
 	// usually follows at once (a PUT's second write, a DELETE's), compares without
 	// reading the record back. Only this process writes the database, under the
 	// stripe's lock, so an entry is always the record's; a key without one is read.
-	written map[string]recordHead
+	written map[string]index.Head
 	// stats is the stripe's share of the statistics, as stored at statsPrefix + id.
-	stats Stats
+	stats index.Stats
 }
 
 // stripeMemory bounds each stripe's written revisions.
@@ -67,7 +69,7 @@ const stripeMemory = 16
 // entryPrefix the entries of Index.PutEntry, as entryPrefix + space + "\x00" + name,
 // their value the entry's revision (8 bytes, big-endian) and then its own.
 // statsPrefix + the stripe's number stores a stripe's statistics (see
-// encodeStats); statsReady says they are kept, which indexes written before they
+// EncodeStats); statsReady says they are kept, which indexes written before they
 // were lack.
 const (
 	pendingPrefix = "\x00pending"
@@ -77,12 +79,12 @@ const (
 )
 
 // OpenLevel opens or creates the LevelDB index at path; see Open.
-func OpenLevel(path string, sync bool) (*LevelIndex, error) {
+func Open(path string, sync bool) (*Index, error) {
 	db, err := leveldb.OpenFile(path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
-	ix := &LevelIndex{db: db, sync: sync, seed: maphash.MakeSeed(), owner: rand.Int64N(math.MaxInt64) + 1}
+	ix := &Index{db: db, sync: sync, seed: maphash.MakeSeed(), owner: rand.Int64N(math.MaxInt64) + 1}
 	for i := range ix.stripes {
 		ix.stripes[i].id = byte(i)
 	}
@@ -95,11 +97,11 @@ func OpenLevel(path string, sync bool) (*LevelIndex, error) {
 
 // loadStats reads every stripe's statistics. An index written before they were kept
 // is counted once, here, with a scan of every record.
-func (ix *LevelIndex) loadStats() error {
+func (ix *Index) loadStats() error {
 	if _, err := ix.db.Get([]byte(statsReady), nil); errors.Is(err, leveldb.ErrNotFound) {
-		var total Stats
-		err := ix.Scan("", "", func(_ string, rec Record) (bool, error) {
-			total.add(rec.State, rec.Size, 1)
+		var total index.Stats
+		err := ix.Scan("", "", func(_ string, rec index.Record) (bool, error) {
+			total.Add(rec.State, rec.Size, 1)
 			return true, nil
 		})
 		if err != nil {
@@ -111,7 +113,7 @@ func (ix *LevelIndex) loadStats() error {
 			batch.Delete(slices.Clone(it.Key()))
 		}
 		it.Release()
-		batch.Put([]byte(statsPrefix+"\x00"), encodeStats(total))
+		batch.Put([]byte(statsPrefix+"\x00"), index.EncodeStats(total))
 		batch.Put([]byte(statsReady), nil)
 		if err := ix.db.Write(batch, &opt.WriteOptions{Sync: true}); err != nil {
 			return fmt.Errorf("store key counts: %w", err)
@@ -123,59 +125,29 @@ func (ix *LevelIndex) loadStats() error {
 	defer it.Release()
 	for it.Next() {
 		k := it.Key()[len(statsPrefix):]
-		st, err := decodeStats(it.Value())
+		st, err := index.DecodeStats(it.Value())
 		if err != nil || len(k) != 1 {
-			return fmt.Errorf("statistics %q: %w", it.Key(), errors.Join(err, ErrBadRecord))
+			return fmt.Errorf("statistics %q: %w", it.Key(), errors.Join(err, index.ErrBadRecord))
 		}
 		ix.stripes[k[0]].stats = st
 	}
 	return it.Error()
 }
 
-// statsVersion is the first byte of encodeStats' encoding.
-const statsVersion = 1
-
-// encodeStats encodes s: its version byte, then for each state from writing to
-// deleting its keys and its bytes as varints.
-func encodeStats(s Stats) []byte {
-	b := []byte{statsVersion}
-	for st := StateWriting; st <= StateDeleting; st++ {
-		b = binary.AppendVarint(b, s.Keys[st])
-		b = binary.AppendVarint(b, s.Bytes[st])
-	}
-	return b
-}
-
-// decodeStats decodes what encodeStats wrote.
-func decodeStats(b []byte) (Stats, error) {
-	var s Stats
-	if len(b) < 1 || b[0] != statsVersion {
-		return s, fmt.Errorf("%w: statistics of unknown version", ErrBadRecord)
-	}
-	d := recordDecoder{b: b[1:]}
-	for st := StateWriting; st <= StateDeleting; st++ {
-		s.Keys[st], s.Bytes[st] = d.varint(), d.varint()
-	}
-	if d.err || len(d.b) != 0 {
-		return s, fmt.Errorf("%w: statistics truncated or with trailing bytes", ErrBadRecord)
-	}
-	return s, nil
-}
-
 // Stats sums the stripes' statistics.
-func (ix *LevelIndex) Stats() (Stats, error) {
-	var total Stats
+func (ix *Index) Stats() (index.Stats, error) {
+	var total index.Stats
 	for i := range ix.stripes {
 		s := &ix.stripes[i]
 		s.mu.Lock()
-		total.addAll(s.stats)
+		total.AddAll(s.stats)
 		s.mu.Unlock()
 	}
 	return total, nil
 }
 
 // levelIndexExists reports whether path holds a LevelDB database.
-func levelIndexExists(path string) (bool, error) {
+func Exists(path string) (bool, error) {
 	_, err := os.Stat(filepath.Join(path, "CURRENT"))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -186,7 +158,7 @@ func levelIndexExists(path string) (bool, error) {
 	return true, nil
 }
 
-func removeLevelIndex(path string) error {
+func Remove(path string) error {
 	if err := os.RemoveAll(path); err != nil {
 		return fmt.Errorf("remove index %s: %w", path, err)
 	}
@@ -194,14 +166,14 @@ func removeLevelIndex(path string) error {
 }
 
 // Close closes the database.
-func (ix *LevelIndex) Close() error { return ix.db.Close() }
+func (ix *Index) Close() error { return ix.db.Close() }
 
 // Get returns key's record.
-func (ix *LevelIndex) Get(key string) (Record, error) {
-	var rec Record
+func (ix *Index) Get(key string) (index.Record, error) {
+	var rec index.Record
 	b, err := ix.db.Get([]byte(key), nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
-		return rec, ErrNotFound
+		return rec, index.ErrNotFound
 	}
 	if err != nil {
 		return rec, fmt.Errorf("index get: %w", err)
@@ -214,7 +186,7 @@ func (ix *LevelIndex) Get(key string) (Record, error) {
 }
 
 // lock locks key's stripe and returns it, to be unlocked.
-func (ix *LevelIndex) lock(key string) *levelStripe {
+func (ix *Index) lock(key string) *levelStripe {
 	s := &ix.stripes[maphash.String(ix.seed, key)%uint64(len(ix.stripes))]
 	s.mu.Lock()
 	return s
@@ -223,7 +195,7 @@ func (ix *LevelIndex) lock(key string) *levelStripe {
 // check returns an error wrapping ErrConflict unless what is stored at key is at
 // rev, which headOf reads from the stored bytes, with what else it reads. The caller
 // holds s, key's stripe.
-func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64, headOf func([]byte) (recordHead, error)) (recordHead, error) {
+func (ix *Index) check(s *levelStripe, op, key string, rev int64, headOf func([]byte) (index.Head, error)) (index.Head, error) {
 	cur, known := s.written[key]
 	if !known {
 		b, err := ix.db.Get([]byte(key), nil)
@@ -238,7 +210,7 @@ func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64, headOf fu
 		}
 	}
 	if cur.Time != rev {
-		return cur, fmt.Errorf("index %s %q: %w", op, key, ErrConflict)
+		return cur, fmt.Errorf("index %s %q: %w", op, key, index.ErrConflict)
 	}
 	return cur, nil
 }
@@ -246,20 +218,20 @@ func (ix *LevelIndex) check(s *levelStripe, op, key string, rev int64, headOf fu
 // restat adds to batch the stripe's statistics with old's record replaced by new's,
 // if that changes them, and returns them, for the caller to keep once the batch is
 // written. The caller holds s.
-func (s *levelStripe) restat(batch *leveldb.Batch, old, new recordHead) Stats {
+func (s *levelStripe) restat(batch *leveldb.Batch, old, new index.Head) index.Stats {
 	st := s.stats
 	if old.State == new.State && old.Size == new.Size {
 		return st
 	}
-	st.replace(old, new)
+	st.Replace(old, new)
 	if st != s.stats {
-		batch.Put(append([]byte(statsPrefix), s.id), encodeStats(st))
+		batch.Put(append([]byte(statsPrefix), s.id), index.EncodeStats(st))
 	}
 	return st
 }
 
 // wrote remembers that key's record is now at h (zero: deleted). The caller holds s.
-func (s *levelStripe) wrote(key string, h recordHead) {
+func (s *levelStripe) wrote(key string, h index.Head) {
 	if _, ok := s.written[key]; !ok && len(s.written) >= stripeMemory {
 		for k := range s.written { // forget any one
 			delete(s.written, k)
@@ -267,22 +239,22 @@ func (s *levelStripe) wrote(key string, h recordHead) {
 		}
 	}
 	if s.written == nil {
-		s.written = make(map[string]recordHead, stripeMemory)
+		s.written = make(map[string]index.Head, stripeMemory)
 	}
 	s.written[key] = h
 }
 
 // Put stores *rec for key if its record is still at rec.Rev.
-func (ix *LevelIndex) Put(key string, rec *Record) error {
+func (ix *Index) Put(key string, rec *index.Record) error {
 	s := ix.lock(key)
 	defer s.mu.Unlock()
-	old, err := ix.check(s, "put", key, rec.Rev, readRecordHead)
+	old, err := ix.check(s, "put", key, rec.Rev, index.ReadHead)
 	if err != nil {
 		return err
 	}
 	stored := *rec
 	stored.Time = max(time.Now().UnixNano(), rec.Rev+1)
-	stampOwner(&stored, ix.owner)
+	index.StampOwner(&stored, ix.owner)
 	b, err := stored.MarshalBinary()
 	if err != nil {
 		return err
@@ -294,7 +266,7 @@ func (ix *LevelIndex) Put(key string, rec *Record) error {
 	} else {
 		batch.Delete([]byte(pendingPrefix + key))
 	}
-	head := recordHead{Time: stored.Time, State: rec.State, Size: rec.Size}
+	head := index.Head{Time: stored.Time, State: rec.State, Size: rec.Size}
 	stats := s.restat(batch, old, head)
 	if err := ix.db.Write(batch, &opt.WriteOptions{Sync: ix.sync}); err != nil {
 		delete(s.written, key) // the write may have landed or not: read it next time
@@ -307,28 +279,28 @@ func (ix *LevelIndex) Put(key string, rec *Record) error {
 }
 
 // Delete removes key if its record is still at rev.
-func (ix *LevelIndex) Delete(key string, rev int64) error {
+func (ix *Index) Delete(key string, rev int64) error {
 	s := ix.lock(key)
 	defer s.mu.Unlock()
-	old, err := ix.check(s, "delete", key, rev, readRecordHead)
+	old, err := ix.check(s, "delete", key, rev, index.ReadHead)
 	if err != nil || rev == 0 {
 		return err
 	}
 	batch := new(leveldb.Batch)
 	batch.Delete([]byte(key))
 	batch.Delete([]byte(pendingPrefix + key))
-	stats := s.restat(batch, old, recordHead{})
+	stats := s.restat(batch, old, index.Head{})
 	if err := ix.db.Write(batch, &opt.WriteOptions{Sync: ix.sync}); err != nil {
 		delete(s.written, key)
 		return fmt.Errorf("index delete: %w", err)
 	}
 	s.stats = stats
-	s.wrote(key, recordHead{})
+	s.wrote(key, index.Head{})
 	return nil
 }
 
 // Pending calls fn for every key with a pending entry.
-func (ix *LevelIndex) Pending(fn func(key string) (bool, error)) error {
+func (ix *Index) Pending(fn func(key string) (bool, error)) error {
 	it := ix.db.NewIterator(util.BytesPrefix([]byte(pendingPrefix)), nil)
 	defer it.Release()
 	for it.Next() {
@@ -345,8 +317,8 @@ func (ix *LevelIndex) Pending(fn func(key string) (bool, error)) error {
 
 // Scan calls fn for every key with prefix, from start on, from one snapshot of the
 // database.
-func (ix *LevelIndex) Scan(prefix, start string, fn func(key string, rec Record) (bool, error)) error {
-	prefix = scanPrefix(prefix)
+func (ix *Index) Scan(prefix, start string, fn func(key string, rec index.Record) (bool, error)) error {
+	prefix = index.ScanPrefix(prefix)
 	it := ix.db.NewIterator(util.BytesPrefix([]byte(prefix)), nil)
 	defer it.Release()
 	ok := it.First()
@@ -354,7 +326,7 @@ func (ix *LevelIndex) Scan(prefix, start string, fn func(key string, rec Record)
 		ok = it.Seek([]byte(start))
 	}
 	for ; ok; ok = it.Next() {
-		var rec Record
+		var rec index.Record
 		if err := rec.UnmarshalBinary(it.Value()); err != nil {
 			return fmt.Errorf("index scan at %q: %w", it.Key(), err)
 		}
@@ -374,10 +346,10 @@ func (ix *LevelIndex) Scan(prefix, start string, fn func(key string, rec Record)
 func entryKey(space, name string) string { return entryPrefix + space + "\x00" + name }
 
 // GetEntry returns name's value in space.
-func (ix *LevelIndex) GetEntry(space, name string) ([]byte, int64, error) {
+func (ix *Index) GetEntry(space, name string) ([]byte, int64, error) {
 	b, err := ix.db.Get([]byte(entryKey(space, name)), nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
-		return nil, 0, ErrNotFound
+		return nil, 0, index.ErrNotFound
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("index get %s entry: %w", space, err)
@@ -386,30 +358,30 @@ func (ix *LevelIndex) GetEntry(space, name string) ([]byte, int64, error) {
 }
 
 // entryHead reads only an entry's revision.
-func entryHead(b []byte) (recordHead, error) {
+func entryHead(b []byte) (index.Head, error) {
 	_, rev, err := decodeEntry(b)
-	return recordHead{Time: rev}, err
+	return index.Head{Time: rev}, err
 }
 
 // decodeEntry splits a stored entry into its value and revision.
 func decodeEntry(b []byte) ([]byte, int64, error) {
 	if len(b) < 8 {
-		return nil, 0, fmt.Errorf("%w: entry of %d bytes", ErrBadRecord, len(b))
+		return nil, 0, fmt.Errorf("%w: entry of %d bytes", index.ErrBadRecord, len(b))
 	}
 	return b[8:], int64(binary.BigEndian.Uint64(b)), nil
 }
 
 // Owner returns this process's owner ID.
-func (ix *LevelIndex) Owner() int64 { return ix.owner }
+func (ix *Index) Owner() int64 { return ix.owner }
 
 // Alive reports whether owner is this process: no other can have the index open.
-func (ix *LevelIndex) Alive(owner int64) (bool, error) { return owner == ix.owner, nil }
+func (ix *Index) Alive(owner int64) (bool, error) { return owner == ix.owner, nil }
 
 // Owners lists this process alone.
-func (ix *LevelIndex) Owners() ([]int64, error) { return []int64{ix.owner}, nil }
+func (ix *Index) Owners() ([]int64, error) { return []int64{ix.owner}, nil }
 
 // PutEntry stores value as name in space if the entry is still at rev.
-func (ix *LevelIndex) PutEntry(space, name string, value []byte, rev int64) (int64, error) {
+func (ix *Index) PutEntry(space, name string, value []byte, rev int64) (int64, error) {
 	key := entryKey(space, name)
 	s := ix.lock(key)
 	defer s.mu.Unlock()
@@ -422,12 +394,12 @@ func (ix *LevelIndex) PutEntry(space, name string, value []byte, rev int64) (int
 		delete(s.written, key)
 		return 0, fmt.Errorf("index put %s entry: %w", space, err)
 	}
-	s.wrote(key, recordHead{Time: next})
+	s.wrote(key, index.Head{Time: next})
 	return next, nil
 }
 
 // DeleteEntry removes name from space if the entry is still at rev.
-func (ix *LevelIndex) DeleteEntry(space, name string, rev int64) error {
+func (ix *Index) DeleteEntry(space, name string, rev int64) error {
 	key := entryKey(space, name)
 	s := ix.lock(key)
 	defer s.mu.Unlock()
@@ -438,12 +410,12 @@ func (ix *LevelIndex) DeleteEntry(space, name string, rev int64) error {
 		delete(s.written, key)
 		return fmt.Errorf("index delete %s entry: %w", space, err)
 	}
-	s.wrote(key, recordHead{})
+	s.wrote(key, index.Head{})
 	return nil
 }
 
 // Entries calls fn for every entry of space from start on.
-func (ix *LevelIndex) Entries(space, start string, fn func(name string, value []byte, rev int64) (bool, error)) error {
+func (ix *Index) Entries(space, start string, fn func(name string, value []byte, rev int64) (bool, error)) error {
 	prefix := entryKey(space, "")
 	it := ix.db.NewIterator(util.BytesPrefix([]byte(prefix)), nil)
 	defer it.Release()

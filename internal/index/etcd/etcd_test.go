@@ -1,4 +1,4 @@
-package index
+package etcd
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"davkv/internal/index"
+	"davkv/internal/index/indextest"
 	"davkv/internal/testenv"
 )
 
@@ -43,22 +45,22 @@ func TestParseEtcdDB(t *testing.T) {
 // when two masters (two clients) write at once and contend for the shards.
 func TestEtcdIndexStats(t *testing.T) {
 	e := testenv.StartEtcd(t, 3)
-	open := func() Index {
-		index, err := Open(e.DB("/stats"), false)
+	open := func() index.Index {
+		ix, err := Open(e.DB("/stats"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { index.Close() })
-		return index
+		t.Cleanup(func() { ix.Close() })
+		return ix
 	}
 	a, b := open(), open()
-	final := checkIndexStats(t, a)
+	final := indextest.CheckStats(t, a)
 	var wg sync.WaitGroup
-	for w, index := range []Index{a, b} {
+	for w, ix := range []index.Index{a, b} {
 		wg.Go(func() {
 			for i := range 40 {
-				rec := Record{State: StateLive, Size: 10}
-				if err := index.Put(fmt.Sprintf("/many/%d/%d", w, i), &rec); err != nil {
+				rec := index.Record{State: index.StateLive, Size: 10}
+				if err := ix.Put(fmt.Sprintf("/many/%d/%d", w, i), &rec); err != nil {
 					t.Error(err)
 					return
 				}
@@ -66,11 +68,27 @@ func TestEtcdIndexStats(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	final.Keys[StateLive] += 80
-	final.Bytes[StateLive] += 800
-	for _, index := range []Index{a, b} {
-		if got := indexStats(t, index); got != final {
+	final.Keys[index.StateLive] += 80
+	final.Bytes[index.StateLive] += 800
+	for _, ix := range []index.Index{a, b} {
+		if got := indextest.ReadStats(t, ix); got != final {
 			t.Fatalf("after two writers: %+v, want %+v", got, final)
 		}
 	}
+}
+
+// TestConformance runs the suite every backend passes on etcd: each test on a prefix of
+// its own in one 3-member cluster.
+func TestConformance(t *testing.T) {
+	e := testenv.StartEtcd(t, 3)
+	n := 0
+	indextest.Run(t, func(t *testing.T) index.Index {
+		n++
+		ix, err := Open(e.DB(fmt.Sprintf("/conformance%d", n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ix.Close() })
+		return ix
+	})
 }
