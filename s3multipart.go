@@ -1,14 +1,13 @@
 package main
 
 // S3 multipart uploads: create, upload parts (streamed and replicated as a PUT is, or
-// copied from an object), list, abort, and complete, which streams the parts in order
-// into one write of the object: a plain file on each replica, as a PUT makes, so that
-// native GETs, rebuild, rebalance and verify know nothing of multipart.
+// copied from an object), list and abort; completing one (s3complete.go) streams the
+// parts in order into one write of the object: a plain file on each replica, as a PUT
+// makes, so that native GETs, rebuild, rebalance and verify know nothing of multipart.
 
 import (
 	"cmp"
 	"context"
-	"crypto/md5"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -18,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -240,55 +238,6 @@ func (m *Master) putPart(name string, p index.UploadPart, rev int64) (int64, err
 	return m.index.PutEntry(index.PartSpace, name, b, rev)
 }
 
-// uploadParts calls fn with every part entry of upload id, in part number order.
-func uploadParts(idx index.Index, id string, fn func(n int, p index.UploadPart, rev int64) (bool, error)) error {
-	prefix := id + "/"
-	return idx.Entries(index.PartSpace, prefix, func(name string, value []byte, rev int64) (bool, error) {
-		num, ok := strings.CutPrefix(name, prefix)
-		if !ok {
-			return false, nil
-		}
-		n, err := strconv.Atoi(num)
-		if err != nil {
-			return false, fmt.Errorf("%w: part entry %q", index.ErrBadRecord, name)
-		}
-		var p index.UploadPart
-		if err := p.UnmarshalBinary(value); err != nil {
-			return false, err
-		}
-		return fn(n, p, rev)
-	})
-}
-
-// removeUpload deletes every part of upload id, files then entries, then the upload:
-// what AbortMultipartUpload, a completion and the removal of abandoned uploads share.
-// What fails stays recorded, for the next try.
-func removeUpload(ctx context.Context, idx index.Index, client *VolumeClient, id string) error {
-	var errs []error
-	err := uploadParts(idx, id, func(n int, p index.UploadPart, rev int64) (bool, error) {
-		if err := deletePaths(ctx, client, append(p.Volumes, p.Leftovers...), layout.PartPath(id, n, p.Token)); err != nil {
-			errs = append(errs, err)
-			return true, nil
-		}
-		errs = append(errs, idx.DeleteEntry(index.PartSpace, index.PartName(id, n), rev))
-		return true, nil
-	})
-	if err = errors.Join(append(errs, err)...); err != nil {
-		return fmt.Errorf("remove upload %s: %w", id, err)
-	}
-	_, rev, err := idx.GetEntry(index.UploadSpace, id)
-	if errors.Is(err, index.ErrNotFound) {
-		return nil
-	}
-	if err == nil {
-		err = idx.DeleteEntry(index.UploadSpace, id, rev)
-	}
-	if err != nil {
-		return fmt.Errorf("remove upload %s: %w", id, err)
-	}
-	return nil
-}
-
 // s3AbortMultipartUpload removes r's upload and its parts.
 func (m *Master) s3AbortMultipartUpload(w http.ResponseWriter, r *s3Request) error {
 	id, _, _, err := m.upload(r)
@@ -300,180 +249,6 @@ func (m *Master) s3AbortMultipartUpload(w http.ResponseWriter, r *s3Request) err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// completeUpload is CompleteMultipartUpload's body.
-type completeUpload struct {
-	Parts []struct {
-		PartNumber int
-		ETag       string
-	} `xml:"Part"`
-}
-
-type completeUploadResult struct {
-	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
-	Xmlns    string   `xml:"xmlns,attr"`
-	Location string
-	Bucket   string
-	Key      string
-	ETag     string
-}
-
-// s3CompleteMultipartUpload checks the part list against the parts, then writes the
-// object from them, in order, as one value. It answers 200 at once and sends a space
-// every few seconds while it writes, so that clients do not time out, then the result,
-// or the error, as XML, as S3 does.
-func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) error {
-	id, u, rev, err := m.upload(r)
-	if err != nil {
-		return err
-	}
-	body, err := readSmallBody(r)
-	if err != nil {
-		return err
-	}
-	var list completeUpload
-	if err := xml.Unmarshal(body, &list); err != nil || len(list.Parts) == 0 {
-		return s3proto.Errorf(s3proto.ErrMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
-	}
-	parts := map[int]index.UploadPart{}
-	if err := uploadParts(m.index, id, func(n int, p index.UploadPart, _ int64) (bool, error) {
-		if p.Done {
-			parts[n] = p
-		}
-		return true, nil
-	}); err != nil {
-		return err
-	}
-	var chosen []index.UploadPart
-	var total int64
-	sums := md5.New()
-	for i, lp := range list.Parts {
-		if i > 0 && lp.PartNumber <= list.Parts[i-1].PartNumber {
-			return s3proto.Errorf(s3proto.ErrInvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number.")
-		}
-		p, ok := parts[lp.PartNumber]
-		if !ok || strings.Trim(lp.ETag, `"`) != p.MD5 {
-			return s3proto.Errorf(s3proto.ErrInvalidPart, "Part %d was not uploaded, or its ETag %s is not the part's.", lp.PartNumber, lp.ETag)
-		}
-		if i < len(list.Parts)-1 && p.Size < minPartSize {
-			return s3proto.Errorf(s3proto.ErrEntityTooSmall, "Part %d has %d bytes; every part but the last must have at least %d.", lp.PartNumber, p.Size, minPartSize)
-		}
-		sum, err := hex.DecodeString(p.MD5)
-		if err != nil {
-			return fmt.Errorf("part %d: %w: md5 %q", lp.PartNumber, index.ErrBadRecord, p.MD5)
-		}
-		sums.Write(sum)
-		chosen = append(chosen, p)
-		total += p.Size
-	}
-	if !u.Completing {
-		u.Completing = true
-		b, err := u.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		if _, err := m.index.PutEntry(index.UploadSpace, id, b, rev); err != nil {
-			return err
-		}
-	}
-
-	w.Header().Set("Content-Type", "application/xml")
-	w.WriteHeader(http.StatusOK)
-	io.WriteString(w, xml.Header)
-	stop := m.keepAlive(w)
-	// The client may go: the object is written all the same, as S3 does.
-	ctx := context.WithoutCancel(r.Context())
-	key := "/" + r.bucket + "/" + r.key
-	numbers := make([]int, len(list.Parts))
-	for i, lp := range list.Parts {
-		numbers[i] = lp.PartNumber
-	}
-	etag := fmt.Sprintf("%s-%d", md5Hex(sums.Sum(nil)), len(chosen))
-	rec, err := m.store(ctx, nil, key, &partsReader{m: m, ctx: ctx, id: id, numbers: numbers, parts: chosen}, total,
-		putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: u.Meta, ETag: etag})
-	stop()
-	if err != nil {
-		w.Write(s3proto.ErrorXML(asS3Error(err), r.URL.Path, r.id))
-		return answeredError{fmt.Errorf("complete upload %s: %w", id, err)}
-	}
-	b, err := xml.Marshal(completeUploadResult{Xmlns: s3Namespace, Location: r.URL.Path, Bucket: r.bucket, Key: r.key, ETag: objectETag(rec)})
-	if err != nil {
-		return fmt.Errorf("encode answer: %w", err)
-	}
-	w.Write(b)
-	if err := removeUpload(ctx, m.index, m.client, id); err != nil {
-		m.log.Warn("a completed upload's parts were not all deleted; the upload sweeper will", "upload", id, "err", err)
-	}
-	return nil
-}
-
-// keepAlive sends a space to w every CompleteKeepalive until the returned stop is
-// called; stop returns once no space is being written.
-func (m *Master) keepAlive(w http.ResponseWriter) (stop func()) {
-	every := m.cfg.CompleteKeepalive
-	if every == 0 {
-		every = 5 * time.Second
-	}
-	rc := http.NewResponseController(w)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				io.WriteString(w, " ")
-				rc.Flush()
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
-}
-
-// partsReader reads the parts of an upload, in order, each from the first of its
-// volumes that answers, each checked against its MD5 before its end is given: a
-// failure is the volumes', never the end of the value.
-type partsReader struct {
-	m       *Master
-	ctx     context.Context
-	id      string
-	numbers []int
-	parts   []index.UploadPart
-	cur     io.ReadCloser
-}
-
-func (pr *partsReader) Read(b []byte) (int, error) {
-	for {
-		if pr.cur == nil {
-			if len(pr.parts) == 0 {
-				return 0, io.EOF
-			}
-			p, n := pr.parts[0], pr.numbers[0]
-			body, err := pr.m.openFile(pr.ctx, layout.PartPath(pr.id, n, p.Token), p.Volumes, p.Size, 0, p.Size, false)
-			if err != nil {
-				return 0, &s3proto.Error{ErrorCode: s3proto.ErrServiceUnavailable, Message: fmt.Sprintf("Part %d could not be read; try again.", n), Err: err}
-			}
-			check := &s3proto.BodyCheck{Header: fmt.Sprintf("part %d", n), Hash: md5.New(), Want: p.MD5, Hex: true, Code: s3proto.ErrInternalError}
-			pr.cur = struct {
-				io.Reader
-				io.Closer
-			}{&s3proto.CheckedBody{Body: copyBody{body}, Checks: []*s3proto.BodyCheck{check}}, body}
-		}
-		k, err := pr.cur.Read(b)
-		if err == io.EOF {
-			pr.cur.Close()
-			pr.cur, pr.parts, pr.numbers = nil, pr.parts[1:], pr.numbers[1:]
-			if k == 0 {
-				continue
-			}
-			err = nil
-		}
-		return k, err
-	}
 }
 
 type listPartsResult struct {
@@ -632,41 +407,4 @@ func (m *Master) s3ListMultipartUploads(w http.ResponseWriter, r *s3Request) err
 		return s3proto.Errorf(s3proto.ErrInvalidArgument, "encoding-type must be url.")
 	}
 	return writeXML(w, r, res)
-}
-
-// sweepUploads removes the uploads older than UploadGrace, now and every hour, until
-// ctx ends.
-func (m *Master) sweepUploads(ctx context.Context) {
-	grace := m.cfg.UploadGrace
-	if grace == 0 {
-		grace = 7 * 24 * time.Hour
-	}
-	for {
-		var old []string
-		err := m.index.Entries(index.UploadSpace, "", func(id string, value []byte, _ int64) (bool, error) {
-			var u index.MultipartUpload
-			if err := u.UnmarshalBinary(value); err != nil {
-				return false, err
-			}
-			if time.Since(time.Unix(0, u.Created)) > grace {
-				old = append(old, id)
-			}
-			return ctx.Err() == nil, nil
-		})
-		if err != nil {
-			m.log.Warn("listing multipart uploads failed", "err", err)
-		}
-		for _, id := range old {
-			if err := removeUpload(ctx, m.index, m.client, id); err != nil {
-				m.log.Warn("an abandoned multipart upload was not removed; the next sweep will try again", "upload", id, "err", err)
-			} else {
-				m.log.Info("removed an abandoned multipart upload", "upload", id, "older than", grace)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Hour):
-		}
-	}
 }

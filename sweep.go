@@ -3,7 +3,8 @@ package main
 // The sweeper: deletes old replicas (after rebalancing, or what a volume that gave up
 // on a PUT may hold) once their grace period is over, finishes deletes and unlinks
 // that a volume was away for, retrying with back-off for as long as the record needs
-// it, and at once when a volume comes back.
+// it, and at once when a volume comes back; and the hourly sweep of abandoned S3
+// multipart uploads.
 
 import (
 	"container/heap"
@@ -216,4 +217,41 @@ func (m *Master) downVolume(rec index.Record) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// sweepUploads removes the uploads older than UploadGrace, now and every hour, until
+// ctx ends.
+func (m *Master) sweepUploads(ctx context.Context) {
+	grace := m.cfg.UploadGrace
+	if grace == 0 {
+		grace = 7 * 24 * time.Hour
+	}
+	for {
+		var old []string
+		err := m.index.Entries(index.UploadSpace, "", func(id string, value []byte, _ int64) (bool, error) {
+			var u index.MultipartUpload
+			if err := u.UnmarshalBinary(value); err != nil {
+				return false, err
+			}
+			if time.Since(time.Unix(0, u.Created)) > grace {
+				old = append(old, id)
+			}
+			return ctx.Err() == nil, nil
+		})
+		if err != nil {
+			m.log.Warn("listing multipart uploads failed", "err", err)
+		}
+		for _, id := range old {
+			if err := removeUpload(ctx, m.index, m.client, id); err != nil {
+				m.log.Warn("an abandoned multipart upload was not removed; the next sweep will try again", "upload", id, "err", err)
+			} else {
+				m.log.Info("removed an abandoned multipart upload", "upload", id, "older than", grace)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
 }

@@ -1,0 +1,195 @@
+package main
+
+// CompleteMultipartUpload: the parts read in order into one object, with spaces sent
+// meanwhile so that clients wait.
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"davkv/internal/index"
+	"davkv/internal/layout"
+	"davkv/internal/s3proto"
+)
+
+// completeUpload is CompleteMultipartUpload's body.
+type completeUpload struct {
+	Parts []struct {
+		PartNumber int
+		ETag       string
+	} `xml:"Part"`
+}
+
+type completeUploadResult struct {
+	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+	Xmlns    string   `xml:"xmlns,attr"`
+	Location string
+	Bucket   string
+	Key      string
+	ETag     string
+}
+
+// s3CompleteMultipartUpload checks the part list against the parts, then writes the
+// object from them, in order, as one value. It answers 200 at once and sends a space
+// every few seconds while it writes, so that clients do not time out, then the result,
+// or the error, as XML, as S3 does.
+func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) error {
+	id, u, rev, err := m.upload(r)
+	if err != nil {
+		return err
+	}
+	body, err := readSmallBody(r)
+	if err != nil {
+		return err
+	}
+	var list completeUpload
+	if err := xml.Unmarshal(body, &list); err != nil || len(list.Parts) == 0 {
+		return s3proto.Errorf(s3proto.ErrMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
+	}
+	parts := map[int]index.UploadPart{}
+	if err := uploadParts(m.index, id, func(n int, p index.UploadPart, _ int64) (bool, error) {
+		if p.Done {
+			parts[n] = p
+		}
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	var chosen []index.UploadPart
+	var total int64
+	sums := md5.New()
+	for i, lp := range list.Parts {
+		if i > 0 && lp.PartNumber <= list.Parts[i-1].PartNumber {
+			return s3proto.Errorf(s3proto.ErrInvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number.")
+		}
+		p, ok := parts[lp.PartNumber]
+		if !ok || strings.Trim(lp.ETag, `"`) != p.MD5 {
+			return s3proto.Errorf(s3proto.ErrInvalidPart, "Part %d was not uploaded, or its ETag %s is not the part's.", lp.PartNumber, lp.ETag)
+		}
+		if i < len(list.Parts)-1 && p.Size < minPartSize {
+			return s3proto.Errorf(s3proto.ErrEntityTooSmall, "Part %d has %d bytes; every part but the last must have at least %d.", lp.PartNumber, p.Size, minPartSize)
+		}
+		sum, err := hex.DecodeString(p.MD5)
+		if err != nil {
+			return fmt.Errorf("part %d: %w: md5 %q", lp.PartNumber, index.ErrBadRecord, p.MD5)
+		}
+		sums.Write(sum)
+		chosen = append(chosen, p)
+		total += p.Size
+	}
+	if !u.Completing {
+		u.Completing = true
+		b, err := u.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if _, err := m.index.PutEntry(index.UploadSpace, id, b, rev); err != nil {
+			return err
+		}
+	}
+
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, xml.Header)
+	stop := m.keepAlive(w)
+	// The client may go: the object is written all the same, as S3 does.
+	ctx := context.WithoutCancel(r.Context())
+	key := "/" + r.bucket + "/" + r.key
+	numbers := make([]int, len(list.Parts))
+	for i, lp := range list.Parts {
+		numbers[i] = lp.PartNumber
+	}
+	etag := fmt.Sprintf("%s-%d", md5Hex(sums.Sum(nil)), len(chosen))
+	rec, err := m.store(ctx, nil, key, &partsReader{m: m, ctx: ctx, id: id, numbers: numbers, parts: chosen}, total,
+		putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: u.Meta, ETag: etag})
+	stop()
+	if err != nil {
+		w.Write(s3proto.ErrorXML(asS3Error(err), r.URL.Path, r.id))
+		return answeredError{fmt.Errorf("complete upload %s: %w", id, err)}
+	}
+	b, err := xml.Marshal(completeUploadResult{Xmlns: s3Namespace, Location: r.URL.Path, Bucket: r.bucket, Key: r.key, ETag: objectETag(rec)})
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	w.Write(b)
+	if err := removeUpload(ctx, m.index, m.client, id); err != nil {
+		m.log.Warn("a completed upload's parts were not all deleted; the upload sweeper will", "upload", id, "err", err)
+	}
+	return nil
+}
+
+// keepAlive sends a space to w every CompleteKeepalive until the returned stop is
+// called; stop returns once no space is being written.
+func (m *Master) keepAlive(w http.ResponseWriter) (stop func()) {
+	every := m.cfg.CompleteKeepalive
+	if every == 0 {
+		every = 5 * time.Second
+	}
+	rc := http.NewResponseController(w)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				io.WriteString(w, " ")
+				rc.Flush()
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// partsReader reads the parts of an upload, in order, each from the first of its
+// volumes that answers, each checked against its MD5 before its end is given: a
+// failure is the volumes', never the end of the value.
+type partsReader struct {
+	m       *Master
+	ctx     context.Context
+	id      string
+	numbers []int
+	parts   []index.UploadPart
+	cur     io.ReadCloser
+}
+
+func (pr *partsReader) Read(b []byte) (int, error) {
+	for {
+		if pr.cur == nil {
+			if len(pr.parts) == 0 {
+				return 0, io.EOF
+			}
+			p, n := pr.parts[0], pr.numbers[0]
+			body, err := pr.m.openFile(pr.ctx, layout.PartPath(pr.id, n, p.Token), p.Volumes, p.Size, 0, p.Size, false)
+			if err != nil {
+				return 0, &s3proto.Error{ErrorCode: s3proto.ErrServiceUnavailable, Message: fmt.Sprintf("Part %d could not be read; try again.", n), Err: err}
+			}
+			check := &s3proto.BodyCheck{Header: fmt.Sprintf("part %d", n), Hash: md5.New(), Want: p.MD5, Hex: true, Code: s3proto.ErrInternalError}
+			pr.cur = struct {
+				io.Reader
+				io.Closer
+			}{&s3proto.CheckedBody{Body: copyBody{body}, Checks: []*s3proto.BodyCheck{check}}, body}
+		}
+		k, err := pr.cur.Read(b)
+		if err == io.EOF {
+			pr.cur.Close()
+			pr.cur, pr.parts, pr.numbers = nil, pr.parts[1:], pr.numbers[1:]
+			if k == 0 {
+				continue
+			}
+			err = nil
+		}
+		return k, err
+	}
+}
