@@ -46,9 +46,11 @@ type Master struct {
 	client     *VolumeClient
 	health     *Health
 	rebalancer *Rebalancer
-	locks      keyLocks
-	log        *slog.Logger
-	buffers    sync.Pool
+	// s3 serves the requests that speak S3.
+	s3      *s3API
+	locks   keyLocks
+	log     *slog.Logger
+	buffers sync.Pool
 	// background runs the health probes and sweepLeftovers.
 	background sync.WaitGroup
 	sweepMu    sync.Mutex
@@ -78,6 +80,7 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 		health:    NewHealth(client, cfg.Volumes, healthInterval),
 		log:       log,
 	}
+	m.s3 = &s3API{m}
 	m.rebalancer = &Rebalancer{Client: client, Placement: m.placement, Index: idx, Grace: cfg.Grace, Health: m.health}
 	m.health.Back = m.volumeBack
 	if !cfg.NoMetrics {
@@ -232,7 +235,7 @@ func (m *Master) lockBackground(ctx context.Context, key string) (index.Record, 
 // ServeHTTP parses the request, checks it, and hands it to the method's handler,
 // counted in the metrics.
 func (m *Master) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s3 := m.isS3(r)
+	s3 := m.s3.isS3(r)
 	if m.metrics == nil {
 		m.handle(w, r, s3)
 		return
@@ -255,7 +258,7 @@ func (m *Master) handle(w http.ResponseWriter, r *http.Request, s3 bool) {
 	key := r.URL.Path
 	var err error
 	if s3 {
-		m.serveS3(w, r)
+		m.s3.serveS3(w, r)
 	} else if err = m.serve(w, r, key); err != nil {
 		m.writeError(w, r, key, err)
 	}

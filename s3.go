@@ -32,10 +32,14 @@ var s3SubResources = []string{
 	"X-Amz-Algorithm", "X-Amz-Signature",
 }
 
+// s3API is the S3 front of a Master: its handlers speak S3 to the index and the volumes
+// that the native API uses, so that the Master's own methods are the native API's.
+type s3API struct{ *Master }
+
 // isS3 reports whether r is an S3 request: signed by AWS's rules, with an S3
 // sub-resource, or (with -s3domain) addressed to a bucket's host name. Anything else
 // is the native API.
-func (m *Master) isS3(r *http.Request) bool {
+func (m *s3API) isS3(r *http.Request) bool {
 	if auth := r.Header["Authorization"]; len(auth) > 0 && (strings.HasPrefix(auth[0], "AWS4-") || strings.HasPrefix(auth[0], "AWS ")) {
 		return true
 	}
@@ -55,7 +59,7 @@ func (m *Master) isS3(r *http.Request) bool {
 }
 
 // s3Bucket returns the bucket a virtual-host request names (bucket.S3Domain), or "".
-func (m *Master) s3Bucket(r *http.Request) string {
+func (m *s3API) s3Bucket(r *http.Request) string {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -78,7 +82,7 @@ type s3Request struct {
 
 // serveS3 checks an S3 request's signature, finds its bucket and key, and hands it to
 // its operation.
-func (m *Master) serveS3(w http.ResponseWriter, r *http.Request) {
+func (m *s3API) serveS3(w http.ResponseWriter, r *http.Request) {
 	req := &s3Request{Request: r, id: strconv.FormatUint(rand.Uint64(), 16)}
 	// An empty body asked for with Expect: 100-continue never gets Go's automatic 100
 	// (there is nothing to read), and botocore, answered without one, parses the next
@@ -106,7 +110,7 @@ func (m *Master) serveS3(w http.ResponseWriter, r *http.Request) {
 	s3proto.WriteError(w, r, se, req.id)
 }
 
-func (m *Master) s3Serve(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
 	if len(m.cfg.S3Keys) > 0 {
 		auth, err := s3proto.VerifySigV4(r.Request, m.cfg.S3Keys, time.Now())
 		if err != nil {

@@ -43,7 +43,7 @@ type locationConstraint struct {
 }
 
 // bucket reads the bucket name from the index, or returns NoSuchBucket.
-func (m *Master) bucket(name string) (index.Bucket, int64, error) {
+func (m *s3API) bucket(name string) (index.Bucket, int64, error) {
 	var b index.Bucket
 	value, rev, err := m.index.GetEntry(index.BucketSpace, name)
 	if errors.Is(err, index.ErrNotFound) {
@@ -57,7 +57,7 @@ func (m *Master) bucket(name string) (index.Bucket, int64, error) {
 
 // s3CreateBucket creates r's bucket. A body, if any, is a CreateBucketConfiguration:
 // its region is not kept, since davkv has one.
-func (m *Master) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
 	if err := s3proto.CheckBucketName(r.bucket); err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (m *Master) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
 }
 
 // s3HeadBucket answers 200 if r's bucket exists.
-func (m *Master) s3HeadBucket(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3HeadBucket(w http.ResponseWriter, r *s3Request) error {
 	if _, _, err := m.bucket(r.bucket); err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (m *Master) s3HeadBucket(w http.ResponseWriter, r *s3Request) error {
 
 // s3DeleteBucket deletes r's bucket if it holds no key (in any state: an unlinked key,
 // or one being written, is still the bucket's).
-func (m *Master) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
 	_, rev, err := m.bucket(r.bucket)
 	if err != nil {
 		return err
@@ -120,7 +120,7 @@ func (m *Master) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
 }
 
 // s3ListBuckets lists every bucket, in name order.
-func (m *Master) s3ListBuckets(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3ListBuckets(w http.ResponseWriter, r *s3Request) error {
 	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: s3Owner, Buckets: []s3BucketXML{}}
 	err := m.index.Entries(index.BucketSpace, "", func(name string, value []byte, _ int64) (bool, error) {
 		var b index.Bucket
@@ -137,7 +137,7 @@ func (m *Master) s3ListBuckets(w http.ResponseWriter, r *s3Request) error {
 }
 
 // s3GetBucketLocation answers the bucket's region.
-func (m *Master) s3GetBucketLocation(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3GetBucketLocation(w http.ResponseWriter, r *s3Request) error {
 	if _, _, err := m.bucket(r.bucket); err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ type completeUploadResult struct {
 // object from them, in order, as one value. It answers 200 at once and sends a space
 // every few seconds while it writes, so that clients do not time out, then the result,
 // or the error, as XML, as S3 does.
-func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) error {
 	id, u, rev, err := m.upload(r)
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func (m *Master) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) 
 
 // keepAlive sends a space to w every CompleteKeepalive until the returned stop is
 // called; stop returns once no space is being written.
-func (m *Master) keepAlive(w http.ResponseWriter) (stop func()) {
+func (m *s3API) keepAlive(w http.ResponseWriter) (stop func()) {
 	every := m.cfg.CompleteKeepalive
 	if every == 0 {
 		every = 5 * time.Second
@@ -156,7 +156,7 @@ func (m *Master) keepAlive(w http.ResponseWriter) (stop func()) {
 // volumes that answers, each checked against its MD5 before its end is given: a
 // failure is the volumes', never the end of the value.
 type partsReader struct {
-	m       *Master
+	m       *s3API
 	ctx     context.Context
 	id      string
 	numbers []int

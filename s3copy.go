@@ -28,7 +28,7 @@ type copyObjectResult struct {
 // would write it: replacing what the key held, at once for every reader. The value is
 // checked against the source's size and MD5 before it is released to the volumes. Its
 // headers are the source's, or with x-amz-metadata-directive: REPLACE the request's.
-func (m *Master) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	key, err := m.objectKey(r)
 	if err != nil {
 		return err
@@ -72,7 +72,7 @@ func (m *Master) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 
 // copySource returns the native key and live record of the object r's
 // x-amz-copy-source names, once x-amz-copy-source-if-* hold for it.
-func (m *Master) copySource(r *s3Request) (string, index.Record, error) {
+func (m *s3API) copySource(r *s3Request) (string, index.Record, error) {
 	key, err := m.copySourceKey(r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
 		return key, index.Record{}, err
@@ -89,7 +89,7 @@ func (m *Master) copySource(r *s3Request) (string, index.Record, error) {
 
 // copySourceKey returns the native key of an x-amz-copy-source, "[/]BUCKET/KEY"
 // URL-encoded, once its bucket is known to exist. Objects have one version, "null".
-func (m *Master) copySourceKey(header string) (string, error) {
+func (m *s3API) copySourceKey(header string) (string, error) {
 	path, query, _ := strings.Cut(header, "?")
 	if v, err := url.ParseQuery(query); err != nil || len(v) > 1 || len(v) == 1 && v.Get("versionId") != "null" {
 		return "", s3proto.Errorf(s3proto.ErrInvalidArgument, "x-amz-copy-source %q names a version; objects here have only the version null.", header)

@@ -65,7 +65,7 @@ type s3ListPage struct {
 
 // listObjects reads one page of bucket's live keys that start with prefix, from start
 // on (bucket-relative), at most limit entries.
-func (m *Master) listObjects(bucket, prefix, delimiter, start string, limit int) (s3ListPage, error) {
+func (m *s3API) listObjects(bucket, prefix, delimiter, start string, limit int) (s3ListPage, error) {
 	var page s3ListPage
 	root := "/" + bucket + "/"
 	entries, next, err := m.listDelimited(root, prefix, delimiter, start, limit)
@@ -95,7 +95,7 @@ func objectETag(rec index.Record) string {
 }
 
 // s3ListObjects answers ListObjectsV2 (?list-type=2) and ListObjects (V1).
-func (m *Master) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 	if _, _, err := m.bucket(r.bucket); err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ type initiateUploadResult struct {
 }
 
 // s3CreateMultipartUpload begins an upload of r's object, with the headers it will have.
-func (m *Master) s3CreateMultipartUpload(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3CreateMultipartUpload(w http.ResponseWriter, r *s3Request) error {
 	if _, err := m.objectKey(r); err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func newUploadID() string {
 }
 
 // upload returns r's upload (?uploadId) and its revision, or NoSuchUpload.
-func (m *Master) upload(r *s3Request) (string, index.MultipartUpload, int64, error) {
+func (m *s3API) upload(r *s3Request) (string, index.MultipartUpload, int64, error) {
 	var u index.MultipartUpload
 	id := r.URL.Query().Get("uploadId")
 	noSuch := s3proto.Errorf(s3proto.ErrNoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
@@ -98,7 +98,7 @@ type copyPartResult struct {
 // s3UploadPart stores part ?partNumber of r's upload from the body, checked as
 // PutObject's is, or with x-amz-copy-source (UploadPartCopy) from an object, whole or
 // the bytes x-amz-copy-source-range names. A part uploaded again replaces the last.
-func (m *Master) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 	id, u, _, err := m.upload(r)
 	if err != nil {
 		return err
@@ -166,7 +166,7 @@ func (m *Master) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 // as a PUT writes a value, and records it; a part that was there before is replaced,
 // its files deleted. The part's entry names the volumes first, so that a failure or a
 // crash leaves nothing untracked.
-func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key, id string, n int, body io.Reader, size int64, want []byte) (index.UploadPart, error) {
+func (m *s3API) storePart(ctx context.Context, rc *http.ResponseController, key, id string, n int, body io.Reader, size int64, want []byte) (index.UploadPart, error) {
 	bufp := m.buffers.Get().(*[]byte)
 	defer m.buffers.Put(bufp)
 	first, eof, err := fill(body, *bufp, rc)
@@ -230,7 +230,7 @@ func (m *Master) storePart(ctx context.Context, rc *http.ResponseController, key
 }
 
 // putPart writes part p as the entry name, if it is still at rev.
-func (m *Master) putPart(name string, p index.UploadPart, rev int64) (int64, error) {
+func (m *s3API) putPart(name string, p index.UploadPart, rev int64) (int64, error) {
 	b, err := p.MarshalBinary()
 	if err != nil {
 		return 0, err
@@ -239,7 +239,7 @@ func (m *Master) putPart(name string, p index.UploadPart, rev int64) (int64, err
 }
 
 // s3AbortMultipartUpload removes r's upload and its parts.
-func (m *Master) s3AbortMultipartUpload(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3AbortMultipartUpload(w http.ResponseWriter, r *s3Request) error {
 	id, _, _, err := m.upload(r)
 	if err != nil {
 		return err
@@ -274,7 +274,7 @@ type partXML struct {
 
 // s3ListParts lists the stored parts of r's upload, max-parts (1000 at most) at a
 // time after part-number-marker.
-func (m *Master) s3ListParts(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3ListParts(w http.ResponseWriter, r *s3Request) error {
 	id, _, _, err := m.upload(r)
 	if err != nil {
 		return err
@@ -337,7 +337,7 @@ type uploadXML struct {
 
 // s3ListMultipartUploads lists the uploads in progress in r's bucket, by key then
 // upload ID, with prefix, delimiter, key-marker, upload-id-marker and max-uploads.
-func (m *Master) s3ListMultipartUploads(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3ListMultipartUploads(w http.ResponseWriter, r *s3Request) error {
 	if _, _, err := m.bucket(r.bucket); err != nil {
 		return err
 	}

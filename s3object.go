@@ -21,7 +21,7 @@ import (
 
 // objectKey returns the native key of r's object, checked as the native API checks
 // keys, once r's bucket is known to exist.
-func (m *Master) objectKey(r *s3Request) (string, error) {
+func (m *s3API) objectKey(r *s3Request) (string, error) {
 	if _, _, err := m.bucket(r.bucket); err != nil {
 		return "", err
 	}
@@ -30,7 +30,7 @@ func (m *Master) objectKey(r *s3Request) (string, error) {
 }
 
 // liveObject returns the native key and live record of r's object.
-func (m *Master) liveObject(r *s3Request) (string, index.Record, error) {
+func (m *s3API) liveObject(r *s3Request) (string, index.Record, error) {
 	key, err := m.objectKey(r)
 	if err != nil {
 		return key, index.Record{}, err
@@ -44,7 +44,7 @@ func (m *Master) liveObject(r *s3Request) (string, index.Record, error) {
 
 // s3HeadObject answers an object's size, ETag and time from the index, without asking
 // a volume.
-func (m *Master) s3HeadObject(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3HeadObject(w http.ResponseWriter, r *s3Request) error {
 	_, rec, err := m.liveObject(r)
 	if err != nil {
 		return err
@@ -53,7 +53,7 @@ func (m *Master) s3HeadObject(w http.ResponseWriter, r *s3Request) error {
 }
 
 // s3GetObject streams an object from a replica: S3 clients do not follow redirects.
-func (m *Master) s3GetObject(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3GetObject(w http.ResponseWriter, r *s3Request) error {
 	key, rec, err := m.liveObject(r)
 	if err != nil {
 		return err
@@ -65,7 +65,7 @@ func (m *Master) s3GetObject(w http.ResponseWriter, r *s3Request) error {
 // headers, and for a GET the bytes, from the first replica that opens, volumes that
 // are up first. A replica that fails once bytes have gone out ends the answer short,
 // which the client sees against its Content-Length.
-func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, rec index.Record) error {
+func (m *s3API) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, rec index.Record) error {
 	modified := time.Unix(0, rec.Modified).UTC().Truncate(time.Second)
 	etag := objectETag(rec)
 	h := w.Header()
@@ -116,13 +116,13 @@ func (m *Master) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, 
 
 // openReplica opens key's value, or n bytes of it from off if ranged, on the first
 // replica that answers: those on volumes that are up first, then the others.
-func (m *Master) openReplica(ctx context.Context, key string, rec index.Record, off, n int64, ranged bool) (io.ReadCloser, error) {
+func (m *s3API) openReplica(ctx context.Context, key string, rec index.Record, off, n int64, ranged bool) (io.ReadCloser, error) {
 	return m.openFile(ctx, rec.Path(key), rec.Volumes, rec.Size, off, n, ranged)
 }
 
 // openFile opens the file at path, of size bytes, or n bytes of it from off if ranged,
 // on the first of vols that answers: those that are up first, then the others.
-func (m *Master) openFile(ctx context.Context, path string, vols []string, size, off, n int64, ranged bool) (io.ReadCloser, error) {
+func (m *s3API) openFile(ctx context.Context, path string, vols []string, size, off, n int64, ranged bool) (io.ReadCloser, error) {
 	near, far, down := m.readOrder(vols)
 	var errs []error
 	for _, v := range slices.Concat(near, far, down) {
@@ -148,7 +148,7 @@ func (m *Master) openFile(ctx context.Context, path string, vols []string, size,
 
 // s3DeleteObject deletes an object as the native DELETE does, and answers 204 whether
 // or not it existed, as S3 does.
-func (m *Master) s3DeleteObject(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3DeleteObject(w http.ResponseWriter, r *s3Request) error {
 	key, err := m.objectKey(r)
 	if err != nil {
 		return err
@@ -161,7 +161,7 @@ func (m *Master) s3DeleteObject(w http.ResponseWriter, r *s3Request) error {
 }
 
 // s3Delete deletes key with S3's semantics: a missing key is deleted already.
-func (m *Master) s3Delete(ctx context.Context, key string) error {
+func (m *s3API) s3Delete(ctx context.Context, key string) error {
 	err := m.deleteKey(ctx, key, true)
 	switch {
 	case errors.Is(err, index.ErrNotFound):
@@ -201,7 +201,7 @@ type deleteErrorXML struct {
 
 // s3DeleteObjects deletes up to maxDeleteObjects keys of a bucket (POST ?delete) and
 // answers each key's result; a key that fails does not stop the others.
-func (m *Master) s3DeleteObjects(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3DeleteObjects(w http.ResponseWriter, r *s3Request) error {
 	if _, _, err := m.bucket(r.bucket); err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 
 // s3PutObject stores the body as the object's value, replacing the value the key had
 // at once for every reader (see store), and answers its ETag.
-func (m *Master) s3PutObject(w http.ResponseWriter, r *s3Request) error {
+func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 	key, err := m.objectKey(r)
 	if err != nil {
 		return err
