@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -167,16 +166,6 @@ func (m *s3API) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 // its files deleted. The part's entry names the volumes first, so that a failure or a
 // crash leaves nothing untracked.
 func (m *s3API) storePart(ctx context.Context, rc *http.ResponseController, key, id string, n int, body io.Reader, size int64, want []byte) (index.UploadPart, error) {
-	bufp := m.buffers.Get().(*[]byte)
-	defer m.buffers.Put(bufp)
-	first, eof, err := fill(body, *bufp, rc)
-	if err != nil {
-		return index.UploadPart{}, err
-	}
-	_, vols, spares, minOK, err := m.chooseVolumes(key)
-	if err != nil {
-		return index.UploadPart{}, err
-	}
 	name := index.PartName(id, n)
 	var old index.UploadPart
 	oldValue, rev, err := m.index.GetEntry(index.PartSpace, name)
@@ -190,16 +179,14 @@ func (m *s3API) storePart(ctx context.Context, rc *http.ResponseController, key,
 		}
 	}
 	token := uuid.New()
-	p := index.UploadPart{Token: hex.EncodeToString(token[:4]), Created: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)}
-	if rev, err = m.putPart(name, p, rev); err != nil {
-		return index.UploadPart{}, err
-	}
+	p := index.UploadPart{Token: hex.EncodeToString(token[:4]), Created: time.Now().UnixNano()}
 	path := layout.PartPath(id, n, p.Token)
-	res, err := m.replicate(ctx, rc, body, first, eof, size, vols, spares, path, want, true)
-	if err == nil && len(res.written) < minOK {
-		err = fmt.Errorf("%w: %d replicas written, %d needed", ErrNoVolumes, len(res.written), minOK)
-	}
-	if err != nil {
+	res, _, traced, err := m.writeReplicas(ctx, rc, key, body, size, true, want, true, func(vols, spares []string) (string, error) {
+		p.Volumes = append(slices.Clone(vols), spares...)
+		rev, err = m.putPart(name, p, rev)
+		return path, err
+	})
+	if err != nil && traced {
 		cctx, cancel := m.cleanupContext(ctx)
 		defer cancel()
 		cerr := deletePaths(cctx, m.client, append(res.written, res.mayHold...), path)
@@ -212,6 +199,8 @@ func (m *s3API) storePart(ctx context.Context, rc *http.ResponseController, key,
 		if cerr != nil {
 			m.log.Error("cleanup after failed part upload left a trace", "upload", id, "part", n, "err", cerr)
 		}
+	}
+	if err != nil {
 		return index.UploadPart{}, err
 	}
 	p.Done, p.Size, p.MD5, p.Volumes, p.Leftovers = true, res.size, res.sum, res.written, res.mayHold

@@ -75,49 +75,33 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 		return index.Record{}, ErrExists
 	}
 
-	// Read the first chunk before touching any volume: an empty body is refused
-	// without a trace, and a value that fits in one chunk is sent as plain requests.
-	bufp := m.buffers.Get().(*[]byte)
-	defer m.buffers.Put(bufp)
-	first, eof, err := fill(body, *bufp, rc)
-	if err != nil {
-		return index.Record{}, err
-	}
-	if len(first) == 0 && !opt.Empty {
-		return index.Record{}, ErrEmptyBody
-	}
-
-	up, vols, spares, minOK, err := m.chooseVolumes(key)
-	if err != nil {
-		return index.Record{}, err
-	}
-
 	// Until the write commits, the record names every volume it may touch, fallbacks
 	// included, for the cleanup of a crash: a new key as writing, an overwrite as a
 	// stale generation of the live key. It is busy: other masters leave the key alone
 	// while this one lives.
 	// The write's files are its own (see index.NewGen): a writer that outlives its trace
 	// never touches another write's.
+	var trace index.Record
 	gen := index.NewGen(old, time.Now())
-	trace := index.Record{State: index.StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Gen: gen, Rev: old.Rev}
-	if overwrite {
-		trace = old
-		trace.Stale = append(slices.Clone(old.Stale), index.StaleGen{Gen: gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)})
-	}
-	trace.Busy = true
-	if err := m.index.Put(key, &trace); err != nil {
-		if errors.Is(err, index.ErrIndexDown) {
-			m.sweepSoon(key) // the trace may have been written
+	res, up, traced, err := m.writeReplicas(ctx, rc, key, body, size, opt.Empty, opt.MD5, opt.Sum || m.cfg.MD5Sum, func(vols, spares []string) (string, error) {
+		trace = index.Record{State: index.StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Gen: gen, Rev: old.Rev}
+		if overwrite {
+			trace = old
+			trace.Stale = append(slices.Clone(old.Stale), index.StaleGen{Gen: gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)})
 		}
-		return index.Record{}, err
-	}
-	path := layout.GenPath(key, trace.Sub, gen)
-	res, err := m.replicate(ctx, rc, body, first, eof, size, vols, spares, path, opt.MD5, opt.Sum || m.cfg.MD5Sum)
-	if err == nil && len(res.written) < minOK {
-		err = fmt.Errorf("%w: %d replicas written, %d needed", ErrNoVolumes, len(res.written), minOK)
-	}
+		trace.Busy = true
+		if err := m.index.Put(key, &trace); err != nil {
+			if errors.Is(err, index.ErrIndexDown) {
+				m.sweepSoon(key) // the trace may have been written
+			}
+			return "", err
+		}
+		return layout.GenPath(key, trace.Sub, gen), nil
+	})
 	if err != nil {
-		m.undoStore(ctx, key, trace, gen, append(res.written, res.mayHold...), overwrite, old)
+		if traced {
+			m.undoStore(ctx, key, trace, gen, append(res.written, res.mayHold...), overwrite, old)
+		}
 		return index.Record{}, err
 	}
 
@@ -164,6 +148,41 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 		m.log.Warn("under-replicated: fewer volumes are up than -replicas", "key", key, "volumes", strings.Join(rec.Volumes, ","))
 	}
 	return rec, nil
+}
+
+// writeReplicas writes body (size bytes, or -1 if unknown) to the volumes that
+// chooseVolumes picks for key: what store and storePart share. It reads the first
+// chunk before touching any volume, so that an empty body is refused without a trace
+// (ErrEmptyBody, unless empty) and a value that fits in one chunk goes as plain
+// requests; then trace records the volumes the write may touch and says the path to
+// write; then the body is streamed to every replica (checked against want, an MD5, if
+// not nil; summed with sum), and too few written is ErrNoVolumes. traced says whether
+// trace succeeded: only then may volumes hold something to clean up. up are the
+// volumes that were up, in key's rank order.
+func (m *Master) writeReplicas(ctx context.Context, rc *http.ResponseController, key string, body io.Reader, size int64, empty bool, want []byte, sum bool,
+	trace func(vols, spares []string) (path string, err error)) (res replicaResult, up []string, traced bool, err error) {
+	bufp := m.buffers.Get().(*[]byte)
+	defer m.buffers.Put(bufp)
+	first, eof, err := fill(body, *bufp, rc)
+	if err != nil {
+		return res, nil, false, err
+	}
+	if len(first) == 0 && !empty {
+		return res, nil, false, ErrEmptyBody
+	}
+	up, vols, spares, minOK, err := m.chooseVolumes(key)
+	if err != nil {
+		return res, nil, false, err
+	}
+	path, err := trace(vols, spares)
+	if err != nil {
+		return res, nil, false, err
+	}
+	res, err = m.replicate(ctx, rc, body, first, eof, size, vols, spares, path, want, sum)
+	if err == nil && len(res.written) < minOK {
+		err = fmt.Errorf("%w: %d replicas written, %d needed", ErrNoVolumes, len(res.written), minOK)
+	}
+	return res, up, true, err
 }
 
 // chooseVolumes picks where a write for key goes: the volumes that are up and have
