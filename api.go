@@ -7,6 +7,8 @@ package main
 const (
 	// healthPath answers with a HealthPage; it is no key.
 	healthPath = "/health"
+	// metricsPath answers with the metrics; it is no key.
+	metricsPath = "/metrics"
 	// allowedMethods are the methods the master serves, for 405's Allow header.
 	allowedMethods = "GET, HEAD, PUT, DELETE, UNLINK, REBALANCE, VERIFY"
 )

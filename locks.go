@@ -1,12 +1,17 @@
 package main
 
 // The master's per-key locks: one PUT, DELETE, UNLINK, REBALANCE or VERIFY of a key at
-// a time in this process, or one piece of background work (the sweeper, adoption).
+// a time in this process, or one piece of background work (the sweeper, adoption);
+// and reading a key's record under its lock, rolling back an unfinished write found
+// there.
 
 import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
+
+	"davkv/internal/index"
 )
 
 // keyLocks holds the keys that have a PUT, DELETE or UNLINK in flight, or background
@@ -75,4 +80,67 @@ func (l *keyLocks) take(key string, background bool) func() {
 		l.mu.Unlock()
 		close(h.unlocked)
 	}
+}
+
+// readRecord reads key's record for a caller that holds the key's lock in this
+// master. A busy record (see Record.Busy) is the lock of another master's write in
+// flight: ErrLocked, or with wait, a wait for it to end until ctx does. A busy record
+// of this master's, or of a master that is gone, is a write that will never finish,
+// which readRecord rolls back first (see rollBack).
+func (m *Master) readRecord(ctx context.Context, key string, wait bool) (index.Record, error) {
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		rec, err := m.index.Get(key)
+		if err != nil || !rec.Busy {
+			return rec, err
+		}
+		if rec.Owner != m.index.Owner() {
+			alive, err := m.index.Alive(rec.Owner)
+			switch {
+			case err != nil:
+				return rec, err
+			case alive && !wait:
+				return rec, ErrLocked
+			case alive:
+				select {
+				case <-ctx.Done():
+					return rec, fmt.Errorf("%w: %w", ErrLocked, ctx.Err())
+				case <-time.After(delay):
+				}
+				continue
+			}
+		}
+		return m.rollBack(ctx, key, rec)
+	}
+}
+
+// rollBack ends busy, a write that will never finish: a new key's record goes with the
+// files it may have written (ErrNotFound), an overwrite leaves the key's value as it
+// was, with the new generation's files stale, for the sweeper. A new key's record is
+// taken first, so that its writer, if it still runs without knowing that it is
+// thought gone, cannot commit it once the files are going.
+func (m *Master) rollBack(ctx context.Context, key string, busy index.Record) (index.Record, error) {
+	rec := busy
+	if rec.State != index.StateWriting {
+		rec.Busy = false
+		if err := m.index.Put(key, &rec); err != nil {
+			return busy, err
+		}
+		m.deleteLeftoversLater(key, m.cfg.Grace)
+		return rec, nil
+	}
+	rec.Busy = true // taken: the sweeper rolls it back if this cannot finish
+	if err := m.index.Put(key, &rec); err != nil {
+		return busy, err
+	}
+	m.sweepSoon(key) // unless it is all done below
+	rctx, cancel := m.cleanupContext(ctx)
+	defer cancel()
+	if err := m.removeReplicas(rctx, key, rec); err != nil {
+		return rec, fmt.Errorf("roll back an unfinished write of %s: %w", key, err)
+	}
+	if err := m.index.Delete(key, rec.Rev); err != nil {
+		return rec, err
+	}
+	m.log.Info("rolled back a write its master left unfinished", "key", key)
+	return index.Record{}, index.ErrNotFound
 }

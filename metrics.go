@@ -18,9 +18,6 @@ import (
 	"davkv/internal/index"
 )
 
-// metricsPath answers with the metrics; it is no key.
-const metricsPath = "/metrics"
-
 // metrics are a master's, in a registry of its own. Every series a request touches is
 // made up front, so that counting is a few atomic adds.
 type metrics struct {

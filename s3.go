@@ -4,12 +4,7 @@ package main
 // they name, and which operation serves them; every S3 error leaves through s3proto.WriteError.
 
 import (
-	"bytes"
-	"crypto/md5"
-	"encoding/xml"
 	"errors"
-	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -204,48 +199,5 @@ func onlyParams(q url.Values, allowed []string) bool {
 // configurations, delete lists): they are read whole.
 const maxS3SmallBody = 1 << 20
 
-// readSmallBody reads the body of a request that is not a value, checked as a value's
-// is (see s3Body) and against its Content-MD5.
-func readSmallBody(r *s3Request) ([]byte, error) {
-	body, _, err := s3Body(r)
-	if err != nil {
-		return nil, err
-	}
-	b, err := io.ReadAll(io.LimitReader(body, maxS3SmallBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
-	}
-	if len(b) > maxS3SmallBody {
-		return nil, s3proto.Errorf(s3proto.ErrInvalidRequest, "The request body is longer than %d bytes.", maxS3SmallBody)
-	}
-	want, err := s3proto.ContentMD5(r.Header)
-	if sum := md5.Sum(b); err == nil && want != nil && !bytes.Equal(sum[:], want) {
-		err = s3proto.Errorf(s3proto.ErrBadDigest, "The Content-MD5 you specified did not match the body's.")
-	}
-	return b, err
-}
-
 // s3Namespace is the XML namespace of every S3 answer.
 const s3Namespace = "http://s3.amazonaws.com/doc/2006-03-01/"
-
-// writeXML answers v as S3 XML, with status 200.
-func writeXML(w http.ResponseWriter, r *s3Request, v any) error {
-	b, err := xml.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode answer: %w", err)
-	}
-	b = append([]byte(xml.Header), b...)
-	h := w.Header()
-	h.Set("Content-Type", "application/xml")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(b)
-	}
-	return nil
-}
-
-// s3Time is how S3 XML writes times.
-func s3Time(nanos int64) string {
-	return time.Unix(0, nanos).UTC().Format("2006-01-02T15:04:05.000Z")
-}

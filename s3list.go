@@ -5,7 +5,6 @@ package main
 // which costs one seek in the index however many keys it holds.
 
 import (
-	"cmp"
 	"encoding/base64"
 	"net/http"
 	"strconv"
@@ -82,16 +81,6 @@ func (m *s3API) listObjects(bucket, prefix, delimiter, start string, limit int) 
 	}
 	page.next = next
 	return page, nil
-}
-
-// objectETag is the ETag S3 gives rec's value: its own (a multipart upload's) or its
-// hex MD5, quoted; none if the MD5 was never computed.
-func objectETag(rec index.Record) string {
-	tag := cmp.Or(rec.ETag, rec.MD5)
-	if tag == "" {
-		return ""
-	}
-	return `"` + tag + `"`
 }
 
 // s3ListObjects answers ListObjectsV2 (?list-type=2) and ListObjects (V1).

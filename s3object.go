@@ -11,23 +11,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
 	"davkv/internal/index"
 	"davkv/internal/s3proto"
 )
-
-// objectKey returns the native key of r's object, checked as the native API checks
-// keys, once r's bucket is known to exist.
-func (m *s3API) objectKey(r *s3Request) (string, error) {
-	if _, _, err := m.bucket(r.bucket); err != nil {
-		return "", err
-	}
-	key := "/" + r.bucket + "/" + r.key
-	return key, checkKey(key)
-}
 
 // liveObject returns the native key and live record of r's object.
 func (m *s3API) liveObject(r *s3Request) (string, index.Record, error) {
@@ -112,38 +101,6 @@ func (m *s3API) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, r
 		m.log.Warn("s3 GetObject ended short", "key", key, "request", r.id, "err", err)
 	}
 	return nil
-}
-
-// openReplica opens key's value, or n bytes of it from off if ranged, on the first
-// replica that answers: those on volumes that are up first, then the others.
-func (m *s3API) openReplica(ctx context.Context, key string, rec index.Record, off, n int64, ranged bool) (io.ReadCloser, error) {
-	return m.openFile(ctx, rec.Path(key), rec.Volumes, rec.Size, off, n, ranged)
-}
-
-// openFile opens the file at path, of size bytes, or n bytes of it from off if ranged,
-// on the first of vols that answers: those that are up first, then the others.
-func (m *s3API) openFile(ctx context.Context, path string, vols []string, size, off, n int64, ranged bool) (io.ReadCloser, error) {
-	near, far, down := m.readOrder(vols)
-	var errs []error
-	for _, v := range slices.Concat(near, far, down) {
-		var body io.ReadCloser
-		var err error
-		if ranged {
-			body, err = m.client.GetRange(ctx, v, path, off, n)
-		} else {
-			var got int64
-			if body, got, err = m.client.Get(ctx, v, path); err == nil && got != size {
-				body.Close()
-				err = &VolumeError{Op: http.MethodGet, Volume: v, Path: path, Err: fmt.Errorf("%w: %d bytes, want %d", ErrCopyMismatch, got, size)}
-			}
-		}
-		m.health.Failed(err)
-		if err == nil {
-			return body, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, errors.Join(errs...)
 }
 
 // s3DeleteObject deletes an object as the native DELETE does, and answers 204 whether
