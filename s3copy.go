@@ -16,14 +16,6 @@ import (
 	"davkv/internal/s3proto"
 )
 
-// copyObjectResult is CopyObject's answer.
-type copyObjectResult struct {
-	XMLName      xml.Name `xml:"CopyObjectResult"`
-	Xmlns        string   `xml:"xmlns,attr"`
-	LastModified string
-	ETag         string
-}
-
 // s3CopyObject copies the object x-amz-copy-source names to r's object, as PutObject
 // would write it: replacing what the key held, at once for every reader. The value is
 // checked against the source's size and MD5 before it is released to the volumes. Its
@@ -67,7 +59,7 @@ func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
-	return writeXML(w, r, copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(rec.Modified), ETag: objectETag(rec)})
+	return writeXML(w, r, copyResult{XMLName: xml.Name{Local: "CopyObjectResult"}, Xmlns: s3Namespace, LastModified: s3Time(rec.Modified), ETag: objectETag(rec)})
 }
 
 // copySource returns the native key and live record of the object r's

@@ -87,13 +87,6 @@ func (m *s3API) upload(r *s3Request) (string, index.MultipartUpload, int64, erro
 	return id, u, rev, nil
 }
 
-type copyPartResult struct {
-	XMLName      xml.Name `xml:"CopyPartResult"`
-	Xmlns        string   `xml:"xmlns,attr"`
-	LastModified string
-	ETag         string
-}
-
 // s3UploadPart stores part ?partNumber of r's upload from the body, checked as
 // PutObject's is, or with x-amz-copy-source (UploadPartCopy) from an object, whole or
 // the bytes x-amz-copy-source-range names. A part uploaded again replaces the last.
@@ -158,7 +151,7 @@ func (m *s3API) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
-	return writeXML(w, r, copyPartResult{Xmlns: s3Namespace, LastModified: s3Time(p.Created), ETag: `"` + p.MD5 + `"`})
+	return writeXML(w, r, copyResult{XMLName: xml.Name{Local: "CopyPartResult"}, Xmlns: s3Namespace, LastModified: s3Time(p.Created), ETag: `"` + p.MD5 + `"`})
 }
 
 // storePart writes part n of upload id (of key) to its own file on every chosen volume,

@@ -115,3 +115,12 @@ func writeXML(w http.ResponseWriter, r *s3Request, v any) error {
 func s3Time(nanos int64) string {
 	return time.Unix(0, nanos).UTC().Format("2006-01-02T15:04:05.000Z")
 }
+
+// copyResult is the answer of CopyObject (named CopyObjectResult) and of UploadPartCopy
+// (CopyPartResult): the same fields under two names.
+type copyResult struct {
+	XMLName      xml.Name
+	Xmlns        string `xml:"xmlns,attr"`
+	LastModified string
+	ETag         string
+}
