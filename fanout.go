@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"davkv/internal/httpconn"
 )
 
 // fanOutMax is the largest body PutAll sends to its volumes one after another from the
@@ -53,7 +55,7 @@ func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, 
 		start = time.Now()
 	}
 	errs := make([]error, len(servers))
-	conns := make([]*volumeConn, len(servers))
+	conns := make([]*httpconn.Conn, len(servers))
 	reused := make([]bool, len(servers))
 	fail := func(i int, status int, err error) {
 		if status == 0 && ctx.Err() != nil {
@@ -69,12 +71,12 @@ func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, 
 	}
 	var again []int // requests to send once more: see below
 	for i, server := range servers {
-		vc, re, err := c.getConn(ctx, server)
+		vc, re, err := c.conns.Get(ctx, server)
 		if err != nil {
 			fail(i, 0, err)
 			continue
 		}
-		if err := vc.send(op, path, body, hasBody); err != nil {
+		if err := vc.Send(op, path, body, hasBody); err != nil {
 			vc.Close()
 			if re && ctx.Err() == nil {
 				again = append(again, i)
@@ -88,7 +90,7 @@ func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, 
 	stop := context.AfterFunc(ctx, func() {
 		for _, vc := range conns {
 			if vc != nil {
-				vc.interrupt()
+				vc.Interrupt()
 			}
 		}
 	})
@@ -105,7 +107,7 @@ func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, 
 		} else {
 			vc.SetReadDeadline(deadline)
 		}
-		status, reuse, err := vc.readStatus(op)
+		status, reuse, err := vc.ReadStatus(op)
 		switch {
 		case err != nil:
 			vc.Close()
@@ -131,7 +133,7 @@ func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, 
 		case interrupted:
 			vc.Close()
 		default:
-			c.putConn(vc)
+			c.conns.Put(vc)
 		}
 	}
 	if c.Observe != nil {
@@ -161,7 +163,7 @@ func (c *VolumeClient) fanOut(ctx context.Context, op string, servers []string, 
 			errs[i] = err
 			continue
 		}
-		drain(resp)
+		httpconn.Drain(resp)
 		if !ok(resp.StatusCode) {
 			fail(i, resp.StatusCode, ErrVolumeStatus)
 		}

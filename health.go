@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"davkv/internal/httpconn"
 	"davkv/internal/layout"
 )
 
@@ -24,7 +25,7 @@ func (c *VolumeClient) Probe(ctx context.Context, volume string) error {
 	if err != nil {
 		return err
 	}
-	drain(resp)
+	httpconn.Drain(resp)
 	if resp.StatusCode >= 500 {
 		return &VolumeError{Op: http.MethodHead, Volume: volume, Status: resp.StatusCode, Err: ErrVolumeStatus}
 	}

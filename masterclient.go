@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"davkv/internal/httpconn"
 )
 
 // MasterClient is how commands talk to a running master, with a VolumeClient.
@@ -37,7 +39,7 @@ func (m *MasterClient) Do(ctx context.Context, method, key, query string, body i
 	if err != nil || resp.StatusCode != http.StatusFound || (method != http.MethodGet && method != http.MethodHead) {
 		return resp, err
 	}
-	drain(resp)
+	httpconn.Drain(resp)
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || loc.Scheme != "http" {
 		return nil, fmt.Errorf("master: %s %s: bad redirect %q", method, key, resp.Header.Get("Location"))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"davkv/internal/httpconn"
 	"davkv/internal/layout"
 )
 
@@ -172,7 +173,7 @@ func (th *thrasher) do(ctx context.Context, op, key string, value, buf []byte) (
 	if err != nil {
 		return buf, err
 	}
-	defer drain(resp)
+	defer httpconn.Drain(resp)
 	if resp.StatusCode != want {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return buf, fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
@@ -190,7 +191,7 @@ func (th *thrasher) createBucket(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("thrash: create bucket %s: %w", bucket, err)
 	}
-	defer drain(resp)
+	defer httpconn.Drain(resp)
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusConflict {
 		return fmt.Errorf("thrash: create bucket %s: status %d", bucket, resp.StatusCode)
 	}

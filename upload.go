@@ -4,7 +4,6 @@ package main
 // values stream to each replica.
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,12 +11,15 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"davkv/internal/httpconn"
 )
 
 // Upload is a PUT whose body is written as it comes, straight into the connection: the
 // master streams a large value to every replica through one each, with no copy between.
 type Upload struct {
-	vc           *volumeConn
+	client       *VolumeClient
+	vc           *httpconn.Conn
 	volume, path string
 	size, sent   int64
 	up           func() bool
@@ -38,14 +40,13 @@ func (c *VolumeClient) uploadStall() time.Duration { return 10 * c.Timeout }
 // connection, since a body sent as it comes cannot be sent again on a kept-alive
 // connection that the volume has closed.
 func (c *VolumeClient) StartUpload(ctx context.Context, volume, path string, size int64, up func() bool) (*Upload, error) {
-	conn, err := c.dialer.DialContext(ctx, "tcp", volume)
+	vc, err := c.conns.Dial(ctx, volume, 4<<10)
 	if err != nil {
 		return nil, &VolumeError{Op: http.MethodPut, Volume: volume, Path: path, Err: err}
 	}
-	vc := &volumeConn{Conn: conn, r: bufio.NewReaderSize(conn, 4<<10), w: bufio.NewWriterSize(conn, 4<<10), volume: volume, client: c}
-	u := &Upload{vc: vc, volume: volume, path: path, size: size, up: up, stop: context.AfterFunc(ctx, vc.interrupt), start: time.Now()}
-	vc.writeHead(http.MethodPut, path, "", true, size)
-	if err := vc.w.Flush(); err != nil {
+	u := &Upload{client: c, vc: vc, volume: volume, path: path, size: size, up: up, stop: context.AfterFunc(ctx, vc.Interrupt), start: time.Now()}
+	vc.WriteHead(http.MethodPut, path, "", true, size)
+	if err := vc.Flush(); err != nil {
 		u.Abort()
 		return nil, u.fail(err)
 	}
@@ -67,12 +68,11 @@ func (u *Upload) Write(p []byte) (int, error) {
 	}
 	// Wait for the volume to take the bytes Timeout at a time, while it counts as up,
 	// up to uploadStall. WriteTo consumes what it wrote, so a retry sends the rest.
-	timeout := u.vc.client.Timeout
-	giveUp := time.Now().Add(u.vc.client.uploadStall())
+	timeout := u.client.Timeout
+	giveUp := time.Now().Add(u.client.uploadStall())
 	var err error
 	for {
-		u.vc.SetWriteDeadline(time.Now().Add(timeout))
-		u.vc.writeDeadline = true
+		u.vc.SetUploadDeadline(time.Now().Add(timeout))
 		_, err = bufs.WriteTo(u.vc.Conn)
 		var ne net.Error
 		if err == nil || !errors.As(err, &ne) || !ne.Timeout() || time.Now().After(giveUp) || (u.up != nil && !u.up()) {
@@ -90,7 +90,7 @@ func (u *Upload) Write(p []byte) (int, error) {
 // fail makes err a VolumeError. A volume that answered before taking the whole body
 // (to refuse it) and closed the connection is heard out, so that its status is told.
 func (u *Upload) fail(err error) error {
-	if resp, rerr := u.vc.readAnswer(context.Background(), http.MethodPut, 100*time.Millisecond); rerr == nil {
+	if resp, rerr := u.vc.ReadAnswer(context.Background(), http.MethodPut, 100*time.Millisecond); rerr == nil {
 		resp.Body.Close()
 		return &VolumeError{Op: http.MethodPut, Volume: u.volume, Path: u.path, Status: resp.StatusCode, Err: ErrVolumeStatus}
 	}
@@ -120,7 +120,7 @@ func (u *Upload) finish() error {
 			return u.fail(err)
 		}
 	}
-	resp, err := u.vc.readAnswer(context.Background(), http.MethodPut, u.vc.client.Timeout)
+	resp, err := u.vc.ReadAnswer(context.Background(), http.MethodPut, u.client.Timeout)
 	if err != nil {
 		u.vc.Close()
 		return &VolumeError{Op: http.MethodPut, Volume: u.volume, Path: u.path, Err: err}
@@ -138,7 +138,7 @@ func (u *Upload) Abort() {
 func (u *Upload) observe(err error) {
 	if !u.observed {
 		u.observed = true
-		u.vc.client.observe(u.volume, http.MethodPut, u.start, u.sent, err)
+		u.client.observe(u.volume, http.MethodPut, u.start, u.sent, err)
 	}
 }
 

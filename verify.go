@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"davkv/internal/httpconn"
 	"davkv/internal/index"
 )
 
@@ -108,7 +109,7 @@ func runVerifyOnline(ctx context.Context, cfg VerifyConfig, m *MasterClient, std
 	}
 	var health HealthPage
 	err = json.NewDecoder(resp.Body).Decode(&health)
-	drain(resp)
+	httpconn.Drain(resp)
 	if err != nil {
 		return fmt.Errorf("verify: master /health: %w", err)
 	}
@@ -129,7 +130,7 @@ func runVerifyOnline(ctx context.Context, cfg VerifyConfig, m *MasterClient, std
 		if err != nil {
 			return err
 		}
-		defer drain(resp)
+		defer httpconn.Drain(resp)
 		if resp.StatusCode == http.StatusNotFound {
 			return nil // gone meanwhile
 		}

@@ -15,8 +15,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"davkv/internal/httpconn"
 )
 
 // VolumeError is a failed request to a volume. Status is the HTTP status the volume
@@ -62,8 +63,8 @@ func isTimeout(err error) bool {
 // are tuned in one place.
 //
 // Its requests are HTTP/1.1 exchanges over kept-alive connections that it pools
-// itself (up to maxIdlePerVolume per server), written and read on the calling
-// goroutine. net/http's Transport hands every request to two goroutines of its own,
+// itself (internal/httpconn: up to MaxIdlePerServer per server), written and read on
+// the calling goroutine. net/http's Transport hands every request to two goroutines of its own,
 // which cost the master about 45 µs of CPU per volume request, most of its cost per
 // key; this costs a third of that. PutAll and DeleteAll send a small request to
 // several volumes from one goroutine and parse the answers by hand (see fanOut),
@@ -82,9 +83,7 @@ type VolumeClient struct {
 	// or it failed, for the master's metrics; it must be quick. Nil tells no one.
 	Observe func(VolumeRequest)
 
-	dialer net.Dialer
-	mu     sync.Mutex
-	idle   map[string][]*volumeConn // by server, most recently used last
+	conns *httpconn.Pool
 }
 
 // VolumeRequest is one request to a volume (or master), as VolumeClient.Observe hears
@@ -112,13 +111,15 @@ const secretHeader = "X-Davkv-Secret"
 // NewVolumeClient returns a client whose connect and answer waits are bounded by
 // timeout, and that sends the volumes' secret (empty: none; see Secret).
 func NewVolumeClient(timeout time.Duration, secret string) *VolumeClient {
-	return &VolumeClient{
-		Timeout: timeout,
-		Secret:  secret,
-		dialer:  net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second},
-		idle:    map[string][]*volumeConn{},
+	header := ""
+	if secret != "" {
+		header = secretHeader + ": " + secret + "\r\n"
 	}
+	return &VolumeClient{Timeout: timeout, Secret: secret, conns: httpconn.NewPool(timeout, header)}
 }
+
+// CloseIdle closes the kept-alive connections that no request is using.
+func (c *VolumeClient) CloseIdle() { c.conns.CloseIdle() }
 
 // URL returns the address of path on volume.
 func (c *VolumeClient) URL(volume, path string) string {
@@ -144,15 +145,15 @@ func (c *VolumeClient) do1(ctx context.Context, op, volume, path, extra string, 
 	}
 	counted := &countingReader{r: body}
 	for attempt := 0; ; attempt++ {
-		vc, reused, err := c.getConn(ctx, volume)
+		vc, reused, err := c.conns.Get(ctx, volume)
 		if err != nil {
 			return nil, counted.n, &VolumeError{Op: op, Volume: volume, Path: path, Err: err}
 		}
 		var resp *http.Response
 		if body == nil {
-			resp, err = vc.exchange(ctx, op, path, extra, nil, size)
+			resp, err = vc.Exchange(ctx, op, path, extra, nil, size)
 		} else {
-			resp, err = vc.exchange(ctx, op, path, extra, counted, size)
+			resp, err = vc.Exchange(ctx, op, path, extra, counted, size)
 		}
 		if err == nil {
 			return resp, counted.n, nil
@@ -218,7 +219,7 @@ func (c *VolumeClient) Put(ctx context.Context, volume, path string, body io.Rea
 
 // putStatus checks the answer to a PUT and releases it.
 func putStatus(resp *http.Response, volume, path string) error {
-	defer drain(resp)
+	defer httpconn.Drain(resp)
 	if !putStored(resp.StatusCode) {
 		return &VolumeError{Op: http.MethodPut, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
 	}
@@ -256,7 +257,7 @@ func (c *VolumeClient) get(ctx context.Context, volume, path, extra string, want
 		return nil, 0, err
 	}
 	if resp.StatusCode != want {
-		drain(resp)
+		httpconn.Drain(resp)
 		return nil, 0, &VolumeError{Op: http.MethodGet, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
 	}
 	return resp.Body, resp.ContentLength, nil
@@ -269,7 +270,7 @@ func (c *VolumeClient) Stat(ctx context.Context, volume, path string) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	drain(resp)
+	httpconn.Drain(resp)
 	if resp.StatusCode != http.StatusOK {
 		return 0, &VolumeError{Op: http.MethodHead, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
 	}

@@ -1,4 +1,4 @@
-package main
+package httpconn
 
 import (
 	"bufio"
@@ -45,8 +45,8 @@ func TestReadStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const next = "HTTP/1.1 next"
-			vc := &volumeConn{r: bufio.NewReader(strings.NewReader(tt.answer + next))}
-			status, reuse, err := vc.readStatus(tt.method)
+			vc := &Conn{r: bufio.NewReader(strings.NewReader(tt.answer + next))}
+			status, reuse, err := vc.ReadStatus(tt.method)
 			if tt.bad {
 				if err == nil {
 					t.Fatalf("got status %d, want an error", status)
@@ -80,22 +80,26 @@ func TestBodyWriteTo(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	client := NewVolumeClient(time.Second, "")
-	defer client.CloseIdle()
+	pool := NewPool(time.Second, "")
+	defer pool.CloseIdle()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	for i := range 3 {
-		body, n, err := client.Get(context.Background(), addr, "v")
-		if err != nil || n != int64(len(value)) {
-			t.Fatalf("Get: %d bytes, %v", n, err)
+		vc, _, err := pool.Get(context.Background(), addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := vc.Exchange(context.Background(), http.MethodGet, "v", "", nil, 0)
+		if err != nil || resp.ContentLength != int64(len(value)) {
+			t.Fatalf("GET: %v, %v", resp, err)
 		}
 		var got bytes.Buffer
-		if _, err := io.Copy(&got, body); err != nil || !bytes.Equal(got.Bytes(), value) {
+		if _, err := io.Copy(&got, resp.Body); err != nil || !bytes.Equal(got.Bytes(), value) {
 			t.Fatalf("copy %d: %d bytes, %v", i, got.Len(), err)
 		}
-		if _, err := body.Read(make([]byte, 1)); err == nil {
+		if _, err := resp.Body.Read(make([]byte, 1)); err == nil {
 			t.Fatal("a body copied by WriteTo can still be read")
 		}
-		body.Close()
+		resp.Body.Close()
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections for 3 requests, want 1", n)

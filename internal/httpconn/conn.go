@@ -1,23 +1,23 @@
-package main
+package httpconn
 
-// davkv's own HTTP/1.1 exchange with volumes (and masters): kept-alive connections,
+// The HTTP/1.1 exchange with volumes (and masters): kept-alive connections,
 // pooled per server, each carrying one request after another from the calling
 // goroutine. net/http's Transport hands every request to two goroutines of its own;
-// this costs the master a third of that (see VolumeClient).
+// this costs the master a third of that (see davkv's VolumeClient).
 //
 // Invariants:
 //   - A connection in the pool is between exchanges: no request half-written, no answer
-//     half-read, no write deadline set (putConn clears an Upload's). A read deadline
+//     half-read, no write deadline set (Put clears an Upload's). A read deadline
 //     may be left over: every exchange sets its own before it reads.
 //   - A connection goes back to the pool only once its answer's body has been read to
-//     its end (connBody.Close, readStatus) and the server did not ask to close it;
+//     its end (connBody.Close, ReadStatus) and the server did not ask to close it;
 //     anything else closes it. connBody.WriteTo may take a body of known length from
 //     the socket itself, past the HTTP reader, which is then never read again.
 //   - A context that ends interrupts the connection's blocked reads and writes
-//     (interrupt sets a deadline in the past); an interrupted connection is closed,
+//     (Interrupt sets a deadline in the past); an interrupted connection is closed,
 //     never pooled.
 //   - A request that fails on a reused connection is sent again once, on a new one, and
-//     only if its body can be sent again (VolumeClient.do, fanOut): the server may have
+//     only if its body can be sent again (the callers: davkv's VolumeClient): the server may have
 //     closed an idle connection just as it was taken.
 //   - Nothing here knows keys or the layout of files: paths are given.
 
@@ -32,34 +32,53 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"sync"
 	"time"
 )
 
-// volumeConn is a connection to a volume that can carry one request after another.
-type volumeConn struct {
+// Pool keeps the idle connections to each server, and dials new ones.
+type Pool struct {
+	// timeout bounds connecting and waiting for an answer's header.
+	timeout time.Duration
+	// header is sent with every request: header lines, "Name: value\r\n" each.
+	header string
+	dialer net.Dialer
+	mu     sync.Mutex
+	idle   map[string][]*Conn // by server, most recently used last
+}
+
+// NewPool returns a pool whose connects and answers wait at most timeout, and
+// whose requests carry header.
+func NewPool(timeout time.Duration, header string) *Pool {
+	return &Pool{timeout: timeout, header: header, dialer: net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}, idle: map[string][]*Conn{}}
+}
+
+// Conn is a connection to a volume that can carry one request after another.
+type Conn struct {
 	net.Conn
 	r       *bufio.Reader
 	w       *bufio.Writer
 	used    time.Time
 	volume  string
-	client  *VolumeClient
+	pool    *Pool
 	request http.Request // for ReadResponse: it needs the method
-	// writeDeadline says an Upload set a write deadline, which putConn clears.
+	// writeDeadline says an Upload set a write deadline, which Put clears.
 	writeDeadline bool
 }
 
-// maxIdlePerVolume bounds the kept-alive connections to one server; idleTimeout drops
+// MaxIdlePerServer bounds the kept-alive connections to one server; idleTimeout drops
 // connections unused for longer, well before nginx's keepalive_timeout (65 s) would.
 const (
-	maxIdlePerVolume = 256
+	MaxIdlePerServer = 256
 	idleTimeout      = 30 * time.Second
 )
 
-func (c *VolumeClient) getConn(ctx context.Context, volume string) (vc *volumeConn, reused bool, err error) {
+// Get returns a kept-alive connection to server (reused) or a new one.
+func (c *Pool) Get(ctx context.Context, server string) (vc *Conn, reused bool, err error) {
 	c.mu.Lock()
-	for list := c.idle[volume]; len(list) > 0; list = c.idle[volume] {
+	for list := c.idle[server]; len(list) > 0; list = c.idle[server] {
 		vc = list[len(list)-1]
-		c.idle[volume] = list[:len(list)-1]
+		c.idle[server] = list[:len(list)-1]
 		if time.Since(vc.used) < idleTimeout {
 			c.mu.Unlock()
 			return vc, true, nil
@@ -67,23 +86,30 @@ func (c *VolumeClient) getConn(ctx context.Context, volume string) (vc *volumeCo
 		vc.Close()
 	}
 	c.mu.Unlock()
-	conn, err := c.dialer.DialContext(ctx, "tcp", volume)
-	if err != nil {
-		return nil, false, err
-	}
-	return &volumeConn{Conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 64<<10), volume: volume, client: c}, false, nil
+	vc, err = c.Dial(ctx, server, 64<<10)
+	return vc, false, err
 }
 
-func (c *VolumeClient) putConn(vc *volumeConn) {
+// Dial connects to server anew, with buffers of size bytes.
+func (c *Pool) Dial(ctx context.Context, server string, size int) (*Conn, error) {
+	conn, err := c.dialer.DialContext(ctx, "tcp", server)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{Conn: conn, r: bufio.NewReaderSize(conn, size), w: bufio.NewWriterSize(conn, size), volume: server, pool: c}, nil
+}
+
+// Put takes vc back, between exchanges, for another request.
+func (c *Pool) Put(vc *Conn) {
 	if vc.writeDeadline { // an Upload's write deadline must not fail the next request
-		vc.SetWriteDeadline(time.Time{})
+		vc.Conn.SetWriteDeadline(time.Time{})
 		vc.writeDeadline = false
 	}
 	// A read deadline left over does no harm: every exchange sets its own before it reads.
 	vc.used = time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.idle[vc.volume]) >= maxIdlePerVolume {
+	if len(c.idle[vc.volume]) >= MaxIdlePerServer {
 		vc.Close()
 		return
 	}
@@ -91,7 +117,7 @@ func (c *VolumeClient) putConn(vc *volumeConn) {
 }
 
 // CloseIdle closes the kept-alive connections that no request is using.
-func (c *VolumeClient) CloseIdle() {
+func (c *Pool) CloseIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for volume, list := range c.idle {
@@ -102,13 +128,13 @@ func (c *VolumeClient) CloseIdle() {
 	}
 }
 
-// exchange writes one request on vc and reads the answer's header. extra is header
+// Exchange writes one request on vc and reads the answer's header. extra is header
 // lines to add ("Name: value\r\n" each), size the body's length, or -1 to send it
 // chunked.
-func (vc *volumeConn) exchange(ctx context.Context, method, path, extra string, body io.Reader, size int64) (*http.Response, error) {
-	stop := context.AfterFunc(ctx, vc.interrupt)
+func (vc *Conn) Exchange(ctx context.Context, method, path, extra string, body io.Reader, size int64) (*http.Response, error) {
+	stop := context.AfterFunc(ctx, vc.Interrupt)
 	defer stop()
-	vc.writeHead(method, path, extra, body != nil, size)
+	vc.WriteHead(method, path, extra, body != nil, size)
 	var werr error
 	switch {
 	case body == nil:
@@ -131,18 +157,18 @@ func (vc *volumeConn) exchange(ctx context.Context, method, path, extra string, 
 	if err := vc.w.Flush(); err != nil {
 		return nil, err
 	}
-	return vc.readAnswer(ctx, method, vc.client.Timeout)
+	return vc.ReadAnswer(ctx, method, vc.pool.timeout)
 }
 
-// send writes one request with a body held in memory (none unless hasBody).
-func (vc *volumeConn) send(method, path string, body []byte, hasBody bool) error {
-	vc.writeHead(method, path, "", hasBody, int64(len(body)))
+// Send writes one request with a body held in memory (none unless hasBody).
+func (vc *Conn) Send(method, path string, body []byte, hasBody bool) error {
+	vc.WriteHead(method, path, "", hasBody, int64(len(body)))
 	vc.w.Write(body)
 	return vc.w.Flush()
 }
 
-// writeHead buffers a request line and header; the body, if any, follows.
-func (vc *volumeConn) writeHead(method, path, extra string, hasBody bool, size int64) {
+// WriteHead buffers a request line and header; the body, if any, follows.
+func (vc *Conn) WriteHead(method, path, extra string, hasBody bool, size int64) {
 	w := vc.w
 	w.WriteString(method)
 	w.WriteString(" /")
@@ -150,11 +176,7 @@ func (vc *volumeConn) writeHead(method, path, extra string, hasBody bool, size i
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(vc.volume)
 	w.WriteString("\r\nUser-Agent: davkv\r\n")
-	if s := vc.client.Secret; s != "" {
-		w.WriteString(secretHeader + ": ")
-		w.WriteString(s)
-		w.WriteString("\r\n")
-	}
+	w.WriteString(vc.pool.header)
 	w.WriteString(extra)
 	switch {
 	case !hasBody:
@@ -168,9 +190,9 @@ func (vc *volumeConn) writeHead(method, path, extra string, hasBody bool, size i
 	w.WriteString("\r\n")
 }
 
-// readAnswer reads an answer's header, waiting at most wait for it. The body returns
+// ReadAnswer reads an answer's header, waiting at most wait for it. The body returns
 // the connection to the pool once it has been read to its end.
-func (vc *volumeConn) readAnswer(ctx context.Context, method string, wait time.Duration) (*http.Response, error) {
+func (vc *Conn) ReadAnswer(ctx context.Context, method string, wait time.Duration) (*http.Response, error) {
 	vc.SetReadDeadline(time.Now().Add(wait))
 	vc.request.Method = method
 	resp, err := http.ReadResponse(vc.r, &vc.request)
@@ -182,16 +204,16 @@ func (vc *volumeConn) readAnswer(ctx context.Context, method string, wait time.D
 		resp.Body.Close()
 		return nil, ctx.Err()
 	}
-	resp.Body = &connBody{ReadCloser: resp.Body, vc: vc, length: resp.ContentLength, reuse: !resp.Close, stop: context.AfterFunc(ctx, vc.interrupt)}
+	resp.Body = &connBody{ReadCloser: resp.Body, vc: vc, length: resp.ContentLength, reuse: !resp.Close, stop: context.AfterFunc(ctx, vc.Interrupt)}
 	return resp, nil
 }
 
-// readStatus reads an answer whose body does not matter, only its status: the header,
+// ReadStatus reads an answer whose body does not matter, only its status: the header,
 // of which it looks at the few fields that frame the body, and the body, which it
 // discards. reuse is false if the connection can't carry another request. It parses
 // by hand what a volume sends: net/http's ReadResponse, which builds a whole Response,
 // header map and all, was a tenth of the master's CPU (its reads included).
-func (vc *volumeConn) readStatus(method string) (status int, reuse bool, err error) {
+func (vc *Conn) ReadStatus(method string) (status int, reuse bool, err error) {
 	var length int64
 	var chunked bool
 	for status < 200 { // an interim answer (1xx) is followed by the real one
@@ -231,7 +253,7 @@ func (vc *volumeConn) readStatus(method string) (status int, reuse bool, err err
 }
 
 // readHead reads an answer's status line and header, and returns what frames its body.
-func (vc *volumeConn) readHead() (status int, reuse bool, length int64, chunked bool, err error) {
+func (vc *Conn) readHead() (status int, reuse bool, length int64, chunked bool, err error) {
 	line, err := vc.r.ReadSlice('\n')
 	if err != nil {
 		return 0, false, 0, false, err
@@ -291,13 +313,23 @@ func asciiEqualFold(b []byte, s string) bool {
 	return true
 }
 
-// interrupt makes the connection's blocked reads and writes fail at once.
-func (vc *volumeConn) interrupt() { vc.SetDeadline(time.Unix(1, 0)) }
+// Flush sends what is buffered of a request.
+func (vc *Conn) Flush() error { return vc.w.Flush() }
+
+// SetUploadDeadline sets a write deadline, which put clears before the connection
+// carries another request.
+func (vc *Conn) SetUploadDeadline(t time.Time) error {
+	vc.writeDeadline = true
+	return vc.Conn.SetWriteDeadline(t)
+}
+
+// Interrupt makes the connection's blocked reads and writes fail at once.
+func (vc *Conn) Interrupt() { vc.SetDeadline(time.Unix(1, 0)) }
 
 // connBody returns its connection to the pool once the answer has been read to its end.
 type connBody struct {
 	io.ReadCloser
-	vc     *volumeConn
+	vc     *Conn
 	length int64 // the body's Content-Length, or -1
 	reuse  bool
 	stop   func() bool
@@ -372,14 +404,14 @@ func (b *connBody) Close() error {
 		b.ReadCloser.Close()
 	}
 	if b.stop() && b.reuse && b.eof {
-		b.vc.client.putConn(b.vc)
+		b.vc.pool.Put(b.vc)
 		return nil
 	}
 	return b.vc.Close()
 }
 
-// drain reads what is left of an answer so that its connection can be reused.
-func drain(resp *http.Response) {
+// Drain reads what is left of an answer so that its connection can be reused.
+func Drain(resp *http.Response) {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 }
