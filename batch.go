@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"davkv/internal/concurrent"
 	"davkv/internal/index"
 )
 
@@ -87,6 +88,6 @@ func sendRecords(idx index.Index, keep func(index.Record) bool) func(send func(k
 // returned stop is called.
 func startProgress(ctx context.Context, interval time.Duration, report func()) (stop func()) {
 	ctx, stop = context.WithCancel(ctx)
-	go every(ctx, interval, report)
+	go concurrent.Every(ctx, interval, report)
 	return stop
 }

@@ -239,7 +239,7 @@ type ServerConfig struct {
 	// assembles the object, so that clients do not time out. Zero means 5 seconds.
 	CompleteKeepalive time.Duration
 	// SignReads, if positive, signs every redirect to a volume for that long (see
-	// signURL), for volumes that refuse unsigned reads (volume.sh with
+	// signurl.Sign), for volumes that refuse unsigned reads (volume.sh with
 	// DAVKV_SIGNREADS); it needs ClusterConfig.Secret. Zero sends plain links.
 	SignReads time.Duration
 	// Zone is the zone this master is in: GETs redirect to a replica in it when one

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"davkv/internal/concurrent"
 	"davkv/internal/httpconn"
 )
 
@@ -25,7 +26,7 @@ const fanOutMax = 64 << 10
 func (c *VolumeClient) PutAll(ctx context.Context, volumes []string, path string, data []byte) []error {
 	if len(data) > fanOutMax {
 		errs := make([]error, len(volumes))
-		parallel(replicaIndexes(len(volumes)), func(i int) error {
+		concurrent.Parallel(concurrent.Indexes(len(volumes)), func(i int) error {
 			errs[i] = c.Put(ctx, volumes[i], path, bytes.NewReader(data), int64(len(data)))
 			return nil
 		})

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"davkv/internal/concurrent"
 	"davkv/internal/httpconn"
 	"davkv/internal/layout"
 )
@@ -76,7 +77,7 @@ func NewHealth(client *VolumeClient, volumes []string, interval time.Duration) *
 // background, counted in wg, until ctx ends.
 func (h *Health) Start(ctx context.Context, wg *sync.WaitGroup) {
 	h.probeAll(ctx)
-	wg.Go(func() { every(ctx, h.interval, func() { h.probeAll(ctx) }) })
+	wg.Go(func() { concurrent.Every(ctx, h.interval, func() { h.probeAll(ctx) }) })
 }
 
 func (h *Health) probeAll(ctx context.Context) {

@@ -73,10 +73,7 @@ func TestMain(m *testing.M) {
 	if testEtcdIndex != nil {
 		testEtcdIndex.Stop()
 	}
-	if left := testenv.LeftRunning(); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "the tests left running (now killed): %s\n", strings.Join(left, "; "))
-		code = 1
-	}
+	code = testenv.CheckLeft(code)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

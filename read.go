@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"davkv/internal/index"
+	"davkv/internal/signurl"
 )
 
 // maxListKeys is the most keys one listing answers; a listing that would have more
@@ -49,7 +50,7 @@ func (m *Master) get(w http.ResponseWriter, key string) error {
 	path := rec.Path(key)
 	loc := m.client.URL(v, path)
 	if m.cfg.SignReads > 0 {
-		loc = signURL(loc, path, m.cfg.Secret, time.Now().Add(m.cfg.SignReads).Unix())
+		loc = signurl.Sign(loc, path, m.cfg.Secret, time.Now().Add(m.cfg.SignReads).Unix())
 	}
 	redirect(w, loc)
 	return nil

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"davkv/internal/concurrent"
 )
 
 const (
@@ -85,7 +87,7 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 	uploads := make([]*Upload, len(vols))
 	vols = slices.Clone(vols)
 	var sparesMu sync.Mutex
-	err = parallel(replicaIndexes(len(vols)), func(i int) error {
+	err = concurrent.Parallel(concurrent.Indexes(len(vols)), func(i int) error {
 		for {
 			v := vols[i]
 			u, err := m.client.StartUpload(ctx, v, path, size, func() bool { return m.health.Up(v) })
@@ -133,7 +135,7 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 			} else {
 				close(hashed)
 			}
-			err := parallel(replicaIndexes(len(uploads)), func(i int) error {
+			err := concurrent.Parallel(concurrent.Indexes(len(uploads)), func(i int) error {
 				if uploads[i] == nil {
 					return nil // dropped for want of room
 				}
@@ -203,7 +205,7 @@ func (m *Master) replicate(ctx context.Context, rc *http.ResponseController, bod
 		return abort(werr)
 	}
 	results := make([]error, len(vols))
-	parallel(replicaIndexes(len(vols)), func(i int) error {
+	concurrent.Parallel(concurrent.Indexes(len(vols)), func(i int) error {
 		if uploads[i] == nil {
 			results[i] = dropped[i]
 			return nil

@@ -4,10 +4,13 @@ package testenv
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -52,3 +55,17 @@ func LeftRunning() []string {
 	}
 	return left
 }
+
+// CheckLeft returns code, the exit status of a test binary's tests, or 1 if a process
+// they started is still running (which it kills, and names on stderr).
+func CheckLeft(code int) int {
+	if left := LeftRunning(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "the tests left running (now killed): %s\n", strings.Join(left, "; "))
+		return 1
+	}
+	return code
+}
+
+// Main is the TestMain of a package whose tests start servers: it runs them and fails
+// the test binary if any is left running.
+func Main(m *testing.M) { os.Exit(CheckLeft(m.Run())) }

@@ -1,4 +1,4 @@
-package main
+package concurrent
 
 // Small helpers for running work at once (parallel) and on a schedule (every).
 
@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// parallel runs fn for every item at once and joins their errors. The last item runs
+// Parallel runs fn for every item at once and joins their errors. The last item runs
 // on the calling goroutine: a new goroutine's stack must grow to what an HTTP request
 // needs, which cost the master a tenth of its CPU when every item had its own.
-func parallel[T any](items []T, fn func(T) error) error {
+func Parallel[T any](items []T, fn func(T) error) error {
 	if len(items) == 0 {
 		return nil
 	}
@@ -27,8 +27,8 @@ func parallel[T any](items []T, fn func(T) error) error {
 	return errors.Join(errs...)
 }
 
-// replicaIndexes returns 0 to n-1, for running something per replica with parallel.
-func replicaIndexes(n int) []int {
+// Indexes returns 0 to n-1, for running something per replica with Parallel.
+func Indexes(n int) []int {
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i
@@ -36,8 +36,8 @@ func replicaIndexes(n int) []int {
 	return idx
 }
 
-// every calls fn each interval until ctx ends.
-func every(ctx context.Context, interval time.Duration, fn func()) {
+// Every calls fn each interval until ctx ends.
+func Every(ctx context.Context, interval time.Duration, fn func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
