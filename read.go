@@ -34,7 +34,9 @@ func (m *Master) get(w http.ResponseWriter, key string) error {
 	if err != nil {
 		return err
 	}
-	near, far, _ := m.readOrder(rec.Volumes)
+	// On the stack for up to 4 replicas: a redirect allocates nothing to choose.
+	var nearBuf, farBuf [4]string
+	near, far, _ := m.readOrder(rec.Volumes, nearBuf[:0], farBuf[:0], nil)
 	if len(near) == 0 {
 		near = far
 	}
@@ -56,9 +58,10 @@ func (m *Master) get(w http.ResponseWriter, key string) error {
 	return nil
 }
 
-// readOrder sorts the volumes holding a replica for reading: those up in the master's
-// -zone (none without one), the others up, and those down, each in vols's order.
-func (m *Master) readOrder(vols []string) (near, far, down []string) {
+// readOrder sorts the volumes holding a replica for reading, appending to near those
+// up in the master's -zone (none without one), to far the others up, and to down those
+// down, each in vols's order.
+func (m *Master) readOrder(vols, near, far, down []string) ([]string, []string, []string) {
 	for _, v := range vols {
 		switch {
 		case !m.health.Up(v):

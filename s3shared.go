@@ -40,7 +40,7 @@ func (m *s3API) openReplica(ctx context.Context, key string, rec index.Record, o
 // openFile opens the file at path, of size bytes, or n bytes of it from off if ranged,
 // on the first of vols that answers: those that are up first, then the others.
 func (m *s3API) openFile(ctx context.Context, path string, vols []string, size, off, n int64, ranged bool) (io.ReadCloser, error) {
-	near, far, down := m.readOrder(vols)
+	near, far, down := m.readOrder(vols, nil, nil, nil)
 	var errs []error
 	for _, v := range slices.Concat(near, far, down) {
 		var body io.ReadCloser
