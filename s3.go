@@ -124,6 +124,10 @@ func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
 	}
 	r.key = path
 	q := r.URL.Query()
+	if v, ok := q["versionId"]; ok && r.key != "" && v[0] != nullVersion {
+		// Every object has one version, "null" (see s3versions.go).
+		return s3proto.Errorf(s3proto.ErrInvalidArgument, "Invalid version id specified.")
+	}
 	switch {
 	case r.bucket == "" && r.Method == http.MethodGet:
 		return m.s3ListBuckets(w, r)
@@ -143,11 +147,11 @@ func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
 			return m.s3ListParts(w, r)
 		}
 		return s3proto.Errorf(s3proto.ErrMethodNotAllowed, "%s of a multipart upload is not allowed.", r.Method)
-	case r.key != "" && r.Method == http.MethodHead && !hasSubResource(q):
+	case r.key != "" && r.Method == http.MethodHead && onlyParams(q, objectReadParams):
 		return m.s3HeadObject(w, r)
-	case r.key != "" && r.Method == http.MethodGet && !hasSubResource(q):
+	case r.key != "" && r.Method == http.MethodGet && onlyParams(q, objectReadParams):
 		return m.s3GetObject(w, r)
-	case r.key != "" && r.Method == http.MethodDelete && !hasSubResource(q):
+	case r.key != "" && r.Method == http.MethodDelete && onlyParams(q, []string{"versionId"}):
 		return m.s3DeleteObject(w, r)
 	case r.key != "" && r.Method == http.MethodPut && !hasSubResource(q) && r.Header.Get("X-Amz-Copy-Source") != "":
 		return m.s3CopyObject(w, r)
@@ -167,6 +171,10 @@ func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return m.s3DeleteObjects(w, r)
 	case r.Method == http.MethodGet && q.Has("uploads") && onlyParams(q, []string{"uploads", "prefix", "delimiter", "key-marker", "upload-id-marker", "max-uploads", "encoding-type"}):
 		return m.s3ListMultipartUploads(w, r)
+	case r.Method == http.MethodGet && q.Has("versioning") && onlyParams(q, []string{"versioning"}):
+		return m.s3GetBucketVersioning(w, r)
+	case r.Method == http.MethodGet && q.Has("versions") && onlyParams(q, []string{"versions", "prefix", "delimiter", "key-marker", "version-id-marker", "max-keys", "encoding-type"}):
+		return m.s3ListObjectVersions(w, r)
 	case r.Method == http.MethodGet && q.Has("location"):
 		return m.s3GetBucketLocation(w, r)
 	}
@@ -176,6 +184,24 @@ func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
 // hasSubResource reports whether q names an S3 sub-resource: an operation other than
 // the plain one of its method.
 func hasSubResource(q url.Values) bool { return !onlyParams(q, nil) }
+
+// responseOverrides are the query parameters of a GetObject or HeadObject that set a
+// header of the answer, which presigned download links use (a file name to save as, a
+// type), and the header each sets.
+var responseOverrides = []struct{ Param, Header string }{
+	{"response-content-type", "Content-Type"}, {"response-content-disposition", "Content-Disposition"},
+	{"response-cache-control", "Cache-Control"}, {"response-content-encoding", "Content-Encoding"},
+	{"response-content-language", "Content-Language"}, {"response-expires", "Expires"},
+}
+
+// objectReadParams are the query parameters of GetObject and HeadObject.
+var objectReadParams = func() []string {
+	params := []string{"partNumber", "versionId"}
+	for _, o := range responseOverrides {
+		params = append(params, o.Param)
+	}
+	return params
+}()
 
 // listingParams are the query parameters of a bucket listing.
 var listingParams = []string{"list-type", "prefix", "delimiter", "max-keys", "marker", "start-after", "continuation-token", "encoding-type", "fetch-owner"}

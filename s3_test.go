@@ -108,7 +108,8 @@ func TestS3WithoutKeys(t *testing.T) {
 		{"Content-Md5", "AAAAAAAAAAAAAAAAAAAAAA==", http.StatusBadRequest},
 		{"X-Amz-Checksum-Crc32", "AAAAAA==", http.StatusBadRequest},
 		{"X-Amz-Content-Sha256", strings.Repeat("0", 64), http.StatusBadRequest},
-		{"Content-Md5", "", http.StatusOK},
+		{"Content-Md5", "", http.StatusBadRequest}, // an empty one is InvalidDigest, as in S3
+		{"Content-Type", "application/xml", http.StatusOK},
 	} {
 		resp := c.Do(http.MethodPost, "/open?delete", strings.NewReader(body), tt.header, tt.value)
 		if resp.StatusCode != tt.status {

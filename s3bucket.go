@@ -5,8 +5,13 @@ package main
 // bucket exists; bucket b holds the keys under /b/.
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"davkv/internal/index"
@@ -23,15 +28,26 @@ type s3OwnerXML struct {
 
 // listAllMyBucketsResult is ListBuckets' answer.
 type listAllMyBucketsResult struct {
-	XMLName string `xml:"ListAllMyBucketsResult"`
-	Xmlns   string `xml:"xmlns,attr"`
-	Owner   s3OwnerXML
-	Buckets []s3BucketXML `xml:"Buckets>Bucket"`
+	XMLName           string `xml:"ListAllMyBucketsResult"`
+	Xmlns             string `xml:"xmlns,attr"`
+	Owner             s3OwnerXML
+	Buckets           []s3BucketXML `xml:"Buckets>Bucket"`
+	ContinuationToken string        `xml:",omitempty"` // where the next page starts
+	Prefix            string        `xml:",omitempty"`
 }
+
+// maxS3ListBuckets is the most buckets one ListBuckets page holds: S3's bound on
+// max-buckets.
+const maxS3ListBuckets = 10000
 
 type s3BucketXML struct {
 	Name         string
 	CreationDate string
+}
+
+// createBucketConfiguration is CreateBucket's body, when it has one.
+type createBucketConfiguration struct {
+	LocationConstraint string
 }
 
 // locationConstraint is GetBucketLocation's answer: empty, which S3 clients read as
@@ -58,21 +74,34 @@ func (m *s3API) bucket(name string) (index.Bucket, int64, error) {
 // s3CreateBucket creates r's bucket. A body, if any, is a CreateBucketConfiguration:
 // its region is not kept, since davkv has one.
 func (m *s3API) s3CreateBucket(w http.ResponseWriter, r *s3Request) error {
+	if err := s3proto.Unsupported(r.Header, s3proto.BucketCreate); err != nil {
+		return err
+	}
 	if err := s3proto.CheckBucketName(r.bucket); err != nil {
 		return err
 	}
-	if _, err := readSmallBody(r); err != nil {
+	body, err := readSmallBody(r)
+	if err != nil {
 		return err
+	}
+	var conf createBucketConfiguration
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := xml.Unmarshal(body, &conf); err != nil {
+			return s3proto.Errorf(s3proto.ErrMalformedXML, "The CreateBucketConfiguration is not well-formed XML.")
+		}
 	}
 	value, err := index.Bucket{Created: time.Now().UnixNano()}.MarshalBinary()
 	if err != nil {
 		return err
 	}
 	_, err = m.index.PutEntry(index.BucketSpace, r.bucket, value, 0)
-	if errors.Is(err, index.ErrConflict) {
+	switch {
+	case errors.Is(err, index.ErrConflict) && (conf.LocationConstraint == "" || conf.LocationConstraint == "us-east-1"):
+		// S3's us-east-1, which clients take davkv for, answers a bucket created again
+		// by its owner as created, and changes nothing.
+	case errors.Is(err, index.ErrConflict):
 		return s3proto.Errorf(s3proto.ErrBucketOwned, "The bucket %s exists already, and is yours.", r.bucket)
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	h := w.Header()
@@ -119,10 +148,35 @@ func (m *s3API) s3DeleteBucket(w http.ResponseWriter, r *s3Request) error {
 	return nil
 }
 
-// s3ListBuckets lists every bucket, in name order.
+// s3ListBuckets lists the buckets, in name order: every one, or with max-buckets pages
+// of them, each with the token of the next, and with prefix those whose name starts so.
 func (m *s3API) s3ListBuckets(w http.ResponseWriter, r *s3Request) error {
-	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: s3Owner, Buckets: []s3BucketXML{}}
-	err := m.index.Entries(index.BucketSpace, "", func(name string, value []byte, _ int64) (bool, error) {
+	q := r.URL.Query()
+	limit := maxS3ListBuckets
+	if s := q.Get("max-buckets"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxS3ListBuckets {
+			return s3proto.Errorf(s3proto.ErrInvalidArgument, "max-buckets must be a number from 1 to %d.", maxS3ListBuckets)
+		}
+		limit = n
+	}
+	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: s3Owner, Buckets: []s3BucketXML{}, Prefix: q.Get("prefix")}
+	start := ""
+	if token := q.Get("continuation-token"); token != "" {
+		b, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil {
+			return s3proto.Errorf(s3proto.ErrInvalidArgument, "The continuation token is not one davkv gave.")
+		}
+		start = string(b)
+	}
+	err := m.index.Entries(index.BucketSpace, max(start, res.Prefix), func(name string, value []byte, _ int64) (bool, error) {
+		if !strings.HasPrefix(name, res.Prefix) {
+			return false, nil
+		}
+		if len(res.Buckets) == limit {
+			res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(name))
+			return false, nil
+		}
 		var b index.Bucket
 		if err := b.UnmarshalBinary(value); err != nil {
 			return false, err

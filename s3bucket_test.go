@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"davkv/internal/s3proto"
@@ -88,8 +90,13 @@ func TestS3Buckets(t *testing.T) {
 			_, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("beta.2")})
 			return err
 		}, ""},
-		{"create alpha again", func() error {
+		{"create alpha again, in us-east-1", func() error {
 			_, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alpha")})
+			return err
+		}, ""},
+		{"create alpha again, in another region", func() error {
+			_, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alpha"),
+				CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1}})
 			return err
 		}, "BucketAlreadyOwnedByYou"},
 		{"head alpha", func() error {
@@ -141,6 +148,31 @@ func TestS3Buckets(t *testing.T) {
 	if !slices.Equal(names, []string{"alpha", "beta.2"}) {
 		t.Fatalf("ListBuckets: %q", names)
 	}
+	t.Run("pages of buckets", func(t *testing.T) {
+		var pages [][]string
+		p := s3.NewListBucketsPaginator(s, &s3.ListBucketsInput{MaxBuckets: aws.Int32(1)})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var page []string
+			for _, b := range out.Buckets {
+				page = append(page, aws.ToString(b.Name))
+			}
+			pages = append(pages, page)
+		}
+		if fmt.Sprint(pages) != "[[alpha] [beta.2]]" {
+			t.Fatalf("pages %q", pages)
+		}
+		out, err := s.ListBuckets(ctx, &s3.ListBucketsInput{Prefix: aws.String("be")})
+		if err != nil || len(out.Buckets) != 1 || aws.ToString(out.Buckets[0].Name) != "beta.2" || aws.ToString(out.Prefix) != "be" {
+			t.Fatalf("prefix be: %+v, %v", out, err)
+		}
+		if _, err := s.ListBuckets(ctx, &s3.ListBucketsInput{MaxBuckets: aws.Int32(0)}); s3Code(err) != "InvalidArgument" {
+			t.Fatalf("max-buckets 0: %v", err)
+		}
+	})
 	loc, err := s.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String("alpha")})
 	if err != nil || loc.LocationConstraint != "" {
 		t.Fatalf("GetBucketLocation: %q, %v; want the empty constraint of us-east-1", loc.LocationConstraint, err)

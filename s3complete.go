@@ -8,7 +8,9 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"strings"
@@ -43,16 +45,15 @@ type completeUploadResult struct {
 // or the error, as XML, as S3 does.
 func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) error {
 	id, u, rev, err := m.upload(r)
+	if errors.Is(err, s3proto.ErrNoSuchUpload) {
+		return m.completedAgain(w, r, err)
+	}
 	if err != nil {
 		return err
 	}
-	body, err := readSmallBody(r)
+	list, err := readPartList(r)
 	if err != nil {
 		return err
-	}
-	var list completeUpload
-	if err := xml.Unmarshal(body, &list); err != nil || len(list.Parts) == 0 {
-		return s3proto.Errorf(s3proto.ErrMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
 	}
 	parts := map[int]index.UploadPart{}
 	if err := uploadParts(m.index, id, func(n int, p index.UploadPart, _ int64) (bool, error) {
@@ -103,13 +104,13 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 	// The client may go: the object is written all the same, as S3 does.
 	ctx := context.WithoutCancel(r.Context())
 	key := "/" + r.bucket + "/" + r.key
-	numbers := make([]int, len(list.Parts))
+	numbers, sizes := make([]int, len(list.Parts)), make([]int64, len(chosen))
 	for i, lp := range list.Parts {
-		numbers[i] = lp.PartNumber
+		numbers[i], sizes[i] = lp.PartNumber, chosen[i].Size
 	}
-	etag := fmt.Sprintf("%s-%d", md5Hex(sums.Sum(nil)), len(chosen))
+	etag := partsETag(sums, len(chosen))
 	rec, err := m.store(ctx, nil, key, &partsReader{m: m, ctx: ctx, id: id, numbers: numbers, parts: chosen}, total,
-		putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: u.Meta, ETag: etag})
+		putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: u.Meta, ETag: etag, Parts: sizes})
 	stop()
 	if err != nil {
 		w.Write(s3proto.ErrorXML(asS3Error(err), r.URL.Path, r.id))
@@ -124,6 +125,49 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 		m.log.Warn("a completed upload's parts were not all deleted; the upload sweeper will", "upload", id, "err", err)
 	}
 	return nil
+}
+
+// partsETag is the ETag of an object made of n parts, sums the MD5 of their MD5s: S3's
+// form, which clients check.
+func partsETag(sums hash.Hash, n int) string {
+	return fmt.Sprintf("%s-%d", md5Hex(sums.Sum(nil)), n)
+}
+
+// readPartList reads CompleteMultipartUpload's list of parts.
+func readPartList(r *s3Request) (completeUpload, error) {
+	var list completeUpload
+	body, err := readSmallBody(r)
+	if err != nil {
+		return list, err
+	}
+	if err := xml.Unmarshal(body, &list); err != nil || len(list.Parts) == 0 {
+		return list, s3proto.Errorf(s3proto.ErrMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
+	}
+	return list, nil
+}
+
+// completedAgain answers a CompleteMultipartUpload of an upload that is no more
+// (noSuch): if the object is live with the ETag that the list's parts make, the upload
+// was completed with them, and S3 answers a client that completes it again (its answer
+// lost, say) with the same result. Anything else is noSuch.
+func (m *s3API) completedAgain(w http.ResponseWriter, r *s3Request, noSuch error) error {
+	list, err := readPartList(r)
+	if err != nil {
+		return err
+	}
+	sums := md5.New()
+	for _, lp := range list.Parts {
+		sum, err := hex.DecodeString(strings.Trim(lp.ETag, `"`))
+		if err != nil || len(sum) != md5.Size {
+			return noSuch
+		}
+		sums.Write(sum)
+	}
+	_, rec, err := m.liveObject(r)
+	if err != nil || rec.ETag != partsETag(sums, len(list.Parts)) {
+		return noSuch
+	}
+	return writeXML(w, r, completeUploadResult{Xmlns: s3Namespace, Location: r.URL.Path, Bucket: r.bucket, Key: r.key, ETag: objectETag(rec)})
 }
 
 // keepAlive sends a space to w every CompleteKeepalive until the returned stop is

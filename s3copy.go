@@ -21,6 +21,9 @@ import (
 // checked against the source's size and MD5 before it is released to the volumes. Its
 // headers are the source's, or with x-amz-metadata-directive: REPLACE the request's.
 func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
+	if err := s3proto.Unsupported(r.Header, s3proto.ObjectWrite); err != nil {
+		return err
+	}
 	key, err := m.objectKey(r)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ package main
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -32,10 +33,10 @@ type listBucketResult struct {
 	Contents       []s3ObjectXML
 	CommonPrefixes []s3PrefixXML
 	// V2
-	KeyCount              *int   `xml:",omitempty"`
-	StartAfter            string `xml:",omitempty"`
-	ContinuationToken     string `xml:",omitempty"`
-	NextContinuationToken string `xml:",omitempty"`
+	KeyCount              *int    `xml:",omitempty"`
+	StartAfter            string  `xml:",omitempty"`
+	ContinuationToken     *string `xml:",omitempty"` // echoed when asked with, even empty
+	NextContinuationToken string  `xml:",omitempty"`
 	// V1
 	Marker     *string `xml:",omitempty"`
 	NextMarker string  `xml:",omitempty"`
@@ -47,6 +48,8 @@ type s3ObjectXML struct {
 	ETag         string `xml:",omitempty"`
 	Size         int64
 	StorageClass string
+	// Owner is listed by V1 always, by V2 with fetch-owner=true.
+	Owner *s3OwnerXML `xml:",omitempty"`
 }
 
 type s3PrefixXML struct {
@@ -83,6 +86,36 @@ func (m *s3API) listObjects(bucket, prefix, delimiter, start string, limit int) 
 	return page, nil
 }
 
+// listingLimits reads the max-keys (S3's default and bound: maxS3ListKeys) and
+// encoding-type of a listing.
+func listingLimits(q url.Values) (maxKeys int, urlEncode bool, err error) {
+	maxKeys = maxS3ListKeys
+	if s := q.Get("max-keys"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return 0, false, s3proto.Errorf(s3proto.ErrInvalidArgument, "max-keys must be a number from 0 to %d.", maxS3ListKeys)
+		}
+		maxKeys = min(n, maxS3ListKeys)
+	}
+	switch q.Get("encoding-type") {
+	case "":
+	case "url":
+		urlEncode = true
+	default:
+		return 0, false, s3proto.Errorf(s3proto.ErrInvalidArgument, "encoding-type must be url.")
+	}
+	return maxKeys, urlEncode, nil
+}
+
+// listAfter is where a listing that resumes after marker starts: after every key a
+// common prefix rolls up, if marker is one.
+func listAfter(marker, delimiter string) string {
+	if delimiter != "" && strings.HasSuffix(marker, delimiter) {
+		return index.PrefixEnd(marker)
+	}
+	return marker + "\x00"
+}
+
 // s3ListObjects answers ListObjectsV2 (?list-type=2) and ListObjects (V1).
 func (m *s3API) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 	if _, _, err := m.bucket(r.bucket); err != nil {
@@ -90,37 +123,24 @@ func (m *s3API) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 	}
 	q := r.URL.Query()
 	v2 := q.Get("list-type") == "2"
-	maxKeys := maxS3ListKeys
-	if s := q.Get("max-keys"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return s3proto.Errorf(s3proto.ErrInvalidArgument, "max-keys must be a number from 0 to %d.", maxS3ListKeys)
-		}
-		maxKeys = min(n, maxS3ListKeys)
-	}
-	urlEncode := q.Get("encoding-type") == "url"
-	if et := q.Get("encoding-type"); et != "" && et != "url" {
-		return s3proto.Errorf(s3proto.ErrInvalidArgument, "encoding-type must be url.")
+	maxKeys, urlEncode, err := listingLimits(q)
+	if err != nil {
+		return err
 	}
 	prefix, delimiter := q.Get("prefix"), q.Get("delimiter")
 	res := listBucketResult{Xmlns: s3Namespace, Name: r.bucket, Prefix: prefix, Delimiter: delimiter, MaxKeys: maxKeys}
-	// Where the page starts: after a marker or start-after (after every key it rolls
-	// up, if it is a common prefix), or at a continuation token, which is the key the
-	// last page stopped before.
-	after := func(marker string) string {
-		if delimiter != "" && strings.HasSuffix(marker, delimiter) {
-			return index.PrefixEnd(marker)
-		}
-		return marker + "\x00"
-	}
+	// Where the page starts: after a marker or start-after, or at a continuation
+	// token, which is the key the last page stopped before.
 	start := ""
 	if v2 {
-		res.StartAfter, res.ContinuationToken = q.Get("start-after"), q.Get("continuation-token")
+		res.StartAfter = q.Get("start-after")
 		if res.StartAfter != "" {
-			start = after(res.StartAfter)
+			start = listAfter(res.StartAfter, delimiter)
 		}
-		if res.ContinuationToken != "" {
-			b, err := base64.RawURLEncoding.DecodeString(res.ContinuationToken)
+		if q.Has("continuation-token") {
+			token := q.Get("continuation-token")
+			res.ContinuationToken = &token
+			b, err := base64.RawURLEncoding.DecodeString(token)
 			if err != nil {
 				return s3proto.Errorf(s3proto.ErrInvalidArgument, "The continuation token is not one davkv gave.")
 			}
@@ -130,7 +150,7 @@ func (m *s3API) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 		marker := q.Get("marker")
 		res.Marker = &marker
 		if marker != "" {
-			start = after(marker)
+			start = listAfter(marker, delimiter)
 		}
 	}
 	if start < prefix {
@@ -138,13 +158,18 @@ func (m *s3API) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 	}
 	var page s3ListPage
 	if maxKeys > 0 {
-		var err error
 		if page, err = m.listObjects(r.bucket, prefix, delimiter, start, maxKeys); err != nil {
 			return err
 		}
 	}
 	res.IsTruncated = page.next != ""
 	res.Contents, res.CommonPrefixes = page.objects, make([]s3PrefixXML, len(page.prefixes))
+	if !v2 || q.Get("fetch-owner") == "true" {
+		owner := s3Owner
+		for i := range res.Contents {
+			res.Contents[i].Owner = &owner
+		}
+	}
 	for i, p := range page.prefixes {
 		res.CommonPrefixes[i] = s3PrefixXML{Prefix: p}
 	}
@@ -159,19 +184,34 @@ func (m *s3API) s3ListObjects(w http.ResponseWriter, r *s3Request) error {
 	}
 	if urlEncode {
 		res.EncodingType = "url"
-		enc := func(s string) string { return s3proto.URIEncode(s, false) }
-		res.Prefix, res.Delimiter, res.StartAfter = enc(res.Prefix), enc(res.Delimiter), enc(res.StartAfter)
-		res.NextMarker = enc(res.NextMarker)
+		// What S3 encodes, and so what clients decode: V1 leaves its Prefix as it is.
+		if v2 {
+			encodeURL(&res.Prefix)
+		}
+		encodeURL(&res.Delimiter, &res.StartAfter, &res.NextMarker)
 		if res.Marker != nil {
-			marker := enc(*res.Marker)
+			marker := *res.Marker
+			encodeURL(&marker)
 			res.Marker = &marker
 		}
 		for i := range res.Contents {
-			res.Contents[i].Key = enc(res.Contents[i].Key)
+			encodeURL(&res.Contents[i].Key)
 		}
-		for i := range res.CommonPrefixes {
-			res.CommonPrefixes[i].Prefix = enc(res.CommonPrefixes[i].Prefix)
-		}
+		encodePrefixes(res.CommonPrefixes)
 	}
 	return writeXML(w, r, res)
+}
+
+// encodeURL encodes each of fields in place, as a listing's encoding-type=url asks.
+func encodeURL(fields ...*string) {
+	for _, f := range fields {
+		*f = s3proto.URIEncode(*f, false)
+	}
+}
+
+// encodePrefixes encodes common prefixes in place, as encodeURL does.
+func encodePrefixes(prefixes []s3PrefixXML) {
+	for i := range prefixes {
+		encodeURL(&prefixes[i].Prefix)
+	}
 }

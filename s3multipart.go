@@ -38,6 +38,9 @@ type initiateUploadResult struct {
 
 // s3CreateMultipartUpload begins an upload of r's object, with the headers it will have.
 func (m *s3API) s3CreateMultipartUpload(w http.ResponseWriter, r *s3Request) error {
+	if err := s3proto.Unsupported(r.Header, s3proto.ObjectWrite); err != nil {
+		return err
+	}
 	if _, err := m.objectKey(r); err != nil {
 		return err
 	}
@@ -91,6 +94,9 @@ func (m *s3API) upload(r *s3Request) (string, index.MultipartUpload, int64, erro
 // PutObject's is, or with x-amz-copy-source (UploadPartCopy) from an object, whole or
 // the bytes x-amz-copy-source-range names. A part uploaded again replaces the last.
 func (m *s3API) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
+	if err := s3proto.Unsupported(r.Header, s3proto.PartWrite); err != nil {
+		return err
+	}
 	id, u, _, err := m.upload(r)
 	if err != nil {
 		return err
@@ -133,8 +139,11 @@ func (m *s3API) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 		first, last, okDash := strings.Cut(spec, "-")
 		f, ferr := strconv.ParseInt(first, 10, 64)
 		l, lerr := strconv.ParseInt(last, 10, 64)
-		if !okPrefix || !okDash || ferr != nil || lerr != nil || f < 0 || f > l || l >= src.Size {
-			return s3proto.Errorf(s3proto.ErrInvalidArgument, "The x-amz-copy-source-range %q is not bytes=FIRST-LAST within the source's %d bytes.", cr, src.Size)
+		switch {
+		case !okPrefix || !okDash || ferr != nil || lerr != nil || f < 0 || f > l:
+			return s3proto.Errorf(s3proto.ErrInvalidArgument, "The x-amz-copy-source-range %q is not bytes=FIRST-LAST.", cr)
+		case l >= src.Size:
+			return s3proto.Errorf(s3proto.ErrInvalidRange, "The x-amz-copy-source-range %q is not within the source's %d bytes.", cr, src.Size)
 		}
 		off, size = f, l-f+1
 	}
@@ -377,14 +386,11 @@ func (m *s3API) s3ListMultipartUploads(w http.ResponseWriter, r *s3Request) erro
 	}
 	if et := q.Get("encoding-type"); et == "url" {
 		res.EncodingType = "url"
-		enc := func(s string) string { return s3proto.URIEncode(s, false) }
-		res.KeyMarker, res.NextKeyMarker, res.Prefix, res.Delimiter = enc(res.KeyMarker), enc(res.NextKeyMarker), enc(res.Prefix), enc(res.Delimiter)
+		encodeURL(&res.KeyMarker, &res.NextKeyMarker, &res.Prefix, &res.Delimiter)
 		for i := range res.Uploads {
-			res.Uploads[i].Key = enc(res.Uploads[i].Key)
+			encodeURL(&res.Uploads[i].Key)
 		}
-		for i := range res.CommonPrefixes {
-			res.CommonPrefixes[i].Prefix = enc(res.CommonPrefixes[i].Prefix)
-		}
+		encodePrefixes(res.CommonPrefixes)
 	} else if et != "" {
 		return s3proto.Errorf(s3proto.ErrInvalidArgument, "encoding-type must be url.")
 	}

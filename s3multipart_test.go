@@ -200,8 +200,13 @@ func TestS3MultipartSteps(t *testing.T) {
 	if status, got := c.Get("/mpu/k"); status != http.StatusOK || !bytes.Equal(got, want) {
 		t.Fatalf("completed object: %d, %d bytes; want %d", status, len(got), len(want))
 	}
-	if _, err := complete("k", id, p1, p2, p3); s3Code(err) != "NoSuchUpload" {
+	// Completed again with the same parts, as a client whose answer was lost does:
+	// S3's answer is the same result; with other parts, the upload is no more.
+	if again, err := complete("k", id, p1, p2, p3); err != nil || aws.ToString(again.ETag) != aws.ToString(out.ETag) {
 		t.Fatalf("completing again: %v", err)
+	}
+	if _, err := complete("k", id, p1, p2); s3Code(err) != "NoSuchUpload" {
+		t.Fatalf("completing again with other parts: %v", err)
 	}
 
 	// Abort: the parts go, the upload is gone.

@@ -12,9 +12,11 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"davkv/internal/index"
+	"davkv/internal/layout"
 	"davkv/internal/s3proto"
 )
 
@@ -34,6 +36,9 @@ func (m *s3API) liveObject(r *s3Request) (string, index.Record, error) {
 // s3HeadObject answers an object's size, ETag and time from the index, without asking
 // a volume.
 func (m *s3API) s3HeadObject(w http.ResponseWriter, r *s3Request) error {
+	if err := s3proto.Unsupported(r.Header, s3proto.ObjectRead); err != nil {
+		return err
+	}
 	_, rec, err := m.liveObject(r)
 	if err != nil {
 		return err
@@ -43,6 +48,9 @@ func (m *s3API) s3HeadObject(w http.ResponseWriter, r *s3Request) error {
 
 // s3GetObject streams an object from a replica: S3 clients do not follow redirects.
 func (m *s3API) s3GetObject(w http.ResponseWriter, r *s3Request) error {
+	if err := s3proto.Unsupported(r.Header, s3proto.ObjectRead); err != nil {
+		return err
+	}
 	key, rec, err := m.liveObject(r)
 	if err != nil {
 		return err
@@ -70,13 +78,26 @@ func (m *s3API) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, r
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
+	q := r.URL.Query()
 	off, n, ranged, err := s3proto.ParseRange(r.Header.Get("Range"), rec.Size)
+	if q.Has("partNumber") {
+		off, n, err = partRange(r, rec)
+		ranged = rec.Size > 0 // a part is a range, but of an empty value there is none
+	}
 	if err != nil {
 		return err
 	}
 	h.Set("Content-Type", "application/octet-stream")
 	for _, mh := range rec.Meta {
 		h[mh.Name] = []string{mh.Value} // as stored: user metadata in lower case
+	}
+	if len(rec.Parts) > 0 {
+		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(rec.Parts)))
+	}
+	for _, o := range responseOverrides {
+		if v := q.Get(o.Param); v != "" {
+			h.Set(o.Header, v)
+		}
 	}
 	h.Set("Accept-Ranges", "bytes")
 	status := http.StatusOK
@@ -101,6 +122,30 @@ func (m *s3API) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, r
 		m.log.Warn("s3 GetObject ended short", "key", key, "request", r.id, "err", err)
 	}
 	return nil
+}
+
+// partRange returns where part ?partNumber of rec's value is, and its length: a part
+// of a multipart upload, or for a value written whole, part 1, all of it.
+func partRange(r *s3Request, rec index.Record) (off, n int64, err error) {
+	if r.Header.Get("Range") != "" {
+		return 0, 0, s3proto.Errorf(s3proto.ErrInvalidRequest, "Cannot specify both Range header and partNumber query parameter.")
+	}
+	part, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
+	if err != nil || part < 1 || part > layout.MaxParts {
+		return 0, 0, s3proto.Errorf(s3proto.ErrInvalidArgument, "Part number must be an integer between 1 and %d, inclusive.", layout.MaxParts)
+	}
+	switch {
+	case len(rec.Parts) == 0 && strings.Contains(rec.ETag, "-"):
+		return 0, 0, s3proto.Errorf(s3proto.ErrNotImplemented, "The object was completed by a davkv that did not keep its part sizes: read it by range.")
+	case len(rec.Parts) == 0 && part == 1:
+		return 0, rec.Size, nil
+	case part > len(rec.Parts):
+		return 0, 0, s3proto.Errorf(s3proto.ErrInvalidPartNumber, "The requested partnumber is not satisfiable.")
+	}
+	for _, size := range rec.Parts[:part-1] {
+		off += size
+	}
+	return off, rec.Parts[part-1], nil
 }
 
 // s3DeleteObject deletes an object as the native DELETE does, and answers 204 whether

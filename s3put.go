@@ -19,6 +19,9 @@ import (
 // s3PutObject stores the body as the object's value, replacing the value the key had
 // at once for every reader (see store), and answers its ETag.
 func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
+	if err := s3proto.Unsupported(r.Header, s3proto.ObjectWrite); err != nil {
+		return err
+	}
 	key, err := m.objectKey(r)
 	if err != nil {
 		return err
@@ -102,14 +105,15 @@ func objectMeta(h http.Header) ([]index.MetaHeader, error) {
 			continue
 		}
 		value := strings.Join(values, ",")
-		if name == "Content-Encoding" {
+		if name == "Content-Encoding" && strings.Contains(value, "aws-chunked") {
+			// Only aws-chunked is taken out: the rest stays as the client wrote it.
 			var kept []string
 			for enc := range strings.SplitSeq(value, ",") {
 				if enc = strings.TrimSpace(enc); enc != "" && enc != "aws-chunked" {
 					kept = append(kept, enc)
 				}
 			}
-			if value = strings.Join(kept, ","); value == "" {
+			if value = strings.Join(kept, ", "); value == "" {
 				continue
 			}
 		}

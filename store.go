@@ -36,9 +36,11 @@ type putOptions struct {
 	Wait bool
 	// Sum records the value's MD5 even without -md5 (S3 answers it as the ETag).
 	Sum bool
-	// Meta and ETag go into the record (see Record).
-	Meta []index.MetaHeader
-	ETag string
+	// Meta, ETag, Parts and Tags go into the record (see Record).
+	Meta  []index.MetaHeader
+	ETag  string
+	Parts []int64
+	Tags  []index.Tag
 }
 
 // store writes body (size bytes, or -1 if unknown) to key's volumes, all at once and
@@ -106,7 +108,8 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	}
 
 	rec := index.Record{
-		State: index.StateLive, Gen: gen, Sub: trace.Sub, Size: res.size, MD5: res.sum, Meta: opt.Meta, ETag: opt.ETag, Modified: time.Now().UnixNano(),
+		State: index.StateLive, Gen: gen, Sub: trace.Sub, Size: res.size, MD5: res.sum, Meta: opt.Meta, ETag: opt.ETag, Parts: opt.Parts, Tags: opt.Tags,
+		Modified: time.Now().UnixNano(),
 		// up is in the key's rank order: keep the volumes written, in that order.
 		Volumes:   slices.DeleteFunc(slices.Clone(up), func(v string) bool { return !slices.Contains(res.written, v) }),
 		Leftovers: res.mayHold,

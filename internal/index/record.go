@@ -104,6 +104,12 @@ type Record struct {
 	// the key is locked for every other master until the owner writes the record
 	// again, or is gone. It is the per-key lock that masters sharing an index share.
 	Busy bool
+	// Parts are the sizes of the parts of a value that an S3 multipart upload made, in
+	// order, so that a read can ask for one part (S3's partNumber); nil for a value
+	// written whole.
+	Parts []int64
+	// Tags are the S3 object tags of the value, in the order the client gave them.
+	Tags []Tag
 	// Rev is the index's revision of the record when it was read, which a
 	// conditional write compares (see Index); zero for a key that had no record. It
 	// is not encoded: each backend keeps its own.
@@ -116,6 +122,11 @@ type StaleGen struct {
 	Gen     uint64
 	Time    int64
 	Volumes []string
+}
+
+// Tag is one S3 object tag.
+type Tag struct {
+	Key, Value string
 }
 
 // MetaHeader is one header stored with a value.
@@ -202,8 +213,8 @@ func AddStale(stale []StaleGen, gen uint64, vols ...string) []StaleGen {
 // recordVersion is the first byte of every encoded Record. A change to the encoding
 // gets a new version, and UnmarshalBinary keeps reading the old ones. Version 1 had no
 // Leftovers, version 2 no Gen, Stale, Meta, ETag or Modified, version 3 no Tombstones
-// or Unmarked, version 4 no Owner or Busy.
-const recordVersion = 5
+// or Unmarked, version 4 no Owner or Busy, version 5 no Parts or Tags.
+const recordVersion = 6
 
 // ErrBadRecord says an index value could not be decoded.
 var ErrBadRecord = errors.New("bad index record")
@@ -214,7 +225,8 @@ var ErrBadRecord = errors.New("bad index record")
 // each as a count followed by every name's length and bytes; then Gen as a varint, Stale
 // as a count and each one's Gen, Time and Volumes, Meta as a count of names and values
 // in turn, ETag as one string, Modified as a varint, then Tombstones as Stale is,
-// Unmarked as Volumes is, Owner as a varint and Busy as a byte.
+// Unmarked as Volumes is, Owner as a varint and Busy as a byte, then Parts as a count
+// and varints, Tags as Meta is.
 func (r Record) MarshalBinary() ([]byte, error) {
 	var sum []byte
 	if r.MD5 != "" {
@@ -244,7 +256,17 @@ func (r Record) MarshalBinary() ([]byte, error) {
 	if r.Busy {
 		busy = 1
 	}
-	return append(b, busy), nil
+	b = append(b, busy)
+	b = binary.AppendUvarint(b, uint64(len(r.Parts)))
+	for _, size := range r.Parts {
+		b = binary.AppendVarint(b, size)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Tags)))
+	for _, t := range r.Tags {
+		b = appendString(b, t.Key)
+		b = appendString(b, t.Value)
+	}
+	return b, nil
 }
 
 // appendGens encodes generations as a count, then each one's Gen, Time and Volumes.
@@ -320,6 +342,17 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 			rec.Busy = true
 		default:
 			d.err = true
+		}
+	}
+	if b[0] >= 6 {
+		if n := d.count(); n > 0 {
+			rec.Parts = make([]int64, 0, n)
+			for range n {
+				rec.Parts = append(rec.Parts, d.Varint())
+			}
+		}
+		for _, h := range d.meta() {
+			rec.Tags = append(rec.Tags, Tag{Key: h.Name, Value: h.Value})
 		}
 	}
 	if d.err || len(d.b) != 0 {

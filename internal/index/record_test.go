@@ -20,6 +20,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			Meta: []MetaHeader{{"Content-Type", "text/plain; charset=utf-8"}, {"X-Amz-Meta-Ünï", ""}}, ETag: "0123-2", Modified: -7},
 		{State: StateDeleting, Gen: 3, Stale: []StaleGen{{Gen: 3, Volumes: []string{"c:3"}}}, Tombstones: []StaleGen{{Gen: 1, Time: 5, Volumes: []string{"a:1"}}, {Gen: 3, Volumes: []string{"a:1", "b:2"}}}},
 		{State: StateUnlinked, Volumes: []string{"a:1", "b:2"}, Unmarked: []string{"b:2"}},
+		{State: StateLive, Volumes: []string{"a:1"}, Parts: []int64{5 << 20, 5 << 20, 1}, Tags: []Tag{{"project", "x"}, {"Ünï", ""}}},
 	}
 	for _, rec := range recs {
 		t.Run(rec.State.String(), func(t *testing.T) {
@@ -75,16 +76,22 @@ func TestRecordGolden(t *testing.T) {
 	if err := rec.UnmarshalBinary([]byte(v5)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want5) {
 		t.Fatalf("v5 decoded %+v, %v; want %+v", rec, err, want5)
 	}
-	for _, enc := range []string{v1, v2, v3, v4, v5} {
+	v6 := "\x06" + v5[1:] + "\x02\x80\x80\x80\x05\x02" + "\x01\x01k\x02vv"
+	want6 := want5
+	want6.Parts, want6.Tags = []int64{5 << 20, 1}, []Tag{{"k", "vv"}}
+	if err := rec.UnmarshalBinary([]byte(v6)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want6) {
+		t.Fatalf("v6 decoded %+v, %v; want %+v", rec, err, want6)
+	}
+	for _, enc := range []string{v1, v2, v3, v4, v5, v6} {
 		if h, err := ReadHead([]byte(enc)); err != nil || h != (Head{Time: 42, State: StateLive, Size: 5}) {
 			t.Fatalf("readRecordHead(%q) = %+v, %v; want time 42, live, 5 bytes", enc, h, err)
 		}
 	}
-	b, _ := want5.MarshalBinary()
-	if string(b) != v5 {
-		t.Fatalf("encoded %q, want %q", b, v5)
+	b, _ := want6.MarshalBinary()
+	if string(b) != v6 {
+		t.Fatalf("encoded %q, want %q", b, v6)
 	}
-	for _, bad := range []string{"", "\x06\x02", "\x05\x02", "\x04\x02", v5[:len(v5)-1], v5 + "x", v5[:len(v5)-1] + "\x02", v4[:len(v4)-1], v4 + "x", v3[:len(v3)-1], v3 + "x", "\x03" + body + "\x00\x00\xff", "\x00\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", v2[:len(v2)-1], v2 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
+	for _, bad := range []string{"", "\x07\x02", v6[:len(v6)-1], v6 + "x", "\x06" + v5[1:] + "\x09", "\x05\x02", "\x04\x02", v5[:len(v5)-1], v5 + "x", v5[:len(v5)-1] + "\x02", v4[:len(v4)-1], v4 + "x", v3[:len(v3)-1], v3 + "x", "\x03" + body + "\x00\x00\xff", "\x00\x02", "\x01", "\x01\x02", v1[:len(v1)-1], v1 + "x", v2[:len(v2)-1], v2 + "x", "\x01\x02\x00\x00\x00\x00\xff"} {
 		if err := rec.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("UnmarshalBinary(%q) = %v, want ErrBadRecord", bad, err)
 		}

@@ -35,12 +35,13 @@ var s3Checksums = []struct {
 var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
 
 // ContentMD5 decodes the Content-MD5 header of h, base64 as S3 has it: nil if there
-// is none, InvalidDigest if it is not 16 bytes.
+// is none, InvalidDigest if it is not 16 bytes (an empty header too, as S3 has it).
 func ContentMD5(h http.Header) ([]byte, error) {
-	s := h.Get("Content-Md5")
-	if s == "" {
+	values, ok := h["Content-Md5"]
+	if !ok {
 		return nil, nil
 	}
+	s := values[0]
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil || len(b) != md5.Size {
 		return nil, Errorf(ErrInvalidDigest, "The Content-MD5 you specified is not the base64 of 16 bytes.")

@@ -38,6 +38,7 @@ var (
 	ErrMethodNotAllowed      = &ErrorCode{"MethodNotAllowed", http.StatusMethodNotAllowed}
 	ErrPreconditionFailed    = &ErrorCode{"PreconditionFailed", http.StatusPreconditionFailed}
 	ErrInvalidRange          = &ErrorCode{"InvalidRange", http.StatusRequestedRangeNotSatisfiable}
+	ErrInvalidPartNumber     = &ErrorCode{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable}
 	ErrNotImplemented        = &ErrorCode{"NotImplemented", http.StatusNotImplemented}
 	ErrServiceUnavailable    = &ErrorCode{"ServiceUnavailable", http.StatusServiceUnavailable}
 	ErrInternalError         = &ErrorCode{"InternalError", http.StatusInternalServerError}

@@ -150,8 +150,12 @@ func parseSigV4(r *http.Request) (sigV4, error) {
 		credential, signedHeaders, sig.signature = q.Get("X-Amz-Credential"), q.Get("X-Amz-SignedHeaders"), q.Get("X-Amz-Signature")
 		sig.amzDate = q.Get("X-Amz-Date")
 		secs, err := strconv.Atoi(q.Get("X-Amz-Expires"))
-		if err != nil || secs < 1 || time.Duration(secs)*time.Second > maxPresignExpiry {
+		switch {
+		case err != nil:
 			return sig, Errorf(ErrAuthMalformed, "X-Amz-Expires must be a number of seconds from 1 to %d.", int(maxPresignExpiry/time.Second))
+		case secs < 1 || time.Duration(secs)*time.Second > maxPresignExpiry:
+			// S3 refuses a link that never or no longer holds as it does an expired one.
+			return sig, Errorf(ErrAccessDenied, "X-Amz-Expires must be from 1 to %d seconds.", int(maxPresignExpiry/time.Second))
 		}
 		sig.expires = time.Duration(secs) * time.Second
 		sig.payload = UnsignedPayload

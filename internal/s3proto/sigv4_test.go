@@ -193,6 +193,19 @@ func TestVerifySigV4(t *testing.T) {
 		}, ErrAccessDenied},
 		{"presigned, valid for more than 7 days", func(t *testing.T) *http.Request {
 			return presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, 8*24*time.Hour, now)
+		}, ErrAccessDenied},
+		{"presigned, valid for 0 seconds", func(t *testing.T) *http.Request {
+			return presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, 0, now)
+		}, ErrAccessDenied},
+		{"presigned, valid for a negative time", func(t *testing.T) *http.Request {
+			return presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, -time.Minute, now)
+		}, ErrAccessDenied},
+		{"presigned, expiry not a number", func(t *testing.T) *http.Request {
+			r := presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, time.Hour, now)
+			q := r.URL.Query()
+			q.Set("X-Amz-Expires", "soon")
+			r.URL.RawQuery = q.Encode()
+			return r
 		}, ErrAuthMalformed},
 		{"presigned, other key in the same URL", func(t *testing.T) *http.Request {
 			r := presign(t, newRequest(t, req{method: "GET", path: "/bucket/key"}), good, time.Hour, now)
