@@ -55,6 +55,29 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 	if err != nil {
 		return err
 	}
+	// A precondition is checked before the answer's 200 goes out, so that one that
+	// fails has its status; and again when the object is written, under the key's
+	// lock: one that fails only then failed because another write came between.
+	check, err := writePrecondition(r)
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		_, cur, err := m.liveObject(r)
+		if err != nil && !errors.Is(err, index.ErrNotFound) {
+			return err
+		}
+		if err := check(cur, err == nil); err != nil {
+			return err
+		}
+		atStart := check
+		check = func(old index.Record, live bool) error {
+			if err := atStart(old, live); err != nil {
+				return &s3proto.Error{ErrorCode: s3proto.ErrConditionalConflict, Message: "Another write of the key came while the upload completed; try again.", Err: err}
+			}
+			return nil
+		}
+	}
 	parts := map[int]index.UploadPart{}
 	if err := uploadParts(m.index, id, func(n int, p index.UploadPart, _ int64) (bool, error) {
 		if p.Done {
@@ -110,7 +133,7 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 	}
 	etag := partsETag(sums, len(chosen))
 	rec, err := m.store(ctx, nil, key, &partsReader{m: m, ctx: ctx, id: id, numbers: numbers, parts: chosen}, total,
-		putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: u.Meta, ETag: etag, Parts: sizes})
+		putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: u.Meta, ETag: etag, Parts: sizes, Check: check})
 	stop()
 	if err != nil {
 		w.Write(s3proto.ErrorXML(asS3Error(err), r.URL.Path, r.id))

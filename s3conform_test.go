@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"davkv/internal/testenv"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -292,6 +294,145 @@ func TestS3ReadOptions(t *testing.T) {
 		}
 		if status, _ := c.Get("/rdo/whole"); status != http.StatusNotFound {
 			t.Fatalf("after DeleteObject of version null: %d", status)
+		}
+	})
+}
+
+// TestS3ConditionalWrites writes with If-None-Match: * and If-Match through PutObject,
+// CopyObject and CompleteMultipartUpload: each precondition that fails is S3's error and
+// changes nothing; one that held when a completion began but not once it wrote, because
+// a native PUT came between, is ConditionalRequestConflict.
+func TestS3ConditionalWrites(t *testing.T) {
+	c, s := s3Cluster(t, 3, "cond")
+	ctx := context.Background()
+	c.Put("/cond/src", []byte("source"))
+	value := func(key string) string {
+		status, b := c.Get("/cond/" + key)
+		if status != http.StatusOK {
+			return fmt.Sprint(status)
+		}
+		return string(b)
+	}
+	etag := func(key string) *string { return aws.String(`"` + c.Record("/cond/"+key).MD5 + `"`) }
+	put := func(key, v string, f func(*s3.PutObjectInput)) error {
+		in := &s3.PutObjectInput{Bucket: aws.String("cond"), Key: aws.String(key), Body: strings.NewReader(v)}
+		f(in)
+		_, err := s.PutObject(ctx, in)
+		return err
+	}
+	copyTo := func(key string, f func(*s3.CopyObjectInput)) error {
+		in := &s3.CopyObjectInput{Bucket: aws.String("cond"), Key: aws.String(key), CopySource: aws.String("cond/src")}
+		f(in)
+		_, err := s.CopyObject(ctx, in)
+		return err
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		code string
+		key  string
+		want string // the key's value after
+	}{
+		{"put if none, new", func() error { return put("k", "one", func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") }) }, "", "k", "one"},
+		{"put if none, exists", func() error { return put("k", "two", func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") }) }, "PreconditionFailed", "k", "one"},
+		{"put if-match, its etag", func() error { return put("k", "three", func(in *s3.PutObjectInput) { in.IfMatch = etag("k") }) }, "", "k", "three"},
+		{"put if-match, another etag", func() error {
+			return put("k", "four", func(in *s3.PutObjectInput) { in.IfMatch = aws.String(`"5d41402abc4b2a76b9719d911017c592"`) })
+		}, "PreconditionFailed", "k", "three"},
+		{"put if-match *", func() error { return put("k", "five", func(in *s3.PutObjectInput) { in.IfMatch = aws.String("*") }) }, "", "k", "five"},
+		{"put if-match, no such key", func() error { return put("nokey", "x", func(in *s3.PutObjectInput) { in.IfMatch = aws.String("*") }) }, "NoSuchKey", "nokey", "404"},
+		{"put if-none-match an etag", func() error { return put("k", "six", func(in *s3.PutObjectInput) { in.IfNoneMatch = etag("k") }) }, "NotImplemented", "k", "five"},
+		{"copy if none, exists", func() error { return copyTo("k", func(in *s3.CopyObjectInput) { in.IfNoneMatch = aws.String("*") }) }, "PreconditionFailed", "k", "five"},
+		{"copy if-match, another etag", func() error { return copyTo("k", func(in *s3.CopyObjectInput) { in.IfMatch = etag("src") }) }, "PreconditionFailed", "k", "five"},
+		{"copy if-match, its etag", func() error { return copyTo("k", func(in *s3.CopyObjectInput) { in.IfMatch = etag("k") }) }, "", "k", "source"},
+		{"copy if none, new", func() error { return copyTo("c", func(in *s3.CopyObjectInput) { in.IfNoneMatch = aws.String("*") }) }, "", "c", "source"},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if code := s3Code(st.do()); code != st.code {
+				t.Fatalf("got %q, want %q", code, st.code)
+			}
+			if got := value(st.key); got != st.want {
+				t.Fatalf("%s is %q, want %q", st.key, got, st.want)
+			}
+		})
+	}
+
+	// upload starts an upload of key with one part, and returns its completion.
+	upload := func(t *testing.T, key, v string) *s3.CompleteMultipartUploadInput {
+		up, err := s.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("cond"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("cond"), Key: aws.String(key), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader(v)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &s3.CompleteMultipartUploadInput{Bucket: aws.String("cond"), Key: aws.String(key), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p.ETag}}}}
+	}
+	t.Run("complete", func(t *testing.T) {
+		in := upload(t, "k", "uploaded")
+		in.IfNoneMatch = aws.String("*")
+		_, err := s.CompleteMultipartUpload(ctx, in)
+		var re interface{ HTTPStatusCode() int }
+		if s3Code(err) != "PreconditionFailed" || !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusPreconditionFailed {
+			t.Fatalf("if none, exists: %v, want a 412", err)
+		}
+		in.IfNoneMatch, in.IfMatch = nil, aws.String(`"5d41402abc4b2a76b9719d911017c592"`)
+		if _, err := s.CompleteMultipartUpload(ctx, in); s3Code(err) != "PreconditionFailed" {
+			t.Fatalf("if-match, another etag: %v", err)
+		}
+		if got := value("k"); got != "source" {
+			t.Fatalf("k is %q after failed completions", got)
+		}
+		in.IfMatch = etag("k")
+		if _, err := s.CompleteMultipartUpload(ctx, in); err != nil {
+			t.Fatalf("if-match, its etag: %v", err)
+		}
+		if got := value("k"); got != "uploaded" {
+			t.Fatalf("k is %q, want uploaded", got)
+		}
+	})
+	t.Run("complete, a write between", func(t *testing.T) {
+		in := upload(t, "race", "uploaded")
+		in.IfNoneMatch = aws.String("*")
+		// A native PUT of the key that holds its lock while its body trickles in: its
+		// first chunk goes out before it records its write.
+		native := testenv.RandomBytes(2 * chunkSize)
+		pr, pw := io.Pipe()
+		putDone := make(chan *http.Response, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodPut, c.URL+"/cond/race", pr)
+			req.ContentLength = int64(len(native))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				resp = &http.Response{}
+			}
+			putDone <- resp
+		}()
+		go pw.Write(native[:chunkSize+1])
+		testenv.Eventually(t, 10*time.Second, "the native PUT to begin", func() bool {
+			rec, err := c.Master.index.Get("/cond/race")
+			return err == nil && rec.Busy
+		})
+		completed := make(chan error, 1)
+		go func() {
+			_, err := s.CompleteMultipartUpload(ctx, in)
+			completed <- err
+		}()
+		time.Sleep(300 * time.Millisecond) // the completion waits on the key's lock
+		pw.Write(native[chunkSize+1:])
+		pw.Close()
+		if resp := <-putDone; resp.StatusCode != http.StatusCreated {
+			t.Fatalf("native PUT: %d", resp.StatusCode)
+		}
+		if err := <-completed; s3Code(err) != "ConditionalRequestConflict" {
+			t.Fatalf("completion: %v, want ConditionalRequestConflict", err)
+		}
+		if got := value("race"); got != string(native) {
+			t.Fatalf("race is %d bytes, not the native PUT's", len(got))
 		}
 	})
 }

@@ -33,6 +33,9 @@ func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 		return err
 	}
 	opt := putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: src.Meta}
+	if opt.Check, err = writePrecondition(r); err != nil {
+		return err
+	}
 	switch d := r.Header.Get("X-Amz-Metadata-Directive"); d {
 	case "", "COPY":
 		if srcKey == key {

@@ -27,11 +27,8 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 		return err
 	}
 	opt := putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true}
-	switch inm := r.Header.Get("If-None-Match"); {
-	case inm == "*":
-		opt.Overwrite = false // a key that exists is PreconditionFailed
-	case inm != "" || r.Header.Get("If-Match") != "":
-		return s3proto.Errorf(s3proto.ErrNotImplemented, "Conditional writes other than If-None-Match: * are not implemented.")
+	if opt.Check, err = writePrecondition(r); err != nil {
+		return err
 	}
 	if opt.MD5, err = s3proto.ContentMD5(r.Header); err != nil {
 		return err

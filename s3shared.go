@@ -73,6 +73,16 @@ func objectETag(rec index.Record) string {
 	return `"` + tag + `"`
 }
 
+// writePrecondition returns the check (see putOptions.Check) of the conditional write
+// r asks for with If-None-Match: * or If-Match, or nil.
+func writePrecondition(r *s3Request) (func(index.Record, bool) error, error) {
+	cond, err := s3proto.ParseWriteCondition(r.Header)
+	if err != nil || cond == (s3proto.WriteCondition{}) {
+		return nil, err
+	}
+	return func(old index.Record, live bool) error { return cond.Check(live, objectETag(old)) }, nil
+}
+
 // readSmallBody reads the body of a request that is not a value, checked as a value's
 // is (see s3Body) and against its Content-MD5.
 func readSmallBody(r *s3Request) ([]byte, error) {

@@ -36,6 +36,10 @@ type putOptions struct {
 	Wait bool
 	// Sum records the value's MD5 even without -md5 (S3 answers it as the ETag).
 	Sum bool
+	// Check, if set, is the write's precondition on the key's value as it is when the
+	// write begins, under the key's lock (live says the key has a live value): an error
+	// ends the write before anything is written.
+	Check func(old index.Record, live bool) error
 	// Meta, ETag, Parts and Tags go into the record (see Record).
 	Meta  []index.MetaHeader
 	ETag  string
@@ -55,6 +59,11 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	defer unlock()
 
 	old, err := m.readRecord(ctx, key, opt.Wait)
+	if opt.Check != nil && (err == nil || errors.Is(err, index.ErrNotFound)) {
+		if err := opt.Check(old, err == nil && old.State == index.StateLive); err != nil {
+			return index.Record{}, err
+		}
+	}
 	overwrite := false
 	switch {
 	case errors.Is(err, index.ErrNotFound):

@@ -44,6 +44,47 @@ func etagMatches(list, etag string) bool {
 	return false
 }
 
+// WriteCondition is the precondition of a conditional write (PutObject, CopyObject's
+// destination, CompleteMultipartUpload), as S3 has it: the key must have no value
+// (If-None-Match: *), or one whose ETag If-Match names.
+type WriteCondition struct {
+	Absent  bool   // If-None-Match: *
+	IfMatch string // the entity tags of If-Match, or ""
+}
+
+// ParseWriteCondition reads the precondition of a write from h. If-None-Match other
+// than * is NotImplemented: S3 has no such write.
+func ParseWriteCondition(h http.Header) (WriteCondition, error) {
+	c := WriteCondition{IfMatch: h.Get("If-Match")}
+	switch inm := h.Get("If-None-Match"); inm {
+	case "":
+	case "*":
+		c.Absent = true
+	default:
+		return c, Errorf(ErrNotImplemented, "A write's If-None-Match can only be *.")
+	}
+	return c, nil
+}
+
+// ErrConditionalConflict is S3's answer to a conditional write whose precondition held
+// when it began but not when it was to take effect: another write of the key came
+// between.
+var ErrConditionalConflict = &ErrorCode{"ConditionalRequestConflict", http.StatusConflict}
+
+// Check returns nil if a key whose value exists (with etag, quoted) or not meets c:
+// else PreconditionFailed, or NoSuchKey for If-Match on a key without a value.
+func (c WriteCondition) Check(exists bool, etag string) error {
+	switch {
+	case c.Absent && exists:
+		return Errorf(ErrPreconditionFailed, "The object exists, and If-None-Match: * was given.")
+	case c.IfMatch != "" && !exists:
+		return Errorf(ErrNoSuchKey, "The specified key does not exist (If-Match was given).")
+	case c.IfMatch != "" && !etagMatches(c.IfMatch, etag):
+		return Errorf(ErrPreconditionFailed, "The object's ETag is not one that If-Match names.")
+	}
+	return nil
+}
+
 // ParseRange reads a Range header for a value of size bytes: a single range, as S3
 // serves. It returns the bytes to send (all of them unless ranged), or InvalidRange
 // for a range that starts past the end. A header that is not a single byte range is
