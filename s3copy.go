@@ -48,6 +48,9 @@ func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	default:
 		return s3proto.Errorf(s3proto.ErrInvalidArgument, "Unknown x-amz-metadata-directive %q: COPY or REPLACE.", d)
 	}
+	if opt.Tags, err = copyTags(r, src); err != nil {
+		return err
+	}
 	if src.MD5 != "" {
 		if opt.MD5, err = parseContentMD5(src.MD5); err != nil {
 			return err

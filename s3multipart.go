@@ -48,7 +48,11 @@ func (m *s3API) s3CreateMultipartUpload(w http.ResponseWriter, r *s3Request) err
 	if err != nil {
 		return err
 	}
-	u := index.MultipartUpload{Bucket: r.bucket, Key: r.key, Created: time.Now().UnixNano(), Meta: meta}
+	tags, err := requestTags(r)
+	if err != nil {
+		return err
+	}
+	u := index.MultipartUpload{Bucket: r.bucket, Key: r.key, Created: time.Now().UnixNano(), Meta: meta, Tags: tags}
 	b, err := u.MarshalBinary()
 	if err != nil {
 		return err

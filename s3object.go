@@ -94,6 +94,9 @@ func (m *s3API) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, r
 	if len(rec.Parts) > 0 {
 		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(rec.Parts)))
 	}
+	if len(rec.Tags) > 0 {
+		h.Set("X-Amz-Tagging-Count", strconv.Itoa(len(rec.Tags)))
+	}
 	for _, o := range responseOverrides {
 		if v := q.Get(o.Param); v != "" {
 			h.Set(o.Header, v)

@@ -36,6 +36,9 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 	if opt.Meta, err = objectMeta(r.Header); err != nil {
 		return err
 	}
+	if opt.Tags, err = requestTags(r); err != nil {
+		return err
+	}
 	body, size, err := s3Body(r)
 	if err != nil {
 		return err

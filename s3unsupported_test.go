@@ -49,7 +49,6 @@ func TestS3UnsupportedHeaders(t *testing.T) {
 		}, "NotImplemented"},
 		{"public-read", func() error { return put(func(in *s3.PutObjectInput) { in.ACL = types.ObjectCannedACLPublicRead }) }, "NotImplemented"},
 		{"grant", func() error { return put(func(in *s3.PutObjectInput) { in.GrantRead = aws.String(`id="someone"`) }) }, "NotImplemented"},
-		{"tagging", func() error { return put(func(in *s3.PutObjectInput) { in.Tagging = aws.String("a=b") }) }, "NotImplemented"},
 		{"object lock", func() error {
 			return put(func(in *s3.PutObjectInput) { in.ObjectLockLegalHoldStatus = types.ObjectLockLegalHoldStatusOn })
 		}, "NotImplemented"},

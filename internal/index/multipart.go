@@ -26,6 +26,7 @@ type MultipartUpload struct {
 	// Completing says CompleteMultipartUpload has begun: no part may change any more.
 	Completing bool
 	Meta       []MetaHeader
+	Tags       []Tag // the object's tags (x-amz-tagging)
 }
 
 // UploadPart is one part of an upload: its own file on each of Volumes (see layout.PartPath).
@@ -47,29 +48,38 @@ type UploadPart struct {
 // PartName is the entry name of part n of upload id: names sort by part number.
 func PartName(id string, n int) string { return fmt.Sprintf("%s/%05d", id, n) }
 
-// multipartVersion is the first byte of an encoded MultipartUpload or UploadPart; a
-// change to either encoding gets a new version, and the decoders keep reading the old.
-const multipartVersion = 1
+// uploadVersion and partVersion are the first byte of an encoded MultipartUpload and
+// UploadPart; a change to an encoding gets a new version, and the decoders keep
+// reading the old. Uploads of version 1 had no Tags.
+const (
+	uploadVersion = 2
+	partVersion   = 1
+)
 
 // MarshalBinary encodes u: the version byte, Bucket and Key as strings, Created as a
-// varint, Completing as a byte, Meta as a count of names and values in turn.
+// varint, Completing as a byte, Meta as a count of names and values in turn, then Tags
+// as Meta is.
 func (u MultipartUpload) MarshalBinary() ([]byte, error) {
-	b := []byte{multipartVersion}
+	b := []byte{uploadVersion}
 	b = appendString(b, u.Bucket)
 	b = appendString(b, u.Key)
 	b = binary.AppendVarint(b, u.Created)
 	b = append(b, boolByte(u.Completing))
-	return appendMeta(b, u.Meta), nil
+	b = appendMeta(b, u.Meta)
+	return appendTags(b, u.Tags), nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (u *MultipartUpload) UnmarshalBinary(data []byte) error {
-	if len(data) < 1 || data[0] != multipartVersion {
+	if len(data) < 1 || data[0] < 1 || data[0] > uploadVersion {
 		return fmt.Errorf("%w: upload of unknown version", ErrBadRecord)
 	}
 	d := Decoder{b: data[1:]}
 	v := MultipartUpload{Bucket: d.string1(), Key: d.string1(), Created: d.Varint(), Completing: d.byte1() == 1}
 	v.Meta = d.meta()
+	if data[0] >= 2 {
+		v.Tags = d.tags()
+	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: upload truncated or with trailing bytes", ErrBadRecord)
 	}
@@ -80,7 +90,7 @@ func (u *MultipartUpload) UnmarshalBinary(data []byte) error {
 // MarshalBinary encodes p: the version byte, Token as a string, Done as a byte, Size
 // and Created as varints, MD5 as a string, then Volumes and Leftovers.
 func (p UploadPart) MarshalBinary() ([]byte, error) {
-	b := []byte{multipartVersion}
+	b := []byte{partVersion}
 	b = appendString(b, p.Token)
 	b = append(b, boolByte(p.Done))
 	b = binary.AppendVarint(b, p.Size)
@@ -92,7 +102,7 @@ func (p UploadPart) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (p *UploadPart) UnmarshalBinary(data []byte) error {
-	if len(data) < 1 || data[0] != multipartVersion {
+	if len(data) < 1 || data[0] != partVersion {
 		return fmt.Errorf("%w: part of unknown version", ErrBadRecord)
 	}
 	d := Decoder{b: data[1:]}

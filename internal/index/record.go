@@ -261,12 +261,7 @@ func (r Record) MarshalBinary() ([]byte, error) {
 	for _, size := range r.Parts {
 		b = binary.AppendVarint(b, size)
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.Tags)))
-	for _, t := range r.Tags {
-		b = appendString(b, t.Key)
-		b = appendString(b, t.Value)
-	}
-	return b, nil
+	return appendTags(b, r.Tags), nil
 }
 
 // appendGens encodes generations as a count, then each one's Gen, Time and Volumes.
@@ -294,6 +289,16 @@ func appendMeta(b []byte, meta []MetaHeader) []byte {
 	for _, h := range meta {
 		b = appendString(b, h.Name)
 		b = appendString(b, h.Value)
+	}
+	return b
+}
+
+// appendTags encodes tags as a count, then each one's key and value.
+func appendTags(b []byte, tags []Tag) []byte {
+	b = binary.AppendUvarint(b, uint64(len(tags)))
+	for _, t := range tags {
+		b = appendString(b, t.Key)
+		b = appendString(b, t.Value)
 	}
 	return b
 }
@@ -351,9 +356,7 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 				rec.Parts = append(rec.Parts, d.Varint())
 			}
 		}
-		for _, h := range d.meta() {
-			rec.Tags = append(rec.Tags, Tag{Key: h.Name, Value: h.Value})
-		}
+		rec.Tags = d.tags()
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: truncated or trailing bytes", ErrBadRecord)
@@ -448,6 +451,15 @@ func (d *Decoder) meta() []MetaHeader {
 		meta = append(meta, MetaHeader{Name: d.string1(), Value: d.string1()})
 	}
 	return meta
+}
+
+// tags reads what appendTags wrote.
+func (d *Decoder) tags() []Tag {
+	var tags []Tag
+	for _, h := range d.meta() {
+		tags = append(tags, Tag{Key: h.Name, Value: h.Value})
+	}
+	return tags
 }
 
 func (d *Decoder) string1() string { return string(d.bytes(d.uvarint())) }

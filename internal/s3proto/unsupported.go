@@ -83,9 +83,6 @@ func Unsupported(h http.Header, target Target) error {
 			}
 			return Errorf(ErrNotImplemented, "The storage class %s is not implemented: davkv has STANDARD only.", class)
 		}
-		if h.Get("X-Amz-Tagging") != "" {
-			return Errorf(ErrNotImplemented, "Object tagging (x-amz-tagging) is not implemented yet.")
-		}
 		if h.Get("X-Amz-Website-Redirect-Location") != "" {
 			return Errorf(ErrNotImplemented, "Website redirects (x-amz-website-redirect-location) are not implemented.")
 		}

@@ -27,7 +27,7 @@ func TestUnsupported(t *testing.T) {
 		{"grant", ObjectWrite, map[string]string{"X-Amz-Grant-Read": "id=x"}, ErrNotImplemented},
 		{"grant on a bucket", BucketCreate, map[string]string{"X-Amz-Grant-Full-Control": "id=x"}, ErrNotImplemented},
 		{"public bucket", BucketCreate, map[string]string{"X-Amz-Acl": "public-read-write"}, ErrNotImplemented},
-		{"tagging", ObjectWrite, map[string]string{"X-Amz-Tagging": "a=b"}, ErrNotImplemented},
+		{"tagging", ObjectWrite, map[string]string{"X-Amz-Tagging": "a=b"}, nil},
 		{"object lock", ObjectWrite, map[string]string{"X-Amz-Object-Lock-Mode": "GOVERNANCE"}, ErrNotImplemented},
 		{"legal hold", ObjectWrite, map[string]string{"X-Amz-Object-Lock-Legal-Hold": "ON"}, ErrNotImplemented},
 		{"standard", ObjectWrite, map[string]string{"X-Amz-Storage-Class": "STANDARD"}, nil},
