@@ -148,8 +148,8 @@ func newVerifier(opts CheckOptions, rb *Rebalancer, log *slog.Logger) *verifier 
 func (v *verifier) checkKey(ctx context.Context, key string, rec index.Record) {
 	v.report.keys.Add(1)
 	if rec.State == index.StateWriting || rec.State == index.StateDeleting {
-		if time.Since(time.Unix(0, rec.Time)) < v.opts.Grace {
-			return // may be in flight
+		if time.Since(time.Unix(0, rec.Time)) < v.opts.Grace || rec.State == index.StateWriting && len(rec.Writes) > 0 {
+			return // may be in flight; S3 writes are, or the sweeper drops them
 		}
 		fixed := false
 		switch {
@@ -160,7 +160,7 @@ func (v *verifier) checkKey(ctx context.Context, key string, rec index.Record) {
 		default:
 			// A write never acknowledged is rolled back.
 			err := removeRecordFiles(ctx, v.rebalance.Client, key, rec)
-			fixed = err == nil && v.rebalance.Index.Delete(key, rec.Rev) == nil
+			fixed = err == nil && removeRecord(v.rebalance.Index, key, rec) == nil
 		}
 		v.report.add(probPending, fmt.Sprintf("%s (%s)", key, rec.State), fixed)
 		return

@@ -80,12 +80,12 @@ func (rb *Rebalancer) FinishDelete(ctx context.Context, key string, rec index.Re
 			remove(t.Volumes, layout.TombstonePath(key, rec.Sub, t.Gen))
 		}
 		if len(failed) == 0 {
-			return rb.Index.Delete(key, rec.Rev)
+			return removeRecord(rb.Index, key, rec)
 		}
 	}
 
 	// What is left: the files on the volumes that failed, and any tombstone.
-	left := index.Record{State: index.StateDeleting, Sub: rec.Sub, Gen: rec.Gen, Tombstones: rec.Tombstones, Rev: rec.Rev}
+	left := index.Record{State: index.StateDeleting, Sub: rec.Sub, Gen: rec.Gen, Tombstones: rec.Tombstones, Writes: rec.Writes, Rev: rec.Rev}
 	var reached []string
 	top := index.NextGen(rec) - 1
 	for _, g := range gens {

@@ -138,9 +138,44 @@ func (m *Master) rollBack(ctx context.Context, key string, busy index.Record) (i
 	if err := m.removeReplicas(rctx, key, rec); err != nil {
 		return rec, fmt.Errorf("roll back an unfinished write of %s: %w", key, err)
 	}
-	if err := m.index.Delete(key, rec.Rev); err != nil {
+	if err := removeRecord(m.index, key, rec); err != nil {
 		return rec, err
 	}
 	m.log.Info("rolled back a write its master left unfinished", "key", key)
 	return index.Record{}, index.ErrNotFound
+}
+
+// writesInFlight are the S3 writes this master streams right now (see overwrite), by
+// key and generation: the sweeper drops a write of this master's that the index still
+// names only once it is no longer here, its request gone without clearing it.
+type writesInFlight struct {
+	mu   sync.Mutex
+	gens map[writeID]struct{}
+}
+
+type writeID struct {
+	key string
+	gen uint64
+}
+
+func (f *writesInFlight) add(key string, gen uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gens == nil {
+		f.gens = make(map[writeID]struct{})
+	}
+	f.gens[writeID{key, gen}] = struct{}{}
+}
+
+func (f *writesInFlight) done(key string, gen uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.gens, writeID{key, gen})
+}
+
+func (f *writesInFlight) has(key string, gen uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.gens[writeID{key, gen}]
+	return ok
 }

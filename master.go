@@ -49,6 +49,7 @@ type Master struct {
 	// s3 serves the requests that speak S3.
 	s3      *s3API
 	locks   keyLocks
+	writes  writesInFlight // S3 writes streaming now (see overwrite)
 	log     *slog.Logger
 	buffers sync.Pool
 	// background runs the health probes and sweepLeftovers.

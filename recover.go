@@ -44,7 +44,8 @@ func (m *Master) adopt(ctx context.Context) {
 		if err != nil || !ok {
 			return err == nil && ctx.Err() == nil, err
 		}
-		if rec.Busy || rec.State == index.StateWriting {
+		m.dropDeadWrites(key, &rec)
+		if rec.Busy || rec.State == index.StateWriting && len(rec.Writes) == 0 {
 			// rollBack takes the record first, as adopting does.
 			switch _, err := m.rollBack(ctx, key, rec); {
 			case err == nil, errors.Is(err, index.ErrNotFound):
@@ -103,7 +104,18 @@ func (m *Master) orphanAt(key string) (index.Record, bool, error) {
 // master (an index that cannot say counts as not gone). A record that is not pending
 // (any more, since the pending entries were listed) has no work to adopt.
 func (m *Master) orphan(rec index.Record) bool {
-	if !rec.Pending() || rec.Owner == m.index.Owner() {
+	if !rec.Pending() {
+		return false
+	}
+	for _, w := range rec.Writes {
+		if w.Owner == m.index.Owner() {
+			continue
+		}
+		if alive, err := m.index.Alive(w.Owner); err == nil && !alive {
+			return true // an S3 write whose master is gone
+		}
+	}
+	if rec.Owner == m.index.Owner() {
 		return false
 	}
 	if rec.Owner == 0 {

@@ -44,7 +44,7 @@ func TestS3Front(t *testing.T) {
 			return err
 		}, "SignatureDoesNotMatch", http.StatusForbidden},
 		{"an operation not implemented yet", func() error {
-			_, err := good.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("front"), Key: aws.String("k")})
+			_, err := good.GetObjectAcl(ctx, &s3.GetObjectAclInput{Bucket: aws.String("front"), Key: aws.String("k")})
 			return err
 		}, "NotImplemented", http.StatusNotImplemented},
 	}

@@ -132,8 +132,8 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 		numbers[i], sizes[i] = lp.PartNumber, chosen[i].Size
 	}
 	etag := partsETag(sums, len(chosen))
-	rec, err := m.store(ctx, nil, key, &partsReader{m: m, ctx: ctx, id: id, numbers: numbers, parts: chosen}, total,
-		putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: u.Meta, Tags: u.Tags, ETag: etag, Parts: sizes, Check: check})
+	rec, err := m.overwrite(ctx, nil, key, &partsReader{m: m, ctx: ctx, id: id, numbers: numbers, parts: chosen}, total,
+		putOptions{Empty: true, Meta: u.Meta, Tags: u.Tags, ETag: etag, Parts: sizes, Check: check})
 	stop()
 	if err != nil {
 		w.Write(s3proto.ErrorXML(asS3Error(err), r.URL.Path, r.id))

@@ -32,7 +32,7 @@ func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
-	opt := putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true, Meta: src.Meta}
+	opt := putOptions{Empty: true, Meta: src.Meta}
 	if opt.Check, err = writePrecondition(r); err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 		return err
 	}
 	defer body.Close()
-	rec, err := m.store(r.Context(), http.NewResponseController(w), key, copyBody{body}, src.Size, opt)
+	rec, err := m.overwrite(r.Context(), http.NewResponseController(w), key, copyBody{body}, src.Size, opt)
 	if errors.Is(err, ErrBadDigest) {
 		return &s3proto.Error{ErrorCode: s3proto.ErrInternalError, Message: "The source's replica does not match its MD5; verify -fix repairs it.", Err: err}
 	}

@@ -26,7 +26,7 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
-	opt := putOptions{Overwrite: true, Empty: true, Wait: true, Sum: true}
+	opt := putOptions{Empty: true}
 	if opt.Check, err = writePrecondition(r); err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := m.store(r.Context(), http.NewResponseController(w), key, body, size, opt)
+	rec, err := m.overwrite(r.Context(), http.NewResponseController(w), key, body, size, opt)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"davkv/internal/layout"
 	"davkv/internal/s3proto"
@@ -318,7 +321,8 @@ func TestS3OverwriteFails(t *testing.T) {
 		// What a volume that was down holds goes once it is back, with the trace.
 		testenv.Eventually(t, 20*time.Second, "files or trace of the failed write left", func() bool {
 			files := keyFiles(c, "/media/k")
-			return len(files) == 3 && files[2].Gen == want.Gen && len(c.Record("/media/k").Stale) == 0
+			rec := c.Record("/media/k")
+			return len(files) == 3 && files[2].Gen == want.Gen && len(rec.Stale) == 0 && len(rec.Writes) == 0
 		})
 		rec := c.Record("/media/k")
 		if rec.Gen != want.Gen || !slices.Equal(rec.Volumes, want.Volumes) || rec.MD5 != want.MD5 {
@@ -368,7 +372,7 @@ func TestS3OverwriteFails(t *testing.T) {
 
 	t.Run("client hangs up", func(t *testing.T) {
 		conn := rawPut(t, c, "/media/k?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", 10*chunkSize), testenv.RandomBytes(3*chunkSize))
-		testenv.Eventually(t, 10*time.Second, "overwrite not in flight", func() bool { return len(c.Record("/media/k").Stale) > 0 })
+		testenv.Eventually(t, 10*time.Second, "overwrite not in flight", func() bool { return len(c.Record("/media/k").Writes) > 0 })
 		conn.Close()
 		unchanged(t)
 	})
@@ -377,4 +381,108 @@ func TestS3OverwriteFails(t *testing.T) {
 // crc32Base64 is b's x-amz-checksum-crc32.
 func crc32Base64(b []byte) string {
 	return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(b)))
+}
+
+// TestS3ConcurrentPuts sends writes of one key side by side, as S3 clients do: two
+// PutObjects from one thread (both begun, then the second's body, then the first's), and a
+// CompleteMultipartUpload while a PutObject streams. None waits for another's body;
+// each is answered, the write that began last is the value, and once the grace has
+// passed only its files are left.
+func TestS3ConcurrentPuts(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.Grace = 100 * time.Millisecond })
+	if resp := c.Do(http.MethodPut, "/race", nil, "Authorization", "AWS4-HMAC-SHA256 none"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("CreateBucket: %s", resp.Status)
+	}
+	answer := func(t *testing.T, conn net.Conn) int {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	onlyFiles := func(t *testing.T, key string) {
+		t.Helper()
+		testenv.Eventually(t, 20*time.Second, "other generations' files left", func() bool {
+			rec := c.Record(key)
+			files := keyFiles(c, key)
+			return len(files) == 3 && files[0].Gen == rec.Gen && files[2].Gen == rec.Gen && len(rec.Writes) == 0 && len(rec.Stale) == 0
+		})
+	}
+
+	t.Run("two puts from one thread", func(t *testing.T) {
+		a, b := testenv.RandomBytes(3*chunkSize), testenv.RandomBytes(3*chunkSize+1)
+		header := func(v []byte) string { return fmt.Sprintf("Content-Length: %d\r\n", len(v)) }
+		connA := rawPut(t, c, "/race/k?x-id=PutObject", header(a), nil)
+		connB := rawPut(t, c, "/race/k?x-id=PutObject", header(b), nil)
+		time.Sleep(100 * time.Millisecond) // both requests are in
+		// The second one's body first: the first one, begun, must not hold it up.
+		connB.Write(b)
+		if status := answer(t, connB); status != http.StatusOK {
+			t.Fatalf("second PutObject: %d", status)
+		}
+		connA.Write(a)
+		if status := answer(t, connA); status != http.StatusOK {
+			t.Fatalf("first PutObject: %d", status)
+		}
+		// The first one's write began once its body came, last.
+		if status, got := c.Get("/race/k"); status != http.StatusOK || !bytes.Equal(got, a) {
+			t.Fatalf("GET: %d, %d bytes; want the first request's value, whose write began last", status, len(got))
+		}
+		onlyFiles(t, "/race/k")
+	})
+
+	t.Run("complete while a put streams", func(t *testing.T) {
+		s := s3Client(c, "anyone", "anything")
+		ctx := context.Background()
+		put := testenv.RandomBytes(4 * chunkSize)
+		conn := rawPut(t, c, "/race/mp?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", len(put)), put[:2*chunkSize])
+		testenv.Eventually(t, 10*time.Second, "the PutObject to begin", func() bool {
+			rec, err := c.Master.index.Get("/race/mp")
+			return err == nil && len(rec.Writes) == 1
+		})
+		up, err := s.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("race"), Key: aws.String("mp")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("race"), Key: aws.String("mp"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("completed")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := s.CompleteMultipartUpload(done, &s3.CompleteMultipartUploadInput{Bucket: aws.String("race"), Key: aws.String("mp"), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p.ETag}}}}); err != nil {
+			t.Fatalf("CompleteMultipartUpload while a PutObject streams: %v", err)
+		}
+		conn.Write(put[2*chunkSize:])
+		if status := answer(t, conn); status != http.StatusOK {
+			t.Fatalf("PutObject: %d", status)
+		}
+		if status, got := c.Get("/race/mp"); status != http.StatusOK || string(got) != "completed" {
+			t.Fatalf("GET: %d, %d bytes; want the completed upload, which began last", status, len(got))
+		}
+		onlyFiles(t, "/race/mp")
+	})
+
+	t.Run("a native put races an S3 write of a new key", func(t *testing.T) {
+		v := testenv.RandomBytes(3 * chunkSize)
+		conn := rawPut(t, c, "/race/new?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", len(v)), v[:2*chunkSize])
+		testenv.Eventually(t, 10*time.Second, "the PutObject to begin", func() bool {
+			rec, err := c.Master.index.Get("/race/new")
+			return err == nil && len(rec.Writes) == 1
+		})
+		if resp := c.Do(http.MethodPut, "/race/new", strings.NewReader("native")); resp.StatusCode != http.StatusConflict {
+			t.Fatalf("native PUT during an S3 write of a new key: %s, want 409", resp.Status)
+		}
+		conn.Write(v[2*chunkSize:])
+		if status := answer(t, conn); status != http.StatusOK {
+			t.Fatalf("PutObject: %d", status)
+		}
+		if status, got := c.Get("/race/new"); status != http.StatusOK || !bytes.Equal(got, v) {
+			t.Fatalf("GET: %d, %d bytes", status, len(got))
+		}
+	})
 }

@@ -1,9 +1,11 @@
 package main
 
-// Storing a value under a key: the write that a native PUT and an S3 PutObject share.
-// Every write has files of its own generation (see index.NewGen). A new key is recorded as
-// writing, then live; an overwrite switches the record to the new generation only once
-// every replica has it.
+// Storing a value under a key with a native PUT, and what every write shares (the
+// volumes chosen, the replicas written, the record of a new value); S3's writes are in
+// overwrite.go. Every write has files of its own generation (see index.NewGen). A new
+// key is recorded as writing, then live; the write of a deleted key, whose files wait
+// for a volume, switches the record to the new generation only once every replica
+// has it.
 
 import (
 	"cmp"
@@ -20,25 +22,17 @@ import (
 	"davkv/internal/layout"
 )
 
-// putOptions say how store writes a value. The zero value is a native PUT's: a new,
-// non-empty key.
+// putOptions say how a write stores a value. The zero value is a native PUT's (see
+// store): a new, non-empty key; S3's writes (see overwrite) set the rest.
 type putOptions struct {
-	// Overwrite lets a live or unlinked key be replaced by a new generation, as S3's
-	// PutObject does; without it such a key is ErrExists.
-	Overwrite bool
 	// Empty allows an empty value (S3 objects may be empty); without it an empty body
 	// is ErrEmptyBody.
 	Empty bool
 	// MD5 is the MD5 the value must have (ErrBadDigest if not), or nil.
 	MD5 []byte
-	// Wait waits for a write of the key in flight to end, as S3 clients expect;
-	// without it such a write makes this one ErrLocked at once.
-	Wait bool
-	// Sum records the value's MD5 even without -md5 (S3 answers it as the ETag).
-	Sum bool
-	// Check, if set, is the write's precondition on the key's value as it is when the
-	// write begins, under the key's lock (live says the key has a live value): an error
-	// ends the write before anything is written.
+	// Check, if set, is the write's precondition on the key's value (live says it has
+	// a live value), checked under the key's lock when the write begins, before
+	// anything is written, and again when it commits (see overwrite).
 	Check func(old index.Record, live bool) error
 	// Meta, ETag, Parts and Tags go into the record (see Record).
 	Meta  []index.MetaHeader
@@ -48,19 +42,20 @@ type putOptions struct {
 }
 
 // store writes body (size bytes, or -1 if unknown) to key's volumes, all at once and
-// streaming, and makes it the key's value only when enough of them have it. On any
-// failure it removes what it wrote, and the key keeps the value it had. It returns
-// the new record.
+// streaming, and makes it the key's value only when enough of them have it: a native
+// PUT, of a key that has no value, holding the key while it writes (another write of
+// it is ErrLocked). On any failure it removes what it wrote, and the key keeps the
+// value it had. It returns the new record.
 func (m *Master) store(ctx context.Context, rc *http.ResponseController, key string, body io.Reader, size int64, opt putOptions) (index.Record, error) {
-	unlock, err := m.lockKey(ctx, key, opt.Wait)
+	unlock, err := m.lockKey(ctx, key, false)
 	if err != nil {
 		return index.Record{}, err
 	}
 	defer unlock()
 
-	old, err := m.readRecord(ctx, key, opt.Wait)
-	if opt.Check != nil && (err == nil || errors.Is(err, index.ErrNotFound)) {
-		if err := opt.Check(old, err == nil && old.State == index.StateLive); err != nil {
+	old, err := m.readRecord(ctx, key, false)
+	if err == nil && len(old.Writes) > 0 && m.dropDeadWrites(key, &old) {
+		if err := m.index.Put(key, &old); err != nil {
 			return index.Record{}, err
 		}
 	}
@@ -69,6 +64,12 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	case errors.Is(err, index.ErrNotFound):
 	case err != nil:
 		return index.Record{}, err
+	case len(old.Writes) > 0 && old.State != index.StateLive && old.State != index.StateUnlinked:
+		// S3 writes of a key with no value are in flight (see overwrite): a PUT,
+		// which creates the key, races them, and is refused as a second PUT is.
+		// (Were it to win, a write in flight that began before it would have to
+		// take effect before it, and then this PUT would find the key there.)
+		return index.Record{}, ErrLocked
 	case old.State == index.StateWriting:
 		// A write that died before finishing, not busy: an index of an earlier
 		// version's. We hold the lock, so it is not in flight. Roll it back before
@@ -77,7 +78,7 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 			return index.Record{}, err
 		}
 		old = index.Record{Rev: old.Rev}
-	case old.State == index.StateDeleting, opt.Overwrite:
+	case old.State == index.StateDeleting:
 		// A deleted key whose files wait for a volume that is away is written like
 		// an overwrite: a new generation, which the files left, kept as stale, and
 		// their tombstones can never touch.
@@ -94,8 +95,8 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 	// never touches another write's.
 	var trace index.Record
 	gen := index.NewGen(old, time.Now())
-	res, up, traced, err := m.writeReplicas(ctx, rc, key, body, size, opt.Empty, opt.MD5, opt.Sum || m.cfg.MD5Sum, func(vols, spares []string) (string, error) {
-		trace = index.Record{State: index.StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Gen: gen, Rev: old.Rev}
+	res, up, traced, err := m.writeReplicas(ctx, rc, key, body, size, opt.Empty, opt.MD5, m.cfg.MD5Sum, func(vols, spares []string) (string, error) {
+		trace = index.Record{State: index.StateWriting, Volumes: vols, Leftovers: spares, Sub: m.placement.Subvolume(key), Gen: gen, Writes: old.Writes, Rev: old.Rev}
 		if overwrite {
 			trace = old
 			trace.Stale = append(slices.Clone(old.Stale), index.StaleGen{Gen: gen, Time: time.Now().UnixNano(), Volumes: append(slices.Clone(vols), spares...)})
@@ -116,26 +117,10 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 		return index.Record{}, err
 	}
 
-	rec := index.Record{
-		State: index.StateLive, Gen: gen, Sub: trace.Sub, Size: res.size, MD5: res.sum, Meta: opt.Meta, ETag: opt.ETag, Parts: opt.Parts, Tags: opt.Tags,
-		Modified: time.Now().UnixNano(),
-		// up is in the key's rank order: keep the volumes written, in that order.
-		Volumes:   slices.DeleteFunc(slices.Clone(up), func(v string) bool { return !slices.Contains(res.written, v) }),
-		Leftovers: res.mayHold,
-		Rev:       trace.Rev,
-	}
+	rec := newValue(gen, trace.Sub, res, up, opt)
+	rec.Writes, rec.Rev = old.Writes, trace.Rev
 	if overwrite {
-		// The value replaced stays, stale, until redirects already sent to it have
-		// landed; a deleted one's files have no readers left and are due at once.
-		rec.Stale, rec.Tombstones = slices.Clone(old.Stale), old.Tombstones
-		if vols := append(slices.Clone(old.Volumes), old.Leftovers...); len(vols) > 0 {
-			since := time.Now().UnixNano()
-			if old.State == index.StateDeleting {
-				since = 0
-			}
-			rec.Stale = index.AddStale(rec.Stale, old.Gen, vols...)
-			rec.Stale[slices.IndexFunc(rec.Stale, func(sg index.StaleGen) bool { return sg.Gen == old.Gen })].Time = since
-		}
+		replaceValue(&rec, old)
 	}
 	if err := m.index.Put(key, &rec); errors.Is(err, index.ErrConflict) {
 		// Another master rolled this write back, thinking this one gone (paused past
@@ -151,15 +136,49 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 		m.sweepSoon(key)
 		return index.Record{}, err
 	}
+	m.committed(key, rec)
+	return rec, nil
+}
+
+// newValue is the record of a write of key, generation gen, that stored res (up are the
+// volumes that were up, in key's rank order): live, with the volumes written in that
+// order and those that may hold it as leftovers, and the headers opt gives.
+func newValue(gen uint64, sub int, res replicaResult, up []string, opt putOptions) index.Record {
+	return index.Record{
+		State: index.StateLive, Gen: gen, Sub: sub, Size: res.size, MD5: res.sum, Meta: opt.Meta, ETag: opt.ETag, Parts: opt.Parts, Tags: opt.Tags,
+		Modified:  time.Now().UnixNano(),
+		Volumes:   slices.DeleteFunc(slices.Clone(up), func(v string) bool { return !slices.Contains(res.written, v) }),
+		Leftovers: res.mayHold,
+	}
+}
+
+// replaceValue makes rec, a new value of a key, keep what old, the key's record, has
+// still to delete: its stale generations and tombstones, and its own value's files,
+// stale from now on until redirects already sent to them have landed (a deleted
+// value's have no readers left and are due at once).
+func replaceValue(rec *index.Record, old index.Record) {
+	rec.Stale, rec.Tombstones = slices.Clone(old.Stale), old.Tombstones
+	if vols := append(slices.Clone(old.Volumes), old.Leftovers...); len(vols) > 0 {
+		since := time.Now().UnixNano()
+		if old.State == index.StateDeleting {
+			since = 0
+		}
+		rec.Stale = index.AddStale(rec.Stale, old.Gen, vols...)
+		rec.Stale[slices.IndexFunc(rec.Stale, func(sg index.StaleGen) bool { return sg.Gen == old.Gen })].Time = since
+	}
+}
+
+// committed does what follows a write's commit of rec: old files it left are queued
+// for deletion after the grace (a volume that did not answer may still store the
+// value when it comes back; a replaced value is still there), and too few replicas
+// are logged.
+func (m *Master) committed(key string, rec index.Record) {
 	if len(rec.Leftovers) > 0 || len(rec.Stale) > 0 || len(rec.Tombstones) > 0 {
-		// A volume that did not answer may still store the value when it comes
-		// back, and a replaced value is still there: delete them after the grace.
 		m.deleteLeftoversLater(key, m.cfg.Grace)
 	}
 	if len(rec.Volumes) < m.cfg.Replicas {
 		m.log.Warn("under-replicated: fewer volumes are up than -replicas", "key", key, "volumes", strings.Join(rec.Volumes, ","))
 	}
-	return rec, nil
 }
 
 // writeReplicas writes body (size bytes, or -1 if unknown) to the volumes that
@@ -244,7 +263,7 @@ func (m *Master) undoStore(ctx context.Context, key string, trace index.Record, 
 		old.Rev = trace.Rev
 		err = m.index.Put(key, &old)
 	default:
-		err = m.index.Delete(key, trace.Rev)
+		err = removeRecord(m.index, key, trace)
 	}
 	if err != nil {
 		// The trace stays busy, with this master as its owner: the sweeper, or the
@@ -262,4 +281,14 @@ func (m *Master) removeWrite(ctx context.Context, key string, sub int, gen uint6
 	err := removeFiles(ctx, m.client, key, sub, gen, vols, false)
 	m.health.Failed(err)
 	return err
+}
+
+// removeRecord removes key's record rec once nothing it names is left: the record
+// goes, unless S3 writes of the key are in flight (see overwrite), which it keeps, in a
+// record of no value.
+func removeRecord(idx index.Index, key string, rec index.Record) error {
+	if len(rec.Writes) == 0 {
+		return idx.Delete(key, rec.Rev)
+	}
+	return idx.Put(key, &index.Record{State: index.StateWriting, Sub: rec.Sub, Writes: rec.Writes, Rev: rec.Rev})
 }

@@ -146,6 +146,19 @@ func (m *Master) sweep(ctx context.Context, key string) error {
 		return err
 	}
 	defer unlock()
+	if len(rec.Writes) > 0 && m.dropDeadWrites(key, &rec) {
+		if err := m.index.Put(key, &rec); err != nil {
+			return err
+		}
+	}
+	if rec.State == index.StateWriting && !rec.Busy && len(rec.Writes) == 0 {
+		// A new key whose every write was dropped: nothing of it is left but files.
+		_, err := m.rollBack(ctx, key, rec)
+		if errors.Is(err, index.ErrNotFound) {
+			err = nil
+		}
+		return err
+	}
 	if v, ok := m.downVolume(rec); ok {
 		return fmt.Errorf("%w: %s", errVolumeDown, v)
 	}

@@ -110,6 +110,11 @@ type Record struct {
 	Parts []int64
 	// Tags are the S3 object tags of the value, in the order the client gave them.
 	Tags []Tag
+	// Writes are the writes of the key in flight that S3 clients make (see Write):
+	// each streams to files of its own generation without holding the key, and is
+	// decided when it commits. A key whose only writes are in flight has a writing
+	// record that is not Busy, with no Volumes.
+	Writes []Write
 	// Rev is the index's revision of the record when it was read, which a
 	// conditional write compares (see Index); zero for a key that had no record. It
 	// is not encoded: each backend keeps its own.
@@ -120,6 +125,18 @@ type Record struct {
 // its files, and since when (Unix nanoseconds) it has been stale.
 type StaleGen struct {
 	Gen     uint64
+	Time    int64
+	Volumes []string
+}
+
+// Write is a write of a key in flight: the generation whose files it streams, the
+// volumes it may write them to, the master (see Index.Owner) that does it, and when it
+// began (Unix nanoseconds). Recording it before any file is written means that no
+// write leaves files behind untracked; a write whose master is gone is dropped, its
+// files kept as a stale generation for the sweeper.
+type Write struct {
+	Gen     uint64
+	Owner   int64
 	Time    int64
 	Volumes []string
 }
@@ -145,7 +162,7 @@ func (r Record) MarkerPath(key string) string { return layout.MarkerPath(key, r.
 // lists such keys (see Index.Pending), for the next master to finish.
 func (r Record) Pending() bool {
 	return r.State == StateWriting || r.State == StateDeleting || len(r.Leftovers) > 0 || len(r.Stale) > 0 ||
-		len(r.Tombstones) > 0 || len(r.Unmarked) > 0
+		len(r.Tombstones) > 0 || len(r.Unmarked) > 0 || len(r.Writes) > 0
 }
 
 // Owns reports whether rec accounts for file f on volume: a replica or leftover of its
@@ -163,15 +180,24 @@ func (r Record) Owns(f layout.VolumeFile, volume string) bool {
 			return true
 		}
 	}
-	return false
+	return slices.ContainsFunc(r.Writes, func(w Write) bool { return w.Gen == f.Gen && slices.Contains(w.Volumes, volume) })
+}
+
+// WriteAt returns the index in r.Writes of the write of generation gen, or -1.
+func (r Record) WriteAt(gen uint64) int {
+	return slices.IndexFunc(r.Writes, func(w Write) bool { return w.Gen == gen })
 }
 
 // NextGen is the first generation past every one of rec's whose files, or tombstones,
-// may exist: the least a write over rec may take (see NewGen).
+// may exist, or that a write in flight writes: the least a write over rec may take
+// (see NewGen).
 func NextGen(rec Record) uint64 {
 	gen := rec.Gen
 	for _, sg := range append(slices.Clone(rec.Stale), rec.Tombstones...) {
 		gen = max(gen, sg.Gen)
+	}
+	for _, w := range rec.Writes {
+		gen = max(gen, w.Gen)
 	}
 	return gen + 1
 }
@@ -213,7 +239,7 @@ func AddStale(stale []StaleGen, gen uint64, vols ...string) []StaleGen {
 // recordVersion is the first byte of every encoded Record. A change to the encoding
 // gets a new version, and UnmarshalBinary keeps reading the old ones. Version 1 had no
 // Leftovers, version 2 no Gen, Stale, Meta, ETag or Modified, version 3 no Tombstones
-// or Unmarked, version 4 no Owner or Busy, version 5 no Parts or Tags.
+// or Unmarked, version 4 no Owner or Busy, version 5 no Parts, Tags or Writes.
 const recordVersion = 6
 
 // ErrBadRecord says an index value could not be decoded.
@@ -226,7 +252,8 @@ var ErrBadRecord = errors.New("bad index record")
 // as a count and each one's Gen, Time and Volumes, Meta as a count of names and values
 // in turn, ETag as one string, Modified as a varint, then Tombstones as Stale is,
 // Unmarked as Volumes is, Owner as a varint and Busy as a byte, then Parts as a count
-// and varints, Tags as Meta is.
+// and varints, Tags as Meta is, and Writes as a count and each one's Gen, Owner, Time
+// and Volumes.
 func (r Record) MarshalBinary() ([]byte, error) {
 	var sum []byte
 	if r.MD5 != "" {
@@ -261,7 +288,15 @@ func (r Record) MarshalBinary() ([]byte, error) {
 	for _, size := range r.Parts {
 		b = binary.AppendVarint(b, size)
 	}
-	return appendTags(b, r.Tags), nil
+	b = appendTags(b, r.Tags)
+	b = binary.AppendUvarint(b, uint64(len(r.Writes)))
+	for _, w := range r.Writes {
+		b = binary.AppendUvarint(b, w.Gen)
+		b = binary.AppendVarint(b, w.Owner)
+		b = binary.AppendVarint(b, w.Time)
+		b = appendStrings(b, w.Volumes)
+	}
+	return b, nil
 }
 
 // appendGens encodes generations as a count, then each one's Gen, Time and Volumes.
@@ -357,6 +392,12 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 			}
 		}
 		rec.Tags = d.tags()
+		if n := d.count(); n > 0 {
+			rec.Writes = make([]Write, 0, n)
+			for range n {
+				rec.Writes = append(rec.Writes, Write{Gen: d.uvarint(), Owner: d.Varint(), Time: d.Varint(), Volumes: d.strings()})
+			}
+		}
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: truncated or trailing bytes", ErrBadRecord)

@@ -21,6 +21,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{State: StateDeleting, Gen: 3, Stale: []StaleGen{{Gen: 3, Volumes: []string{"c:3"}}}, Tombstones: []StaleGen{{Gen: 1, Time: 5, Volumes: []string{"a:1"}}, {Gen: 3, Volumes: []string{"a:1", "b:2"}}}},
 		{State: StateUnlinked, Volumes: []string{"a:1", "b:2"}, Unmarked: []string{"b:2"}},
 		{State: StateLive, Volumes: []string{"a:1"}, Parts: []int64{5 << 20, 5 << 20, 1}, Tags: []Tag{{"project", "x"}, {"Ünï", ""}}},
+		{State: StateWriting, Writes: []Write{{Gen: 1 << 50, Owner: -3, Time: 7, Volumes: []string{"a:1", "b:2"}}, {Gen: 2}}},
 	}
 	for _, rec := range recs {
 		t.Run(rec.State.String(), func(t *testing.T) {
@@ -76,9 +77,10 @@ func TestRecordGolden(t *testing.T) {
 	if err := rec.UnmarshalBinary([]byte(v5)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want5) {
 		t.Fatalf("v5 decoded %+v, %v; want %+v", rec, err, want5)
 	}
-	v6 := "\x06" + v5[1:] + "\x02\x80\x80\x80\x05\x02" + "\x01\x01k\x02vv"
+	v6 := "\x06" + v5[1:] + "\x02\x80\x80\x80\x05\x02" + "\x01\x01k\x02vv" + "\x01\x09\x0e\x54\x01\x03d:4"
 	want6 := want5
 	want6.Parts, want6.Tags = []int64{5 << 20, 1}, []Tag{{"k", "vv"}}
+	want6.Writes = []Write{{Gen: 9, Owner: 7, Time: 42, Volumes: []string{"d:4"}}}
 	if err := rec.UnmarshalBinary([]byte(v6)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want6) {
 		t.Fatalf("v6 decoded %+v, %v; want %+v", rec, err, want6)
 	}
@@ -126,6 +128,7 @@ func TestNewGen(t *testing.T) {
 		{"old S3 overwrite", Record{Gen: 3, Stale: []StaleGen{{Gen: 9}}}, clock},
 		{"a generation from a clock ahead", Record{Gen: clock + 1<<40}, clock + 1<<40 + 1},
 		{"a tombstone ahead", Record{Tombstones: []StaleGen{{Gen: clock + 1<<30}}}, clock + 1<<30 + 1},
+		{"a write in flight ahead", Record{Writes: []Write{{Gen: clock + 1<<35}}}, clock + 1<<35 + 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
