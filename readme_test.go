@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -185,3 +186,34 @@ var readmePorts = regexp.MustCompile(`localhost:300[0-3]\b`)
 
 // readmeExample is a `curl` line of the README with the status its comment promises.
 var readmeExample = regexp.MustCompile(`^(.*curl .*?)\s+# (\d{3})\b`)
+
+// TestReadmeCodeMap: the README's code map names every file of package main and every
+// package under internal/, so that a newcomer finds the code for any behaviour there.
+func TestReadmeCodeMap(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, codeMap, ok := strings.Cut(string(readme), "## Code map")
+	if !ok {
+		t.Fatal("the README has no Code map")
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir("internal", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && path != "internal" {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") && !strings.Contains(codeMap, "`"+f+"`") {
+			t.Errorf("the README's code map does not name %s", f)
+		}
+	}
+}
