@@ -147,6 +147,8 @@ func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
 			return m.s3ListParts(w, r)
 		}
 		return s3proto.Errorf(s3proto.ErrMethodNotAllowed, "%s of a multipart upload is not allowed.", r.Method)
+	case r.key != "" && r.Method == http.MethodGet && q.Has("attributes") && onlyParams(q, []string{"attributes", "versionId"}):
+		return m.s3GetObjectAttributes(w, r)
 	case r.key != "" && q.Has("tagging") && onlyParams(q, []string{"tagging", "versionId"}):
 		return m.s3ObjectTagging(w, r)
 	case r.key != "" && r.Method == http.MethodHead && onlyParams(q, objectReadParams):

@@ -27,6 +27,7 @@ type completeUpload struct {
 	Parts []struct {
 		PartNumber int
 		ETag       string
+		checksumXML
 	} `xml:"Part"`
 }
 
@@ -37,6 +38,7 @@ type completeUploadResult struct {
 	Bucket   string
 	Key      string
 	ETag     string
+	checksumXML
 }
 
 // s3CompleteMultipartUpload checks the part list against the parts, then writes the
@@ -98,6 +100,12 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 		if !ok || strings.Trim(lp.ETag, `"`) != p.MD5 {
 			return s3proto.Errorf(s3proto.ErrInvalidPart, "Part %d was not uploaded, or its ETag %s is not the part's.", lp.PartNumber, lp.ETag)
 		}
+		if given := lp.value(p.Checksum.Algorithm); given != "" && given != p.Checksum.Value {
+			return s3proto.Errorf(s3proto.ErrInvalidPart, "Part %d's %s checksum is not the part's.", lp.PartNumber, p.Checksum.Algorithm)
+		}
+		if u.Checksum.Algorithm != "" && (p.Checksum.Algorithm != u.Checksum.Algorithm || p.Checksum.Value == "") {
+			return s3proto.Errorf(s3proto.ErrInvalidPart, "Part %d has no %s checksum, which the upload was created with.", lp.PartNumber, u.Checksum.Algorithm)
+		}
 		if i < len(list.Parts)-1 && p.Size < minPartSize {
 			return s3proto.Errorf(s3proto.ErrEntityTooSmall, "Part %d has %d bytes; every part but the last must have at least %d.", lp.PartNumber, p.Size, minPartSize)
 		}
@@ -108,6 +116,19 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 		sums.Write(sum)
 		chosen = append(chosen, p)
 		total += p.Size
+	}
+	numbers, objectParts := make([]int, len(list.Parts)), make([]index.Part, len(chosen))
+	var partSums []string
+	for i, lp := range list.Parts {
+		numbers[i], objectParts[i] = lp.PartNumber, index.Part{Size: chosen[i].Size, Checksum: chosen[i].Checksum.Value}
+		partSums = append(partSums, chosen[i].Checksum.Value)
+	}
+	opt := putOptions{Empty: true, Meta: u.Meta, Tags: u.Tags, ETag: partsETag(sums, len(chosen)), Parts: objectParts, Check: check}
+	var compositeSum string
+	if u.Checksum.Type == composite {
+		if compositeSum, err = s3proto.CompositeChecksum(u.Checksum.Algorithm, partSums); err != nil {
+			return err
+		}
 	}
 	if !u.Completing {
 		u.Completing = true
@@ -127,19 +148,25 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 	// The client may go: the object is written all the same, as S3 does.
 	ctx := context.WithoutCancel(r.Context())
 	key := "/" + r.bucket + "/" + r.key
-	numbers, sizes := make([]int, len(list.Parts)), make([]int64, len(chosen))
-	for i, lp := range list.Parts {
-		numbers[i], sizes[i] = lp.PartNumber, chosen[i].Size
+	body := &s3proto.CheckedBody{Body: &partsReader{m: m, ctx: ctx, id: id, numbers: numbers, parts: chosen}}
+	switch u.Checksum.Type {
+	case composite:
+		opt.Checksum = func() index.Checksum {
+			return index.Checksum{Algorithm: u.Checksum.Algorithm, Value: compositeSum, Type: composite}
+		}
+	case fullObject:
+		// The whole object's checksum, summed as its parts stream into it.
+		body.Checks = []*s3proto.BodyCheck{s3proto.SumCheck(u.Checksum.Algorithm)}
+		opt.Checksum = func() index.Checksum { return bodyChecksum(body.Checks, u.Checksum.Algorithm) }
 	}
-	etag := partsETag(sums, len(chosen))
-	rec, err := m.overwrite(ctx, nil, key, &partsReader{m: m, ctx: ctx, id: id, numbers: numbers, parts: chosen}, total,
-		putOptions{Empty: true, Meta: u.Meta, Tags: u.Tags, ETag: etag, Parts: sizes, Check: check})
+	rec, err := m.overwrite(ctx, nil, key, body, total, opt)
 	stop()
 	if err != nil {
 		w.Write(s3proto.ErrorXML(asS3Error(err), r.URL.Path, r.id))
 		return answeredError{fmt.Errorf("complete upload %s: %w", id, err)}
 	}
-	b, err := xml.Marshal(completeUploadResult{Xmlns: s3Namespace, Location: r.URL.Path, Bucket: r.bucket, Key: r.key, ETag: objectETag(rec)})
+	b, err := xml.Marshal(completeUploadResult{Xmlns: s3Namespace, Location: r.URL.Path, Bucket: r.bucket, Key: r.key, ETag: objectETag(rec),
+		checksumXML: checksumFields(rec.Checksum, true)})
 	if err != nil {
 		return fmt.Errorf("encode answer: %w", err)
 	}
@@ -190,7 +217,8 @@ func (m *s3API) completedAgain(w http.ResponseWriter, r *s3Request, noSuch error
 	if err != nil || rec.ETag != partsETag(sums, len(list.Parts)) {
 		return noSuch
 	}
-	return writeXML(w, r, completeUploadResult{Xmlns: s3Namespace, Location: r.URL.Path, Bucket: r.bucket, Key: r.key, ETag: objectETag(rec)})
+	return writeXML(w, r, completeUploadResult{Xmlns: s3Namespace, Location: r.URL.Path, Bucket: r.bucket, Key: r.key, ETag: objectETag(rec),
+		checksumXML: checksumFields(rec.Checksum, true)})
 }
 
 // keepAlive sends a space to w every CompleteKeepalive until the returned stop is

@@ -56,19 +56,37 @@ func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 			return err
 		}
 	}
+	// The copy's checksum: the source's, when it is of the whole value and of the
+	// algorithm asked for (x-amz-checksum-algorithm), else summed as the copy streams.
+	alg := src.Checksum.Algorithm
+	if name := r.Header.Get("X-Amz-Checksum-Algorithm"); name != "" {
+		if alg, err = s3proto.ChecksumAlgorithm(name); err != nil {
+			return err
+		}
+	}
 	body, err := m.openReplica(r.Context(), srcKey, src, 0, src.Size, false)
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	rec, err := m.overwrite(r.Context(), http.NewResponseController(w), key, copyBody{body}, src.Size, opt)
+	copied := &s3proto.CheckedBody{Body: copyBody{body}}
+	switch {
+	case alg == "":
+	case alg == src.Checksum.Algorithm && src.Checksum.Type == fullObject:
+		opt.Checksum = func() index.Checksum { return src.Checksum }
+	default:
+		copied.Checks = []*s3proto.BodyCheck{s3proto.SumCheck(alg)}
+		opt.Checksum = func() index.Checksum { return bodyChecksum(copied.Checks, alg) }
+	}
+	rec, err := m.overwrite(r.Context(), http.NewResponseController(w), key, copied, src.Size, opt)
 	if errors.Is(err, ErrBadDigest) {
 		return &s3proto.Error{ErrorCode: s3proto.ErrInternalError, Message: "The source's replica does not match its MD5; verify -fix repairs it.", Err: err}
 	}
 	if err != nil {
 		return err
 	}
-	return writeXML(w, r, copyResult{XMLName: xml.Name{Local: "CopyObjectResult"}, Xmlns: s3Namespace, LastModified: s3Time(rec.Modified), ETag: objectETag(rec)})
+	return writeXML(w, r, copyResult{XMLName: xml.Name{Local: "CopyObjectResult"}, Xmlns: s3Namespace, LastModified: s3Time(rec.Modified), ETag: objectETag(rec),
+		checksumXML: checksumFields(rec.Checksum, true)})
 }
 
 // copySource returns the native key and live record of the object r's

@@ -52,7 +52,11 @@ func (m *s3API) s3CreateMultipartUpload(w http.ResponseWriter, r *s3Request) err
 	if err != nil {
 		return err
 	}
-	u := index.MultipartUpload{Bucket: r.bucket, Key: r.key, Created: time.Now().UnixNano(), Meta: meta, Tags: tags}
+	sum, err := uploadChecksum(r.Header)
+	if err != nil {
+		return err
+	}
+	u := index.MultipartUpload{Bucket: r.bucket, Key: r.key, Created: time.Now().UnixNano(), Meta: meta, Tags: tags, Checksum: sum}
 	b, err := u.MarshalBinary()
 	if err != nil {
 		return err
@@ -60,6 +64,10 @@ func (m *s3API) s3CreateMultipartUpload(w http.ResponseWriter, r *s3Request) err
 	id := newUploadID()
 	if _, err := m.index.PutEntry(index.UploadSpace, id, b, 0); err != nil {
 		return err
+	}
+	if sum.Algorithm != "" {
+		w.Header().Set("X-Amz-Checksum-Algorithm", sum.Algorithm)
+		w.Header().Set("X-Amz-Checksum-Type", sum.Type)
 	}
 	return writeXML(w, r, initiateUploadResult{Xmlns: s3Namespace, Bucket: r.bucket, Key: r.key, UploadID: id})
 }
@@ -123,10 +131,15 @@ func (m *s3API) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 		if err != nil {
 			return err
 		}
-		p, err := m.storePart(r.Context(), rc, key, id, n, body, size, want)
+		if alg := u.Checksum.Algorithm; alg != "" && !slices.ContainsFunc(body.Checks, func(c *s3proto.BodyCheck) bool { return c.Header == s3proto.ChecksumHeader(alg) }) {
+			// The upload's algorithm, which its client did not send: davkv sums it.
+			body.Checks = append(body.Checks, s3proto.SumCheck(alg))
+		}
+		p, err := m.storePart(r.Context(), rc, key, id, n, body, size, want, func() index.Checksum { return bodyChecksum(body.Checks, u.Checksum.Algorithm) })
 		if err != nil {
 			return err
 		}
+		writeChecksum(w.Header(), index.Checksum{Algorithm: p.Checksum.Algorithm, Value: p.Checksum.Value})
 		w.Header().Set("ETag", `"`+p.MD5+`"`)
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK)
@@ -160,18 +173,23 @@ func (m *s3API) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 	if off == 0 && size == src.Size && src.MD5 != "" {
 		want, _ = parseContentMD5(src.MD5)
 	}
-	p, err := m.storePart(r.Context(), rc, key, id, n, copyBody{body}, size, want)
+	copied := &s3proto.CheckedBody{Body: copyBody{body}}
+	if alg := u.Checksum.Algorithm; alg != "" {
+		copied.Checks = []*s3proto.BodyCheck{s3proto.SumCheck(alg)}
+	}
+	p, err := m.storePart(r.Context(), rc, key, id, n, copied, size, want, func() index.Checksum { return bodyChecksum(copied.Checks, "") })
 	if err != nil {
 		return err
 	}
-	return writeXML(w, r, copyResult{XMLName: xml.Name{Local: "CopyPartResult"}, Xmlns: s3Namespace, LastModified: s3Time(p.Created), ETag: `"` + p.MD5 + `"`})
+	return writeXML(w, r, copyResult{XMLName: xml.Name{Local: "CopyPartResult"}, Xmlns: s3Namespace, LastModified: s3Time(p.Created), ETag: `"` + p.MD5 + `"`,
+		checksumXML: checksumFields(p.Checksum, false)})
 }
 
 // storePart writes part n of upload id (of key) to its own file on every chosen volume,
 // as a PUT writes a value, and records it; a part that was there before is replaced,
 // its files deleted. The part's entry names the volumes first, so that a failure or a
-// crash leaves nothing untracked.
-func (m *s3API) storePart(ctx context.Context, rc *http.ResponseController, key, id string, n int, body io.Reader, size int64, want []byte) (index.UploadPart, error) {
+// crash leaves nothing untracked. sum gives the part's checksum once its body is read.
+func (m *s3API) storePart(ctx context.Context, rc *http.ResponseController, key, id string, n int, body io.Reader, size int64, want []byte, sum func() index.Checksum) (index.UploadPart, error) {
 	name := index.PartName(id, n)
 	var old index.UploadPart
 	oldValue, rev, err := m.index.GetEntry(index.PartSpace, name)
@@ -210,6 +228,9 @@ func (m *s3API) storePart(ctx context.Context, rc *http.ResponseController, key,
 		return index.UploadPart{}, err
 	}
 	p.Done, p.Size, p.MD5, p.Volumes, p.Leftovers = true, res.size, res.sum, res.written, res.mayHold
+	if c := sum(); c.Value != "" {
+		p.Checksum = index.Checksum{Algorithm: c.Algorithm, Value: c.Value}
+	}
 	if _, err := m.putPart(name, p, rev); err != nil {
 		return index.UploadPart{}, err
 	}
@@ -258,6 +279,8 @@ type listPartsResult struct {
 	IsTruncated          bool
 	Parts                []partXML `xml:"Part"`
 	StorageClass         string
+	ChecksumAlgorithm    string `xml:",omitempty"`
+	ChecksumType         string `xml:",omitempty"`
 }
 
 type partXML struct {
@@ -265,12 +288,13 @@ type partXML struct {
 	LastModified string
 	ETag         string
 	Size         int64
+	checksumXML
 }
 
 // s3ListParts lists the stored parts of r's upload, max-parts (1000 at most) at a
 // time after part-number-marker.
 func (m *s3API) s3ListParts(w http.ResponseWriter, r *s3Request) error {
-	id, _, _, err := m.upload(r)
+	id, u, _, err := m.upload(r)
 	if err != nil {
 		return err
 	}
@@ -287,7 +311,8 @@ func (m *s3API) s3ListParts(w http.ResponseWriter, r *s3Request) error {
 			return s3proto.Errorf(s3proto.ErrInvalidArgument, "part-number-marker must be a number from 0.")
 		}
 	}
-	res := listPartsResult{Xmlns: s3Namespace, Bucket: r.bucket, Key: r.key, UploadID: id, PartNumberMarker: marker, MaxParts: limit, StorageClass: "STANDARD"}
+	res := listPartsResult{Xmlns: s3Namespace, Bucket: r.bucket, Key: r.key, UploadID: id, PartNumberMarker: marker, MaxParts: limit, StorageClass: "STANDARD",
+		ChecksumAlgorithm: u.Checksum.Algorithm, ChecksumType: u.Checksum.Type}
 	err = uploadParts(m.index, id, func(n int, p index.UploadPart, _ int64) (bool, error) {
 		if n <= marker || !p.Done {
 			return true, nil
@@ -296,7 +321,8 @@ func (m *s3API) s3ListParts(w http.ResponseWriter, r *s3Request) error {
 			res.IsTruncated = true
 			return false, nil
 		}
-		res.Parts = append(res.Parts, partXML{PartNumber: n, LastModified: s3Time(p.Created), ETag: `"` + p.MD5 + `"`, Size: p.Size})
+		res.Parts = append(res.Parts, partXML{PartNumber: n, LastModified: s3Time(p.Created), ETag: `"` + p.MD5 + `"`, Size: p.Size,
+			checksumXML: checksumFields(p.Checksum, false)})
 		res.NextPartNumberMarker = n
 		return true, nil
 	})

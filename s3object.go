@@ -97,6 +97,10 @@ func (m *s3API) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, r
 	if len(rec.Tags) > 0 {
 		h.Set("X-Amz-Tagging-Count", strconv.Itoa(len(rec.Tags)))
 	}
+	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && !ranged {
+		// The checksum is the whole value's: a range, or a part, has none of its own.
+		writeChecksum(h, rec.Checksum)
+	}
 	for _, o := range responseOverrides {
 		if v := q.Get(o.Param); v != "" {
 			h.Set(o.Header, v)
@@ -145,10 +149,10 @@ func partRange(r *s3Request, rec index.Record) (off, n int64, err error) {
 	case part > len(rec.Parts):
 		return 0, 0, s3proto.Errorf(s3proto.ErrInvalidPartNumber, "The requested partnumber is not satisfiable.")
 	}
-	for _, size := range rec.Parts[:part-1] {
-		off += size
+	for _, p := range rec.Parts[:part-1] {
+		off += p.Size
 	}
-	return off, rec.Parts[part-1], nil
+	return off, rec.Parts[part-1].Size, nil
 }
 
 // s3DeleteObject deletes an object as the native DELETE does, and answers 204 whether

@@ -6,7 +6,6 @@ package main
 
 import (
 	"crypto/sha256"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -43,10 +42,12 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
+	opt.Checksum = func() index.Checksum { return bodyChecksum(body.Checks, "") }
 	rec, err := m.overwrite(r.Context(), http.NewResponseController(w), key, body, size, opt)
 	if err != nil {
 		return err
 	}
+	writeChecksum(w.Header(), rec.Checksum)
 	w.Header().Set("ETag", objectETag(rec))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
@@ -57,7 +58,7 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 // ending if the value fails a check: the SHA-256 the request was signed with, the
 // checksum headers (but Content-MD5, which the write checks), and for an aws-chunked
 // body its chunks' signatures, its trailer's checksum and its declared length.
-func s3Body(r *s3Request) (io.Reader, int64, error) {
+func s3Body(r *s3Request) (*s3proto.CheckedBody, int64, error) {
 	payload := r.auth.Payload
 	streaming := strings.HasPrefix(payload, "STREAMING-")
 	trailer := ""

@@ -133,4 +133,5 @@ type copyResult struct {
 	Xmlns        string `xml:"xmlns,attr"`
 	LastModified string
 	ETag         string
+	checksumXML
 }

@@ -37,8 +37,10 @@ type putOptions struct {
 	// Meta, ETag, Parts and Tags go into the record (see Record).
 	Meta  []index.MetaHeader
 	ETag  string
-	Parts []int64
+	Parts []index.Part
 	Tags  []index.Tag
+	// Checksum, if set, gives the value's S3 checksum once its body is read whole.
+	Checksum func() index.Checksum
 }
 
 // store writes body (size bytes, or -1 if unknown) to key's volumes, all at once and
@@ -144,8 +146,13 @@ func (m *Master) store(ctx context.Context, rc *http.ResponseController, key str
 // volumes that were up, in key's rank order): live, with the volumes written in that
 // order and those that may hold it as leftovers, and the headers opt gives.
 func newValue(gen uint64, sub int, res replicaResult, up []string, opt putOptions) index.Record {
+	var sum index.Checksum
+	if opt.Checksum != nil {
+		sum = opt.Checksum()
+	}
 	return index.Record{
-		State: index.StateLive, Gen: gen, Sub: sub, Size: res.size, MD5: res.sum, Meta: opt.Meta, ETag: opt.ETag, Parts: opt.Parts, Tags: opt.Tags,
+		Checksum: sum,
+		State:    index.StateLive, Gen: gen, Sub: sub, Size: res.size, MD5: res.sum, Meta: opt.Meta, ETag: opt.ETag, Parts: opt.Parts, Tags: opt.Tags,
 		Modified:  time.Now().UnixNano(),
 		Volumes:   slices.DeleteFunc(slices.Clone(up), func(v string) bool { return !slices.Contains(res.written, v) }),
 		Leftovers: res.mayHold,

@@ -27,6 +27,9 @@ type MultipartUpload struct {
 	Completing bool
 	Meta       []MetaHeader
 	Tags       []Tag // the object's tags (x-amz-tagging)
+	// Checksum is the algorithm (x-amz-checksum-algorithm) every part is checked and
+	// summed with, and the type of the object's checksum; zero for none.
+	Checksum Checksum
 }
 
 // UploadPart is one part of an upload: its own file on each of Volumes (see layout.PartPath).
@@ -36,10 +39,13 @@ type UploadPart struct {
 	Token string
 	// Done says the part is stored; until then Volumes name every volume its write may
 	// touch, for cleanup.
-	Done    bool
-	Size    int64
-	MD5     string // hex
-	Created int64
+	Done bool
+	Size int64
+	MD5  string // hex
+	// Checksum is the part's checksum, base64, of its upload's algorithm (or the one
+	// the client sent, if the upload has none), with its algorithm.
+	Checksum Checksum
+	Created  int64
 	// Volumes hold the part; Leftovers may hold it (a write gave up on them) and are
 	// only cleaned.
 	Volumes, Leftovers []string
@@ -50,15 +56,15 @@ func PartName(id string, n int) string { return fmt.Sprintf("%s/%05d", id, n) }
 
 // uploadVersion and partVersion are the first byte of an encoded MultipartUpload and
 // UploadPart; a change to an encoding gets a new version, and the decoders keep
-// reading the old. Uploads of version 1 had no Tags.
+// reading the old. Uploads and parts of version 1 had no Tags and no Checksum.
 const (
 	uploadVersion = 2
-	partVersion   = 1
+	partVersion   = 2
 )
 
 // MarshalBinary encodes u: the version byte, Bucket and Key as strings, Created as a
 // varint, Completing as a byte, Meta as a count of names and values in turn, then Tags
-// as Meta is.
+// as Meta is and Checksum as three strings.
 func (u MultipartUpload) MarshalBinary() ([]byte, error) {
 	b := []byte{uploadVersion}
 	b = appendString(b, u.Bucket)
@@ -66,7 +72,8 @@ func (u MultipartUpload) MarshalBinary() ([]byte, error) {
 	b = binary.AppendVarint(b, u.Created)
 	b = append(b, boolByte(u.Completing))
 	b = appendMeta(b, u.Meta)
-	return appendTags(b, u.Tags), nil
+	b = appendTags(b, u.Tags)
+	return appendChecksum(b, u.Checksum), nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
@@ -79,6 +86,7 @@ func (u *MultipartUpload) UnmarshalBinary(data []byte) error {
 	v.Meta = d.meta()
 	if data[0] >= 2 {
 		v.Tags = d.tags()
+		v.Checksum = d.checksum()
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: upload truncated or with trailing bytes", ErrBadRecord)
@@ -88,7 +96,8 @@ func (u *MultipartUpload) UnmarshalBinary(data []byte) error {
 }
 
 // MarshalBinary encodes p: the version byte, Token as a string, Done as a byte, Size
-// and Created as varints, MD5 as a string, then Volumes and Leftovers.
+// and Created as varints, MD5 as a string, then Volumes and Leftovers, and Checksum as
+// three strings.
 func (p UploadPart) MarshalBinary() ([]byte, error) {
 	b := []byte{partVersion}
 	b = appendString(b, p.Token)
@@ -97,17 +106,21 @@ func (p UploadPart) MarshalBinary() ([]byte, error) {
 	b = binary.AppendVarint(b, p.Created)
 	b = appendString(b, p.MD5)
 	b = appendStrings(b, p.Volumes)
-	return appendStrings(b, p.Leftovers), nil
+	b = appendStrings(b, p.Leftovers)
+	return appendChecksum(b, p.Checksum), nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (p *UploadPart) UnmarshalBinary(data []byte) error {
-	if len(data) < 1 || data[0] != partVersion {
+	if len(data) < 1 || data[0] < 1 || data[0] > partVersion {
 		return fmt.Errorf("%w: part of unknown version", ErrBadRecord)
 	}
 	d := Decoder{b: data[1:]}
 	v := UploadPart{Token: d.string1(), Done: d.byte1() == 1, Size: d.Varint(), Created: d.Varint(), MD5: d.string1()}
 	v.Volumes, v.Leftovers = d.strings(), d.strings()
+	if data[0] >= 2 {
+		v.Checksum = d.checksum()
+	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: part truncated or with trailing bytes", ErrBadRecord)
 	}

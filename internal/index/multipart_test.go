@@ -10,7 +10,7 @@ func TestMultipartRoundTrip(t *testing.T) {
 	uploads := []MultipartUpload{
 		{},
 		{Bucket: "b", Key: "dir/ünï key", Created: 1796000000000000000, Completing: true, Meta: []MetaHeader{{"Content-Type", "text/plain"}, {"x-amz-meta-a", "1"}},
-			Tags: []Tag{{"project", "x"}, {"empty", ""}}},
+			Tags: []Tag{{"project", "x"}, {"empty", ""}}, Checksum: Checksum{Algorithm: "CRC32", Type: "COMPOSITE"}},
 	}
 	for i, u := range uploads {
 		t.Run(fmt.Sprint("upload ", i), func(t *testing.T) {
@@ -24,7 +24,8 @@ func TestMultipartRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	parts := []UploadPart{{}, {Token: "t0k", Done: true, Size: 5 << 20, Created: -1, MD5: "5d41402abc4b2a76b9719d911017c592", Volumes: []string{"a:1", "b:2"}, Leftovers: []string{"c:3"}}}
+	parts := []UploadPart{{}, {Token: "t0k", Done: true, Size: 5 << 20, Created: -1, MD5: "5d41402abc4b2a76b9719d911017c592", Volumes: []string{"a:1", "b:2"}, Leftovers: []string{"c:3"},
+		Checksum: Checksum{"SHA256", "c2hh", ""}}}
 	for i, p := range parts {
 		t.Run(fmt.Sprint("part ", i), func(t *testing.T) {
 			b, err := p.MarshalBinary()
@@ -48,8 +49,8 @@ func TestMultipartGolden(t *testing.T) {
 	if err := u.UnmarshalBinary([]byte(v1)); err != nil || fmt.Sprint(u) != fmt.Sprint(want) {
 		t.Fatalf("v1 decoded %+v, %v; want %+v", u, err, want)
 	}
-	v2 := "\x02" + v1[1:] + "\x01\x01k\x02vv"
-	want.Tags = []Tag{{"k", "vv"}}
+	v2 := "\x02" + v1[1:] + "\x01\x01k\x02vv" + "\x05CRC32\x00\x09COMPOSITE"
+	want.Tags, want.Checksum = []Tag{{"k", "vv"}}, Checksum{Algorithm: "CRC32", Type: "COMPOSITE"}
 	if err := u.UnmarshalBinary([]byte(v2)); err != nil || fmt.Sprint(u) != fmt.Sprint(want) {
 		t.Fatalf("v2 decoded %+v, %v; want %+v", u, err, want)
 	}
@@ -60,17 +61,22 @@ func TestMultipartGolden(t *testing.T) {
 	wantPart := UploadPart{Token: "tok", Done: true, Size: 5, Created: 42, MD5: "ab", Volumes: []string{"a:1"}}
 	var p UploadPart
 	if err := p.UnmarshalBinary([]byte(part)); err != nil || fmt.Sprint(p) != fmt.Sprint(wantPart) {
-		t.Fatalf("part decoded %+v, %v; want %+v", p, err, wantPart)
+		t.Fatalf("part v1 decoded %+v, %v; want %+v", p, err, wantPart)
 	}
-	if b, _ := wantPart.MarshalBinary(); string(b) != part {
-		t.Fatalf("part encoded %q, want %q", b, part)
+	part2 := "\x02" + part[1:] + "\x05CRC32\x04AA==\x00"
+	wantPart.Checksum = Checksum{Algorithm: "CRC32", Value: "AA=="}
+	if err := p.UnmarshalBinary([]byte(part2)); err != nil || fmt.Sprint(p) != fmt.Sprint(wantPart) {
+		t.Fatalf("part v2 decoded %+v, %v; want %+v", p, err, wantPart)
+	}
+	if b, _ := wantPart.MarshalBinary(); string(b) != part2 {
+		t.Fatalf("part encoded %q, want %q", b, part2)
 	}
 	for _, bad := range []string{"", "\x03", "\x00", v1 + "x", v1[:len(v1)-1], v2 + "x", v2[:len(v2)-1]} {
 		if err := u.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("upload %q: %v, want ErrBadRecord", bad, err)
 		}
 	}
-	for _, bad := range []string{"", "\x02" + part[1:], part + "x", part[:len(part)-1]} {
+	for _, bad := range []string{"", "\x03" + part[1:], part + "x", part[:len(part)-1], part2 + "x", part2[:len(part2)-1]} {
 		if err := p.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("part %q: %v, want ErrBadRecord", bad, err)
 		}

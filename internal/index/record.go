@@ -104,10 +104,12 @@ type Record struct {
 	// the key is locked for every other master until the owner writes the record
 	// again, or is gone. It is the per-key lock that masters sharing an index share.
 	Busy bool
-	// Parts are the sizes of the parts of a value that an S3 multipart upload made, in
-	// order, so that a read can ask for one part (S3's partNumber); nil for a value
-	// written whole.
-	Parts []int64
+	// Parts are the parts of a value that an S3 multipart upload made, in order, so
+	// that a read can ask for one part (S3's partNumber); nil for a value written whole.
+	Parts []Part
+	// Checksum is the value's S3 checksum, as its client sent it (x-amz-checksum-*), or
+	// as a multipart upload made it from its parts'; zero if it has none.
+	Checksum Checksum
 	// Tags are the S3 object tags of the value, in the order the client gave them.
 	Tags []Tag
 	// Writes are the writes of the key in flight that S3 clients make (see Write):
@@ -139,6 +141,20 @@ type Write struct {
 	Owner   int64
 	Time    int64
 	Volumes []string
+}
+
+// Part is one part of a value that an S3 multipart upload made: its size, and its
+// checksum, base64, of the algorithm of the value's (or empty).
+type Part struct {
+	Size     int64
+	Checksum string
+}
+
+// Checksum is an S3 checksum: its algorithm (CRC32, CRC32C, CRC64NVME, SHA1, SHA256),
+// its value, base64 (with -N for a composite one of N parts), and its type
+// (FULL_OBJECT or COMPOSITE).
+type Checksum struct {
+	Algorithm, Value, Type string
 }
 
 // Tag is one S3 object tag.
@@ -252,8 +268,8 @@ var ErrBadRecord = errors.New("bad index record")
 // as a count and each one's Gen, Time and Volumes, Meta as a count of names and values
 // in turn, ETag as one string, Modified as a varint, then Tombstones as Stale is,
 // Unmarked as Volumes is, Owner as a varint and Busy as a byte, then Parts as a count
-// and varints, Tags as Meta is, and Writes as a count and each one's Gen, Owner, Time
-// and Volumes.
+// and each one's Size as a varint and Checksum as a string, Tags as Meta is, Writes as a
+// count and each one's Gen, Owner, Time and Volumes, and Checksum as three strings.
 func (r Record) MarshalBinary() ([]byte, error) {
 	var sum []byte
 	if r.MD5 != "" {
@@ -285,8 +301,9 @@ func (r Record) MarshalBinary() ([]byte, error) {
 	}
 	b = append(b, busy)
 	b = binary.AppendUvarint(b, uint64(len(r.Parts)))
-	for _, size := range r.Parts {
-		b = binary.AppendVarint(b, size)
+	for _, p := range r.Parts {
+		b = binary.AppendVarint(b, p.Size)
+		b = appendString(b, p.Checksum)
 	}
 	b = appendTags(b, r.Tags)
 	b = binary.AppendUvarint(b, uint64(len(r.Writes)))
@@ -296,7 +313,7 @@ func (r Record) MarshalBinary() ([]byte, error) {
 		b = binary.AppendVarint(b, w.Time)
 		b = appendStrings(b, w.Volumes)
 	}
-	return b, nil
+	return appendChecksum(b, r.Checksum), nil
 }
 
 // appendGens encodes generations as a count, then each one's Gen, Time and Volumes.
@@ -326,6 +343,11 @@ func appendMeta(b []byte, meta []MetaHeader) []byte {
 		b = appendString(b, h.Value)
 	}
 	return b
+}
+
+// appendChecksum encodes c as its algorithm, value and type, each a string.
+func appendChecksum(b []byte, c Checksum) []byte {
+	return appendString(appendString(appendString(b, c.Algorithm), c.Value), c.Type)
 }
 
 // appendTags encodes tags as a count, then each one's key and value.
@@ -386,9 +408,9 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 	}
 	if b[0] >= 6 {
 		if n := d.count(); n > 0 {
-			rec.Parts = make([]int64, 0, n)
+			rec.Parts = make([]Part, 0, n)
 			for range n {
-				rec.Parts = append(rec.Parts, d.Varint())
+				rec.Parts = append(rec.Parts, Part{Size: d.Varint(), Checksum: d.string1()})
 			}
 		}
 		rec.Tags = d.tags()
@@ -398,6 +420,7 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 				rec.Writes = append(rec.Writes, Write{Gen: d.uvarint(), Owner: d.Varint(), Time: d.Varint(), Volumes: d.strings()})
 			}
 		}
+		rec.Checksum = d.checksum()
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: truncated or trailing bytes", ErrBadRecord)
@@ -492,6 +515,11 @@ func (d *Decoder) meta() []MetaHeader {
 		meta = append(meta, MetaHeader{Name: d.string1(), Value: d.string1()})
 	}
 	return meta
+}
+
+// checksum reads what appendChecksum wrote.
+func (d *Decoder) checksum() Checksum {
+	return Checksum{Algorithm: d.string1(), Value: d.string1(), Type: d.string1()}
 }
 
 // tags reads what appendTags wrote.

@@ -20,7 +20,8 @@ func TestRecordRoundTrip(t *testing.T) {
 			Meta: []MetaHeader{{"Content-Type", "text/plain; charset=utf-8"}, {"X-Amz-Meta-Ünï", ""}}, ETag: "0123-2", Modified: -7},
 		{State: StateDeleting, Gen: 3, Stale: []StaleGen{{Gen: 3, Volumes: []string{"c:3"}}}, Tombstones: []StaleGen{{Gen: 1, Time: 5, Volumes: []string{"a:1"}}, {Gen: 3, Volumes: []string{"a:1", "b:2"}}}},
 		{State: StateUnlinked, Volumes: []string{"a:1", "b:2"}, Unmarked: []string{"b:2"}},
-		{State: StateLive, Volumes: []string{"a:1"}, Parts: []int64{5 << 20, 5 << 20, 1}, Tags: []Tag{{"project", "x"}, {"Ünï", ""}}},
+		{State: StateLive, Volumes: []string{"a:1"}, Parts: []Part{{5 << 20, "AAAAAA=="}, {5 << 20, "AAAAAQ=="}, {1, ""}}, Tags: []Tag{{"project", "x"}, {"Ünï", ""}},
+			Checksum: Checksum{"CRC32", "AAAAAA==-3", "COMPOSITE"}},
 		{State: StateWriting, Writes: []Write{{Gen: 1 << 50, Owner: -3, Time: 7, Volumes: []string{"a:1", "b:2"}}, {Gen: 2}}},
 	}
 	for _, rec := range recs {
@@ -77,9 +78,10 @@ func TestRecordGolden(t *testing.T) {
 	if err := rec.UnmarshalBinary([]byte(v5)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want5) {
 		t.Fatalf("v5 decoded %+v, %v; want %+v", rec, err, want5)
 	}
-	v6 := "\x06" + v5[1:] + "\x02\x80\x80\x80\x05\x02" + "\x01\x01k\x02vv" + "\x01\x09\x0e\x54\x01\x03d:4"
+	v6 := "\x06" + v5[1:] + "\x02\x80\x80\x80\x05\x02c1\x02\x00" + "\x01\x01k\x02vv" + "\x01\x09\x0e\x54\x01\x03d:4" + "\x05CRC32\x04AA==\x0bFULL_OBJECT"
 	want6 := want5
-	want6.Parts, want6.Tags = []int64{5 << 20, 1}, []Tag{{"k", "vv"}}
+	want6.Parts, want6.Tags = []Part{{5 << 20, "c1"}, {1, ""}}, []Tag{{"k", "vv"}}
+	want6.Checksum = Checksum{"CRC32", "AA==", "FULL_OBJECT"}
 	want6.Writes = []Write{{Gen: 9, Owner: 7, Time: 42, Volumes: []string{"d:4"}}}
 	if err := rec.UnmarshalBinary([]byte(v6)); err != nil || fmt.Sprint(rec) != fmt.Sprint(want6) {
 		t.Fatalf("v6 decoded %+v, %v; want %+v", rec, err, want6)

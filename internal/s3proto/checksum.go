@@ -15,6 +15,7 @@ import (
 	"hash/crc64"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -59,6 +60,9 @@ type BodyCheck struct {
 	Want string
 	Hex  bool
 	Code *ErrorCode
+	// SumOnly sums the body without checking it: a checksum davkv computes itself
+	// (see SumCheck).
+	SumOnly bool
 }
 
 // StreamChecks returns the checks that the checksum headers of h ask of a body that
@@ -103,6 +107,9 @@ func (b *CheckedBody) Read(p []byte) (int, error) {
 
 func (b *CheckedBody) verify() error {
 	for _, c := range b.Checks {
+		if c.SumOnly {
+			continue
+		}
 		sum := c.Hash.Sum(nil)
 		got := base64.StdEncoding.EncodeToString(sum)
 		if c.Hex {
@@ -116,4 +123,76 @@ func (b *CheckedBody) verify() error {
 		}
 	}
 	return nil
+}
+
+// ChecksumAlgorithm returns the S3 name of a checksum algorithm (CRC32, CRC32C,
+// CRC64NVME, SHA1, SHA256), as x-amz-checksum-algorithm gives it in any case, or
+// InvalidRequest for one S3 does not have.
+func ChecksumAlgorithm(name string) (string, error) {
+	alg := strings.ToUpper(name)
+	for _, c := range s3Checksums[1:] {
+		if algorithmOf(c.Header) == alg {
+			return alg, nil
+		}
+	}
+	return "", Errorf(ErrInvalidRequest, "Checksum algorithm %q is not one S3 has: CRC32, CRC32C, CRC64NVME, SHA1 or SHA256.", name)
+}
+
+// ChecksumHeader is the header that carries a checksum of algorithm alg.
+func ChecksumHeader(alg string) string {
+	for _, c := range s3Checksums[1:] {
+		if algorithmOf(c.Header) == alg {
+			return c.Header
+		}
+	}
+	return ""
+}
+
+func algorithmOf(header string) string {
+	return strings.ToUpper(strings.TrimPrefix(header, "X-Amz-Checksum-"))
+}
+
+// SumCheck returns a check that computes a body's checksum of algorithm alg without
+// checking it, for an upload whose parts all carry one.
+func SumCheck(alg string) *BodyCheck {
+	for _, c := range s3Checksums[1:] {
+		if algorithmOf(c.Header) == alg {
+			return &BodyCheck{Header: c.Header, Hash: c.Hash(), SumOnly: true}
+		}
+	}
+	return nil
+}
+
+// BodyChecksum returns the checksum of a body read whole through checks: of algorithm
+// alg, or if alg is empty the first one the client sent; base64, or empty if there is
+// none.
+func BodyChecksum(checks []*BodyCheck, alg string) (algorithm, value string) {
+	for _, c := range checks {
+		if c.Hex || alg != "" && algorithmOf(c.Header) != alg {
+			continue
+		}
+		if c.SumOnly {
+			return algorithmOf(c.Header), base64.StdEncoding.EncodeToString(c.Hash.Sum(nil))
+		}
+		return algorithmOf(c.Header), c.Want
+	}
+	return "", ""
+}
+
+// CompositeChecksum is S3's checksum of an object made of parts whose checksums of
+// algorithm alg are parts (base64): the checksum of their bytes one after another,
+// base64, and -N for N parts.
+func CompositeChecksum(alg string, parts []string) (string, error) {
+	c := SumCheck(alg)
+	if c == nil {
+		return "", Errorf(ErrInvalidRequest, "Checksum algorithm %q is not one S3 has.", alg)
+	}
+	for i, p := range parts {
+		b, err := base64.StdEncoding.DecodeString(p)
+		if err != nil || len(b) != c.Hash.Size() {
+			return "", Errorf(ErrInvalidPart, "Part %d has no %s checksum.", i+1, alg)
+		}
+		c.Hash.Write(b)
+	}
+	return base64.StdEncoding.EncodeToString(c.Hash.Sum(nil)) + "-" + strconv.Itoa(len(parts)), nil
 }
