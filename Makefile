@@ -24,7 +24,7 @@ test: testdeps
 	DAVKV_TEST_INDEX=etcd $(GO) test -race -count=1 -timeout 20m -skip '$(ETCD_OWN)' .
 
 # Tests that start etcd clusters of their own, which the etcd pass need not run again.
-ETCD_OWN = TestLinearizable|TestDeleteRaces|TestPausedMasterFenced|TestMastersConflict|TestMasterKilledOnEtcd|TestEtcdMembersKilled|TestMigrate|TestMasterOnEtcd
+ETCD_OWN = TestLinearizable|TestDeleteRaces|TestPausedMasterFenced|TestMastersConflict|TestMasterKilledOnEtcd|TestEtcdMembersKilled|TestMigrate|TestMasterOnEtcd|TestLifecycleOnEtcd
 
 # Not part of the tests: measures davkv against the physical limit (see README, Performance).
 bench:

@@ -249,6 +249,9 @@ type ServerConfig struct {
 	// NoMetrics turns off GET /metrics and the counting behind it, which costs the
 	// master a little CPU per request; zero counts.
 	NoMetrics bool
+	// LifecycleDay is how long a day of the buckets' lifecycle rules lasts, so that
+	// tests see keys expire without waiting for real days. Zero means 24 hours.
+	LifecycleDay time.Duration
 }
 
 // Validate says what is wrong with c, if anything.
@@ -267,6 +270,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.UploadGrace < 0 {
 		return fmt.Errorf("-upload-grace must not be negative, got %v", c.UploadGrace)
+	}
+	if c.LifecycleDay < 0 {
+		return fmt.Errorf("-lifecycle-day must not be negative, got %v", c.LifecycleDay)
 	}
 	if c.VolTimeout <= 0 {
 		return fmt.Errorf("-voltimeout must be positive, got %v", c.VolTimeout)

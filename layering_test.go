@@ -13,7 +13,7 @@ import (
 var layers = [][]string{
 	{"davkv/internal/concurrent", "davkv/internal/httpconn", "davkv/internal/layout", "davkv/internal/s3proto", "davkv/internal/signurl", "davkv/internal/testenv"},
 	{"davkv/internal/index"},
-	{"davkv/internal/index/leveldb", "davkv/internal/index/etcd", "davkv/internal/index/indextest"},
+	{"davkv/internal/index/leveldb", "davkv/internal/index/etcd", "davkv/internal/index/indextest", "davkv/internal/lifecycle"},
 }
 
 // TestLayering checks, with go list, that every package under internal/ has a layer,

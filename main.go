@@ -174,6 +174,7 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	s3keys := fs.String("s3keys", "", "ACCESS:SECRET[,ACCESS:SECRET...] that S3 requests must be signed with (default: $DAVKV_S3_KEYS; none: signatures are not checked)")
 	fs.StringVar(&cfg.S3Domain, "s3domain", "", "the master's host name for virtual-host S3 requests (BUCKET.DOMAIN)")
 	fs.DurationVar(&cfg.UploadGrace, "upload-grace", 7*24*time.Hour, "how old an S3 multipart upload may grow before it is abandoned and removed")
+	fs.DurationVar(&cfg.LifecycleDay, "lifecycle-day", 24*time.Hour, "how long a day of the buckets' lifecycle rules lasts (shorter only for tests)")
 	metricsOn := fs.Bool("metrics", true, "serve GET /metrics (Prometheus) and count requests for it")
 	fs.DurationVar(&cfg.SignReads, "signreads", 0, "sign every redirect to a volume for this long (e.g. 1h), for volumes started with DAVKV_SIGNREADS=1; needs DAVKV_SECRET (default: plain links)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")

@@ -116,6 +116,7 @@ func (m *Master) Start(ctx context.Context) {
 	})
 	m.background.Go(func() { m.sweepLeftovers(ctx) })
 	m.background.Go(func() { m.sweepUploads(ctx) })
+	m.background.Go(func() { m.runLifecycle(ctx) })
 }
 
 // Wait waits until the work Start began has stopped.

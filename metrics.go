@@ -32,6 +32,9 @@ type metrics struct {
 	moved          prometheus.Counter
 	verified       prometheus.Counter
 	verifyProblems prometheus.Counter
+	// lifecycle counts the passes of the buckets' lifecycle rules (see lifecycle.go).
+	lifecycleScanned, lifecycleExpired, lifecycleAborted prometheus.Counter
+	lifecyclePass                                        prometheus.Gauge
 }
 
 // requestMetrics are one API's and method's.
@@ -87,6 +90,14 @@ func newMetrics(m *Master) *metrics {
 			Name: "davkv_verify_keys_total", Help: "Keys and files VERIFY (verify -master) checked."}),
 		verifyProblems: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "davkv_verify_problems_total", Help: "Problems VERIFY found."}),
+		lifecycleScanned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "davkv_lifecycle_scanned_keys_total", Help: "Keys the lifecycle passes looked at, in buckets with lifecycle rules."}),
+		lifecycleExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "davkv_lifecycle_expired_keys_total", Help: "Keys the buckets' lifecycle rules expired, deleted as DELETE does."}),
+		lifecycleAborted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "davkv_lifecycle_aborted_uploads_total", Help: "Multipart uploads the buckets' lifecycle rules aborted."}),
+		lifecyclePass: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "davkv_lifecycle_last_pass_timestamp_seconds", Help: "When this master last finished a lifecycle pass (only one master of several makes them)."}),
 	}
 	for _, api := range []string{"native", "s3"} {
 		mt.requests[api] = map[string]*requestMetrics{}
@@ -113,7 +124,8 @@ func newMetrics(m *Master) *metrics {
 	// volume being drained counts together.
 	mt.otherVolume = newVolume("other")
 	reg.MustRegister(requests, duration, volRequests, volErrors, volDuration, volSent, mt.received, mt.sent,
-		mt.rebalanced, mt.moved, mt.verified, mt.verifyProblems, newStateCollector(m),
+		mt.rebalanced, mt.moved, mt.verified, mt.verifyProblems, mt.lifecycleScanned, mt.lifecycleExpired, mt.lifecycleAborted, mt.lifecyclePass,
+		newStateCollector(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mt.page = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return mt
@@ -190,6 +202,17 @@ func (mt *metrics) rebalance(moved bool) {
 	if moved {
 		mt.moved.Inc()
 	}
+}
+
+// lifecycle counts one lifecycle pass, ended at end.
+func (mt *metrics) lifecycle(scanned, expired, aborted int, end time.Time) {
+	if mt == nil {
+		return
+	}
+	mt.lifecycleScanned.Add(float64(scanned))
+	mt.lifecycleExpired.Add(float64(expired))
+	mt.lifecycleAborted.Add(float64(aborted))
+	mt.lifecyclePass.Set(float64(end.UnixNano()) / 1e9)
 }
 
 // verify counts a key or file VERIFY checked and the problems it found.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"davkv/internal/index"
 	"davkv/internal/s3proto"
 )
 
@@ -73,6 +74,8 @@ type s3Request struct {
 	bucket string
 	key    string // the object's key in the bucket, without a leading '/'
 	id     string // the request ID, sent back and logged
+	// rules are the lifecycle rules of the bucket, once objectKey has read it.
+	rules []index.LifecycleRule
 }
 
 // serveS3 checks an S3 request's signature, finds its bucket and key, and hands it to
@@ -179,6 +182,8 @@ func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return m.s3GetBucketVersioning(w, r)
 	case r.Method == http.MethodGet && q.Has("versions") && onlyParams(q, []string{"versions", "prefix", "delimiter", "key-marker", "version-id-marker", "max-keys", "encoding-type"}):
 		return m.s3ListObjectVersions(w, r)
+	case q.Has("lifecycle") && onlyParams(q, []string{"lifecycle"}):
+		return m.s3BucketLifecycle(w, r)
 	case r.Method == http.MethodGet && q.Has("location"):
 		return m.s3GetBucketLocation(w, r)
 	}

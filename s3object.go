@@ -97,6 +97,7 @@ func (m *s3API) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, r
 	if len(rec.Tags) > 0 {
 		h.Set("X-Amz-Tagging-Count", strconv.Itoa(len(rec.Tags)))
 	}
+	m.writeExpiration(h, r, rec)
 	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && !ranged {
 		// The checksum is the whole value's: a range, or a part, has none of its own.
 		writeChecksum(h, rec.Checksum)

@@ -24,9 +24,11 @@ import (
 // objectKey returns the native key of r's object, checked as the native API checks
 // keys, once r's bucket is known to exist.
 func (m *s3API) objectKey(r *s3Request) (string, error) {
-	if _, _, err := m.bucket(r.bucket); err != nil {
+	b, _, err := m.bucket(r.bucket)
+	if err != nil {
 		return "", err
 	}
+	r.rules = b.Lifecycle
 	key := "/" + r.bucket + "/" + r.key
 	return key, checkKey(key)
 }

@@ -67,11 +67,23 @@ func (m *Master) delete(w http.ResponseWriter, r *http.Request, key string) erro
 // deleting already is gone for clients: ErrNotFound, as for a second DELETE of any
 // key, and the sweeper finishes removing its files.
 func (m *Master) deleteKey(ctx context.Context, key string, wait bool) error {
+	return m.deleteKeyIf(ctx, key, wait, nil)
+}
+
+// deleteKeyIf is deleteKey of a key whose record, read under its lock, still passes
+// check (nil: any record); a check that fails ends it with the check's error, and
+// nothing changed.
+func (m *Master) deleteKeyIf(ctx context.Context, key string, wait bool, check func(index.Record) error) error {
 	rec, unlock, err := m.lockRecordWait(ctx, key, wait)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if check != nil {
+		if err := check(rec); err != nil {
+			return err
+		}
+	}
 	switch {
 	case rec.State == index.StateDeleting:
 		m.sweepSoon(key)

@@ -16,26 +16,70 @@ const BucketSpace = "bucket"
 type Bucket struct {
 	// Created is when the bucket was created, in Unix nanoseconds.
 	Created int64
+	// Lifecycle are the rules of its lifecycle configuration, in the order given.
+	Lifecycle []LifecycleRule
+}
+
+// LifecycleRule is one rule of a bucket's lifecycle: which of its keys it applies to
+// (all of the filter's conditions hold), and when they expire, or their multipart
+// uploads are aborted. A zero field is no condition, or no action.
+type LifecycleRule struct {
+	ID      string
+	Enabled bool
+	// Prefix, Tags (every one), SizeGreater and SizeLess (bytes, exclusive) filter
+	// the keys, bucket-relative.
+	Prefix                string
+	Tags                  []Tag
+	SizeGreater, SizeLess int64
+	// ExpireDays expires a key that many days after it was written; ExpireDate, in
+	// Unix nanoseconds, expires every key at that time.
+	ExpireDays int64
+	ExpireDate int64
+	// AbortDays aborts a multipart upload that many days after it began.
+	AbortDays int64
 }
 
 // bucketVersion is the first byte of an encoded Bucket; a change to the encoding gets
-// a new version, and UnmarshalBinary keeps reading the old ones.
-const bucketVersion = 1
+// a new version, and UnmarshalBinary keeps reading the old ones. Version 1 had no
+// Lifecycle.
+const bucketVersion = 2
 
-// MarshalBinary encodes b: the version byte, then Created as a varint.
+// MarshalBinary encodes b: the version byte, Created as a varint, then Lifecycle as a
+// count and each rule's ID as a string, Enabled as a byte, Prefix as a string, Tags as
+// a count and keys and values, and SizeGreater, SizeLess, ExpireDays, ExpireDate and
+// AbortDays as varints.
 func (b Bucket) MarshalBinary() ([]byte, error) {
-	return binary.AppendVarint([]byte{bucketVersion}, b.Created), nil
+	out := binary.AppendVarint([]byte{bucketVersion}, b.Created)
+	out = binary.AppendUvarint(out, uint64(len(b.Lifecycle)))
+	for _, r := range b.Lifecycle {
+		out = appendString(out, r.ID)
+		out = append(out, boolByte(r.Enabled))
+		out = appendString(out, r.Prefix)
+		out = appendTags(out, r.Tags)
+		for _, v := range []int64{r.SizeGreater, r.SizeLess, r.ExpireDays, r.ExpireDate, r.AbortDays} {
+			out = binary.AppendVarint(out, v)
+		}
+	}
+	return out, nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (b *Bucket) UnmarshalBinary(data []byte) error {
-	if len(data) < 1 || data[0] != bucketVersion {
+	if len(data) < 1 || data[0] < 1 || data[0] > bucketVersion {
 		return fmt.Errorf("%w: bucket of unknown version", ErrBadRecord)
 	}
-	created, n := binary.Varint(data[1:])
-	if n <= 0 || 1+n != len(data) {
+	d := Decoder{b: data[1:]}
+	v := Bucket{Created: d.Varint()}
+	if data[0] >= 2 {
+		for n := d.count(); n > 0 && !d.err; n-- {
+			r := LifecycleRule{ID: d.string1(), Enabled: d.byte1() == 1, Prefix: d.string1(), Tags: d.tags()}
+			r.SizeGreater, r.SizeLess, r.ExpireDays, r.ExpireDate, r.AbortDays = d.Varint(), d.Varint(), d.Varint(), d.Varint(), d.Varint()
+			v.Lifecycle = append(v.Lifecycle, r)
+		}
+	}
+	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: bucket truncated or with trailing bytes", ErrBadRecord)
 	}
-	b.Created = created
+	*b = v
 	return nil
 }

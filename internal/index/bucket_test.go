@@ -2,6 +2,7 @@ package index
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -9,18 +10,26 @@ import (
 // version stay readable by every later one.
 func TestBucketEncoding(t *testing.T) {
 	const v1 = "\x01\x54"
-	b, err := Bucket{Created: 42}.MarshalBinary()
-	if err != nil || string(b) != v1 {
-		t.Fatalf("encoded %q, %v; want %q", b, err, v1)
+	var got Bucket
+	if err := got.UnmarshalBinary([]byte(v1)); err != nil || fmt.Sprint(got) != fmt.Sprint(Bucket{Created: 42}) {
+		t.Fatalf("v1 decoded %+v, %v", got, err)
 	}
-	for _, created := range []int64{0, 1, -1, 1763779200000000000} {
-		b, _ := Bucket{Created: created}.MarshalBinary()
+	const v2 = "\x02\x54" + "\x01" + "\x04logs" + "\x01" + "\x04tmp/" + "\x01\x01k\x01v" + "\x02\x00\x0e\x00\x06"
+	want := Bucket{Created: 42, Lifecycle: []LifecycleRule{{ID: "logs", Enabled: true, Prefix: "tmp/", Tags: []Tag{{"k", "v"}}, SizeGreater: 1, ExpireDays: 7, AbortDays: 3}}}
+	if b, err := want.MarshalBinary(); err != nil || string(b) != v2 {
+		t.Fatalf("encoded %q, %v; want %q", b, err, v2)
+	}
+	if err := got.UnmarshalBinary([]byte(v2)); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("v2 decoded %+v, %v; want %+v", got, err, want)
+	}
+	for _, b := range []Bucket{{}, {Created: -1}, {Created: 1763779200000000000, Lifecycle: []LifecycleRule{{ID: "a", ExpireDate: 1 << 60, SizeLess: 5 << 30}, {Enabled: true}}}} {
+		enc, _ := b.MarshalBinary()
 		var got Bucket
-		if err := got.UnmarshalBinary(b); err != nil || got.Created != created {
-			t.Fatalf("round trip of %d: %d, %v", created, got.Created, err)
+		if err := got.UnmarshalBinary(enc); err != nil || fmt.Sprint(got) != fmt.Sprint(b) {
+			t.Fatalf("round trip of %+v: %+v, %v", b, got, err)
 		}
 	}
-	for _, bad := range []string{"", "\x02\x54", "\x01", "\x01\x54x", "\x01\xff"} {
+	for _, bad := range []string{"", "\x03\x54", "\x01", "\x01\x54x", "\x01\xff", "\x02\x54", v2 + "x", v2[:len(v2)-1]} {
 		var got Bucket
 		if err := got.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("UnmarshalBinary(%q) = %v, want ErrBadRecord", bad, err)
