@@ -39,7 +39,7 @@ func (m *s3API) isS3(r *http.Request) bool {
 	if auth := r.Header["Authorization"]; len(auth) > 0 && (strings.HasPrefix(auth[0], "AWS4-") || strings.HasPrefix(auth[0], "AWS ")) {
 		return true
 	}
-	if m.cfg.S3Domain != "" && m.s3Bucket(r) != "" {
+	if m.cfg.S3Domain != "" && m.s3Bucket(r) != "" || isPostUpload(r) {
 		return true
 	}
 	if r.URL.RawQuery == "" {
@@ -109,7 +109,7 @@ func (m *s3API) serveS3(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
-	if len(m.cfg.S3Keys) > 0 {
+	if len(m.cfg.S3Keys) > 0 && !isPostUpload(r.Request) { // a form is signed in its fields
 		auth, err := s3proto.VerifySigV4(r.Request, m.cfg.S3Keys, time.Now())
 		if err != nil {
 			return err
@@ -174,6 +174,8 @@ func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		return m.s3HeadBucket(w, r)
 	case r.Method == http.MethodDelete && !hasSubResource(q):
 		return m.s3DeleteBucket(w, r)
+	case r.Method == http.MethodPost && !hasSubResource(q) && isPostUpload(r.Request):
+		return m.s3PostObject(w, r)
 	case r.Method == http.MethodPost && q.Has("delete"):
 		return m.s3DeleteObjects(w, r)
 	case r.Method == http.MethodGet && q.Has("uploads") && onlyParams(q, []string{"uploads", "prefix", "delimiter", "key-marker", "upload-id-marker", "max-uploads", "encoding-type"}):
