@@ -284,4 +284,55 @@ print("ok")
 			t.Fatalf("boto3: %v\n%s", err, out)
 		}
 	})
+
+	t.Run("aws cli tags, versions, lifecycle", func(t *testing.T) {
+		aws(t, "s3api", "put-object-tagging", "--bucket", "uploads", "--key", "cli/meta", "--tagging", "TagSet=[{Key=camera,Value=front}]")
+		if out := aws(t, "s3api", "get-object-tagging", "--bucket", "uploads", "--key", "cli/meta"); !strings.Contains(out, `"Value": "front"`) {
+			t.Fatalf("get-object-tagging: %s", out)
+		}
+		if out := aws(t, "s3api", "list-object-versions", "--bucket", "uploads", "--prefix", "cli/sub/"); !strings.Contains(out, `"VersionId": "null"`) || !strings.Contains(out, "cli/sub/b.bin") {
+			t.Fatalf("list-object-versions: %s", out)
+		}
+		if out := aws(t, "s3api", "get-bucket-versioning", "--bucket", "uploads"); strings.Contains(out, "Enabled") {
+			t.Fatalf("get-bucket-versioning: %s", out)
+		}
+		aws(t, "s3api", "put-bucket-lifecycle-configuration", "--bucket", "uploads", "--lifecycle-configuration",
+			`{"Rules": [{"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 30}}]}`)
+		if out := aws(t, "s3api", "get-bucket-lifecycle-configuration", "--bucket", "uploads"); !strings.Contains(out, `"ID": "tmp"`) || !strings.Contains(out, `"Days": 30`) {
+			t.Fatalf("get-bucket-lifecycle-configuration: %s", out)
+		}
+		aws(t, "s3api", "delete-bucket-lifecycle", "--bucket", "uploads")
+	})
+
+	t.Run("boto3 tags, versions, browser upload", func(t *testing.T) {
+		script := `
+import os, urllib.request, boto3
+from botocore.config import Config
+s = boto3.client("s3", endpoint_url=os.environ["DAVKV_URL"], region_name="us-east-1",
+                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+s.put_object(Bucket="uploads", Key="boto/meta", Body=b"m", Metadata={"greeting": "hello"}, Tagging="a=1&b=2")
+h = s.head_object(Bucket="uploads", Key="boto/meta")
+assert h["Metadata"] == {"greeting": "hello"} and h["ResponseMetadata"]["HTTPHeaders"]["x-amz-tagging-count"] == "2", h
+assert sorted((t["Key"], t["Value"]) for t in s.get_object_tagging(Bucket="uploads", Key="boto/meta")["TagSet"]) == [("a", "1"), ("b", "2")]
+v = s.list_object_versions(Bucket="uploads", Prefix="boto/meta")
+assert [(x["Key"], x["VersionId"], x["IsLatest"]) for x in v["Versions"]] == [("boto/meta", "null", True)], v
+# Browser uploads take SigV4 only: this boto3 signs them with SigV2 unless told.
+v4 = boto3.client("s3", endpoint_url=os.environ["DAVKV_URL"], region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+p = v4.generate_presigned_post("uploads", "boto/post-${filename}", Conditions=[["content-length-range", 1, 100]], ExpiresIn=60)
+boundary = "davkv-form-boundary"
+body = b"".join(('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (boundary, k, v)).encode() for k, v in p["fields"].items())
+body += ('--%s\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\nContent-Type: text/plain\r\n\r\n' % boundary).encode()
+body += b"posted" + ("\r\n--%s--\r\n" % boundary).encode()
+r = urllib.request.urlopen(urllib.request.Request(p["url"], data=body, headers={"Content-Type": "multipart/form-data; boundary=" + boundary}))
+assert r.status == 204, r.status
+g = s.get_object(Bucket="uploads", Key="boto/post-f.txt")
+assert g["Body"].read() == b"posted" and g["ContentType"] == "text/plain", g
+print("ok")
+`
+		out, err := run(t, "davkvtestsecret", script, "python3", "-")
+		if err != nil || strings.TrimSpace(out) != "ok" {
+			t.Fatalf("boto3: %v\n%s", err, out)
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Keys maps access key IDs to their secret keys.
@@ -236,7 +237,9 @@ func canonicalQuery(raw string, presigned bool) string {
 }
 
 // canonicalHeader is a signed header's value: every value of it, trimmed, inner
-// runs of spaces made one, joined with commas.
+// runs of spaces made one, joined with commas. A value that is not UTF-8 is taken for
+// Latin-1, as HTTP/1.1 has it: Python's clients (boto3) send a header's non-ASCII
+// characters so, and sign them as UTF-8.
 func canonicalHeader(r *http.Request, name string) string {
 	var values []string
 	switch name {
@@ -254,6 +257,13 @@ func canonicalHeader(r *http.Request, name string) string {
 	}
 	out := make([]string, len(values))
 	for i, v := range values {
+		if !utf8.ValidString(v) {
+			latin1 := make([]rune, len(v))
+			for j := range len(v) {
+				latin1[j] = rune(v[j])
+			}
+			v = string(latin1)
+		}
 		out[i] = strings.Join(strings.Fields(v), " ")
 	}
 	return strings.Join(out, ",")

@@ -236,3 +236,20 @@ func TestVerifySigV4(t *testing.T) {
 		})
 	}
 }
+
+// TestCanonicalHeaderLatin1: a header value that is not UTF-8 is signed as the
+// Latin-1 it is, in UTF-8, as Python's clients sign what they send so.
+func TestCanonicalHeaderLatin1(t *testing.T) {
+	r, err := http.NewRequest(http.MethodPut, "http://x/b/k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header["X-Amz-Meta-A"] = []string{"Hello  World\xe9"}
+	r.Header["X-Amz-Meta-B"] = []string{"caf\xc3\xa9"}
+	if got := canonicalHeader(r, "x-amz-meta-a"); got != "Hello Worldé" {
+		t.Errorf("latin-1: %q", got)
+	}
+	if got := canonicalHeader(r, "x-amz-meta-b"); got != "café" {
+		t.Errorf("utf-8: %q", got)
+	}
+}
