@@ -11,6 +11,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"davkv/internal/index"
@@ -18,8 +20,12 @@ import (
 )
 
 // lifecycleBatch is how many due keys a pass collects from the index before it deletes
-// them, and then goes on scanning.
-const lifecycleBatch = 1000
+// them, and then goes on scanning; lifecycleWorkers delete them at once, as many
+// clients would.
+const (
+	lifecycleBatch   = 1000
+	lifecycleWorkers = 16
+)
 
 // errNotExpired says a key's record, read again under its lock, is no longer due: it
 // was written again, or its tags changed, since the pass looked.
@@ -114,28 +120,47 @@ func (m *Master) expireBucket(ctx context.Context, bucket string, rules []index.
 		if err != nil {
 			return scanned, expired, err
 		}
-		for _, key := range due {
-			err := m.deleteKeyIf(ctx, key, false, func(rec index.Record) error {
-				if !m.due(bucket, rules, key, rec, now) {
-					return errNotExpired
-				}
-				return nil
-			})
-			switch {
-			case err == nil:
-				expired++
-			case errors.Is(err, errNotExpired), errors.Is(err, ErrLocked), errors.Is(err, index.ErrNotFound), errors.Is(err, index.ErrConflict):
-			case errors.Is(err, ErrProtected):
-				m.log.Info("lifecycle: a protected key is not expired; UNLINK it first", "key", key)
-			default:
-				m.log.Warn("lifecycle: an expired key was not deleted; the next pass tries again", "key", key, "err", err)
-			}
-		}
+		expired += m.expireKeys(ctx, bucket, rules, due, now)
 		if next == "" || ctx.Err() != nil {
 			return scanned, expired, ctx.Err()
 		}
 		start = next
 	}
+}
+
+// expireKeys deletes keys of bucket, lifecycleWorkers at a time, each as DELETE does and
+// only if rules still expire it by now under its lock, and returns how many it deleted.
+func (m *Master) expireKeys(ctx context.Context, bucket string, rules []index.LifecycleRule, keys []string, now time.Time) int {
+	var expired atomic.Int64
+	work := make(chan string)
+	var workers sync.WaitGroup
+	for range min(lifecycleWorkers, len(keys)) {
+		workers.Go(func() {
+			for key := range work {
+				err := m.deleteKeyIf(ctx, key, false, func(rec index.Record) error {
+					if !m.due(bucket, rules, key, rec, now) {
+						return errNotExpired
+					}
+					return nil
+				})
+				switch {
+				case err == nil:
+					expired.Add(1)
+				case errors.Is(err, errNotExpired), errors.Is(err, ErrLocked), errors.Is(err, index.ErrNotFound), errors.Is(err, index.ErrConflict):
+				case errors.Is(err, ErrProtected):
+					m.log.Info("lifecycle: a protected key is not expired; UNLINK it first", "key", key)
+				default:
+					m.log.Warn("lifecycle: an expired key was not deleted; the next pass tries again", "key", key, "err", err)
+				}
+			}
+		})
+	}
+	for _, key := range keys {
+		work <- key
+	}
+	close(work)
+	workers.Wait()
+	return int(expired.Load())
 }
 
 // abortUploads removes the multipart uploads that the rules of their bucket abort by

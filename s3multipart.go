@@ -131,6 +131,7 @@ func (m *s3API) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 		if err != nil {
 			return err
 		}
+		defer body.Stop()
 		if alg := u.Checksum.Algorithm; alg != "" && !slices.ContainsFunc(body.Checks, func(c *s3proto.BodyCheck) bool { return c.Header == s3proto.ChecksumHeader(alg) }) {
 			// The upload's algorithm, which its client did not send: davkv sums it.
 			body.Checks = append(body.Checks, s3proto.SumCheck(alg))

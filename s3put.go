@@ -42,6 +42,7 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
+	defer body.Stop()
 	opt.Checksum = func() index.Checksum { return bodyChecksum(body.Checks, "") }
 	rec, err := m.overwrite(r.Context(), http.NewResponseController(w), key, body, size, opt)
 	if err != nil {
@@ -75,7 +76,7 @@ func s3Body(r *s3Request) (*s3proto.CheckedBody, int64, error) {
 		if err != nil || size < 0 {
 			return nil, 0, s3proto.Errorf(s3proto.ErrMissingContentLength, "An aws-chunked body needs its length in x-amz-decoded-content-length.")
 		}
-		return &s3proto.CheckedBody{Body: s3proto.NewChunkedReader(r.Body, r.auth, payload, size, checks), Checks: checks}, size, nil
+		return &s3proto.CheckedBody{Body: s3proto.NewChunkedReader(r.Body, r.auth, payload, size, checks), Checks: checks, Async: true}, size, nil
 	case streaming:
 		return nil, 0, s3proto.Errorf(s3proto.ErrNotImplemented, "The payload %s is not implemented.", payload)
 	case r.ContentLength < 0:
@@ -83,7 +84,7 @@ func s3Body(r *s3Request) (*s3proto.CheckedBody, int64, error) {
 	case payload != "" && payload != s3proto.UnsignedPayload:
 		checks = append(checks, &s3proto.BodyCheck{Header: "X-Amz-Content-Sha256", Hash: sha256.New(), Want: payload, Hex: true, Code: s3proto.ErrContentSHA256Mismatch})
 	}
-	return &s3proto.CheckedBody{Body: r.Body, Checks: checks}, r.ContentLength, nil
+	return &s3proto.CheckedBody{Body: r.Body, Checks: checks, Async: true}, r.ContentLength, nil
 }
 
 // storedHeaders are the headers S3 keeps with an object and answers on GET and HEAD,

@@ -92,6 +92,7 @@ func readSmallBody(r *s3Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer body.Stop()
 	b, err := io.ReadAll(io.LimitReader(body, maxS3SmallBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)

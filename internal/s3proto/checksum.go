@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // s3Checksums are the checksum headers S3 defines, each with its hash, all sent base64.
@@ -90,19 +91,72 @@ func StreamChecks(h http.Header, trailer string) ([]*BodyCheck, error) {
 type CheckedBody struct {
 	Body   io.Reader
 	Checks []*BodyCheck
+	// Async sums large reads on a goroutine of its own, beside the one that reads
+	// and writes them on (which sums their MD5): a SHA-256 on the reading goroutine
+	// held the body's reading up by as long as it took. Whoever reads an Async body
+	// must Stop it if it stops before the end.
+	Async bool
+
+	work    chan *[]byte  // copies of what was read, for the summing goroutine
+	summed  chan struct{} // closed once the summing goroutine has summed all of them
+	stopped bool
 }
+
+// asyncMin is the least read that Async sums on its goroutine: below it, the copy and
+// the hand-over cost more than the sum.
+const asyncMin = 32 << 10
+
+// sumBuffers are the copies Async hands its goroutine, of a chunk's size.
+var sumBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
 
 func (b *CheckedBody) Read(p []byte) (int, error) {
 	n, err := b.Body.Read(p)
-	for _, c := range b.Checks {
-		c.Hash.Write(p[:n])
+	if n > 0 && len(b.Checks) > 0 {
+		b.sum(p[:n])
 	}
 	if err == io.EOF {
+		b.Stop()
 		if cerr := b.verify(); cerr != nil {
 			return n, cerr
 		}
 	}
 	return n, err
+}
+
+// sum adds p to the checks' sums, on the summing goroutine once a read is large.
+func (b *CheckedBody) sum(p []byte) {
+	if b.work == nil && (!b.Async || len(p) < asyncMin) {
+		for _, c := range b.Checks {
+			c.Hash.Write(p)
+		}
+		return
+	}
+	if b.work == nil {
+		b.work, b.summed = make(chan *[]byte, 4), make(chan struct{})
+		go func() {
+			defer close(b.summed)
+			for buf := range b.work {
+				for _, c := range b.Checks {
+					c.Hash.Write(*buf)
+				}
+				*buf = (*buf)[:0]
+				sumBuffers.Put(buf)
+			}
+		}()
+	}
+	buf := sumBuffers.Get().(*[]byte)
+	*buf = append((*buf)[:0], p...)
+	b.work <- buf
+}
+
+// Stop waits until everything read is summed, and ends the summing goroutine, if
+// there is one; the sums may be read after. Reading to the end stops the body.
+func (b *CheckedBody) Stop() {
+	if b.work != nil && !b.stopped {
+		b.stopped = true
+		close(b.work)
+		<-b.summed
+	}
 }
 
 func (b *CheckedBody) verify() error {
