@@ -3,9 +3,9 @@ package main
 // S3's writes of a value (PutObject, CopyObject, CompleteMultipartUpload): each streams
 // to files of its own generation without holding the key, so that two writes of one
 // key go on side by side and none waits for the other's body, and is decided when it
-// commits, under the key's lock for a moment. The write that began last wins, as in S3
-// (the request with the latest timestamp): a write that commits after a later one is
-// done, and replaced at once.
+// commits, under the key's lock for a moment. The write that finishes last wins, as in
+// S3; but one that finishes after a delete of a value written after it began is done,
+// and deleted at once, so that no tombstone a rebuild trusts ever covers a live value.
 
 import (
 	"context"
@@ -100,9 +100,9 @@ func (m *Master) beginWrite(ctx context.Context, key string, vols []string, chec
 }
 
 // commitWrite decides write w of key, whose files are stored (res; up the volumes that
-// were up, in key's rank order), under the key's lock: w becomes the value unless a
-// write that began later, or a delete of such a one, took effect first, in which case
-// w's files are stale at once. A precondition (opt.Check) that no longer holds is
+// were up, in key's rank order), under the key's lock: w becomes the value, replacing
+// any, unless a delete of a value of a later generation took effect first, in which
+// case w's files are stale at once. A precondition (opt.Check) that no longer holds is
 // ConditionalRequestConflict, and w is dropped. If the record no longer names w,
 // another master took this one for gone and dropped it: w's files are removed, and the
 // answer is ErrConflict.
@@ -136,7 +136,7 @@ func (m *Master) commitWrite(ctx context.Context, key string, w index.Write, sub
 			failed = opt.Check(cur, cur.State == index.StateLive)
 		}
 		mine := newValue(w.Gen, sub, res, up, opt)
-		won := failed == nil && w.Gen > lastValueGen(cur)
+		won := failed == nil && w.Gen > deletedGen(cur)
 		if won {
 			mine.Writes, mine.Rev = next.Writes, cur.Rev
 			if cur.State != index.StateWriting {
@@ -166,12 +166,16 @@ func (m *Master) commitWrite(ctx context.Context, key string, w index.Write, sub
 	}
 }
 
-// lastValueGen is the generation of the last write that took effect on rec's key: its
-// value's, or a deleted value's, whose tombstones a rebuild trusts. A write in flight
-// with a generation below it began before it, and is replaced as it commits.
-func lastValueGen(rec index.Record) uint64 {
+// deletedGen is the generation up to which rec's key was deleted: that of a value
+// being deleted, or of its tombstones, which a rebuild trusts. A write in flight with a
+// generation below it began before the value deleted was written, and is deleted as
+// it commits, as if it had taken effect before that value. A write replacing a value
+// of a later generation (one that began after it, and finished first) leaves that
+// value's files stale, and until they are gone a rebuild, which keeps the newest
+// generation, may take them for the value.
+func deletedGen(rec index.Record) uint64 {
 	var gen uint64
-	if rec.State != index.StateWriting {
+	if rec.State == index.StateDeleting {
 		gen = rec.Gen
 	}
 	for _, t := range rec.Tombstones {

@@ -169,8 +169,8 @@ document.getElementById("upload").submit();
 func TestS3PostFromChromium(t *testing.T) {
 	c, _ := s3Cluster(t, 3, "web")
 	done := make(chan url.Values, 1)
-	var fields map[string]string
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var fields map[string]string // set before the site starts, read by its handler
+	site := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/form":
 			formPage.Execute(w, struct {
@@ -187,10 +187,12 @@ func TestS3PostFromChromium(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	defer site.Close()
+	siteURL := "http://" + site.Listener.Addr().String()
 	fields = postFields(t, []any{map[string]string{"bucket": "web"}, []any{"starts-with", "$key", "pages/"}, []any{"content-length-range", 1, 1 << 20},
-		map[string]string{"success_action_redirect": site.URL + "/done"}}, time.Now().Add(time.Hour))
-	fields["key"], fields["success_action_redirect"] = "pages/${filename}", site.URL+"/done"
+		map[string]string{"success_action_redirect": siteURL + "/done"}}, time.Now().Add(time.Hour))
+	fields["key"], fields["success_action_redirect"] = "pages/${filename}", siteURL+"/done"
+	site.Start()
+	defer site.Close()
 
 	// Chromium runs the page, follows the form's answer, and prints the last page.
 	page := chromium(t, "--virtual-time-budget=20000", "--dump-dom", site.URL+"/form")
