@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -67,18 +66,9 @@ func (m *s3API) s3GetObjectAttributes(w http.ResponseWriter, r *s3Request) error
 			return s3proto.Errorf(s3proto.ErrInvalidArgument, "Invalid attribute name specified: %s.", name)
 		}
 	}
-	limit, marker := 1000, 0
-	var err error
-	if s := r.Header.Get("X-Amz-Max-Parts"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 0 {
-			return s3proto.Errorf(s3proto.ErrInvalidArgument, "x-amz-max-parts must be a number from 0.")
-		}
-		limit = min(limit, 1000)
-	}
-	if s := r.Header.Get("X-Amz-Part-Number-Marker"); s != "" {
-		if marker, err = strconv.Atoi(s); err != nil || marker < 0 {
-			return s3proto.Errorf(s3proto.ErrInvalidArgument, "x-amz-part-number-marker must be a number from 0.")
-		}
+	limit, marker, err := partsPage(r.Header.Get("X-Amz-Max-Parts"), r.Header.Get("X-Amz-Part-Number-Marker"), "x-amz-max-parts", "x-amz-part-number-marker")
+	if err != nil {
+		return err
 	}
 	_, rec, err := m.liveObject(r)
 	if err != nil {

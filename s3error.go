@@ -27,7 +27,7 @@ func asS3Error(err error) *s3proto.Error {
 	case errors.Is(err, ErrClientBody):
 		return &s3proto.Error{ErrorCode: s3proto.ErrIncompleteBody, Message: "The body ended before its length, or could not be read.", Err: err}
 	case errors.Is(err, ErrExists):
-		return &s3proto.Error{ErrorCode: s3proto.ErrPreconditionFailed, Message: "The object exists, and If-None-Match: * was given.", Err: err}
+		return &s3proto.Error{ErrorCode: s3proto.ErrPreconditionFailed, Message: "The object exists.", Err: err}
 	case errors.Is(err, ErrLocked), errors.Is(err, index.ErrConflict):
 		return &s3proto.Error{ErrorCode: s3proto.ErrOperationAborted, Message: "A conflicting operation is in progress; try again.", Err: err}
 	case errors.Is(err, ErrBadKey), errors.Is(err, ErrReservedKey), errors.Is(err, ErrBadRequest):

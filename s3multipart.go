@@ -292,6 +292,28 @@ type partXML struct {
 	checksumXML
 }
 
+// maxPartsPage is the most parts a listing of them holds, and the default: S3's.
+const maxPartsPage = 1000
+
+// partsPage reads a page of parts as ListParts (in its query) and GetObjectAttributes
+// (in headers) ask for one: at most maxParts (named maxName; maxPartsPage by default
+// and at most) after part number marker (named markerName; 0 by default).
+func partsPage(maxParts, marker, maxName, markerName string) (limit, after int, err error) {
+	limit = maxPartsPage
+	if maxParts != "" {
+		if limit, err = strconv.Atoi(maxParts); err != nil || limit < 0 {
+			return 0, 0, s3proto.Errorf(s3proto.ErrInvalidArgument, "%s must be a number from 0.", maxName)
+		}
+		limit = min(limit, maxPartsPage)
+	}
+	if marker != "" {
+		if after, err = strconv.Atoi(marker); err != nil || after < 0 {
+			return 0, 0, s3proto.Errorf(s3proto.ErrInvalidArgument, "%s must be a number from 0.", markerName)
+		}
+	}
+	return limit, after, nil
+}
+
 // s3ListParts lists the stored parts of r's upload, max-parts (1000 at most) at a
 // time after part-number-marker.
 func (m *s3API) s3ListParts(w http.ResponseWriter, r *s3Request) error {
@@ -300,17 +322,9 @@ func (m *s3API) s3ListParts(w http.ResponseWriter, r *s3Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	limit, marker := 1000, 0
-	if s := q.Get("max-parts"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 0 {
-			return s3proto.Errorf(s3proto.ErrInvalidArgument, "max-parts must be a number from 0.")
-		}
-		limit = min(limit, 1000)
-	}
-	if s := q.Get("part-number-marker"); s != "" {
-		if marker, err = strconv.Atoi(s); err != nil || marker < 0 {
-			return s3proto.Errorf(s3proto.ErrInvalidArgument, "part-number-marker must be a number from 0.")
-		}
+	limit, marker, err := partsPage(q.Get("max-parts"), q.Get("part-number-marker"), "max-parts", "part-number-marker")
+	if err != nil {
+		return err
 	}
 	res := listPartsResult{Xmlns: s3Namespace, Bucket: r.bucket, Key: r.key, UploadID: id, PartNumberMarker: marker, MaxParts: limit, StorageClass: "STANDARD",
 		ChecksumAlgorithm: u.Checksum.Algorithm, ChecksumType: u.Checksum.Type}

@@ -98,7 +98,7 @@ func (m *s3API) s3PostObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
-	// The fields that are headers of a PutObject are checked and kept as its are.
+	// The fields that are headers of a PutObject are checked and kept as its headers are.
 	h := http.Header{}
 	for name, v := range form {
 		switch {
