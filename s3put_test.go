@@ -412,6 +412,19 @@ func TestS3ConcurrentPuts(t *testing.T) {
 		})
 	}
 
+	// beginPut sends a PutObject of value to key and the first two chunks of its body,
+	// and returns its connection once its write is recorded, in flight; the caller
+	// sends the rest from value[2*chunkSize:].
+	beginPut := func(t *testing.T, key string, value []byte) net.Conn {
+		t.Helper()
+		conn := rawPut(t, c, key+"?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", len(value)), value[:2*chunkSize])
+		testenv.Eventually(t, 10*time.Second, "the PutObject to begin", func() bool {
+			rec, err := c.Master.index.Get(key)
+			return err == nil && len(rec.Writes) == 1
+		})
+		return conn
+	}
+
 	t.Run("two puts from one thread", func(t *testing.T) {
 		a, b := testenv.RandomBytes(3*chunkSize), testenv.RandomBytes(3*chunkSize+1)
 		header := func(v []byte) string { return fmt.Sprintf("Content-Length: %d\r\n", len(v)) }
@@ -438,11 +451,7 @@ func TestS3ConcurrentPuts(t *testing.T) {
 		s := s3Client(c, "anyone", "anything")
 		ctx := context.Background()
 		put := testenv.RandomBytes(4 * chunkSize)
-		conn := rawPut(t, c, "/race/mp?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", len(put)), put[:2*chunkSize])
-		testenv.Eventually(t, 10*time.Second, "the PutObject to begin", func() bool {
-			rec, err := c.Master.index.Get("/race/mp")
-			return err == nil && len(rec.Writes) == 1
-		})
+		conn := beginPut(t, "/race/mp", put)
 		up, err := s.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("race"), Key: aws.String("mp")})
 		if err != nil {
 			t.Fatal(err)
@@ -469,11 +478,7 @@ func TestS3ConcurrentPuts(t *testing.T) {
 
 	t.Run("a native put races an S3 write of a new key", func(t *testing.T) {
 		v := testenv.RandomBytes(3 * chunkSize)
-		conn := rawPut(t, c, "/race/new?x-id=PutObject", fmt.Sprintf("Content-Length: %d\r\n", len(v)), v[:2*chunkSize])
-		testenv.Eventually(t, 10*time.Second, "the PutObject to begin", func() bool {
-			rec, err := c.Master.index.Get("/race/new")
-			return err == nil && len(rec.Writes) == 1
-		})
+		conn := beginPut(t, "/race/new", v)
 		if resp := c.Do(http.MethodPut, "/race/new", strings.NewReader("native")); resp.StatusCode != http.StatusConflict {
 			t.Fatalf("native PUT during an S3 write of a new key: %s, want 409", resp.Status)
 		}
