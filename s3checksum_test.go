@@ -21,9 +21,10 @@ import (
 
 // TestS3Checksums stores objects with checksums through the AWS SDK for Go, which sends
 // and checks them, and reads them back as S3 returns them: in PutObject's and
-// UploadPart's answers, on HEAD and GET with x-amz-checksum-mode, in ListParts, in
-// CompleteMultipartUpload's answer (composite, -N, or of the whole object), through
-// GetObjectAttributes, and kept by CopyObject.
+// UploadPart's answers, on HEAD and GET with x-amz-checksum-mode (a part's, with
+// partNumber), in ListParts, in CompleteMultipartUpload's answer (composite, -N, or of
+// the whole object), through GetObjectAttributes, and kept by CopyObject; a checksum
+// CompleteMultipartUpload is given is checked, BadDigest and nothing stored if wrong.
 func TestS3Checksums(t *testing.T) {
 	_, s := s3Cluster(t, 3, "sums")
 	ctx := context.Background()
@@ -82,10 +83,10 @@ func TestS3Checksums(t *testing.T) {
 		}
 	})
 
-	// upload makes an object of parts with the SDK, checksummed with alg (and typ), and
-	// returns the completion's answer.
+	// parts uploads the parts of an object with the SDK, checksummed with alg (and
+	// typ), and returns its completion.
 	partA, partB := testenv.RandomBytes(minPartSize), []byte("the last part")
-	upload := func(t *testing.T, key string, alg types.ChecksumAlgorithm, typ types.ChecksumType) *s3.CompleteMultipartUploadOutput {
+	parts := func(t *testing.T, key string, alg types.ChecksumAlgorithm, typ types.ChecksumType) *s3.CompleteMultipartUploadInput {
 		t.Helper()
 		up, err := s.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String(key), ChecksumAlgorithm: alg, ChecksumType: typ})
 		if err != nil {
@@ -106,12 +107,46 @@ func TestS3Checksums(t *testing.T) {
 		if alg == types.ChecksumAlgorithmCrc32 && aws.ToString(list.Parts[1].ChecksumCRC32) != crc32Base64(partB) {
 			t.Fatalf("ListParts: part 2's CRC32 %q", aws.ToString(list.Parts[1].ChecksumCRC32))
 		}
-		out, err := s.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: bucket, Key: aws.String(key), UploadId: up.UploadId,
-			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		return &s3.CompleteMultipartUploadInput{Bucket: bucket, Key: aws.String(key), UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}
+	}
+	// upload makes an object of parts and returns the completion's answer.
+	upload := func(t *testing.T, key string, alg types.ChecksumAlgorithm, typ types.ChecksumType) *s3.CompleteMultipartUploadOutput {
+		t.Helper()
+		out, err := s.CompleteMultipartUpload(ctx, parts(t, key, alg, typ))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return out
+	}
+	// wrongSum completes in, whose x-amz-checksum-* set is wrong, and checks that it
+	// fails with BadDigest and stores nothing; then completes it with the right one.
+	wrongSum := func(t *testing.T, in *s3.CompleteMultipartUploadInput, right func()) {
+		t.Helper()
+		if _, err := s.CompleteMultipartUpload(ctx, in); s3Code(err) != "BadDigest" {
+			t.Fatalf("Complete with a wrong checksum: %v, want BadDigest", err)
+		}
+		if _, err := s.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: in.Key}); s3Code(err) != "404" {
+			t.Fatalf("HEAD after a Complete with a wrong checksum: %v, want 404", err)
+		}
+		right()
+		if _, err := s.CompleteMultipartUpload(ctx, in); err != nil {
+			t.Fatalf("Complete with the right checksum: %v", err)
+		}
+	}
+	// part2 reads part 2 of key with checksum mode: the SDK checks its bytes against
+	// the checksum the answer gives, which is the part's.
+	part2 := func(t *testing.T, key string) *s3.GetObjectOutput {
+		t.Helper()
+		got, err := s.GetObject(ctx, &s3.GetObjectInput{Bucket: bucket, Key: aws.String(key), PartNumber: aws.Int32(2), ChecksumMode: types.ChecksumModeEnabled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(got.Body)
+		got.Body.Close()
+		if err != nil || !bytes.Equal(b, partB) {
+			t.Fatalf("GET part 2: %q, %v", b, err)
+		}
+		return got
 	}
 	t.Run("multipart, composite", func(t *testing.T) {
 		raw := func(b []byte) []byte { return binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(b)) }
@@ -133,6 +168,12 @@ func TestS3Checksums(t *testing.T) {
 			aws.ToInt64(attrs.ObjectParts.Parts[1].Size) != int64(len(partB)) || aws.ToString(attrs.ObjectParts.Parts[1].ChecksumCRC32) != crc32Base64(partB) {
 			t.Fatalf("GetObjectAttributes: %+v", attrs)
 		}
+		if got := part2(t, "mp"); aws.ToString(got.ChecksumCRC32) != crc32Base64(partB) || got.ChecksumType != types.ChecksumTypeComposite {
+			t.Fatalf("GET part 2: CRC32 %q, type %q", aws.ToString(got.ChecksumCRC32), got.ChecksumType)
+		}
+		in := parts(t, "mp-given", types.ChecksumAlgorithmCrc32, "")
+		in.ChecksumCRC32 = aws.String(crc32Base64(partA) + "-2")
+		wrongSum(t, in, func() { in.ChecksumCRC32 = aws.String(want) })
 	})
 	t.Run("multipart, full object", func(t *testing.T) {
 		sum := crc64.Checksum(append(append([]byte{}, partA...), partB...), crc64.MakeTable(0x9a6c9329ac4bc9b5))
@@ -140,6 +181,19 @@ func TestS3Checksums(t *testing.T) {
 		out := upload(t, "full", types.ChecksumAlgorithmCrc64nvme, types.ChecksumTypeFullObject)
 		if aws.ToString(out.ChecksumCRC64NVME) != want || out.ChecksumType != types.ChecksumTypeFullObject {
 			t.Fatalf("Complete: CRC64NVME %q (want %q), type %q", aws.ToString(out.ChecksumCRC64NVME), want, out.ChecksumType)
+		}
+		partSum := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint64(nil, crc64.Checksum(partB, crc64.MakeTable(0x9a6c9329ac4bc9b5))))
+		if got := part2(t, "full"); aws.ToString(got.ChecksumCRC64NVME) != partSum || got.ChecksumType != types.ChecksumTypeFullObject {
+			t.Fatalf("GET part 2: CRC64NVME %q (want %q), type %q", aws.ToString(got.ChecksumCRC64NVME), partSum, got.ChecksumType)
+		}
+		// A full-object checksum is checked as the object is written, after the 200.
+		in := parts(t, "full-given", types.ChecksumAlgorithmCrc64nvme, types.ChecksumTypeFullObject)
+		in.ChecksumCRC64NVME = aws.String(partSum)
+		wrongSum(t, in, func() { in.ChecksumCRC64NVME = aws.String(want) })
+		in = parts(t, "other-algorithm", types.ChecksumAlgorithmCrc64nvme, types.ChecksumTypeFullObject)
+		in.ChecksumCRC32 = aws.String(crc32Base64(partB))
+		if _, err := s.CompleteMultipartUpload(ctx, in); s3Code(err) != "InvalidRequest" {
+			t.Fatalf("Complete with another algorithm's checksum: %v, want InvalidRequest", err)
 		}
 	})
 	t.Run("bad algorithm and type", func(t *testing.T) {

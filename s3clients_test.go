@@ -316,18 +316,22 @@ assert h["Metadata"] == {"greeting": "hello"} and h["ResponseMetadata"]["HTTPHea
 assert sorted((t["Key"], t["Value"]) for t in s.get_object_tagging(Bucket="uploads", Key="boto/meta")["TagSet"]) == [("a", "1"), ("b", "2")]
 v = s.list_object_versions(Bucket="uploads", Prefix="boto/meta")
 assert [(x["Key"], x["VersionId"], x["IsLatest"]) for x in v["Versions"]] == [("boto/meta", "null", True)], v
-# Browser uploads take SigV4 only: this boto3 signs them with SigV2 unless told.
+# Browser uploads signed with SigV4, and with SigV2, as this boto3 signs them unless told.
 v4 = boto3.client("s3", endpoint_url=os.environ["DAVKV_URL"], region_name="us-east-1",
                   config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
-p = v4.generate_presigned_post("uploads", "boto/post-${filename}", Conditions=[["content-length-range", 1, 100]], ExpiresIn=60)
-boundary = "davkv-form-boundary"
-body = b"".join(('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (boundary, k, v)).encode() for k, v in p["fields"].items())
-body += ('--%s\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\nContent-Type: text/plain\r\n\r\n' % boundary).encode()
-body += b"posted" + ("\r\n--%s--\r\n" % boundary).encode()
-r = urllib.request.urlopen(urllib.request.Request(p["url"], data=body, headers={"Content-Type": "multipart/form-data; boundary=" + boundary}))
-assert r.status == 204, r.status
-g = s.get_object(Bucket="uploads", Key="boto/post-f.txt")
-assert g["Body"].read() == b"posted" and g["ContentType"] == "text/plain", g
+def post(client, filename, content):
+    p = client.generate_presigned_post("uploads", "boto/post-${filename}", Conditions=[["content-length-range", 1, 100]], ExpiresIn=60)
+    boundary = "davkv-form-boundary"
+    body = b"".join(('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (boundary, k, v)).encode() for k, v in p["fields"].items())
+    body += ('--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\nContent-Type: text/plain\r\n\r\n' % (boundary, filename)).encode()
+    body += content + ("\r\n--%s--\r\n" % boundary).encode()
+    r = urllib.request.urlopen(urllib.request.Request(p["url"], data=body, headers={"Content-Type": "multipart/form-data; boundary=" + boundary}))
+    assert r.status == 204, r.status
+    g = s.get_object(Bucket="uploads", Key="boto/post-" + filename)
+    assert g["Body"].read() == content and g["ContentType"] == "text/plain", g
+    return p["fields"]
+assert "x-amz-signature" in post(v4, "f.txt", b"posted")
+assert "signature" in post(s, "v2.txt", b"posted with SigV2")
 print("ok")
 `
 		out, err := run(t, "davkvtestsecret", script, "python3", "-")

@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,10 +61,7 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 	// A precondition is checked before the answer's 200 goes out, so that one that
 	// fails has its status; and again when the object is written, under the key's
 	// lock: one that fails only then failed because another write came between.
-	check, err := writePrecondition(r)
-	if err != nil {
-		return err
-	}
+	check := writePrecondition(r)
 	if check != nil {
 		_, cur, err := m.liveObject(r)
 		if err != nil && !errors.Is(err, index.ErrNotFound) {
@@ -130,6 +128,15 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 			return err
 		}
 	}
+	// The object's checksum, if the client gave it: a composite one is checked now,
+	// a full-object one as the object is written.
+	alg, given := s3proto.HeaderChecksum(r.Header)
+	if given != "" && alg != u.Checksum.Algorithm {
+		return s3proto.Errorf(s3proto.ErrInvalidRequest, "The upload was created with checksum algorithm %q, not %s.", u.Checksum.Algorithm, alg)
+	}
+	if given != "" && u.Checksum.Type == composite && given != compositeSum && given+"-"+strconv.Itoa(len(chosen)) != compositeSum {
+		return s3proto.Errorf(s3proto.ErrBadDigest, "The %s you specified did not match the object's: %s.", s3proto.ChecksumHeader(alg), compositeSum)
+	}
 	if !u.Completing {
 		u.Completing = true
 		b, err := u.MarshalBinary()
@@ -156,7 +163,11 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 		}
 	case fullObject:
 		// The whole object's checksum, summed as its parts stream into it.
-		body.Checks = []*s3proto.BodyCheck{s3proto.SumCheck(u.Checksum.Algorithm)}
+		check := s3proto.SumCheck(u.Checksum.Algorithm)
+		if given != "" {
+			check.Want, check.SumOnly, check.Code = given, false, s3proto.ErrBadDigest
+		}
+		body.Checks = []*s3proto.BodyCheck{check}
 		opt.Checksum = func() index.Checksum { return bodyChecksum(body.Checks, u.Checksum.Algorithm) }
 	}
 	rec, err := m.overwrite(ctx, nil, key, body, total, opt)
@@ -186,7 +197,8 @@ func partsETag(sums hash.Hash, n int) string {
 // readPartList reads CompleteMultipartUpload's list of parts.
 func readPartList(r *s3Request) (completeUpload, error) {
 	var list completeUpload
-	body, err := readSmallBody(r)
+	// Its x-amz-checksum-* are the object's, checked as it is written.
+	body, err := readSmallBodyOf(r, nil)
 	if err != nil {
 		return list, err
 	}

@@ -298,7 +298,7 @@ func TestS3ReadOptions(t *testing.T) {
 	})
 }
 
-// TestS3ConditionalWrites writes with If-None-Match: * and If-Match through PutObject,
+// TestS3ConditionalWrites writes with If-None-Match (* or ETags) and If-Match through PutObject,
 // CopyObject and CompleteMultipartUpload: each precondition that fails is S3's error and
 // changes nothing; one that held when a completion began but not once it wrote, because
 // a native PUT came between, is ConditionalRequestConflict.
@@ -341,7 +341,11 @@ func TestS3ConditionalWrites(t *testing.T) {
 		}, "PreconditionFailed", "k", "three"},
 		{"put if-match *", func() error { return put("k", "five", func(in *s3.PutObjectInput) { in.IfMatch = aws.String("*") }) }, "", "k", "five"},
 		{"put if-match, no such key", func() error { return put("nokey", "x", func(in *s3.PutObjectInput) { in.IfMatch = aws.String("*") }) }, "NoSuchKey", "nokey", "404"},
-		{"put if-none-match an etag", func() error { return put("k", "six", func(in *s3.PutObjectInput) { in.IfNoneMatch = etag("k") }) }, "NotImplemented", "k", "five"},
+		{"put if-none-match its etag", func() error { return put("k", "six", func(in *s3.PutObjectInput) { in.IfNoneMatch = etag("k") }) }, "PreconditionFailed", "k", "five"},
+		{"put if-none-match another etag", func() error {
+			return put("k", "five", func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String(`"5d41402abc4b2a76b9719d911017c592"`) })
+		}, "", "k", "five"},
+		{"put if-none-match an etag, no such key", func() error { return put("none", "n", func(in *s3.PutObjectInput) { in.IfNoneMatch = etag("k") }) }, "", "none", "n"},
 		{"copy if none, exists", func() error { return copyTo("k", func(in *s3.CopyObjectInput) { in.IfNoneMatch = aws.String("*") }) }, "PreconditionFailed", "k", "five"},
 		{"copy if-match, another etag", func() error { return copyTo("k", func(in *s3.CopyObjectInput) { in.IfMatch = etag("src") }) }, "PreconditionFailed", "k", "five"},
 		{"copy if-match, its etag", func() error { return copyTo("k", func(in *s3.CopyObjectInput) { in.IfMatch = etag("k") }) }, "", "k", "source"},

@@ -32,10 +32,7 @@ func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
-	opt := putOptions{Empty: true, Meta: src.Meta}
-	if opt.Check, err = writePrecondition(r); err != nil {
-		return err
-	}
+	opt := putOptions{Empty: true, Meta: src.Meta, Check: writePrecondition(r)}
 	switch d := r.Header.Get("X-Amz-Metadata-Directive"); d {
 	case "", "COPY":
 		if srcKey == key {
@@ -85,6 +82,7 @@ func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
+	m.writeExpiration(w.Header(), r, rec)
 	return writeXML(w, r, copyResult{XMLName: xml.Name{Local: "CopyObjectResult"}, Xmlns: s3Namespace, LastModified: s3Time(rec.Modified), ETag: objectETag(rec),
 		checksumXML: checksumFields(rec.Checksum, true)})
 }

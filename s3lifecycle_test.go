@@ -19,7 +19,7 @@ import (
 // TestS3Lifecycle sets a bucket's lifecycle with the AWS SDK for Go, on a master whose
 // lifecycle day lasts a second, and watches it work: keys expire by prefix, size and
 // tag, whichever API wrote them, and go from the volumes as DELETE removes them; old
-// uploads are aborted; keys no rule names stay; GET and HEAD say when a key expires;
+// uploads are aborted; keys no rule names stay; PutObject, GET and HEAD say when a key expires;
 // the progress shows in /metrics.
 func TestS3Lifecycle(t *testing.T) {
 	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys, cfg.LifecycleDay = testS3Keys, time.Second })
@@ -41,13 +41,16 @@ func TestS3Lifecycle(t *testing.T) {
 			Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)}},
 		{ID: aws.String("off"), Status: types.ExpirationStatusDisabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("keep/")},
 			Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)}},
+		// The form before Filter, answered as given.
+		{ID: aws.String("legacy"), Status: types.ExpirationStatusDisabled, Prefix: aws.String("old/"), Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)}},
 	}}
 	if _, err := s.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: bucket, LifecycleConfiguration: conf}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: bucket})
-	if err != nil || len(got.Rules) != 4 || aws.ToString(got.Rules[1].ID) != "big" || aws.ToInt64(got.Rules[1].Filter.ObjectSizeGreaterThan) != 1000 ||
-		aws.ToString(got.Rules[2].Filter.Tag.Value) != "yes" || got.Rules[3].Status != types.ExpirationStatusDisabled {
+	if err != nil || len(got.Rules) != 5 || aws.ToString(got.Rules[1].ID) != "big" || aws.ToInt64(got.Rules[1].Filter.ObjectSizeGreaterThan) != 1000 ||
+		aws.ToString(got.Rules[2].Filter.Tag.Value) != "yes" || got.Rules[3].Status != types.ExpirationStatusDisabled ||
+		got.Rules[4].Filter != nil || aws.ToString(got.Rules[4].Prefix) != "old/" {
 		t.Fatalf("GetBucketLifecycleConfiguration: %+v, %v", got, err)
 	}
 	bad := &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{ID: aws.String("cold"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{},
@@ -56,16 +59,20 @@ func TestS3Lifecycle(t *testing.T) {
 		t.Fatalf("a transition: %v", err)
 	}
 
-	put := func(key, value, tagging string) {
+	put := func(key, value, tagging string) *s3.PutObjectOutput {
 		in := &s3.PutObjectInput{Bucket: bucket, Key: aws.String(key), Body: strings.NewReader(value)}
 		if tagging != "" {
 			in.Tagging = aws.String(tagging)
 		}
-		if _, err := s.PutObject(ctx, in); err != nil {
+		out, err := s.PutObject(ctx, in)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return out
 	}
-	put("tmp/a", "a", "")
+	if out := put("tmp/a", "a", ""); !strings.Contains(aws.ToString(out.Expiration), `rule-id="tmp"`) {
+		t.Fatalf("PutObject: x-amz-expiration %q", aws.ToString(out.Expiration))
+	}
 	c.Put("/life/tmp/native", []byte("written with curl"))
 	put("data/big", strings.Repeat("b", 2000), "")
 	put("data/tagged", "t", "expire=yes")

@@ -98,9 +98,8 @@ func (m *s3API) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, r
 		h.Set("X-Amz-Tagging-Count", strconv.Itoa(len(rec.Tags)))
 	}
 	m.writeExpiration(h, r, rec)
-	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && !ranged {
-		// The checksum is the whole value's: a range, or a part, has none of its own.
-		writeChecksum(h, rec.Checksum)
+	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+		writeChecksum(h, servedChecksum(r, rec, ranged))
 	}
 	for _, o := range responseOverrides {
 		if v := q.Get(o.Param); v != "" {
@@ -130,6 +129,22 @@ func (m *s3API) s3ServeObject(w http.ResponseWriter, r *s3Request, key string, r
 		m.log.Warn("s3 GetObject ended short", "key", key, "request", r.id, "err", err)
 	}
 	return nil
+}
+
+// servedChecksum is the checksum of what a GET of rec serves: the whole value's, or a
+// part's (of the object's algorithm and type, as S3 answers a partNumber); a range has
+// none of its own.
+func servedChecksum(r *s3Request, rec index.Record, ranged bool) index.Checksum {
+	part, _ := strconv.Atoi(r.URL.Query().Get("partNumber")) // checked by partRange
+	switch {
+	case part > 0 && part <= len(rec.Parts):
+		c := rec.Checksum
+		c.Value = rec.Parts[part-1].Checksum
+		return c
+	case part == 1 || !ranged:
+		return rec.Checksum
+	}
+	return index.Checksum{}
 }
 
 // partRange returns where part ?partNumber of rec's value is, and its length: a part

@@ -88,7 +88,7 @@ func (m *s3API) s3PostObject(w http.ResponseWriter, r *s3Request) error {
 		} else if !time.Now().Before(policy.Expiration) {
 			return s3proto.Errorf(s3proto.ErrAccessDenied, "Invalid according to Policy: Policy expired.")
 		}
-		if err := policy.Check(form, r.bucket); err != nil {
+		if err := policy.Check(form, r.bucket, file.FileName()); err != nil {
 			return err
 		}
 		length.Min, length.Max = policy.MinLength, policy.MaxLength
@@ -104,7 +104,7 @@ func (m *s3API) s3PostObject(w http.ResponseWriter, r *s3Request) error {
 		switch {
 		case name == "acl":
 			h.Set("X-Amz-Acl", v)
-		case strings.HasPrefix(name, "x-amz-meta-"), strings.HasPrefix(name, "x-amz-server-side-encryption"), strings.HasPrefix(name, "x-amz-object-lock-"),
+		case strings.HasPrefix(name, "x-amz-meta-"), strings.HasPrefix(name, "x-amz-server-side-encryption"), strings.HasPrefix(name, "x-amz-object-lock-"), strings.HasPrefix(name, "x-amz-checksum-"),
 			name == "x-amz-storage-class", name == "x-amz-website-redirect-location", slices.Contains(storedHeaders, http.CanonicalHeaderKey(name)):
 			h.Set(name, v)
 		}
@@ -126,7 +126,14 @@ func (m *s3API) s3PostObject(w http.ResponseWriter, r *s3Request) error {
 		}
 		opt.Tags = indexTags(tags)
 	}
-	rec, err := m.overwrite(r.Context(), http.NewResponseController(w), key, &postFile{file: file, length: &length}, -1, opt)
+	// x-amz-checksum-* fields are checked as PutObject's headers are, and kept.
+	checks, err := s3proto.StreamChecks(h, "")
+	if err != nil {
+		return err
+	}
+	body := &s3proto.CheckedBody{Body: &postFile{file: file, length: &length}, Checks: checks}
+	opt.Checksum = func() index.Checksum { return bodyChecksum(checks, "") }
+	rec, err := m.overwrite(r.Context(), http.NewResponseController(w), key, body, -1, opt)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,8 @@ func postFields(t *testing.T, conditions []any, expires time.Time) map[string]st
 // TestS3PostObject uploads files as a browser's form does, with Go's multipart writer:
 // a policy that holds stores the file with the form's headers and answers as asked;
 // every condition that fails, an expired policy, a bad signature, a file outside the
-// length range and a field the policy does not name are S3's errors, and store nothing.
+// length range or unlike its checksum field, and a field the policy does not name are
+// S3's errors, and store nothing.
 func TestS3PostObject(t *testing.T) {
 	c, _ := s3Cluster(t, 3, "forms")
 	base := []any{map[string]string{"bucket": "forms"}, []any{"starts-with", "$key", "user/"}, []any{"content-length-range", 1, 100},
@@ -117,6 +118,7 @@ func TestS3PostObject(t *testing.T) {
 		{"expired", with(postFields(t, base, time.Now().Add(-time.Minute))), "x", "AccessDenied"},
 		{"bad signature", with(signed, "x-amz-signature", strings.Repeat("0", 64)), "x", "SignatureDoesNotMatch"},
 		{"not signed", with(map[string]string{"key": "user/x"}), "x", "AccessDenied"},
+		{"checksum not the file's", with(signed, "x-amz-checksum-crc32", "AAAAAA=="), "x", "BadDigest"},
 		{"encryption", with(postFields(t, append(base, map[string]string{"x-amz-server-side-encryption": "AES256"}), time.Now().Add(time.Hour)),
 			"x-amz-server-side-encryption", "AES256"), "x", "NotImplemented"},
 	}
@@ -132,9 +134,17 @@ func TestS3PostObject(t *testing.T) {
 			}
 		})
 	}
-	// Only the two uploads' files are on the volumes.
-	if n := len(c.AllFiles()); n != 2*3 {
-		t.Fatalf("%d files on the volumes, want %d", n, 2*3)
+	// A checksum field, which the policy need not name, is checked and kept.
+	sum := sha256.Sum256([]byte("summed"))
+	if status, body, _ := post(t, with(signed, "key", "user/summed", "x-amz-checksum-sha256", base64.StdEncoding.EncodeToString(sum[:])), "summed"); status != http.StatusNoContent {
+		t.Fatalf("upload with its checksum: %d %s", status, body)
+	}
+	if got := c.Record("/forms/user/summed").Checksum; got.Algorithm != "SHA256" || got.Value != base64.StdEncoding.EncodeToString(sum[:]) {
+		t.Fatalf("checksum kept: %+v", got)
+	}
+	// Only the three uploads' files are on the volumes.
+	if n := len(c.AllFiles()); n != 3*3 {
+		t.Fatalf("%d files on the volumes, want %d", n, 3*3)
 	}
 }
 

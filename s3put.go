@@ -25,10 +25,7 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 	if err != nil {
 		return err
 	}
-	opt := putOptions{Empty: true}
-	if opt.Check, err = writePrecondition(r); err != nil {
-		return err
-	}
+	opt := putOptions{Empty: true, Check: writePrecondition(r)}
 	if opt.MD5, err = s3proto.ContentMD5(r.Header); err != nil {
 		return err
 	}
@@ -49,6 +46,7 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 		return err
 	}
 	writeChecksum(w.Header(), rec.Checksum)
+	m.writeExpiration(w.Header(), r, rec)
 	w.Header().Set("ETag", objectETag(rec))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
@@ -60,13 +58,19 @@ func (m *s3API) s3PutObject(w http.ResponseWriter, r *s3Request) error {
 // checksum headers (but Content-MD5, which the write checks), and for an aws-chunked
 // body its chunks' signatures, its trailer's checksum and its declared length.
 func s3Body(r *s3Request) (*s3proto.CheckedBody, int64, error) {
+	return s3BodyOf(r, r.Header)
+}
+
+// s3BodyOf is s3Body with the checksum headers of h: none (nil) for a body whose
+// x-amz-checksum-* are not its own (CompleteMultipartUpload's are the object's).
+func s3BodyOf(r *s3Request, h http.Header) (*s3proto.CheckedBody, int64, error) {
 	payload := r.auth.Payload
 	streaming := strings.HasPrefix(payload, "STREAMING-")
 	trailer := ""
 	if streaming {
 		trailer = r.Header.Get("X-Amz-Trailer")
 	}
-	checks, err := s3proto.StreamChecks(r.Header, trailer)
+	checks, err := s3proto.StreamChecks(h, trailer)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -76,19 +76,24 @@ func objectETag(rec index.Record) string {
 }
 
 // writePrecondition returns the check (see putOptions.Check) of the conditional write
-// r asks for with If-None-Match: * or If-Match, or nil.
-func writePrecondition(r *s3Request) (func(index.Record, bool) error, error) {
-	cond, err := s3proto.ParseWriteCondition(r.Header)
-	if err != nil || cond == (s3proto.WriteCondition{}) {
-		return nil, err
+// r asks for with If-None-Match or If-Match, or nil.
+func writePrecondition(r *s3Request) func(index.Record, bool) error {
+	cond := s3proto.ParseWriteCondition(r.Header)
+	if cond == (s3proto.WriteCondition{}) {
+		return nil
 	}
-	return func(old index.Record, live bool) error { return cond.Check(live, objectETag(old)) }, nil
+	return func(old index.Record, live bool) error { return cond.Check(live, objectETag(old)) }
 }
 
 // readSmallBody reads the body of a request that is not a value, checked as a value's
 // is (see s3Body) and against its Content-MD5.
 func readSmallBody(r *s3Request) ([]byte, error) {
-	body, _, err := s3Body(r)
+	return readSmallBodyOf(r, r.Header)
+}
+
+// readSmallBodyOf is readSmallBody with the checksum headers of h (see s3BodyOf).
+func readSmallBodyOf(r *s3Request, h http.Header) ([]byte, error) {
+	body, _, err := s3BodyOf(r, h)
 	if err != nil {
 		return nil, err
 	}

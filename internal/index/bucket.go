@@ -37,17 +37,20 @@ type LifecycleRule struct {
 	ExpireDate int64
 	// AbortDays aborts a multipart upload that many days after it began.
 	AbortDays int64
+	// RulePrefix says the rule gave Prefix in the rule itself, as configurations
+	// before Filter did, so that it is answered as it was given.
+	RulePrefix bool
 }
 
 // bucketVersion is the first byte of an encoded Bucket; a change to the encoding gets
 // a new version, and UnmarshalBinary keeps reading the old ones. Version 1 had no
-// Lifecycle.
-const bucketVersion = 2
+// Lifecycle, version 2 no RulePrefix.
+const bucketVersion = 3
 
 // MarshalBinary encodes b: the version byte, Created as a varint, then Lifecycle as a
 // count and each rule's ID as a string, Enabled as a byte, Prefix as a string, Tags as
-// a count and keys and values, and SizeGreater, SizeLess, ExpireDays, ExpireDate and
-// AbortDays as varints.
+// a count and keys and values, SizeGreater, SizeLess, ExpireDays, ExpireDate and
+// AbortDays as varints, and RulePrefix as a byte.
 func (b Bucket) MarshalBinary() ([]byte, error) {
 	out := binary.AppendVarint([]byte{bucketVersion}, b.Created)
 	out = binary.AppendUvarint(out, uint64(len(b.Lifecycle)))
@@ -59,6 +62,7 @@ func (b Bucket) MarshalBinary() ([]byte, error) {
 		for _, v := range []int64{r.SizeGreater, r.SizeLess, r.ExpireDays, r.ExpireDate, r.AbortDays} {
 			out = binary.AppendVarint(out, v)
 		}
+		out = append(out, boolByte(r.RulePrefix))
 	}
 	return out, nil
 }
@@ -74,6 +78,9 @@ func (b *Bucket) UnmarshalBinary(data []byte) error {
 		for n := d.count(); n > 0 && !d.err; n-- {
 			r := LifecycleRule{ID: d.string1(), Enabled: d.byte1() == 1, Prefix: d.string1(), Tags: d.tags()}
 			r.SizeGreater, r.SizeLess, r.ExpireDays, r.ExpireDate, r.AbortDays = d.Varint(), d.Varint(), d.Varint(), d.Varint(), d.Varint()
+			if data[0] >= 3 {
+				r.RulePrefix = d.byte1() == 1
+			}
 			v.Lifecycle = append(v.Lifecycle, r)
 		}
 	}

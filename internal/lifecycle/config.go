@@ -110,8 +110,8 @@ func parseRule(r Rule) (index.LifecycleRule, error) {
 	case "Enabled":
 		rule.Enabled = true
 	case "Disabled":
-	default:
-		return bad("The Status of rule %s must be Enabled or Disabled.", rule.ID)
+	default: // S3's schema has these two: anything else is not its XML
+		return index.LifecycleRule{}, s3proto.Errorf(s3proto.ErrMalformedXML, "The Status of rule %s must be Enabled or Disabled.", rule.ID)
 	}
 	if len(r.Transitions) > 0 || len(r.NoncurrentVersionTransitions) > 0 || r.NoncurrentVersionExpiration != nil {
 		return rule, s3proto.Errorf(s3proto.ErrNotImplemented, "Rule %s: transitions and noncurrent versions are not implemented: davkv has one storage class and no versioning.", rule.ID)
@@ -120,7 +120,7 @@ func parseRule(r Rule) (index.LifecycleRule, error) {
 		return bad("Rule %s has both a Filter and a Prefix.", rule.ID)
 	}
 	if r.Prefix != nil {
-		rule.Prefix = *r.Prefix
+		rule.Prefix, rule.RulePrefix = *r.Prefix, true
 	}
 	if f := r.Filter; f != nil {
 		set := 0
@@ -237,6 +237,9 @@ func Marshal(rules []index.LifecycleRule, xmlns string) Configuration {
 			f.Prefix = &prefix
 		}
 		x.Filter = f
+		if r.RulePrefix {
+			x.Filter, x.Prefix = nil, &prefix
+		}
 		if r.ExpireDays != 0 || r.ExpireDate != 0 {
 			x.Expiration = &Expiration{Days: r.ExpireDays}
 			if r.ExpireDate != 0 {

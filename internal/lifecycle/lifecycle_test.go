@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -20,17 +21,18 @@ func TestParse(t *testing.T) {
 		want       string // the rules, or an error code
 	}{
 		{"days under a prefix", rule(`<ID>tmp</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>7</Days></Expiration>`),
-			"[{tmp true tmp/ [] 0 0 7 0 0}]"},
-		{"old prefix", rule(`<ID>a</ID><Prefix>x/</Prefix><Status>Disabled</Status><Expiration><Days>1</Days></Expiration>`), "[{a false x/ [] 0 0 1 0 0}]"},
+			"[{tmp true tmp/ [] 0 0 7 0 0 false}]"},
+		{"old prefix", rule(`<ID>a</ID><Prefix>x/</Prefix><Status>Disabled</Status><Expiration><Days>1</Days></Expiration>`), "[{a false x/ [] 0 0 1 0 0 true}]"},
 		{"date", rule(`<ID>d</ID><Filter></Filter><Status>Enabled</Status><Expiration><Date>2027-01-01T00:00:00Z</Date></Expiration>`),
-			fmt.Sprintf("[{d true  [] 0 0 0 %d 0}]", time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())},
+			fmt.Sprintf("[{d true  [] 0 0 0 %d 0 false}]", time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())},
 		{"and", rule(`<ID>and</ID><Filter><And><Prefix>p/</Prefix><Tag><Key>k</Key><Value>v</Value></Tag><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan><ObjectSizeLessThan>100</ObjectSizeLessThan></And></Filter><Status>Enabled</Status><Expiration><Days>2</Days></Expiration>`),
-			"[{and true p/ [{k v}] 10 100 2 0 0}]"},
+			"[{and true p/ [{k v}] 10 100 2 0 0 false}]"},
 		{"abort uploads", rule(`<ID>mpu</ID><Filter><Prefix></Prefix></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>3</DaysAfterInitiation></AbortIncompleteMultipartUpload>`),
-			"[{mpu true  [] 0 0 0 0 3}]"},
+			"[{mpu true  [] 0 0 0 0 3 false}]"},
 		{"not XML", "<Lifecycle", "MalformedXML"},
 		{"no rule", "<LifecycleConfiguration></LifecycleConfiguration>", "MalformedXML"},
-		{"no status", rule(`<ID>a</ID><Filter/><Expiration><Days>1</Days></Expiration>`), "InvalidArgument"},
+		{"no status", rule(`<ID>a</ID><Filter/><Expiration><Days>1</Days></Expiration>`), "MalformedXML"},
+		{"status in lower case", rule(`<ID>a</ID><Filter/><Status>enabled</Status><Expiration><Days>1</Days></Expiration>`), "MalformedXML"},
 		{"no action", rule(`<ID>a</ID><Filter/><Status>Enabled</Status>`), "InvalidArgument"},
 		{"zero days", rule(`<ID>a</ID><Filter/><Status>Enabled</Status><Expiration><Days>0</Days></Expiration>`), "InvalidArgument"},
 		{"days and date", rule(`<ID>a</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days><Date>2027-01-01T00:00:00Z</Date></Expiration>`), "InvalidArgument"},
@@ -58,10 +60,14 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				return
 			}
-			// What GetBucketLifecycleConfiguration answers reads back as the same rules.
+			// What GetBucketLifecycleConfiguration answers reads back as the same rules,
+			// a prefix in the form it was given.
 			b, err := xml.Marshal(Marshal(rules, ""))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if rules[0].RulePrefix != bytes.Contains(b, []byte("<Rule><ID>a</ID><Prefix>")) {
+				t.Fatalf("answered as %s", b)
 			}
 			again, err := Parse(b)
 			if err != nil || fmt.Sprint(again) != fmt.Sprint(rules) {

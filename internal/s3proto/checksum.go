@@ -206,6 +206,17 @@ func algorithmOf(header string) string {
 	return strings.ToUpper(strings.TrimPrefix(header, "X-Amz-Checksum-"))
 }
 
+// HeaderChecksum returns the first x-amz-checksum-* header of h, its algorithm and its
+// value, or empty strings: of CompleteMultipartUpload, the object's checksum.
+func HeaderChecksum(h http.Header) (alg, value string) {
+	for _, c := range s3Checksums[1:] {
+		if v := h.Get(c.Header); v != "" {
+			return algorithmOf(c.Header), v
+		}
+	}
+	return "", ""
+}
+
 // SumCheck returns a check that computes a body's checksum of algorithm alg without
 // checking it, for an upload whose parts all carry one.
 func SumCheck(alg string) *BodyCheck {

@@ -46,24 +46,16 @@ func etagMatches(list, etag string) bool {
 
 // WriteCondition is the precondition of a conditional write (PutObject, CopyObject's
 // destination, CompleteMultipartUpload), as S3 has it: the key must have no value
-// (If-None-Match: *), or one whose ETag If-Match names.
+// (If-None-Match: *), or one whose ETag If-Match names, or none that If-None-Match
+// names (as RFC 9110 has it, and Ceph's S3; AWS documents only *).
 type WriteCondition struct {
-	Absent  bool   // If-None-Match: *
-	IfMatch string // the entity tags of If-Match, or ""
+	IfNoneMatch string // the entity tags of If-None-Match, or * (the key has no value), or ""
+	IfMatch     string // the entity tags of If-Match, or ""
 }
 
-// ParseWriteCondition reads the precondition of a write from h. If-None-Match other
-// than * is NotImplemented: S3 has no such write.
-func ParseWriteCondition(h http.Header) (WriteCondition, error) {
-	c := WriteCondition{IfMatch: h.Get("If-Match")}
-	switch inm := h.Get("If-None-Match"); inm {
-	case "":
-	case "*":
-		c.Absent = true
-	default:
-		return c, Errorf(ErrNotImplemented, "A write's If-None-Match can only be *.")
-	}
-	return c, nil
+// ParseWriteCondition reads the precondition of a write from h.
+func ParseWriteCondition(h http.Header) WriteCondition {
+	return WriteCondition{IfNoneMatch: h.Get("If-None-Match"), IfMatch: h.Get("If-Match")}
 }
 
 // ErrConditionalConflict is S3's answer to a conditional write whose precondition held
@@ -75,8 +67,10 @@ var ErrConditionalConflict = &ErrorCode{"ConditionalRequestConflict", http.Statu
 // else PreconditionFailed, or NoSuchKey for If-Match on a key without a value.
 func (c WriteCondition) Check(exists bool, etag string) error {
 	switch {
-	case c.Absent && exists:
+	case c.IfNoneMatch == "*" && exists:
 		return Errorf(ErrPreconditionFailed, "The object exists, and If-None-Match: * was given.")
+	case c.IfNoneMatch != "" && exists && etagMatches(c.IfNoneMatch, etag):
+		return Errorf(ErrPreconditionFailed, "The object's ETag is one that If-None-Match names.")
 	case c.IfMatch != "" && !exists:
 		return Errorf(ErrNoSuchKey, "The specified key does not exist (If-Match was given).")
 	case c.IfMatch != "" && !etagMatches(c.IfMatch, etag):

@@ -1,10 +1,12 @@
 package s3proto
 
-// Browser uploads (POST Object): an HTML form's fields, signed with SigV4 over a
-// base64 POST policy, and the policy's conditions on them, as S3 checks them.
+// Browser uploads (POST Object): an HTML form's fields, signed with SigV4 (or SigV2,
+// which older upload libraries still sign with) over a base64 POST policy, and the
+// policy's conditions on them, as S3 checks them.
 
 import (
 	"crypto/hmac"
+	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -38,11 +40,17 @@ type Condition struct {
 }
 
 // VerifyPost checks the SigV4 signature of form (x-amz-algorithm, -credential, -date,
-// -signature over its policy) with keys at now, and returns who signed and its policy,
-// parsed. It answers AccessDenied for a form that is not signed, or whose policy
-// expired; InvalidAccessKeyId; SignatureDoesNotMatch; and InvalidArgument for a policy
-// that is not one.
+// -signature over its policy), or its SigV2 one (AWSAccessKeyId, signature), with keys
+// at now, and returns who signed and its policy, parsed. It answers AccessDenied for a
+// form that is not signed, or whose policy expired; InvalidAccessKeyId;
+// SignatureDoesNotMatch; and InvalidArgument for a policy that is not one.
 func VerifyPost(form PostForm, keys Keys, now time.Time) (string, Policy, error) {
+	if form["x-amz-algorithm"] == "" && form["awsaccesskeyid"] != "" {
+		return verifyPostV2(form, keys, now)
+	}
+	if form["x-amz-algorithm"] != "" && (form["policy"] == "" || form["x-amz-signature"] == "") {
+		return "", Policy{}, Errorf(ErrInvalidArgument, "Bucket POST must contain the fields policy and x-amz-signature.")
+	}
 	if form["x-amz-algorithm"] != sigV4Algorithm || form["policy"] == "" || form["x-amz-signature"] == "" {
 		return "", Policy{}, Errorf(ErrAccessDenied, "A browser upload must be signed: policy, x-amz-algorithm %s, x-amz-credential, x-amz-date and x-amz-signature.", sigV4Algorithm)
 	}
@@ -58,17 +66,38 @@ func VerifyPost(form PostForm, keys Keys, now time.Time) (string, Policy, error)
 		return "", Policy{}, Errorf(ErrAuthMalformed, "x-amz-date %q is not of the credential's date %s.", form["x-amz-date"], parts[1])
 	}
 	want := hex.EncodeToString(hmacSHA256(SigningKey(secret, parts[1], parts[2]), form["policy"]))
-	if !hmac.Equal([]byte(want), []byte(form["x-amz-signature"])) {
+	return signedPolicy(parts[0], form["policy"], want, form["x-amz-signature"], now)
+}
+
+// verifyPostV2 checks form's SigV2 signature: the base64 HMAC-SHA1 of its policy.
+func verifyPostV2(form PostForm, keys Keys, now time.Time) (string, Policy, error) {
+	access := form["awsaccesskeyid"]
+	if form["policy"] == "" || form["signature"] == "" {
+		return "", Policy{}, Errorf(ErrInvalidArgument, "Bucket POST must contain the fields policy and signature.")
+	}
+	secret, ok := keys[access]
+	if !ok {
+		return "", Policy{}, Errorf(ErrInvalidAccessKeyID, "The AWS access key ID %s does not exist in our records.", access)
+	}
+	h := hmac.New(sha1.New, []byte(secret))
+	h.Write([]byte(form["policy"]))
+	return signedPolicy(access, form["policy"], base64.StdEncoding.EncodeToString(h.Sum(nil)), form["signature"], now)
+}
+
+// signedPolicy returns access and policy, parsed, if the signature given is the one
+// wanted and the policy has not expired at now.
+func signedPolicy(access, policy, want, given string, now time.Time) (string, Policy, error) {
+	if !hmac.Equal([]byte(want), []byte(given)) {
 		return "", Policy{}, Errorf(ErrSignatureMismatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	}
-	p, err := ParsePolicy(form["policy"])
+	p, err := ParsePolicy(policy)
 	if err != nil {
 		return "", Policy{}, err
 	}
 	if !now.Before(p.Expiration) {
 		return "", Policy{}, Errorf(ErrAccessDenied, "Invalid according to Policy: Policy expired.")
 	}
-	return parts[0], p, nil
+	return access, p, nil
 }
 
 // ParsePolicy reads a base64 POST policy: {"expiration": ..., "conditions": [...]},
@@ -82,18 +111,21 @@ func ParsePolicy(b64 string) (Policy, error) {
 	if err != nil {
 		return bad("not base64.")
 	}
-	var doc struct {
-		Expiration string
-		Conditions []json.RawMessage
-	}
+	// Its names are as S3 spells them: encoding/json would take any case.
+	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return bad("not JSON: %v.", err)
 	}
-	p := Policy{MaxLength: -1}
-	if p.Expiration, err = time.Parse(time.RFC3339, doc.Expiration); err != nil {
-		return bad("expiration %q is not an ISO 8601 time.", doc.Expiration)
+	var expiration string
+	var conditions []json.RawMessage
+	if json.Unmarshal(doc["expiration"], &expiration) != nil || json.Unmarshal(doc["conditions"], &conditions) != nil || conditions == nil {
+		return bad("a policy is {\"expiration\": TIME, \"conditions\": [...]}.")
 	}
-	for _, c := range doc.Conditions {
+	p := Policy{MaxLength: -1}
+	if p.Expiration, err = time.Parse(time.RFC3339, expiration); err != nil {
+		return bad("expiration %q is not an ISO 8601 time.", expiration)
+	}
+	for _, c := range conditions {
 		var exact map[string]string
 		if json.Unmarshal(c, &exact) == nil {
 			if len(exact) != 1 {
@@ -133,13 +165,15 @@ func ParsePolicy(b64 string) (Policy, error) {
 }
 
 // postSignatureFields are the fields a policy need not name: the signature and the
-// policy themselves, and the file.
-var postSignatureFields = []string{"policy", "x-amz-signature", "file"}
+// policy themselves (SigV4's or SigV2's), and the file.
+var postSignatureFields = []string{"policy", "x-amz-signature", "awsaccesskeyid", "signature", "file"}
 
 // Check checks form, for bucket, against p: every condition holds, and every field
-// of the form is named by a condition (but the signature's, and x-ignore-*), as S3
-// requires. It answers AccessDenied, as S3 does.
-func (p Policy) Check(form PostForm, bucket string) error {
+// of the form is named by a condition (but the signature's, x-ignore-*, and the
+// checksums of x-amz-checksum-*, which can only refuse a file), as S3 requires. A key
+// with ${filename} holds if it does as given or with filename in its place. It answers
+// AccessDenied, as S3 does.
+func (p Policy) Check(form PostForm, bucket, filename string) error {
 	failed := func(format string, args ...any) error {
 		return Errorf(ErrAccessDenied, "Invalid according to Policy: "+format, args...)
 	}
@@ -150,15 +184,18 @@ func (p Policy) Check(form PostForm, bucket string) error {
 		if c.Field == "bucket" {
 			got, ok = bucket, true
 		}
+		holds := func(got string) bool {
+			return c.Prefix && (ok || c.Value == "") && strings.HasPrefix(got, c.Value) || !c.Prefix && ok && got == c.Value
+		}
 		switch {
-		case c.Prefix && (ok || c.Value == "") && strings.HasPrefix(got, c.Value):
-		case !c.Prefix && ok && got == c.Value:
+		case holds(got):
+		case c.Field == "key" && holds(strings.ReplaceAll(got, "${filename}", filename)):
 		default:
 			return failed("Policy Condition failed: [%q, \"$%s\", %q].", map[bool]string{true: "starts-with", false: "eq"}[c.Prefix], c.Field, c.Value)
 		}
 	}
 	for field := range form {
-		if !named[field] && !strings.HasPrefix(field, "x-ignore-") && !slices.Contains(postSignatureFields, field) {
+		if !named[field] && !strings.HasPrefix(field, "x-ignore-") && !strings.HasPrefix(field, "x-amz-checksum-") && !slices.Contains(postSignatureFields, field) {
 			return failed("Extra input fields: %s.", field)
 		}
 	}
