@@ -33,6 +33,10 @@ const (
 	sweepRetryMax   = 5 * time.Minute
 )
 
+// volumeSettle is how long after a volume comes back the sweeper waits, at most, to
+// retry what waited for it (see volumeBack).
+const volumeSettle = time.Second
+
 // retryDelay is how long the sweeper waits after a key's attempts-th failure.
 func retryDelay(attempts int) time.Duration {
 	return min(sweepRetryDelay<<min(attempts, 20), sweepRetryMax)
@@ -77,10 +81,13 @@ func (m *Master) wakeSweeper() {
 	}
 }
 
-// volumeBack makes every retry that waits due at once: a volume answers again.
+// volumeBack makes every retry that waits due soon: a volume answers again. Soon,
+// not at once: a volume that was frozen (SIGSTOP, a stalled disk) may still store the
+// PUTs that gave up on it as it thaws, and a delete that came first would find nothing
+// and clear the leftover, leaving the late file an orphan.
 func (m *Master) volumeBack(volume string) {
 	m.sweepMu.Lock()
-	now := time.Now()
+	now := time.Now().Add(min(m.cfg.Grace, volumeSettle))
 	for i := range m.sweepQueue {
 		if m.sweepQueue[i].attempts > 0 {
 			m.sweepQueue[i].due = now
