@@ -4,6 +4,7 @@ package main
 // meanwhile so that clients wait.
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -132,7 +133,7 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 	// a full-object one as the object is written.
 	alg, given := s3proto.HeaderChecksum(r.Header)
 	if given != "" && alg != u.Checksum.Algorithm {
-		return s3proto.Errorf(s3proto.ErrInvalidRequest, "The upload was created with checksum algorithm %q, not %s.", u.Checksum.Algorithm, alg)
+		return s3proto.Errorf(s3proto.ErrInvalidRequest, "The upload was created with checksum algorithm %s, not %s.", cmp.Or(u.Checksum.Algorithm, "none"), alg)
 	}
 	if given != "" && u.Checksum.Type == composite && given != compositeSum && given+"-"+strconv.Itoa(len(chosen)) != compositeSum {
 		return s3proto.Errorf(s3proto.ErrBadDigest, "The %s you specified did not match the object's: %s.", s3proto.ChecksumHeader(alg), compositeSum)

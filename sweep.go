@@ -87,10 +87,10 @@ func (m *Master) wakeSweeper() {
 // and clear the leftover, leaving the late file an orphan.
 func (m *Master) volumeBack(volume string) {
 	m.sweepMu.Lock()
-	now := time.Now().Add(min(m.cfg.Grace, volumeSettle))
+	due := time.Now().Add(min(m.cfg.Grace, volumeSettle))
 	for i := range m.sweepQueue {
 		if m.sweepQueue[i].attempts > 0 {
-			m.sweepQueue[i].due = now
+			m.sweepQueue[i].due = due
 		}
 	}
 	heap.Init(&m.sweepQueue)
