@@ -43,7 +43,8 @@ type Condition struct {
 // -signature over its policy), or its SigV2 one (AWSAccessKeyId, signature), with keys
 // at now, and returns who signed and its policy, parsed. It answers AccessDenied for a
 // form that is not signed, or whose policy expired; InvalidAccessKeyId;
-// SignatureDoesNotMatch; and InvalidArgument for a policy that is not one.
+// SignatureDoesNotMatch; and InvalidArgument for a policy that is not one, or a form
+// that names its signer but lacks its policy or signature, as S3 does.
 func VerifyPost(form PostForm, keys Keys, now time.Time) (string, Policy, error) {
 	if form["x-amz-algorithm"] == "" && form["awsaccesskeyid"] != "" {
 		return verifyPostV2(form, keys, now)
