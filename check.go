@@ -298,7 +298,7 @@ func (v *verifier) partOwned(id string, n int, token, volume string) bool {
 	if err != nil || p.UnmarshalBinary(b) != nil {
 		return false
 	}
-	return p.Token == token && (slices.Contains(p.Volumes, volume) || slices.Contains(p.Leftovers, volume))
+	return partHolds(p, token, volume)
 }
 
 // checkUploads reports the multipart uploads older than UploadGrace, and with Fix

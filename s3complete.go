@@ -138,15 +138,33 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 	if given != "" && u.Checksum.Type == composite && given != compositeSum && given+"-"+strconv.Itoa(len(chosen)) != compositeSum {
 		return s3proto.Errorf(s3proto.ErrBadDigest, "The %s you specified did not match the object's: %s.", s3proto.ChecksumHeader(alg), compositeSum)
 	}
-	if !u.Completing {
+	began := !u.Completing
+	if began {
 		u.Completing = true
 		b, err := u.MarshalBinary()
 		if err != nil {
 			return err
 		}
-		if _, err := m.index.PutEntry(index.UploadSpace, id, b, rev); err != nil {
+		if rev, err = m.index.PutEntry(index.UploadSpace, id, b, rev); err != nil {
 			return err
 		}
+	}
+	// A part uploaded again that finished before Completing was set may have replaced
+	// one chosen above, and deleted it; one that finishes after leaves the chosen
+	// ones for the completion to read.
+	if err := m.partsStill(id, numbers, chosen); err != nil {
+		if began {
+			// Nothing was written: the upload takes parts again.
+			u.Completing = false
+			b, merr := u.MarshalBinary()
+			if merr == nil {
+				_, merr = m.index.PutEntry(index.UploadSpace, id, b, rev)
+			}
+			if merr != nil {
+				return fmt.Errorf("upload %s stays completing: %w", id, merr)
+			}
+		}
+		return err
 	}
 
 	w.Header().Set("Content-Type", "application/xml")
@@ -185,6 +203,26 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 	w.Write(b)
 	if err := removeUpload(ctx, m.index, m.client, id); err != nil {
 		m.log.Warn("a completed upload's parts were not all deleted; the upload sweeper will", "upload", id, "err", err)
+	}
+	return nil
+}
+
+// partsStill checks that parts numbers of upload id are still the ones chosen; a part
+// that another upload of its number replaced is InvalidPart, as if the list had been
+// checked after.
+func (m *s3API) partsStill(id string, numbers []int, chosen []index.UploadPart) error {
+	for i, n := range numbers {
+		b, _, err := m.index.GetEntry(index.PartSpace, index.PartName(id, n))
+		var p index.UploadPart
+		if err == nil {
+			err = p.UnmarshalBinary(b)
+		}
+		if errors.Is(err, index.ErrNotFound) || err == nil && (!p.Done || p.Token != chosen[i].Token) {
+			return s3proto.Errorf(s3proto.ErrInvalidPart, "Part %d was uploaded again while the upload completed; its ETag is no longer the part's.", n)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -78,11 +78,16 @@ func newUploadID() string {
 	return hex.EncodeToString(u[:])
 }
 
+// noSuchUpload is S3's answer for an upload that does not exist, or no longer.
+func noSuchUpload() error {
+	return s3proto.Errorf(s3proto.ErrNoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+}
+
 // upload returns r's upload (?uploadId) and its revision, or NoSuchUpload.
 func (m *s3API) upload(r *s3Request) (string, index.MultipartUpload, int64, error) {
 	var u index.MultipartUpload
 	id := r.URL.Query().Get("uploadId")
-	noSuch := s3proto.Errorf(s3proto.ErrNoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+	noSuch := noSuchUpload()
 	if !layout.ValidUploadID(id) {
 		return id, u, 0, noSuch
 	}
@@ -186,40 +191,26 @@ func (m *s3API) s3UploadPart(w http.ResponseWriter, r *s3Request) error {
 		checksumXML: checksumFields(p.Checksum, false)})
 }
 
-// storePart writes part n of upload id (of key) to its own file on every chosen volume,
-// as a PUT writes a value, and records it; a part that was there before is replaced,
-// its files deleted. The part's entry names the volumes first, so that a failure or a
-// crash leaves nothing untracked. sum gives the part's checksum once its body is read.
+// storePart writes part n of upload id (of key) to files of its own on every chosen
+// volume, as a PUT writes a value, and makes it the part once it is stored, replacing
+// (and deleting) the part stored before, or one that finished first meanwhile: the
+// upload that finishes last is the part, as in S3. The write is recorded in the
+// part's entry before a byte is sent, so that a failure or a crash leaves nothing
+// untracked. sum gives the part's checksum once its body is read.
 func (m *s3API) storePart(ctx context.Context, rc *http.ResponseController, key, id string, n int, body io.Reader, size int64, want []byte, sum func() index.Checksum) (index.UploadPart, error) {
-	name := index.PartName(id, n)
-	var old index.UploadPart
-	oldValue, rev, err := m.index.GetEntry(index.PartSpace, name)
-	switch {
-	case errors.Is(err, index.ErrNotFound):
-	case err != nil:
-		return index.UploadPart{}, err
-	default:
-		if err := old.UnmarshalBinary(oldValue); err != nil {
-			return index.UploadPart{}, err
-		}
-	}
 	token := uuid.New()
-	p := index.UploadPart{Token: hex.EncodeToString(token[:4]), Created: time.Now().UnixNano()}
+	p := index.UploadPart{Token: hex.EncodeToString(token[:4]), Created: time.Now().UnixNano(), Done: true}
 	path := layout.PartPath(id, n, p.Token)
 	res, _, traced, err := m.writeReplicas(ctx, rc, key, body, size, true, want, true, func(vols, spares []string) (string, error) {
-		p.Volumes = append(slices.Clone(vols), spares...)
-		rev, err = m.putPart(name, p, rev)
-		return path, err
+		return path, beginPartWrite(m.index, id, n, p.Token, append(slices.Clone(vols), spares...))
 	})
+	cctx, cancel := m.cleanupContext(ctx)
+	defer cancel()
 	if err != nil && traced {
-		cctx, cancel := m.cleanupContext(ctx)
-		defer cancel()
 		cerr := deletePaths(cctx, m.client, append(res.written, res.mayHold...), path)
 		m.health.Failed(cerr)
-		if cerr == nil && oldValue != nil {
-			_, cerr = m.index.PutEntry(index.PartSpace, name, oldValue, rev)
-		} else if cerr == nil {
-			cerr = m.index.DeleteEntry(index.PartSpace, name, rev)
+		if cerr == nil {
+			cerr = endPartWrite(m.index, id, n, p.Token)
 		}
 		if cerr != nil {
 			m.log.Error("cleanup after failed part upload left a trace", "upload", id, "part", n, "err", cerr)
@@ -228,31 +219,49 @@ func (m *s3API) storePart(ctx context.Context, rc *http.ResponseController, key,
 	if err != nil {
 		return index.UploadPart{}, err
 	}
-	p.Done, p.Size, p.MD5, p.Volumes, p.Leftovers = true, res.size, res.sum, res.written, res.mayHold
+	p.Size, p.MD5, p.Volumes, p.Leftovers = res.size, res.sum, res.written, res.mayHold
 	if c := sum(); c.Value != "" {
 		p.Checksum = index.Checksum{Algorithm: c.Algorithm, Value: c.Value}
 	}
-	if _, err := m.putPart(name, p, rev); err != nil {
+	old, err := commitPartWrite(m.index, id, n, p)
+	if errors.Is(err, errPartGone) {
+		if err := deletePaths(cctx, m.client, append(p.Volumes, p.Leftovers...), path); err != nil {
+			m.log.Warn("a part stored after its upload went was not deleted; verify -fix will", "upload", id, "part", n, "err", err)
+		}
+		return index.UploadPart{}, noSuchUpload()
+	}
+	if err != nil {
 		return index.UploadPart{}, err
 	}
-	if oldValue != nil {
-		// Even if the client is gone: the replaced part's files are in no entry now.
-		dctx, cancel := m.cleanupContext(ctx)
-		defer cancel()
-		if err := deletePaths(dctx, m.client, append(old.Volumes, old.Leftovers...), layout.PartPath(id, n, old.Token)); err != nil {
-			m.log.Warn("a replaced part's files were not deleted; verify -fix will", "upload", id, "part", n, "err", err)
+	// Even if the client is gone, the part replaced is deleted, unless a completion
+	// may be reading it: a completion deletes it with the upload.
+	switch u, _, err := m.index.GetEntry(index.UploadSpace, id); {
+	case errors.Is(err, index.ErrNotFound):
+		// Removed before this part was recorded, or with it: this part's entry is the
+		// last trace of the upload.
+		if err := removePart(cctx, m.index, m.client, id, n); err != nil {
+			m.log.Warn("a part stored after its upload went was not deleted; verify -fix will", "upload", id, "part", n, "err", err)
+		}
+		return index.UploadPart{}, noSuchUpload()
+	case err != nil:
+		m.log.Warn("a replaced part stays recorded until its upload is removed", "upload", id, "part", n, "err", err)
+	case old.Done && !uploadCompleting(u):
+		err := deletePaths(cctx, m.client, append(old.Volumes, old.Leftovers...), layout.PartPath(id, n, old.Token))
+		if err == nil {
+			err = endPartWrite(m.index, id, n, old.Token)
+		}
+		if err != nil {
+			m.log.Warn("a replaced part's files stay recorded until its upload is removed", "upload", id, "part", n, "err", err)
 		}
 	}
 	return p, nil
 }
 
-// putPart writes part p as the entry name, if it is still at rev.
-func (m *s3API) putPart(name string, p index.UploadPart, rev int64) (int64, error) {
-	b, err := p.MarshalBinary()
-	if err != nil {
-		return 0, err
-	}
-	return m.index.PutEntry(index.PartSpace, name, b, rev)
+// uploadCompleting reports whether upload entry b has begun to complete; one that
+// does not decode is taken as completing, so that nothing it may read is deleted.
+func uploadCompleting(b []byte) bool {
+	var u index.MultipartUpload
+	return u.UnmarshalBinary(b) != nil || u.Completing
 }
 
 // s3AbortMultipartUpload removes r's upload and its parts.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -8,6 +9,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -364,5 +366,105 @@ func TestS3UploadsAbandoned(t *testing.T) {
 	c.startMaster()
 	testenv.Eventually(t, 10*time.Second, "abandoned upload not removed by the master", func() bool {
 		return len(c.AllFiles()) == 0 && countEntries(t, c, index.UploadSpace)+countEntries(t, c, index.PartSpace) == 0
+	})
+}
+
+// TestS3PartsAtOnce: uploads of one part number at once each stream to files of their
+// own, and the one that finishes last is the part, as in S3 (s3-tests'
+// test_multipart_resend_first_finishes_last); the one replaced is deleted, and a
+// part that finishes after its upload was aborted leaves nothing.
+func TestS3PartsAtOnce(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.Grace = 100 * time.Millisecond })
+	s := s3Client(c, "anyone", "anything")
+	ctx := context.Background()
+	bucket := aws.String("parts")
+	if _, err := s.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	create := func(t *testing.T, key string) string {
+		t.Helper()
+		up, err := s.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(up.UploadId)
+	}
+	// beginPart sends an UploadPart of value and its first two chunks, and returns
+	// its connection once its write is recorded; the caller sends the rest.
+	beginPart := func(t *testing.T, key, id string, value []byte) net.Conn {
+		t.Helper()
+		conn := rawPut(t, c, fmt.Sprintf("/parts/%s?partNumber=1&uploadId=%s", key, id),
+			fmt.Sprintf("Authorization: AWS4-HMAC-SHA256 none\r\nContent-Length: %d\r\n", len(value)), value[:2*chunkSize])
+		testenv.Eventually(t, 10*time.Second, "the part's write to begin", func() bool {
+			b, _, err := c.Master.index.GetEntry(index.PartSpace, index.PartName(id, 1))
+			var p index.UploadPart
+			return err == nil && p.UnmarshalBinary(b) == nil && len(p.Writes) == 1
+		})
+		return conn
+	}
+	answer := func(t *testing.T, conn net.Conn) (int, string) {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		body := readAll(t, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("ETag") + body
+	}
+	noFiles := func(t *testing.T, want int) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, "parts' files left", func() bool { return len(c.AllFiles()) == want })
+	}
+
+	t.Run("first begun finishes last", func(t *testing.T) {
+		id := create(t, "k")
+		first, second := testenv.RandomBytes(3*chunkSize), []byte("the second upload, finished first")
+		conn := beginPart(t, "k", id, first)
+		p2, err := s.UploadPart(ctx, &s3.UploadPartInput{Bucket: bucket, Key: aws.String("k"), UploadId: aws.String(id), PartNumber: aws.Int32(1), Body: bytes.NewReader(second)})
+		if err != nil {
+			t.Fatalf("second upload of part 1 while the first streams: %v", err)
+		}
+		conn.Write(first[2*chunkSize:])
+		status, etag := answer(t, conn)
+		if status != http.StatusOK {
+			t.Fatalf("first upload of part 1, finished last: %d %s", status, etag)
+		}
+		complete := func(etag *string) error {
+			_, err := s.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: bucket, Key: aws.String("k"), UploadId: aws.String(id),
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: etag}}}})
+			return err
+		}
+		if err := complete(p2.ETag); err == nil || !strings.Contains(err.Error(), "InvalidPart") {
+			t.Fatalf("complete with the replaced part's ETag: %v, want InvalidPart", err)
+		}
+		if err := complete(aws.String(etag)); err != nil {
+			t.Fatalf("complete with the last part's ETag: %v", err)
+		}
+		if status, got := c.Get("/parts/k"); status != http.StatusOK || !bytes.Equal(got, first) {
+			t.Fatalf("GET: %d, %d bytes; want the part that finished last", status, len(got))
+		}
+		noFiles(t, 3)
+		if n := countEntries(t, c, index.PartSpace); n != 0 {
+			t.Fatalf("%d part entries left", n)
+		}
+	})
+
+	t.Run("a part finishes after its upload is aborted", func(t *testing.T) {
+		id := create(t, "gone")
+		v := testenv.RandomBytes(3 * chunkSize)
+		conn := beginPart(t, "gone", id, v)
+		if _, err := s.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: aws.String("gone"), UploadId: aws.String(id)}); err != nil {
+			t.Fatal(err)
+		}
+		conn.Write(v[2*chunkSize:])
+		if status, body := answer(t, conn); status != http.StatusNotFound || !strings.Contains(body, "NoSuchUpload") {
+			t.Fatalf("a part finished after the abort: %d %s, want 404 NoSuchUpload", status, body)
+		}
+		noFiles(t, 3)
+		if n := countEntries(t, c, index.PartSpace); n != 0 {
+			t.Fatalf("%d part entries left", n)
+		}
 	})
 }

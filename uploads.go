@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"davkv/internal/index"
-	"davkv/internal/layout"
 )
 
 // uploadParts calls fn with every part entry of upload id, in part number order.
@@ -39,14 +38,14 @@ func uploadParts(idx index.Index, id string, fn func(n int, p index.UploadPart, 
 // What fails stays recorded, for the next try.
 func removeUpload(ctx context.Context, idx index.Index, client *VolumeClient, id string) error {
 	var errs []error
-	err := uploadParts(idx, id, func(n int, p index.UploadPart, rev int64) (bool, error) {
-		if err := deletePaths(ctx, client, append(p.Volumes, p.Leftovers...), layout.PartPath(id, n, p.Token)); err != nil {
-			errs = append(errs, err)
-			return true, nil
-		}
-		errs = append(errs, idx.DeleteEntry(index.PartSpace, index.PartName(id, n), rev))
+	var numbers []int
+	err := uploadParts(idx, id, func(n int, _ index.UploadPart, _ int64) (bool, error) {
+		numbers = append(numbers, n)
 		return true, nil
 	})
+	for _, n := range numbers {
+		errs = append(errs, removePart(ctx, idx, client, id, n))
+	}
 	if err = errors.Join(append(errs, err)...); err != nil {
 		return fmt.Errorf("remove upload %s: %w", id, err)
 	}

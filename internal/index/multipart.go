@@ -32,13 +32,16 @@ type MultipartUpload struct {
 	Checksum Checksum
 }
 
-// UploadPart is one part of an upload: its own file on each of Volumes (see layout.PartPath).
+// UploadPart is one part number of an upload: the part stored last (if Done), its own
+// file on each of Volumes (see layout.PartPath), and the uploads of it still in
+// flight (Writes), each to files of its own. Several uploads of one part number may
+// stream at once; the one that finishes last is the part, as in S3.
 type UploadPart struct {
 	// Token names this upload of the part's file, so that a part uploaded again never
 	// writes over the file a completion may be reading.
 	Token string
-	// Done says the part is stored; until then Volumes name every volume its write may
-	// touch, for cleanup.
+	// Done says a part is stored; without it Token, Volumes and the rest are empty and
+	// only Writes are in flight.
 	Done bool
 	Size int64
 	MD5  string // hex
@@ -49,6 +52,15 @@ type UploadPart struct {
 	// Volumes hold the part; Leftovers may hold it (a write gave up on them) and are
 	// only cleaned.
 	Volumes, Leftovers []string
+	// Writes are the uploads of this part number in flight, and replaced parts whose
+	// files are still to delete: what a crash leaves here is cleaned with the upload.
+	Writes []PartWrite
+}
+
+// PartWrite is one upload of a part's file: its token and every volume it may touch.
+type PartWrite struct {
+	Token   string
+	Volumes []string
 }
 
 // PartName is the entry name of part n of upload id: names sort by part number.
@@ -56,10 +68,11 @@ func PartName(id string, n int) string { return fmt.Sprintf("%s/%05d", id, n) }
 
 // uploadVersion and partVersion are the first byte of an encoded MultipartUpload and
 // UploadPart; a change to an encoding gets a new version, and the decoders keep
-// reading the old. Uploads and parts of version 1 had no Tags and no Checksum.
+// reading the old. Uploads and parts of version 1 had no Tags and no Checksum; parts
+// before version 3 had no Writes, and one not Done was the one write in flight.
 const (
 	uploadVersion = 2
-	partVersion   = 2
+	partVersion   = 3
 )
 
 // MarshalBinary encodes u: the version byte, Bucket and Key as strings, Created as a
@@ -96,8 +109,8 @@ func (u *MultipartUpload) UnmarshalBinary(data []byte) error {
 }
 
 // MarshalBinary encodes p: the version byte, Token as a string, Done as a byte, Size
-// and Created as varints, MD5 as a string, then Volumes and Leftovers, and Checksum as
-// three strings.
+// and Created as varints, MD5 as a string, then Volumes and Leftovers, Checksum as
+// three strings, and Writes as a count of tokens and volumes in turn.
 func (p UploadPart) MarshalBinary() ([]byte, error) {
 	b := []byte{partVersion}
 	b = appendString(b, p.Token)
@@ -107,7 +120,13 @@ func (p UploadPart) MarshalBinary() ([]byte, error) {
 	b = appendString(b, p.MD5)
 	b = appendStrings(b, p.Volumes)
 	b = appendStrings(b, p.Leftovers)
-	return appendChecksum(b, p.Checksum), nil
+	b = appendChecksum(b, p.Checksum)
+	b = binary.AppendUvarint(b, uint64(len(p.Writes)))
+	for _, w := range p.Writes {
+		b = appendString(b, w.Token)
+		b = appendStrings(b, w.Volumes)
+	}
+	return b, nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
@@ -120,6 +139,14 @@ func (p *UploadPart) UnmarshalBinary(data []byte) error {
 	v.Volumes, v.Leftovers = d.strings(), d.strings()
 	if data[0] >= 2 {
 		v.Checksum = d.checksum()
+	}
+	if data[0] >= 3 {
+		for n := d.count(); n > 0 && !d.err; n-- {
+			v.Writes = append(v.Writes, PartWrite{Token: d.string1(), Volumes: d.strings()})
+		}
+	} else if !v.Done && v.Token != "" {
+		v.Writes = []PartWrite{{Token: v.Token, Volumes: append(v.Volumes, v.Leftovers...)}}
+		v.Token, v.Volumes, v.Leftovers = "", nil, nil
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: part truncated or with trailing bytes", ErrBadRecord)

@@ -25,7 +25,8 @@ func TestMultipartRoundTrip(t *testing.T) {
 		})
 	}
 	parts := []UploadPart{{}, {Token: "t0k", Done: true, Size: 5 << 20, Created: -1, MD5: "5d41402abc4b2a76b9719d911017c592", Volumes: []string{"a:1", "b:2"}, Leftovers: []string{"c:3"},
-		Checksum: Checksum{"SHA256", "c2hh", ""}}}
+		Checksum: Checksum{"SHA256", "c2hh", ""}, Writes: []PartWrite{{"w1", []string{"a:1"}}, {"w2", nil}}},
+		{Writes: []PartWrite{{"w3", []string{"b:2", "c:3"}}}}}
 	for i, p := range parts {
 		t.Run(fmt.Sprint("part ", i), func(t *testing.T) {
 			b, err := p.MarshalBinary()
@@ -68,15 +69,26 @@ func TestMultipartGolden(t *testing.T) {
 	if err := p.UnmarshalBinary([]byte(part2)); err != nil || fmt.Sprint(p) != fmt.Sprint(wantPart) {
 		t.Fatalf("part v2 decoded %+v, %v; want %+v", p, err, wantPart)
 	}
-	if b, _ := wantPart.MarshalBinary(); string(b) != part2 {
-		t.Fatalf("part encoded %q, want %q", b, part2)
+	part3 := "\x03" + part2[1:] + "\x01\x02w1\x01\x03b:2"
+	wantPart.Writes = []PartWrite{{Token: "w1", Volumes: []string{"b:2"}}}
+	if err := p.UnmarshalBinary([]byte(part3)); err != nil || fmt.Sprint(p) != fmt.Sprint(wantPart) {
+		t.Fatalf("part v3 decoded %+v, %v; want %+v", p, err, wantPart)
+	}
+	if b, _ := wantPart.MarshalBinary(); string(b) != part3 {
+		t.Fatalf("part encoded %q, want %q", b, part3)
+	}
+	// Before v3 a part not Done was its one write in flight, on Volumes and Leftovers.
+	inFlight := "\x02" + "\x03tok" + "\x00" + "\x00" + "\x54" + "\x00" + "\x01\x03a:1" + "\x01\x03b:2" + "\x00\x00\x00"
+	wantFlight := UploadPart{Created: 42, Writes: []PartWrite{{Token: "tok", Volumes: []string{"a:1", "b:2"}}}}
+	if err := p.UnmarshalBinary([]byte(inFlight)); err != nil || fmt.Sprint(p) != fmt.Sprint(wantFlight) {
+		t.Fatalf("part v2 in flight decoded %+v, %v; want %+v", p, err, wantFlight)
 	}
 	for _, bad := range []string{"", "\x03", "\x00", v1 + "x", v1[:len(v1)-1], v2 + "x", v2[:len(v2)-1]} {
 		if err := u.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("upload %q: %v, want ErrBadRecord", bad, err)
 		}
 	}
-	for _, bad := range []string{"", "\x03" + part[1:], part + "x", part[:len(part)-1], part2 + "x", part2[:len(part2)-1]} {
+	for _, bad := range []string{"", "\x03" + part[1:], part + "x", part[:len(part)-1], part2 + "x", part2[:len(part2)-1], part3 + "x", part3[:len(part3)-1]} {
 		if err := p.UnmarshalBinary([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("part %q: %v, want ErrBadRecord", bad, err)
 		}
