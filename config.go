@@ -29,6 +29,9 @@ type ClusterConfig struct {
 	Replicas int
 	// Subvolumes is how many sv directories a volume is split into.
 	Subvolumes int
+	// Ranking is how keys are placed on volumes (-placement): davkv's rendezvous
+	// hashing (the zero value), or minikeyvalue's, for a cluster adopted from it.
+	Ranking layout.Ranking
 	// Secret is the volumes' shared secret ($DAVKV_SECRET), sent with every request
 	// to a volume: volumes started with it refuse writes without it (see volume.sh).
 	// Empty sends none, for volumes that take writes from anyone.
@@ -81,6 +84,15 @@ func (c ClusterConfig) Validate() error {
 	if c.Subvolumes < 1 || c.Subvolumes > 256 {
 		return fmt.Errorf("-subvolumes must be from 1 to 256, got %d", c.Subvolumes)
 	}
+	switch c.Ranking {
+	case layout.RankDavkv:
+	case layout.RankMKV:
+		if len(c.Zones) > 0 || len(c.Weights) > 0 {
+			return errors.New("-placement mkv ranks volumes as minikeyvalue did, which knows no zones or weights: name none in -volumes")
+		}
+	default:
+		return fmt.Errorf("-placement must be davkv or mkv, got %q", c.Ranking)
+	}
 	return CheckSecret(c.Secret)
 }
 
@@ -101,7 +113,7 @@ func CheckSecret(s string) error {
 
 // Placement is where c places keys.
 func (c ClusterConfig) Placement() layout.Placement {
-	return layout.Placement{Volumes: c.Volumes, Replicas: c.Replicas, Subvolumes: c.Subvolumes, Zones: c.Zones, Weights: c.Weights}.Prepared()
+	return layout.Placement{Volumes: c.Volumes, Replicas: c.Replicas, Subvolumes: c.Subvolumes, Zones: c.Zones, Weights: c.Weights, Ranking: c.Ranking}.Prepared()
 }
 
 // maxWeight bounds a volume's weight: a volume 10,000 times another's share is a

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"davkv/internal/layout"
 )
 
 // TestVolumesFlag: -volumes takes minikeyvalue's plain host:port list, and zones and
@@ -102,6 +104,44 @@ func TestZoneConfig(t *testing.T) {
 			err := c.Validate()
 			if (tt.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.err) {
 				t.Fatalf("Validate = %v, want %q", err, tt.err)
+			}
+		})
+	}
+}
+
+// TestPlacementFlag: -placement is davkv (the default) or mkv; mkv knows no zones or
+// weights, and anything else is an error.
+func TestPlacementFlag(t *testing.T) {
+	tests := []struct {
+		args []string
+		want layout.Ranking
+		err  string
+	}{
+		{args: nil, want: layout.RankDavkv},
+		{args: []string{"-placement", "davkv"}, want: layout.RankDavkv},
+		{args: []string{"-placement", "mkv"}, want: layout.RankMKV},
+		{args: []string{"-placement", "md5"}, err: `-placement must be davkv or mkv, got "md5"`},
+		{args: []string{"-placement", "mkv", "-volumes", "z/a:1,z/b:1"}, err: "knows no zones or weights"},
+		{args: []string{"-placement", "mkv", "-volumes", "a:1*2,b:1"}, err: "knows no zones or weights"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var c ClusterConfig
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			clusterFlags(fs, &c)
+			if err := fs.Parse(append([]string{"-volumes", "a:1,b:1", "-db", "d", "-replicas", "2"}, tt.args...)); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Validate()
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || c.Ranking != tt.want || c.Placement().Ranking != tt.want {
+				t.Fatalf("Ranking %q, %v; want %q", c.Ranking, err, tt.want)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 // none imports the commands at the root (Go forbids importing a main package anyway).
 // A new package must be given its layer here.
 var layers = [][]string{
+	{"davkv/internal/mkv"},
 	{"davkv/internal/concurrent", "davkv/internal/httpconn", "davkv/internal/layout", "davkv/internal/s3proto", "davkv/internal/signurl", "davkv/internal/testenv"},
 	{"davkv/internal/index"},
 	{"davkv/internal/index/leveldb", "davkv/internal/index/etcd", "davkv/internal/index/indextest", "davkv/internal/lifecycle"},

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"davkv/internal/layout"
 	"davkv/internal/s3proto"
 )
 
@@ -47,6 +48,7 @@ func commands() []command {
 		{"thrash", "write, read and delete keys like a user, and measure", thrashCommand},
 		{"verify", "check the index against the volumes, and repair with -fix", verifyCommand},
 		{"migrate", "copy the index to another backend (LevelDB, etcd)", migrateCommand},
+		{"import-mkv", "adopt a minikeyvalue cluster in place: rename its files, write davkv's index", importMKVCommand},
 	}
 }
 
@@ -240,6 +242,13 @@ func clusterFlags(fs *flag.FlagSet, c *ClusterConfig) {
 	fs.StringVar(&c.DB, "db", "", "the index: a LevelDB directory, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?lease=TTL]")
 	fs.IntVar(&c.Replicas, "replicas", 3, "volumes holding each value")
 	fs.IntVar(&c.Subvolumes, "subvolumes", 10, "sv directories per volume")
+	fs.Func("placement", "how keys are placed on volumes: davkv (rendezvous hashing over zones and hosts, the default) or mkv (minikeyvalue's, for a cluster adopted with import-mkv)", func(s string) error {
+		if s == "davkv" {
+			s = ""
+		}
+		c.Ranking = layout.Ranking(s)
+		return nil
+	})
 }
 
 func migrateCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Writer, *slog.Logger) error) {
@@ -255,6 +264,26 @@ func migrateCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.W
 	}
 }
 
+func importMKVCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Writer, *slog.Logger) error) {
+	fs := newFlagSet("import-mkv", stderr)
+	cfg := ImportConfig{}
+	clusterFlags(fs, &cfg.ClusterConfig)
+	fs.Lookup("db").Usage = "minikeyvalue's index (its -db), only read: no minikeyvalue master may be running on it"
+	fs.StringVar(&cfg.To, "to", "", "davkv's index to write: a LevelDB directory, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX; one an interrupted run left is carried on")
+	fs.IntVar(&cfg.Workers, "workers", 16, "keys moved at once")
+	fs.BoolVar(&cfg.MD5, "md5", false, "read the value of every key whose record has no MD5, to record it")
+	fs.BoolVar(&cfg.DryRun, "dry-run", false, "only look: move and write nothing, and say what would be adopted")
+	fs.DurationVar(&cfg.Progress, "progress", 5*time.Second, "how often to log progress")
+	fs.DurationVar(&cfg.VolTimeout, "voltimeout", time.Minute, "bound on a volume's answer; a MOVE across disks copies the file before it answers")
+	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+		var err error
+		if cfg.Secret, err = volumeSecret(); err != nil {
+			return err
+		}
+		return runImportMKV(ctx, cfg, stdout, log)
+	}
+}
+
 func volTimeoutFlag(fs *flag.FlagSet, d *time.Duration) {
 	fs.DurationVar(d, "voltimeout", time.Second, "bound on connecting to a volume and waiting for its answer")
 }
@@ -266,6 +295,7 @@ func rebuildCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.W
 	fs.IntVar(&cfg.Workers, "workers", 16, "directory listings (and value reads with -md5) at once")
 	fs.BoolVar(&cfg.MD5, "md5", false, "read every value and record its MD5")
 	fs.BoolVar(&cfg.Force, "force", false, "replace an index that already exists at -db")
+	fs.BoolVar(&cfg.MKV, "mkv", false, "also adopt minikeyvalue's files, renaming them in place to davkv's layout (for a cluster whose minikeyvalue index is lost; else use import-mkv)")
 	volTimeoutFlag(fs, &cfg.VolTimeout)
 	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 		var err error

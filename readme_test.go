@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -48,8 +49,15 @@ func TestReadme(t *testing.T) {
 	var secretLine string        // the line that makes the volume secret
 	sc := bufio.NewScanner(bytes.NewReader(readme))
 	inCode := false // within a fenced block
+	section := ""
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.HasPrefix(line, "## ") {
+			section = line
+		}
+		if section == mkvSection {
+			continue // TestReadmeMKV runs them, on a minikeyvalue cluster
+		}
 		if strings.HasPrefix(line, "```") {
 			inCode = !inCode
 		}
@@ -214,6 +222,78 @@ func TestReadmeCodeMap(t *testing.T) {
 	for _, f := range files {
 		if !strings.HasSuffix(f, "_test.go") && !strings.Contains(codeMap, "`"+f+"`") {
 			t.Errorf("the README's code map does not name %s", f)
+		}
+	}
+}
+
+// mkvSection is the README's section on moving from minikeyvalue.
+const mkvSection = "## Moving from minikeyvalue"
+
+// TestReadmeMKV runs the ./davkv lines of the README's section on moving from
+// minikeyvalue, on a minikeyvalue cluster of three volumes: the dry run, the import,
+// and a master started as the README says, through which every key reads back.
+func TestReadmeMKV(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text, ok := strings.Cut(string(readme), mkvSection+"\n")
+	if !ok {
+		t.Fatalf("README lacks %q", mkvSection)
+	}
+	text, _, _ = strings.Cut(text, "\n## ")
+	var lines []string
+	for line := range strings.SplitSeq(text, "\n") {
+		if strings.HasPrefix(line, "./davkv ") {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) < 3 || !strings.HasSuffix(lines[len(lines)-1], " server") {
+		t.Fatalf("found %q in %s: want the import lines, then the server's", lines, mkvSection)
+	}
+	c := startCluster(t, 3, nil)
+	m := writeMKV(t, c, 10, 5000)
+	c.StopMaster()
+	data, port := t.TempDir(), testenv.FreePort(t)
+	local := func(line string) string {
+		for i, v := range c.Vols {
+			line = strings.ReplaceAll(line, fmt.Sprintf("localhost:300%d", i+1), v.Addr)
+		}
+		line = strings.ReplaceAll(line, "/tmp/mkv-index", m.db)
+		line = strings.ReplaceAll(line, "./data/", data+"/")
+		line = strings.ReplaceAll(line, "-port 3000", fmt.Sprintf("-port %d", port))
+		return strings.Replace(line, "./davkv ", davkvBinary+" ", 1)
+	}
+	for _, line := range lines[:len(lines)-1] {
+		out, err := exec.Command("bash", "-c", local(line)).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "import-mkv: ") {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+	}
+	server := exec.Command("bash", "-c", "exec "+local(lines[len(lines)-1]))
+	server.Stderr = t.Output()
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Started(server, "the README's server")
+	t.Cleanup(func() { server.Process.Signal(syscall.SIGTERM); server.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	testenv.Eventually(t, 10*time.Second, "the master to start", func() bool {
+		resp, err := http.Get(url + "/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	for key, value := range m.live {
+		resp, err := http.Get(url + escapeKey(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, value) {
+			t.Fatalf("GET %.40q: %d, %d bytes, %v; want %d bytes", key, resp.StatusCode, len(got), err, len(value))
 		}
 	}
 }

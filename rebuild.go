@@ -20,6 +20,7 @@ import (
 
 	"davkv/internal/index"
 	"davkv/internal/layout"
+	"davkv/internal/mkv"
 )
 
 // RebuildConfig is the rebuild command's configuration, filled from flags.
@@ -34,6 +35,11 @@ type RebuildConfig struct {
 	MD5 bool
 	// Force replaces an index already at DB.
 	Force bool
+	// MKV adopts minikeyvalue's files found on the volumes as import-mkv does, from
+	// the files alone: each is renamed in place to davkv's layout and indexed. Its
+	// unlinked keys come back live (the files cannot tell), as with minikeyvalue's
+	// own rebuild.
+	MKV bool
 }
 
 // Validate says what is wrong with c, if anything.
@@ -54,10 +60,16 @@ type rebuilder struct {
 	index     index.Index
 	log       *slog.Logger
 	walker    *volumeWalker
-	seed      maphash.Seed
-	stripes   [256]sync.Mutex
+	// mover renames minikeyvalue's files (MKV): a rename across disks copies the
+	// file before the volume answers, so it waits longer than client.
+	mover   *VolumeClient
+	seed    maphash.Seed
+	stripes [256]sync.Mutex
 
 	keys, strays, parts atomic.Int64
+	// mkvMoved and mkvInPlace count minikeyvalue's files renamed (with MKV), and
+	// those already where davkv keeps them.
+	mkvMoved, mkvInPlace atomic.Int64
 }
 
 // runRebuild recreates the index at cfg.DB from what the volumes hold.
@@ -86,8 +98,15 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 		log:       log,
 		seed:      maphash.MakeSeed(),
 	}
+	if cfg.MKV {
+		rb.mover = NewVolumeClient(max(cfg.VolTimeout, moveTimeout), cfg.Secret)
+		defer rb.mover.CloseIdle()
+		if err := checkMove(ctx, rb.mover, cfg.Volumes); err != nil {
+			return fmt.Errorf("rebuild -mkv: %w", err)
+		}
+	}
 	rb.walker = newVolumeWalker(rb.client, cfg.Workers, func(volume, path string, e DirEntry) error {
-		return rb.merge(volume, path, e)
+		return rb.merge(ctx, volume, path, e)
 	})
 	start := time.Now()
 	stopProgress := startProgress(ctx, cfg.ProgressEvery(), func() { rb.progress(start) })
@@ -101,17 +120,24 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 		return err
 	}
 	sum.took, sum.files, sum.strays, sum.parts = time.Since(start), rb.walker.files.Load(), rb.strays.Load(), rb.parts.Load()
+	sum.mkvMoved, sum.mkvInPlace = rb.mkvMoved.Load(), rb.mkvInPlace.Load()
 	sum.write(stdout)
 	return nil
 }
 
 // merge adds one file found on volume to its key's record.
-func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
+func (rb *rebuilder) merge(ctx context.Context, volume, path string, e DirEntry) error {
 	if _, _, _, ok := layout.ParsePartPath(path); ok {
 		// A part of a multipart upload: uploads live only in the index, so a rebuilt
 		// index has none, and verify -fix deletes their parts as orphans.
 		rb.parts.Add(1)
 		return nil
+	}
+	if rb.cfg.MKV {
+		// First: the names of many of minikeyvalue's files are davkv's too.
+		if key, _, err := mkv.ParsePath(path); err == nil && checkKey(key) == nil {
+			return rb.adoptMKV(ctx, volume, path, key, e)
+		}
 	}
 	f, err := layout.ParseVolumePath(path)
 	if err != nil {
@@ -119,6 +145,28 @@ func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
 		rb.log.Warn("not a davkv file, skipped", "volume", volume, "path", path)
 		return nil
 	}
+	return rb.mergeFile(volume, f, e)
+}
+
+// adoptMKV renames minikeyvalue's file of key, at path on volume, to where davkv
+// keeps it, in the subvolume import-mkv would choose, and merges it.
+func (rb *rebuilder) adoptMKV(ctx context.Context, volume, path, key string, e DirEntry) error {
+	cfg := rb.cfg.ClusterConfig
+	sub := importSub(mkv.Choose(key, cfg.Volumes, cfg.Replicas, cfg.Subvolumes), cfg.Subvolumes, rb.placement.Subvolume(key))
+	dst := layout.KeyPath(key, sub)
+	if dst == path {
+		rb.mkvInPlace.Add(1)
+	} else {
+		if err := rb.mover.Move(ctx, volume, path, dst); err != nil {
+			return fmt.Errorf("adopt minikeyvalue's %s on %s: %w", path, volume, err)
+		}
+		rb.mkvMoved.Add(1)
+	}
+	return rb.mergeFile(volume, layout.VolumeFile{Key: key, Sub: sub}, e)
+}
+
+// mergeFile adds f, found on volume, to its key's record.
+func (rb *rebuilder) mergeFile(volume string, f layout.VolumeFile, e DirEntry) error {
 	mu := &rb.stripes[maphash.String(rb.seed, f.Key)%uint64(len(rb.stripes))]
 	mu.Lock()
 	defer mu.Unlock()
@@ -145,6 +193,9 @@ func (rb *rebuilder) merge(volume, path string, e DirEntry) error {
 			rec.Stale = index.AddStale(rec.Stale, rec.Gen, rec.Volumes...)
 		}
 		rec.Gen, rec.Size, rec.Volumes, rec.Modified = f.Gen, e.Size, []string{volume}, e.Modified().UnixNano()
+	case f.Gen == rec.Gen && slices.Contains(rec.Volumes, volume):
+		// Found twice: a file MKV renamed into a directory the walk had still to list.
+		return nil
 	case f.Gen == rec.Gen:
 		rec.Volumes = append(rec.Volumes, volume)
 		rank := rb.placement.Rank(f.Key)
@@ -242,6 +293,7 @@ type rebuildSummary struct {
 	newer                int64
 	newerExamples        []string
 	files, strays, parts int64
+	mkvMoved, mkvInPlace int64
 	took                 time.Duration
 }
 
@@ -251,6 +303,9 @@ func (s rebuildSummary) write(w io.Writer) {
 		fmt.Fprintf(w, ", %.0f keys/s", float64(s.keys)/s.took.Seconds())
 	}
 	fmt.Fprintln(w)
+	if s.mkvMoved+s.mkvInPlace > 0 {
+		fmt.Fprintf(w, "rebuild: %d of minikeyvalue's files renamed in place to davkv's layout; %d found there already (names both write alike, or renamed into a directory still to list)\n", s.mkvMoved, s.mkvInPlace)
+	}
 	if s.incomplete > 0 {
 		fmt.Fprintf(w, "rebuild: %d keys have fewer replicas than -replicas (leftovers of failed or interrupted writes, kept): %s\n",
 			s.incomplete, strings.Join(s.examples, ", "))
@@ -348,9 +403,20 @@ func (rb *rebuilder) finish(ctx context.Context) (rebuildSummary, error) {
 
 // addMD5 reads key's value from its first readable replica and records its MD5.
 func (rb *rebuilder) addMD5(ctx context.Context, key string, rec index.Record) error {
+	sum, err := valueMD5(ctx, rb.client, key, rec)
+	if err != nil {
+		return err
+	}
+	rec.MD5 = sum
+	return rb.index.Put(key, &rec)
+}
+
+// valueMD5 reads key's value (as rec records it) from the first of its volumes that
+// answers, and returns its hex MD5.
+func valueMD5(ctx context.Context, client *VolumeClient, key string, rec index.Record) (string, error) {
 	var errs []error
 	for _, v := range rec.Volumes {
-		body, _, err := rb.client.Get(ctx, v, rec.Path(key))
+		body, _, err := client.Get(ctx, v, rec.Path(key))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -362,10 +428,9 @@ func (rb *rebuilder) addMD5(ctx context.Context, key string, rec index.Record) e
 			errs = append(errs, fmt.Errorf("read %s from %s: %w", key, v, err))
 			continue
 		}
-		rec.MD5 = md5Hex(h.Sum(nil))
-		return rb.index.Put(key, &rec)
+		return md5Hex(h.Sum(nil)), nil
 	}
-	return fmt.Errorf("md5 of %s: %w", key, errors.Join(errs...))
+	return "", fmt.Errorf("md5 of %s: %w", key, errors.Join(errs...))
 }
 
 // progress writes a line to the log, for a run that began at start.

@@ -226,6 +226,23 @@ func putStatus(resp *http.Response, volume, path string) error {
 	return nil
 }
 
+// Move renames path from to path to on volume, with WebDAV MOVE: on one file system
+// a rename (no byte is copied, the inode stays); across file systems (subvolumes on
+// disks of their own) nginx copies the file on the volume's machine, never over the
+// network. A destination that exists is replaced. A missing source is a VolumeError
+// with Status 404.
+func (c *VolumeClient) Move(ctx context.Context, volume, from, to string) error {
+	resp, err := c.do(ctx, "MOVE", volume, from, "Destination: "+c.URL(volume, to)+"\r\n", nil, 0)
+	if err != nil {
+		return err
+	}
+	defer httpconn.Drain(resp)
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {
+		return &VolumeError{Op: "MOVE", Volume: volume, Path: from, Status: resp.StatusCode, Err: ErrVolumeStatus}
+	}
+	return nil
+}
+
 // Delete removes path from volume. A file that is already gone is not an error.
 func (c *VolumeClient) Delete(ctx context.Context, volume, path string) error {
 	return c.DeleteAll(ctx, []string{volume}, path)[0]
@@ -266,15 +283,22 @@ func (c *VolumeClient) get(ctx context.Context, volume, path, extra string, want
 // Stat returns the size of path on volume. A missing file is a VolumeError with
 // Status 404.
 func (c *VolumeClient) Stat(ctx context.Context, volume, path string) (int64, error) {
+	size, _, err := c.StatFile(ctx, volume, path)
+	return size, err
+}
+
+// StatFile is Stat with the file's modification time (zero if nginx gave none).
+func (c *VolumeClient) StatFile(ctx context.Context, volume, path string) (int64, time.Time, error) {
 	resp, err := c.do(ctx, http.MethodHead, volume, path, "", nil, 0)
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	httpconn.Drain(resp)
 	if resp.StatusCode != http.StatusOK {
-		return 0, &VolumeError{Op: http.MethodHead, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
+		return 0, time.Time{}, &VolumeError{Op: http.MethodHead, Volume: volume, Path: path, Status: resp.StatusCode, Err: ErrVolumeStatus}
 	}
-	return resp.ContentLength, nil
+	modified, _ := http.ParseTime(resp.Header.Get("Last-Modified"))
+	return resp.ContentLength, modified, nil
 }
 
 // DirEntry is one entry of a volume's directory listing (nginx's JSON autoindex).

@@ -131,7 +131,7 @@ http {
 
 		location / {
 			$CHECK
-			dav_methods PUT DELETE;
+			dav_methods PUT DELETE MOVE;
 			dav_access user:rw group:r all:r;
 			create_full_put_path on;
 			autoindex on;

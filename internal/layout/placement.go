@@ -10,6 +10,8 @@ import (
 	"net"
 	"slices"
 	"strings"
+
+	"davkv/internal/mkv"
 )
 
 // Placement decides where a key lives: which volumes hold its replicas, in preference
@@ -32,6 +34,9 @@ type Placement struct {
 	// Weights is each volume's share of keys relative to the others (its size). Nil,
 	// or a volume missing from it, is weight 1.
 	Weights map[string]float64
+	// Ranking is how volumes are ranked for a key: RankDavkv (the zero value) or
+	// RankMKV, for a cluster adopted from minikeyvalue that is to move nothing.
+	Ranking Ranking
 
 	// topo is the above worked out once (see Prepared); nil works it out per key.
 	topo *topology
@@ -48,6 +53,9 @@ type Placement struct {
 // volume is on a host of its own, or all on one, and weights are equal, this is plain
 // rendezvous order, as davkv placed keys before it knew domains.
 func (p Placement) Rank(key string) []string {
+	if p.Ranking == RankMKV {
+		return mkv.Rank(key, p.Volumes)
+	}
 	t := p.topo
 	if t == nil {
 		t = p.topology()
@@ -62,6 +70,19 @@ func (p Placement) Rank(key string) []string {
 	}
 	return out
 }
+
+// Ranking names a way of ranking volumes for a key.
+type Ranking string
+
+const (
+	// RankDavkv is davkv's: weighted rendezvous hashing, spread over zones and hosts.
+	RankDavkv Ranking = ""
+	// RankMKV is minikeyvalue's (see mkv.Rank): md5(key + volume), highest first,
+	// without zones or weights. A cluster adopted from minikeyvalue keeps its keys
+	// where they are with it; a rebalance under RankDavkv moves them when the
+	// operator wants.
+	RankMKV Ranking = "mkv"
+)
 
 // Prepared returns p with its domains and weights worked out once, for a placement
 // that ranks keys on every request. p must not change afterwards.

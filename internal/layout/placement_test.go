@@ -394,3 +394,29 @@ func BenchmarkRank(b *testing.B) {
 		})
 	}
 }
+
+// TestPlacementMKVGolden pins RankMKV to minikeyvalue 451d248's key2volume for these
+// keys (printed by its own code): an adopted cluster ranked otherwise would look for
+// its values on the wrong volumes.
+func TestPlacementMKVGolden(t *testing.T) {
+	vols := []string{"127.0.0.1:3001", "127.0.0.1:3002", "127.0.0.1:3003", "127.0.0.1:3004", "127.0.0.1:3005"}
+	p := Placement{Volumes: vols, Replicas: 3, Subvolumes: 10, Ranking: RankMKV}.Prepared()
+	tests := []struct {
+		key    string
+		chosen []string
+	}{
+		{"/hello", []string{"127.0.0.1:3003", "127.0.0.1:3005", "127.0.0.1:3004"}},
+		{"/?>>", []string{"127.0.0.1:3001", "127.0.0.1:3005", "127.0.0.1:3002"}},
+		{"/camera/2024-01-01/frame-000001.jpg", []string{"127.0.0.1:3001", "127.0.0.1:3003", "127.0.0.1:3004"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			if got := p.Choose(tt.key); !slices.Equal(got, tt.chosen) {
+				t.Errorf("Choose = %q, want %q", got, tt.chosen)
+			}
+			if got := len(p.Rank(tt.key)); got != len(vols) {
+				t.Errorf("Rank has %d volumes, want %d", got, len(vols))
+			}
+		})
+	}
+}
