@@ -7,6 +7,8 @@ package main
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"davkv/internal/index"
 	"davkv/internal/s3proto"
@@ -60,6 +62,8 @@ func (m *s3API) s3ObjectTagging(w http.ResponseWriter, r *s3Request) error {
 		for _, t := range rec.Tags {
 			res.TagSet = append(res.TagSet, s3proto.Tag(t))
 		}
+		// In key order, as S3 answers (s3-tests' test_put_obj_with_tags).
+		slices.SortStableFunc(res.TagSet, func(a, b s3proto.Tag) int { return strings.Compare(a.Key, b.Key) })
 		return writeXML(w, r, res)
 	case http.MethodPut:
 		body, err := readSmallBody(r)
