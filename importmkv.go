@@ -150,11 +150,16 @@ func runImportMKV(ctx context.Context, cfg ImportConfig, stdout io.Writer, log *
 		n := im.sum.keys.Load() + im.sum.done.Load()
 		log.Info("import-mkv progress", "keys", n, "moved", im.sum.moved.Load(), "keys/s", fmt.Sprintf("%.0f", float64(n)/time.Since(start).Seconds()))
 	})
-	keys := make(chan string, cfg.Workers)
-	recs := map[string]mkv.Record{}
-	var recsMu sync.Mutex
+	// The first failure stops the run, which a run again carries on.
+	work, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	type job struct {
+		key string
+		rec mkv.Record
+	}
+	jobs := make(chan job, cfg.Workers)
 	produce := func() error {
-		defer close(keys)
+		defer close(jobs)
 		return src.Each("", func(key string, rec mkv.Record, err error) (bool, error) {
 			if err != nil {
 				im.sum.bad.Add(1)
@@ -162,31 +167,20 @@ func runImportMKV(ctx context.Context, cfg ImportConfig, stdout io.Writer, log *
 				log.Warn("not a minikeyvalue record, skipped", "key", key, "err", err)
 				return true, nil
 			}
-			recsMu.Lock()
-			recs[key] = rec
-			recsMu.Unlock()
 			select {
-			case keys <- key:
+			case jobs <- job{key, rec}:
 				return true, nil
-			case <-ctx.Done():
-				return false, ctx.Err()
+			case <-work.Done():
+				return false, nil
 			}
 		})
 	}
-	var errs []error
-	var errMu sync.Mutex
 	var workers sync.WaitGroup
 	for range cfg.Workers {
 		workers.Go(func() {
-			for key := range keys {
-				recsMu.Lock()
-				rec := recs[key]
-				delete(recs, key)
-				recsMu.Unlock()
-				if err := im.adopt(ctx, key, rec); err != nil {
-					errMu.Lock()
-					errs = append(errs, err)
-					errMu.Unlock()
+			for j := range jobs {
+				if err := im.adopt(work, j.key, j.rec); err != nil {
+					stop(err)
 				}
 			}
 		})
@@ -195,8 +189,11 @@ func runImportMKV(ctx context.Context, cfg ImportConfig, stdout io.Writer, log *
 	workers.Wait()
 	stopProgress()
 	im.sum.write(stdout, cfg.DryRun, time.Since(start))
-	if err := errors.Join(append([]error{perr}, errs...)...); err != nil {
+	if err := context.Cause(work); err != nil {
 		return fmt.Errorf("import-mkv: stopped; run it again to carry on: %w", err)
+	}
+	if perr != nil {
+		return fmt.Errorf("import-mkv: stopped; run it again to carry on: %w", perr)
 	}
 	return nil
 }
