@@ -210,7 +210,7 @@ func checkMove(ctx context.Context, client *VolumeClient, volumes []string) erro
 		err := client.Move(ctx, v, ".davkv-import-check", ".davkv-import-check")
 		var ve *VolumeError
 		switch {
-		case errors.As(err, &ve) && ve.Status == http.StatusNotFound:
+		case isNotFound(err):
 			return nil
 		case errors.As(err, &ve) && ve.Status == http.StatusMethodNotAllowed:
 			return fmt.Errorf("volume %s refuses WebDAV MOVE: serve its directory with davkv's volume.sh, not minikeyvalue's volume script", v)
@@ -263,7 +263,7 @@ func (im *importer) adopt(ctx context.Context, key string, rec mkv.Record) error
 			continue
 		}
 		f := replicaFile{volume: addr, subdir: subdir}
-		f.size, f.modified, err = im.client.StatFile(ctx, addr, mkvFilePath(key, subdir))
+		f.size, f.modified, err = im.client.StatFile(ctx, addr, mkv.VolumePath(key, subdir))
 		if isNotFound(err) {
 			f.moved = true
 			f.size, f.modified, err = im.client.StatFile(ctx, addr, dst)
@@ -294,7 +294,7 @@ func (im *importer) adopt(ctx context.Context, key string, rec mkv.Record) error
 	}
 	vols := make([]string, len(found))
 	for i, f := range found {
-		switch src := mkvFilePath(key, f.subdir); {
+		switch src := mkv.VolumePath(key, f.subdir); {
 		case src == dst:
 			im.sum.inPlace.Add(1)
 		case !f.moved:
@@ -331,16 +331,6 @@ func (im *importer) adopt(ctx context.Context, key string, rec mkv.Record) error
 	return nil
 }
 
-// mkvFilePath is where minikeyvalue stored key's file on a volume, under subdir
-// (empty for a cluster of one subvolume), as a URL path: nginx merges its slashes as
-// it did when minikeyvalue wrote it.
-func mkvFilePath(key, subdir string) string {
-	if subdir == "" {
-		return mkv.Path(key)
-	}
-	return subdir + "/" + mkv.Path(key)
-}
-
 // importSub is the subvolume an adopted key goes to, the same on every volume as
 // davkv has it: the one most of its replicas are in already (the first of them on a
 // tie), so that most renames stay within one directory (and one disk, where
@@ -364,10 +354,4 @@ func importSub(volumes []string, subvolumes, placed int) int {
 		}
 	}
 	return best
-}
-
-// isNotFound reports whether err is a volume's 404.
-func isNotFound(err error) bool {
-	var ve *VolumeError
-	return errors.As(err, &ve) && ve.Status == http.StatusNotFound
 }

@@ -322,8 +322,7 @@ func (c *VolumeClient) List(ctx context.Context, volume, dir string) ([]DirEntry
 		dir += "/"
 	}
 	body, _, err := c.Get(ctx, volume, dir)
-	var ve *VolumeError
-	if errors.As(err, &ve) && ve.Status == http.StatusNotFound {
+	if isNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -365,3 +364,9 @@ func (c *VolumeClient) Copy(ctx context.Context, src, dst, path string, size int
 
 // md5Hex is the hex form of an MD5 sum, as the index stores it and Content-Md5 carries it.
 func md5Hex(sum []byte) string { return hex.EncodeToString(sum) }
+
+// isNotFound reports whether err is a volume's 404: the file is not there.
+func isNotFound(err error) bool {
+	var ve *VolumeError
+	return errors.As(err, &ve) && ve.Status == http.StatusNotFound
+}

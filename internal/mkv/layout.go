@@ -24,6 +24,16 @@ func Path(key string) string {
 	return fmt.Sprintf("%02x/%02x/%s", h[0], h[1], base64.StdEncoding.EncodeToString([]byte(key)))
 }
 
+// VolumePath is where minikeyvalue stored key's file on a volume, under subdir (its
+// svXX; empty for a cluster of one subvolume), as a URL path: nginx merges its
+// slashes as it did when minikeyvalue wrote it.
+func VolumePath(key, subdir string) string {
+	if subdir == "" {
+		return Path(key)
+	}
+	return subdir + "/" + Path(key)
+}
+
 // DiskPath is Path as nginx stored it: runs of '/' merged.
 func DiskPath(key string) string {
 	p := Path(key)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -31,6 +32,11 @@ func TestGolden(t *testing.T) {
 		t.Run(tt.key, func(t *testing.T) {
 			if got := Path(tt.key); got != tt.path {
 				t.Errorf("Path = %q, want %q", got, tt.path)
+			}
+			if !strings.Contains(tt.path, "//") {
+				if key, subdir, err := ParsePath(VolumePath(tt.key, "sv03")); key != tt.key || subdir != "sv03" || err != nil {
+					t.Errorf("ParsePath(VolumePath) = %q, %q, %v", key, subdir, err)
+				}
 			}
 			if got := Choose(tt.key, vols, 3, 10); !slices.Equal(got, tt.sv10) {
 				t.Errorf("Choose with 10 subvolumes = %q, want %q", got, tt.sv10)
