@@ -293,12 +293,8 @@ func (v *verifier) checkFile(ctx context.Context, volume, path string, e DirEntr
 // partOwned reports whether the index has part n of upload id, stored under token, on
 // volume.
 func (v *verifier) partOwned(id string, n int, token, volume string) bool {
-	b, _, err := v.rebalance.Index.GetEntry(index.PartSpace, index.PartName(id, n))
-	var p index.UploadPart
-	if err != nil || p.UnmarshalBinary(b) != nil {
-		return false
-	}
-	return partHolds(p, token, volume)
+	p, _, found, err := readPart(v.rebalance.Index, index.PartName(id, n))
+	return err == nil && found && partHolds(p, token, volume)
 }
 
 // checkUploads reports the multipart uploads older than UploadGrace, and with Fix

@@ -25,17 +25,9 @@ var errPartGone = errors.New("the part's upload is no more")
 // no write in flight is removed. It returns the entry as written.
 func updatePart(idx index.Index, name string, change func(p *index.UploadPart, found bool) error) (index.UploadPart, error) {
 	for {
-		var p index.UploadPart
-		b, rev, err := idx.GetEntry(index.PartSpace, name)
-		found := err == nil
-		switch {
-		case errors.Is(err, index.ErrNotFound):
-		case err != nil:
+		p, rev, found, err := readPart(idx, name)
+		if err != nil {
 			return p, err
-		default:
-			if err := p.UnmarshalBinary(b); err != nil {
-				return p, err
-			}
 		}
 		if err := change(&p, found); err != nil {
 			return p, err
@@ -46,8 +38,8 @@ func updatePart(idx index.Index, name string, change func(p *index.UploadPart, f
 		case !p.Done && len(p.Writes) == 0:
 			err = idx.DeleteEntry(index.PartSpace, name, rev)
 		default:
-			b, err = p.MarshalBinary()
-			if err != nil {
+			var b []byte
+			if b, err = p.MarshalBinary(); err != nil {
 				return p, err
 			}
 			_, err = idx.PutEntry(index.PartSpace, name, b, rev)
@@ -56,6 +48,28 @@ func updatePart(idx index.Index, name string, change func(p *index.UploadPart, f
 			return p, err
 		}
 	}
+}
+
+// readPart reads part entry name and its revision; found is false (and p the zero
+// part) if there is none.
+func readPart(idx index.Index, name string) (p index.UploadPart, rev int64, found bool, err error) {
+	b, rev, err := idx.GetEntry(index.PartSpace, name)
+	if errors.Is(err, index.ErrNotFound) {
+		return p, 0, false, nil
+	}
+	if err == nil {
+		err = p.UnmarshalBinary(b)
+	}
+	return p, rev, err == nil, err
+}
+
+// partFiles are the files part entry p records: the part stored (if Done), on its
+// volumes and leftovers, and every write.
+func partFiles(p index.UploadPart) []index.PartWrite {
+	if !p.Done {
+		return p.Writes
+	}
+	return append([]index.PartWrite{{Token: p.Token, Volumes: append(slices.Clone(p.Volumes), p.Leftovers...)}}, p.Writes...)
 }
 
 // withoutWrite returns writes without the one of token.
@@ -93,10 +107,7 @@ func commitPartWrite(idx index.Index, id string, n int, stored index.UploadPart)
 			return errPartGone
 		}
 		old = *p
-		writes := withoutWrite(p.Writes, stored.Token)
-		if p.Done {
-			writes = append(writes, index.PartWrite{Token: p.Token, Volumes: append(slices.Clone(p.Volumes), p.Leftovers...)})
-		}
+		writes := withoutWrite(partFiles(*p), stored.Token) // the part replaced among them
 		*p = stored
 		p.Writes = writes
 		return nil
@@ -110,23 +121,11 @@ func commitPartWrite(idx index.Index, id string, n int, stored index.UploadPart)
 func removePart(ctx context.Context, idx index.Index, client *VolumeClient, id string, n int) error {
 	name := index.PartName(id, n)
 	for range 10 {
-		var p index.UploadPart
-		b, rev, err := idx.GetEntry(index.PartSpace, name)
-		if errors.Is(err, index.ErrNotFound) {
-			return nil
-		}
-		if err == nil {
-			err = p.UnmarshalBinary(b)
-		}
-		if err != nil {
+		p, rev, found, err := readPart(idx, name)
+		if err != nil || !found {
 			return err
 		}
-		if p.Done {
-			if err := deletePaths(ctx, client, append(slices.Clone(p.Volumes), p.Leftovers...), layout.PartPath(id, n, p.Token)); err != nil {
-				return err
-			}
-		}
-		for _, w := range p.Writes {
+		for _, w := range partFiles(p) {
 			if err := deletePaths(ctx, client, w.Volumes, layout.PartPath(id, n, w.Token)); err != nil {
 				return err
 			}
@@ -141,8 +140,5 @@ func removePart(ctx context.Context, idx index.Index, client *VolumeClient, id s
 // partHolds reports whether part entry p records the file of token on volume: the
 // part stored, or a write of it.
 func partHolds(p index.UploadPart, token, volume string) bool {
-	if p.Done && p.Token == token && (slices.Contains(p.Volumes, volume) || slices.Contains(p.Leftovers, volume)) {
-		return true
-	}
-	return slices.ContainsFunc(p.Writes, func(w index.PartWrite) bool { return w.Token == token && slices.Contains(w.Volumes, volume) })
+	return slices.ContainsFunc(partFiles(p), func(w index.PartWrite) bool { return w.Token == token && slices.Contains(w.Volumes, volume) })
 }

@@ -212,16 +212,12 @@ func (m *s3API) s3CompleteMultipartUpload(w http.ResponseWriter, r *s3Request) e
 // checked after.
 func (m *s3API) partsStill(id string, numbers []int, chosen []index.UploadPart) error {
 	for i, n := range numbers {
-		b, _, err := m.index.GetEntry(index.PartSpace, index.PartName(id, n))
-		var p index.UploadPart
-		if err == nil {
-			err = p.UnmarshalBinary(b)
-		}
-		if errors.Is(err, index.ErrNotFound) || err == nil && (!p.Done || p.Token != chosen[i].Token) {
-			return s3proto.Errorf(s3proto.ErrInvalidPart, "Part %d was uploaded again while the upload completed; its ETag is no longer the part's.", n)
-		}
+		p, _, found, err := readPart(m.index, index.PartName(id, n))
 		if err != nil {
 			return err
+		}
+		if !found || !p.Done || p.Token != chosen[i].Token {
+			return s3proto.Errorf(s3proto.ErrInvalidPart, "Part %d was uploaded again while the upload completed; its ETag is no longer the part's.", n)
 		}
 	}
 	return nil
