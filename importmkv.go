@@ -82,7 +82,6 @@ func (s *importSummary) write(w io.Writer, dry bool, took time.Duration) {
 	}
 	n := s.keys.Load()
 	fmt.Fprintf(w, "import-mkv: %s %d keys (%d unlinked), %d files moved, %d keys imported before, in %v", verb, n, s.unlinked.Load(), s.moved.Load(), s.done.Load(), took.Round(time.Millisecond))
-
 	if took > 0 {
 		fmt.Fprintf(w, ", %.0f keys/s", float64(n+s.done.Load())/took.Seconds())
 	}
