@@ -14,7 +14,7 @@ var layers = [][]string{
 	{"davkv/internal/mkv"},
 	{"davkv/internal/concurrent", "davkv/internal/httpconn", "davkv/internal/layout", "davkv/internal/s3proto", "davkv/internal/signurl", "davkv/internal/testenv"},
 	{"davkv/internal/index"},
-	{"davkv/internal/index/leveldb", "davkv/internal/index/etcd", "davkv/internal/index/indextest", "davkv/internal/lifecycle"},
+	{"davkv/internal/index/leveldb", "davkv/internal/index/etcd", "davkv/internal/index/postgres", "davkv/internal/index/indextest", "davkv/internal/lifecycle"},
 }
 
 // TestLayering checks, with go list, that every package under internal/ has a layer,

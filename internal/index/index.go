@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Index is where the master keeps every key's Record, in key order. Package leveldb is
-// the embedded backend, package etcd one that several masters share; both pass the
-// suite of package indextest.
+// the embedded backend, packages etcd and postgres ones that several masters share;
+// all pass the suite of package indextest.
 //
 // Writes are conditional, so that a backend needs no lock held in one process to be
 // safe: a Record read from the index carries its revision (Rev), and Put and Delete fail
@@ -92,6 +93,15 @@ var (
 	// unknown: the index may have applied it and lost the answer.
 	ErrIndexDown = errors.New("the index is unavailable")
 )
+
+// Stamped returns rec as a shared backend's Put stores it, stamped with the time of the
+// write (by this process's clock) and its owner (see StampOwner), and its encoding.
+func Stamped(rec Record, owner int64) (Record, []byte, error) {
+	rec.Time = time.Now().UnixNano()
+	StampOwner(&rec, owner)
+	b, err := rec.MarshalBinary()
+	return rec, b, err
+}
 
 // stampOwner sets rec.Owner as Put stores it: owner if rec is pending, else zero.
 func StampOwner(rec *Record, owner int64) {

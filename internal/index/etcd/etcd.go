@@ -318,10 +318,7 @@ func (ix *Index) Put(key string, rec *index.Record) error {
 			return err
 		}
 	}
-	stored := *rec
-	stored.Time = time.Now().UnixNano()
-	index.StampOwner(&stored, ix.Owner())
-	b, err := stored.MarshalBinary()
+	stored, b, err := index.Stamped(*rec, ix.Owner())
 	if err != nil {
 		return err
 	}

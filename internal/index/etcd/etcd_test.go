@@ -3,7 +3,6 @@ package etcd
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,28 +52,7 @@ func TestEtcdIndexStats(t *testing.T) {
 		t.Cleanup(func() { ix.Close() })
 		return ix
 	}
-	a, b := open(), open()
-	final := indextest.CheckStats(t, a)
-	var wg sync.WaitGroup
-	for w, ix := range []index.Index{a, b} {
-		wg.Go(func() {
-			for i := range 40 {
-				rec := index.Record{State: index.StateLive, Size: 10}
-				if err := ix.Put(fmt.Sprintf("/many/%d/%d", w, i), &rec); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	final.Keys[index.StateLive] += 80
-	final.Bytes[index.StateLive] += 800
-	for _, ix := range []index.Index{a, b} {
-		if got := indextest.ReadStats(t, ix); got != final {
-			t.Fatalf("after two writers: %+v, want %+v", got, final)
-		}
-	}
+	indextest.StatsTwoWriters(t, open(), open(), 40)
 }
 
 // TestConformance runs the suite every backend passes on etcd: each test on a prefix of

@@ -249,6 +249,40 @@ func CheckStats(t *testing.T, ix index.Index) index.Stats {
 	return steps[len(steps)-1].want
 }
 
+// StatsTwoWriters runs CheckStats on a, then has a and b, two processes' indexes of
+// one store, each write n keys at once, contending for the statistics' shards, and
+// checks that both read the statistics exact.
+func StatsTwoWriters(t *testing.T, a, b index.Index, n int) {
+	t.Helper()
+	final := CheckStats(t, a)
+	var wg sync.WaitGroup
+	for w, ix := range []index.Index{a, b} {
+		wg.Go(func() {
+			for i := range n {
+				key := fmt.Sprintf("/many/%d/%d", w, i)
+				rec := index.Record{State: index.StateWriting, Size: 10}
+				if err := ix.Put(key, &rec); err != nil {
+					t.Error(err)
+					return
+				}
+				rec.State = index.StateLive
+				if err := ix.Put(key, &rec); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	final.Keys[index.StateLive] += 2 * int64(n)
+	final.Bytes[index.StateLive] += 20 * int64(n)
+	for _, ix := range []index.Index{a, b} {
+		if got := ReadStats(t, ix); got != final {
+			t.Fatalf("after two writers: %+v, want %+v", got, final)
+		}
+	}
+}
+
 // ReadStats reads ix's statistics.
 func ReadStats(t *testing.T, ix index.Index) index.Stats {
 	t.Helper()
