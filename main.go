@@ -47,7 +47,7 @@ func commands() []command {
 		{"rebalance", "move values to where the volume list places them", rebalanceCommand},
 		{"thrash", "write, read and delete keys like a user, and measure", thrashCommand},
 		{"verify", "check the index against the volumes, and repair with -fix", verifyCommand},
-		{"migrate", "copy the index to another backend (LevelDB, etcd)", migrateCommand},
+		{"migrate", "copy the index to another backend (LevelDB, etcd, PostgreSQL)", migrateCommand},
 		{"import-mkv", "adopt a minikeyvalue cluster in place: rename its files, write davkv's index", importMKVCommand},
 	}
 }
@@ -239,7 +239,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 // clusterFlags are the flags of every command that works on the volumes and the index.
 func clusterFlags(fs *flag.FlagSet, c *ClusterConfig) {
 	fs.Var(volumesFlag{&c.Volumes, &c.Zones, &c.Weights}, "volumes", "comma-separated volumes, [ZONE/]HOST:PORT[*WEIGHT] each")
-	fs.StringVar(&c.DB, "db", "", "the index: a LevelDB directory, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?lease=TTL]")
+	fs.StringVar(&c.DB, "db", "", "the index: a LevelDB directory, etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?lease=TTL], or postgres://USER@HOST:PORT[,HOST:PORT]/DB[?schema=NAME&lease=TTL&...]")
 	fs.IntVar(&c.Replicas, "replicas", 3, "volumes holding each value")
 	fs.IntVar(&c.Subvolumes, "subvolumes", 10, "sv directories per volume")
 	fs.Func("placement", "how keys are placed on volumes: davkv (rendezvous hashing over zones and hosts, the default) or mkv (minikeyvalue's, for a cluster adopted with import-mkv)", func(s string) error {
@@ -255,7 +255,7 @@ func migrateCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.W
 	fs := newFlagSet("migrate", stderr)
 	cfg := MigrateConfig{}
 	fs.StringVar(&cfg.DB, "db", "", "the index to copy (no master may be using it)")
-	fs.StringVar(&cfg.To, "to", "", "the index to copy into: a LevelDB directory, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX")
+	fs.StringVar(&cfg.To, "to", "", "the index to copy into: a LevelDB directory, etcd://HOST:PORT[,HOST:PORT...]/PREFIX or postgres://USER@HOST:PORT/DB[?schema=NAME]")
 	fs.BoolVar(&cfg.Force, "force", false, "replace an index that already exists at -to")
 	fs.IntVar(&cfg.Workers, "workers", 16, "records written at once")
 	fs.DurationVar(&cfg.Progress, "progress", 5*time.Second, "how often to log progress")
@@ -269,7 +269,7 @@ func importMKVCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io
 	cfg := ImportConfig{}
 	clusterFlags(fs, &cfg.ClusterConfig)
 	fs.Lookup("db").Usage = "minikeyvalue's index (its -db), only read: no minikeyvalue master may be running on it"
-	fs.StringVar(&cfg.To, "to", "", "davkv's index to write: a LevelDB directory, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX; one an interrupted run left is carried on")
+	fs.StringVar(&cfg.To, "to", "", "davkv's index to write: a LevelDB directory, etcd://HOST:PORT[,HOST:PORT...]/PREFIX or postgres://USER@HOST:PORT/DB[?schema=NAME]; one an interrupted run left is carried on")
 	fs.IntVar(&cfg.Workers, "workers", 16, "keys moved at once")
 	fs.BoolVar(&cfg.MD5, "md5", false, "read the value of every key whose record has no MD5, to record it")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "only look: move and write nothing, and say what would be adopted")

@@ -23,26 +23,32 @@ var davkvBinary string
 
 // testIndexEnv names the index the tests' clusters use: unset, LevelDB in each test's
 // temporary directory; "etcd", a prefix each in one etcd cluster that TestMain
-// starts (testEtcdIndex), so that the whole suite runs on either backend.
+// starts (testEtcdIndex); "postgres", a schema each in one PostgreSQL server that it
+// starts (testPostgresIndex); so that the whole suite runs on every backend.
 const testIndexEnv = "DAVKV_TEST_INDEX"
 
 var (
-	testEtcdIndex    *testenv.Etcd
-	testEtcdPrefixes atomic.Int64
+	testEtcdIndex     *testenv.Etcd
+	testPostgresIndex *testenv.Postgres
+	testIndexes       atomic.Int64
 )
 
 // testDB returns the index for a cluster of t's: see testIndexEnv.
 func testDB(t testing.TB) string {
-	if testEtcdIndex == nil {
-		return filepath.Join(t.TempDir(), "index")
+	switch {
+	case testEtcdIndex != nil:
+		name := strings.NewReplacer("/", "_", "?", "_").Replace(t.Name())
+		return testEtcdIndex.DB(fmt.Sprintf("/%s_%d", name, testIndexes.Add(1)))
+	case testPostgresIndex != nil:
+		return testPostgresIndex.DB(fmt.Sprintf("t%d", testIndexes.Add(1)))
 	}
-	name := strings.NewReplacer("/", "_", "?", "_").Replace(t.Name())
-	return testEtcdIndex.DB(fmt.Sprintf("/%s_%d", name, testEtcdPrefixes.Add(1)))
+	return filepath.Join(t.TempDir(), "index")
 }
 
-// levelDBOnly skips t when the suite runs on etcd: t is about LevelDB itself.
+// levelDBOnly skips t when the suite runs on another backend: t is about LevelDB
+// itself.
 func levelDBOnly(t *testing.T, why string) {
-	if testEtcdIndex != nil {
+	if testEtcdIndex != nil || testPostgresIndex != nil {
 		t.Skip("LevelDB only: " + why)
 	}
 }
@@ -65,13 +71,21 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	case "postgres":
+		if testPostgresIndex, err = testenv.LaunchPostgres(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	default:
-		fmt.Fprintf(os.Stderr, "%s=%q: want etcd, or nothing for LevelDB\n", testIndexEnv, idx)
+		fmt.Fprintf(os.Stderr, "%s=%q: want etcd, postgres, or nothing for LevelDB\n", testIndexEnv, idx)
 		os.Exit(1)
 	}
 	code := m.Run()
 	if testEtcdIndex != nil {
 		testEtcdIndex.Stop()
+	}
+	if testPostgresIndex != nil {
+		testPostgresIndex.Stop()
 	}
 	code = testenv.CheckLeft(code)
 	os.RemoveAll(dir)
@@ -119,6 +133,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{"bad volume", []string{"-volumes", "http://x:1,b:2,c:3", "-db", db, "server"}, 1, `davkv: volume "http://x:1" must be host:port`},
 		{"unwritable db", []string{vols, "-db", filepath.Join(notDir, "db"), "server"}, 1, "davkv: open index"},
 		{"bad port", []string{vols, "-db", db, "-port", "70000", "server"}, 1, "davkv: -port 70000 is not a TCP port"},
+		{"unknown kind of index", []string{vols, "-db", "mysql://u@127.0.0.1/db", "server"}, 1, `davkv: -db "mysql://u@127.0.0.1/db": unknown kind of index "mysql://"`},
+		{"postgres unreachable", []string{vols, "-db", "postgres://u:secret@127.0.0.1:1/db", "server"}, 1, "davkv: open index postgres://u:xxxxx@127.0.0.1:1/db: index create the schema: the index is unavailable"},
+		{"bad postgres option", []string{vols, "-db", "postgres://u@127.0.0.1:1/db?schema=A", "server"}, 1, `davkv: -db "postgres://u@127.0.0.1:1/db?schema=A": schema="A" is not a lowercase PostgreSQL name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,6 +148,15 @@ func TestCommandLineErrors(t *testing.T) {
 			}
 			if tt.code == 1 && strings.Count(stderr, "\n") != 1 {
 				t.Fatalf("want one line, got %q", stderr)
+			}
+			if strings.Contains(stderr, "secret") {
+				t.Fatalf("the password shows: %q", stderr)
+			}
+			for _, dir := range []string{"mysql:", "postgres:"} { // a URL taken for a LevelDB directory
+				if _, err := os.Stat(dir); err == nil {
+					os.RemoveAll(dir)
+					t.Fatalf("%s made in the working directory", dir)
+				}
 			}
 		})
 	}

@@ -1,7 +1,7 @@
 package main
 
-// davkv migrate: copying an index from one backend to another (LevelDB to etcd and
-// back), streamed, resumable, with progress.
+// davkv migrate: copying an index from one backend to another (any two of LevelDB,
+// etcd and PostgreSQL), streamed, resumable, with progress.
 
 import (
 	"cmp"
@@ -20,7 +20,8 @@ import (
 // MigrateConfig says what davkv migrate copies.
 type MigrateConfig struct {
 	// DB is the index to copy from, which no master may be using: LevelDB allows one
-	// process at a time, and on etcd a master writing meanwhile could be missed.
+	// process at a time, and on etcd or PostgreSQL a master writing meanwhile could be
+	// missed.
 	DB string
 	// To is the index to copy into. It must not exist, unless an interrupted migrate
 	// of the same DB left it (then the copy resumes), or Force is set.
