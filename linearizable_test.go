@@ -581,7 +581,9 @@ func (r *linRun) freezeMaster(m int, d time.Duration) fault {
 // through one master on LevelDB with a volume frozen and the master SIGKILLed and
 // restarted, and through two and three masters on a 3-member etcd with a volume
 // frozen, a master SIGKILLed and restarted, a master frozen past its lease and etcd's
-// leader SIGKILLed. Afterwards nothing is left pending, the volumes hold exactly the
+// leader SIGKILLed; and through three masters on a PostgreSQL primary with a
+// synchronous standby, the same faults and then the primary SIGKILLed and the standby
+// promoted. Afterwards nothing is left pending, the volumes hold exactly the
 // files of the values the index has, and verify -deep finds them whole.
 func TestLinearizable(t *testing.T) {
 	t.Run("one master on LevelDB", func(t *testing.T) {
@@ -615,4 +617,22 @@ func TestLinearizable(t *testing.T) {
 			r.settle()
 		})
 	}
+	t.Run("3 masters on PostgreSQL, failing over", func(t *testing.T) {
+		primary := testenv.StartPostgres(t)
+		standby := primary.StartStandby(t)
+		ms := linMasters(t, 3, testenv.HostsDB("lin", primary, standby)+"&lease=2s")
+		r := newLinRun(t, ms, 6)
+		r.run(15*time.Second, []fault{
+			freezeVolume(ms, 2, 2500*time.Millisecond).After(2 * time.Second),
+			r.killMaster(2, time.Second).After(4 * time.Second),
+			r.freezeMaster(0, 3500*time.Millisecond).After(6 * time.Second),
+			{at: 10 * time.Second, name: "the primary SIGKILLed", do: primary.Kill},
+			{at: 11500 * time.Millisecond, name: "the standby promoted", do: func() {
+				if err := standby.Promote(); err != nil {
+					t.Error(err)
+				}
+			}},
+		})
+		r.settle()
+	})
 }

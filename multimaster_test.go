@@ -42,10 +42,9 @@ type testMasters struct {
 	client  *http.Client
 }
 
-// startMasters starts n masters over five new volumes and an index in e under
-// prefix.
-func startMasters(t *testing.T, n int, e *testenv.Etcd, prefix string) *testMasters {
-	ms := newMasters(t, e.DB(prefix))
+// startMasters starts n masters over five new volumes and the index db.
+func startMasters(t *testing.T, n int, db string) *testMasters {
+	ms := newMasters(t, db)
 	for range n {
 		ms.Start()
 	}
@@ -224,7 +223,11 @@ func conflictValue(k, i int) []byte {
 // master, and nothing is left behind.
 func TestMastersConflict(t *testing.T) {
 	e := testenv.StartEtcd(t, 3)
-	ms := startMasters(t, 3, e, "/conflict")
+	mastersConflict(t, startMasters(t, 3, e.DB("/conflict")))
+}
+
+// mastersConflict is TestMastersConflict on ms, three masters over any shared index.
+func mastersConflict(t *testing.T, ms *testMasters) {
 	values := map[string][]byte{}
 	seen := map[int]int{}
 	race := func(method, key string, k int) []int {
@@ -413,7 +416,12 @@ func (l *testLoad) count(m int) (ok, failed int, slowest time.Duration, statuses
 // its deletes; every write acknowledged reads back bit-exact, and nothing is left.
 func TestMasterKilledOnEtcd(t *testing.T) {
 	e := testenv.StartEtcd(t, 3)
-	ms := startMasters(t, 3, e, "/killed?lease=2s")
+	masterKilled(t, startMasters(t, 3, e.DB("/killed?lease=2s")))
+}
+
+// masterKilled is TestMasterKilledOnEtcd on ms, three masters over any shared index
+// with a lease of 2 s.
+func masterKilled(t *testing.T, ms *testMasters) {
 	load := ms.startLoad(12, 0, 0, 1, 2) // half on the master killed: writes in flight
 	time.Sleep(1500 * time.Millisecond)
 	ms.Kill(0)
@@ -459,7 +467,7 @@ func TestMasterKilledOnEtcd(t *testing.T) {
 // with 503, and none leaves anything half-done once the members are back.
 func TestEtcdMembersKilled(t *testing.T) {
 	e := testenv.StartEtcd(t, 3)
-	ms := startMasters(t, 2, e, "/members")
+	ms := startMasters(t, 2, e.DB("/members"))
 	load := ms.startLoad(6, 0, 1)
 	time.Sleep(time.Second)
 	first := e.Leader(t)
@@ -516,7 +524,13 @@ func TestEtcdMembersKilled(t *testing.T) {
 // keys and keeps S3 buckets, as on LevelDB, and a rebuild writes into etcd.
 func TestMasterOnEtcd(t *testing.T) {
 	e := testenv.StartEtcd(t, 3)
-	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.DB = e.DB("/master") })
+	masterOn(t, e.DB("/master"), e.DB("/rebuilt"))
+}
+
+// masterOn is TestMasterOnEtcd on any backend: a master on the index db, and a
+// rebuild into rebuilt.
+func masterOn(t *testing.T, db, rebuilt string) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.DB = db })
 	for i := range 5 {
 		c.Put(fmt.Sprintf("/etcd/%d", i), []byte(fmt.Sprint("value ", i)))
 	}
@@ -540,13 +554,13 @@ func TestMasterOnEtcd(t *testing.T) {
 	}
 	c.StopMaster()
 	var out bytes.Buffer
-	if err := runRebuild(context.Background(), rebuildConfig(c, e.DB("/rebuilt")), &out, testLogger(t)); err != nil {
-		t.Fatalf("rebuild into etcd: %v\n%s", err, out.String())
+	if err := runRebuild(context.Background(), rebuildConfig(c, rebuilt), &out, testLogger(t)); err != nil {
+		t.Fatalf("rebuild into %s: %v\n%s", rebuilt, err, out.String())
 	}
 	if !strings.Contains(out.String(), "rebuild: 4 keys (1 unlinked)") {
 		t.Fatalf("rebuild: %s", out.String())
 	}
-	c.Config.DB = e.DB("/rebuilt")
+	c.Config.DB = rebuilt
 	c.startMaster()
 	if status, got := c.Get("/etcd/4"); status != http.StatusOK || string(got) != "value 4" {
 		t.Fatalf("GET from the rebuilt index: %d %q", status, got)

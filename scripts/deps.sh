@@ -23,6 +23,8 @@ for pkg in "${want[@]}"; do
 	nftables) cmd=nft ;;
 	etcd-server) cmd=etcd ;;
 	etcd-client) cmd=etcdctl ;;
+	# The server is off PATH, under its major version.
+	postgresql) cmd=$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | tail -n 1) && [ -n "$cmd" ] || cmd=/usr/lib/postgresql/none ;;
 	*) cmd=$pkg ;;
 	esac
 	present "$cmd" || missing+=("$pkg")
@@ -44,4 +46,8 @@ fi
 # The same for etcd: the tests and benchmarks start clusters of their own.
 if [[ " ${missing[*]} " == *" etcd-server "* ]]; then
 	$sudo service etcd stop >/dev/null 2>&1 || true
+fi
+# And for PostgreSQL, which starts a cluster of its own on 5432.
+if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+	$sudo service postgresql stop >/dev/null 2>&1 || true
 fi
