@@ -17,7 +17,8 @@ scripts/deps.sh nginx-light curl etcd-server etcd-client
 
 NAME=bench-etcd DIR=${BENCH_DIR:-}
 . scripts/cluster.sh
-CLK=$(getconf CLK_TCK)
+BACKEND=etcd
+. scripts/bench-index.sh
 
 # A 3-member etcd: clients on BASE+10..12, peers on BASE+13..15.
 initial="" etcds=() endpoints=()
@@ -35,10 +36,8 @@ EP=$(IFS=,; echo "${endpoints[*]}")
 ctl() { ETCDCTL_API=3 etcdctl --endpoints "$EP" "$@"; }
 for _ in $(seq 100); do ctl endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
 ctl endpoint health >/dev/null
-
-# cpu PID...: the CPU time of processes together, in clock ticks.
-cpu() { for p in "$@"; do cat "/proc/$p/stat"; done | awk '{s += $14 + $15} END {print s}'; }
-per_key() { awk -v d="$1" -v clk="$CLK" -v n="$2" 'BEGIN {printf "%.0f\n", d / clk / n * 1e6}'; }
+# server_cpu: the CPU time of etcd's three members together (see bench-index.sh).
+server_cpu() { cpu "${etcds[@]}"; }
 
 echo "bench-etcd: $(nproc) cores, data in $ROOT, $ROUNDS rounds, etcd $(etcd --version | awk '/etcd Version/ {print $3}')" >&2
 
@@ -61,53 +60,13 @@ keys8g=$(awk -v b="$bpr" 'BEGIN {printf "%.0f", 8 * 2^30 / b / 1e6}')
 
 # 2. thrash through a master on LevelDB and on etcd; the master's CPU per key, and
 # etcd's (its three members together).
-for f in ks.level ks.etcd cpu.level cpu.etcd cpu.etcdd; do : >"$ROOT/$f"; done
-thrash_on() { # thrash_on BACKEND DB
-	local m0 e0
-	start_master "$VOLS" -replicas 3 -db "$2"
-	m0=$(cpu "$master") e0=$(cpu "${etcds[@]}")
-	"$DAVKV" thrash -voltimeout 10s -master "127.0.0.1:$BASE" -count "$COUNT" | awk '/^keys\/s/ {print $2}' >>"$ROOT/ks.$1"
-	per_key $(($(cpu "$master") - m0)) "$COUNT" >>"$ROOT/cpu.$1"
-	[ "$1" = level ] || per_key $(($(cpu "${etcds[@]}") - e0)) "$COUNT" >>"$ROOT/cpu.etcdd"
-	stop_master
-}
-for r in $(seq "$ROUNDS"); do
-	if [ $((r % 2)) = 1 ]; then thrash_on level "$ROOT/index$r"; fi
-	thrash_on etcd "etcd://$EP/bench$r"
-	if [ $((r % 2)) = 0 ]; then thrash_on level "$ROOT/index$r"; fi
-	echo "bench-etcd: thrash round $r: LevelDB $(tail -1 "$ROOT/ks.level") keys/s ($(tail -1 "$ROOT/cpu.level") us CPU/key), etcd $(tail -1 "$ROOT/ks.etcd") keys/s ($(tail -1 "$ROOT/cpu.etcd") us CPU/key, etcd $(tail -1 "$ROOT/cpu.etcdd") us)" >&2
-done
+thrash_rounds "etcd://$EP/bench"
 kl=$(median <"$ROOT/ks.level"); ke=$(median <"$ROOT/ks.etcd")
 cl=$(median <"$ROOT/cpu.level"); ce=$(median <"$ROOT/cpu.etcd"); cd=$(median <"$ROOT/cpu.etcdd")
 
 # 3. one, two and three masters over one etcd index, each with its own thrash; keys/s
 # of them all together.
-ports=("$BASE" $((BASE + 6)) $((BASE + 7)))
-for n in 1 2 3; do : >"$ROOT/ks.m$n"; done
-for r in $(seq "$ROUNDS"); do
-	for n in 1 2 3; do
-		ms=()
-		for i in $(seq 0 $((n - 1))); do
-			"$DAVKV" -port "${ports[$i]}" -volumes "$VOLS" -db "etcd://$EP/masters$r-$n" server 2>>"$ROOT/masters.log" &
-			ms+=($!)
-			pids+=($!)
-		done
-		for i in $(seq 0 $((n - 1))); do
-			for _ in $(seq 100); do curl -fs "http://127.0.0.1:${ports[$i]}/health" >/dev/null 2>&1 && break; sleep 0.1; done
-		done
-		t0=$(now)
-		ts=()
-		for i in $(seq 0 $((n - 1))); do
-			"$DAVKV" thrash -voltimeout 10s -master "127.0.0.1:${ports[$i]}" -count "$COUNT" -prefix "/m$i" >/dev/null &
-			ts+=($!)
-		done
-		for p in "${ts[@]}"; do wait "$p"; done
-		echo "$(now) $t0" | awk -v n=$((n * COUNT)) '{printf "%.0f\n", n / ($1 - $2)}' >>"$ROOT/ks.m$n"
-		kill "${ms[@]}"
-		wait "${ms[@]}" 2>/dev/null || true
-	done
-	echo "bench-etcd: masters round $r: 1: $(tail -1 "$ROOT/ks.m1"), 2: $(tail -1 "$ROOT/ks.m2"), 3: $(tail -1 "$ROOT/ks.m3") keys/s" >&2
-done
+masters_rounds "etcd://$EP/masters"
 m1=$(median <"$ROOT/ks.m1"); m2=$(median <"$ROOT/ks.m2"); m3=$(median <"$ROOT/ks.m3")
 
 printf '\n%-58s %12s %12s %8s\n' "measure (median of $ROUNDS)" "etcd" "baseline" "ratio"
