@@ -11,10 +11,10 @@ import (
 // none imports the commands at the root (Go forbids importing a main package anyway).
 // A new package must be given its layer here.
 var layers = [][]string{
-	{"davkv/internal/mkv"},
+	{"davkv/internal/mkv", "davkv/internal/policy"},
 	{"davkv/internal/concurrent", "davkv/internal/httpconn", "davkv/internal/layout", "davkv/internal/s3proto", "davkv/internal/signurl", "davkv/internal/testenv"},
 	{"davkv/internal/index"},
-	{"davkv/internal/index/leveldb", "davkv/internal/index/etcd", "davkv/internal/index/postgres", "davkv/internal/index/indextest", "davkv/internal/lifecycle"},
+	{"davkv/internal/index/leveldb", "davkv/internal/index/etcd", "davkv/internal/index/postgres", "davkv/internal/index/indextest", "davkv/internal/lifecycle", "davkv/internal/auth"},
 }
 
 // TestLayering checks, with go list, that every package under internal/ has a layer,

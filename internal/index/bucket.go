@@ -18,6 +18,8 @@ type Bucket struct {
 	Created int64
 	// Lifecycle are the rules of its lifecycle configuration, in the order given.
 	Lifecycle []LifecycleRule
+	// Policy is its bucket policy, in canonical JSON (package policy); "" is none.
+	Policy string
 }
 
 // LifecycleRule is one rule of a bucket's lifecycle: which of its keys it applies to
@@ -44,13 +46,13 @@ type LifecycleRule struct {
 
 // bucketVersion is the first byte of an encoded Bucket; a change to the encoding gets
 // a new version, and UnmarshalBinary keeps reading the old ones. Version 1 had no
-// Lifecycle, version 2 no RulePrefix.
-const bucketVersion = 3
+// Lifecycle, version 2 no RulePrefix, version 3 no Policy.
+const bucketVersion = 4
 
 // MarshalBinary encodes b: the version byte, Created as a varint, then Lifecycle as a
 // count and each rule's ID as a string, Enabled as a byte, Prefix as a string, Tags as
 // a count and keys and values, SizeGreater, SizeLess, ExpireDays, ExpireDate and
-// AbortDays as varints, and RulePrefix as a byte.
+// AbortDays as varints, and RulePrefix as a byte; then Policy as a string.
 func (b Bucket) MarshalBinary() ([]byte, error) {
 	out := binary.AppendVarint([]byte{bucketVersion}, b.Created)
 	out = binary.AppendUvarint(out, uint64(len(b.Lifecycle)))
@@ -64,7 +66,7 @@ func (b Bucket) MarshalBinary() ([]byte, error) {
 		}
 		out = append(out, boolByte(r.RulePrefix))
 	}
-	return out, nil
+	return appendString(out, b.Policy), nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
@@ -83,6 +85,9 @@ func (b *Bucket) UnmarshalBinary(data []byte) error {
 			}
 			v.Lifecycle = append(v.Lifecycle, r)
 		}
+	}
+	if data[0] >= 4 {
+		v.Policy = d.string1()
 	}
 	if d.err || len(d.b) != 0 {
 		return fmt.Errorf("%w: bucket truncated or with trailing bytes", ErrBadRecord)
