@@ -238,9 +238,15 @@ type ServerConfig struct {
 	Grace time.Duration
 	// Verbose logs every request.
 	Verbose bool
-	// S3Keys are the access keys S3 requests must be signed with. Empty, signatures
-	// are not checked and anyone who reaches the master may use the S3 API.
+	// S3Keys are the administrators' access keys: S3 requests must be signed with
+	// them or with a key of the index (davkv keys), and only they may manage keys.
+	// Empty, signatures are not checked and anyone who reaches the master may use the
+	// S3 API.
 	S3Keys s3proto.Keys
+	// Auth makes native requests need credentials too (see access.go), but GET and
+	// HEAD of what a bucket's policy lets anyone read. It needs S3Keys. False leaves
+	// the native API as open as minikeyvalue's.
+	Auth bool
 	// S3Domain, if set, makes requests to BUCKET.S3Domain virtual-host S3 requests
 	// for BUCKET; empty, only path-style S3 requests (/BUCKET/KEY) are understood.
 	S3Domain string
@@ -291,6 +297,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.SignReads < 0 {
 		return fmt.Errorf("-signreads must not be negative, got %v", c.SignReads)
+	}
+	if c.Auth && len(c.S3Keys) == 0 {
+		return errors.New("-auth needs an administrator's key: give -s3keys or $DAVKV_S3_KEYS")
 	}
 	if c.SignReads > 0 && c.Secret == "" {
 		return errors.New("-signreads needs the volumes' secret: set DAVKV_SECRET (or DAVKV_SECRET_FILE)")

@@ -48,6 +48,7 @@ func commands() []command {
 		{"thrash", "write, read and delete keys like a user, and measure", thrashCommand},
 		{"verify", "check the index against the volumes, and repair with -fix", verifyCommand},
 		{"migrate", "copy the index to another backend (LevelDB, etcd, PostgreSQL)", migrateCommand},
+		{"keys", "list, add, revoke the access keys of a running master, and set their policies", keysCommand},
 		{"import-mkv", "adopt a minikeyvalue cluster in place: rename its files, write davkv's index", importMKVCommand},
 	}
 }
@@ -178,6 +179,7 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs.DurationVar(&cfg.UploadGrace, "upload-grace", 7*24*time.Hour, "how old an S3 multipart upload may grow before it is abandoned and removed")
 	fs.DurationVar(&cfg.LifecycleDay, "lifecycle-day", 24*time.Hour, "how long a day of the buckets' lifecycle rules lasts (shorter only for tests)")
 	metricsOn := fs.Bool("metrics", true, "serve GET /metrics (Prometheus) and count requests for it")
+	fs.BoolVar(&cfg.Auth, "auth", false, "make native requests need credentials too (curl -u ID:SECRET, or Authorization: Bearer ID:SECRET), but GET and HEAD of what a bucket's policy lets anyone read; needs -s3keys")
 	fs.DurationVar(&cfg.SignReads, "signreads", 0, "sign every redirect to a volume for this long (e.g. 1h), for volumes started with DAVKV_SIGNREADS=1; needs DAVKV_SECRET (default: plain links)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return fs, func(ctx context.Context, _ io.Writer, log *slog.Logger) error {
@@ -202,6 +204,41 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 		cfg.NoMetrics = !*metricsOn
 		return runServer(ctx, cfg, log)
 	}
+}
+
+func keysCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Writer, *slog.Logger) error) {
+	fs := newFlagSet("keys", stderr)
+	cfg := KeysConfig{}
+	fs.StringVar(&cfg.Master, "master", "localhost:3000", "the master, host:port")
+	fs.StringVar(&cfg.Add, "add", "", "add a key with this ID (3 to 128 letters, digits and -._) and print ID:SECRET")
+	fs.StringVar(&cfg.Remove, "remove", "", "revoke the key with this ID")
+	fs.StringVar(&cfg.SetPolicy, "set-policy", "", "replace the policy of the key with this ID")
+	fs.StringVar(&cfg.Policy, "policy", "", "the policy of -add or -set-policy: readonly, readwrite, or a JSON file (see the README's Access control)")
+	fs.StringVar(&cfg.Note, "note", "", "what the key added is for")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "bound on each request to the master")
+	return fs, func(ctx context.Context, stdout io.Writer, _ *slog.Logger) error {
+		var err error
+		if cfg.MasterKey, err = masterKey(); err != nil {
+			return err
+		}
+		return runKeys(ctx, cfg, stdout)
+	}
+}
+
+// masterKey returns the key the commands send to a master started with -auth:
+// $DAVKV_KEY (ID:SECRET), or else the first of $DAVKV_S3_KEYS, or "" for none. It
+// comes from the environment, never a flag, so that it does not show in the process
+// list.
+func masterKey() (string, error) {
+	key := os.Getenv("DAVKV_KEY")
+	if key == "" {
+		first, _, _ := strings.Cut(os.Getenv("DAVKV_S3_KEYS"), ",")
+		key = strings.TrimSpace(first)
+	}
+	if id, secret, ok := strings.Cut(key, ":"); key != "" && (!ok || id == "" || secret == "") {
+		return "", errors.New("DAVKV_KEY (or DAVKV_S3_KEYS) must be ID:SECRET")
+	}
+	return key, nil
 }
 
 // volumeSecret returns the volumes' shared secret: $DAVKV_SECRET, or the contents of
@@ -319,6 +356,9 @@ func rebalanceCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io
 		if cfg.Secret, err = volumeSecret(); err != nil {
 			return err
 		}
+		if cfg.MasterKey, err = masterKey(); err != nil {
+			return err
+		}
 		return runRebalance(ctx, cfg, stdout, log)
 	}
 }
@@ -346,6 +386,9 @@ func thrashCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 		if cfg.Secret, err = volumeSecret(); err != nil {
 			return err
 		}
+		if cfg.MasterKey, err = masterKey(); err != nil {
+			return err
+		}
 		return runThrash(ctx, cfg, stdout, log)
 	}
 }
@@ -364,6 +407,9 @@ func verifyCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	return fs, func(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 		var err error
 		if cfg.Secret, err = volumeSecret(); err != nil {
+			return err
+		}
+		if cfg.MasterKey, err = masterKey(); err != nil {
 			return err
 		}
 		return runVerify(ctx, cfg, stdout, log)

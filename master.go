@@ -18,8 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"davkv/internal/auth"
 	"davkv/internal/index"
 	"davkv/internal/layout"
+	"davkv/internal/policy"
 )
 
 // The errors the master answers with, besides the index's (ErrNotFound, ErrConflict)
@@ -61,6 +63,11 @@ type Master struct {
 	ready atomic.Bool
 	// metrics are nil with NoMetrics.
 	metrics *metrics
+	// keys are the access keys and the buckets' policies; nil without S3Keys, when
+	// nothing is checked.
+	keys *auth.Store
+	// limiter limits the failed authentications of each client address.
+	limiter auth.Limiter
 }
 
 // NewMaster opens the index and prepares, but does not start, the volume health probes.
@@ -82,6 +89,9 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 		log:       log,
 	}
 	m.s3 = &s3API{m}
+	if len(cfg.S3Keys) > 0 {
+		m.keys = &auth.Store{Root: cfg.S3Keys, Index: idx}
+	}
 	m.rebalancer = &Rebalancer{Client: client, Placement: m.placement, Index: idx, Grace: cfg.Grace, Health: m.health}
 	m.health.Back = m.volumeBack
 	if !cfg.NoMetrics {
@@ -198,6 +208,8 @@ func (m *Master) handle(w http.ResponseWriter, r *http.Request, s3 bool) {
 	var err error
 	if s3 {
 		m.s3.serveS3(w, r)
+	} else if err = m.checkNative(r, key); err != nil {
+		m.writeError(w, r, key, err)
 	} else if err = m.serve(w, r, key); err != nil {
 		m.writeError(w, r, key, err)
 	}
@@ -215,6 +227,9 @@ func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error
 	var q url.Values
 	if r.URL.RawQuery != "" {
 		q = r.URL.Query()
+	}
+	if key == "/" && q.Has(keysParam) {
+		return m.serveKeys(w, r, q)
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		switch {
@@ -312,8 +327,18 @@ func statusOf(err error) int {
 	case errors.Is(err, ErrBadKey), errors.Is(err, ErrReservedKey), errors.Is(err, ErrBadRequest),
 		errors.Is(err, ErrBadDigest), errors.Is(err, ErrClientBody):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrExists), errors.Is(err, ErrProtected):
+	case errors.Is(err, ErrExists), errors.Is(err, ErrProtected), errors.Is(err, ErrAccessDenied), errors.Is(err, auth.ErrRootKey), errors.Is(err, ErrNoKeys):
 		return http.StatusForbidden
+	case errors.Is(err, auth.ErrUnknownKey):
+		return http.StatusNotFound
+	case errors.Is(err, auth.ErrKeyExists):
+		return http.StatusConflict
+	case errors.Is(err, auth.ErrBadID), errors.Is(err, policy.ErrMalformed):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNoCredentials), errors.Is(err, auth.ErrBadCredentials):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrTooManyFailures):
+		return http.StatusTooManyRequests
 	case errors.Is(err, ErrLocked), errors.Is(err, index.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, ErrEmptyBody):
@@ -339,8 +364,11 @@ func statusOf(err error) int {
 // logs it once. Misses (404) are a normal answer and are not logged.
 func (m *Master) writeError(w http.ResponseWriter, r *http.Request, key string, err error) {
 	status := statusOf(err)
-	if status == http.StatusMethodNotAllowed {
+	switch status {
+	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", allowedMethods)
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="davkv", charset="UTF-8"`)
 	}
 	if status != http.StatusNotFound {
 		attrs := []any{"method", r.Method, "key", key, "status", status, "err", err}

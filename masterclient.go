@@ -20,12 +20,19 @@ import (
 type MasterClient struct {
 	host   string // host:port
 	client *VolumeClient
+	// auth is the Authorization header line sent to the master, or "".
+	auth string
 }
 
-// NewMasterClient talks to the master at addr, host:port or an http:// URL.
-func NewMasterClient(addr string, client *VolumeClient) *MasterClient {
+// NewMasterClient talks to the master at addr, host:port or an http:// URL, with key
+// (ID:SECRET, for a master with -auth; "" sends none).
+func NewMasterClient(addr, key string, client *VolumeClient) *MasterClient {
 	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "http://"), "/")
-	return &MasterClient{host: addr, client: client}
+	m := &MasterClient{host: addr, client: client}
+	if key != "" {
+		m.auth = "Authorization: Bearer " + key + "\r\n"
+	}
+	return m
 }
 
 // Do sends method for key to the master, with query and a body of size bytes (-1 if
@@ -35,7 +42,7 @@ func (m *MasterClient) Do(ctx context.Context, method, key, query string, body i
 	if query != "" {
 		path += "?" + query
 	}
-	resp, err := m.client.do(ctx, method, m.host, path, "", body, size)
+	resp, err := m.client.do(ctx, method, m.host, path, m.auth, body, size)
 	if err != nil || resp.StatusCode != http.StatusFound || (method != http.MethodGet && method != http.MethodHead) {
 		return resp, err
 	}

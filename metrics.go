@@ -35,7 +35,14 @@ type metrics struct {
 	// lifecycle counts the passes of the buckets' lifecycle rules (see lifecycle.go).
 	lifecycleScanned, lifecycleExpired, lifecycleAborted prometheus.Counter
 	lifecyclePass                                        prometheus.Gauge
+	// authFailures are by API and reason (see authReasons).
+	authFailures map[string]map[string]prometheus.Counter
 }
+
+// authReasons are why a request fails access control: its credentials or signature
+// were wrong, its key (or nobody) may not do what it asked, or its address had failed
+// too often to try again yet.
+var authReasons = []string{"credentials", "denied", "limited"}
 
 // requestMetrics are one API's and method's.
 type requestMetrics struct {
@@ -77,11 +84,15 @@ func newMetrics(m *Master) *metrics {
 	volSent := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "davkv_volume_sent_bytes_total", Help: "Bytes of values the master streamed to each volume.",
 	}, []string{"volume"})
+	authFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "davkv_auth_failures_total", Help: "Requests refused by access control, by API and reason: bad credentials or signature, denied by the policies, or limited (too many failures from the address).",
+	}, []string{"api", "reason"})
 	mt := &metrics{
-		requests: map[string]map[string]*requestMetrics{},
-		received: prometheus.NewCounter(prometheus.CounterOpts{Name: "davkv_received_bytes_total", Help: "Bytes of request bodies the master read."}),
-		sent:     prometheus.NewCounter(prometheus.CounterOpts{Name: "davkv_sent_bytes_total", Help: "Bytes of answer bodies the master wrote."}),
-		volumes:  map[string]*volumeMetrics{},
+		authFailures: map[string]map[string]prometheus.Counter{},
+		requests:     map[string]map[string]*requestMetrics{},
+		received:     prometheus.NewCounter(prometheus.CounterOpts{Name: "davkv_received_bytes_total", Help: "Bytes of request bodies the master read."}),
+		sent:         prometheus.NewCounter(prometheus.CounterOpts{Name: "davkv_sent_bytes_total", Help: "Bytes of answer bodies the master wrote."}),
+		volumes:      map[string]*volumeMetrics{},
 		rebalanced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "davkv_rebalance_keys_total", Help: "Keys REBALANCE (rebalance -master) handled."}),
 		moved: prometheus.NewCounter(prometheus.CounterOpts{
@@ -99,7 +110,11 @@ func newMetrics(m *Master) *metrics {
 		lifecyclePass: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "davkv_lifecycle_last_pass_timestamp_seconds", Help: "When this master last finished a lifecycle pass (only one master of several makes them)."}),
 	}
-	for _, api := range []string{"native", "s3"} {
+	for _, api := range []string{apiNative, apiS3} {
+		mt.authFailures[api] = map[string]prometheus.Counter{}
+		for _, reason := range authReasons {
+			mt.authFailures[api][reason] = authFailures.WithLabelValues(api, reason)
+		}
 		mt.requests[api] = map[string]*requestMetrics{}
 		for _, method := range metricsMethods {
 			rm := &requestMetrics{duration: duration.WithLabelValues(api, method)}
@@ -123,7 +138,7 @@ func newMetrics(m *Master) *metrics {
 	// The index may name volumes no longer configured; a retired master or a
 	// volume being drained counts together.
 	mt.otherVolume = newVolume("other")
-	reg.MustRegister(requests, duration, volRequests, volErrors, volDuration, volSent, mt.received, mt.sent,
+	reg.MustRegister(requests, duration, authFailures, volRequests, volErrors, volDuration, volSent, mt.received, mt.sent,
 		mt.rebalanced, mt.moved, mt.verified, mt.verifyProblems, mt.lifecycleScanned, mt.lifecycleExpired, mt.lifecycleAborted, mt.lifecyclePass,
 		newStateCollector(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -190,6 +205,14 @@ func (mt *metrics) end(cr *countedRequest, r *http.Request, api string) {
 	}
 	if cr.body.n > 0 {
 		mt.received.Add(float64(cr.body.n))
+	}
+}
+
+// authFailed counts a request access control refused, by api and one of authReasons;
+// a nil metrics counts nothing.
+func (mt *metrics) authFailed(api, reason string) {
+	if mt != nil {
+		mt.authFailures[api][reason].Inc()
 	}
 }
 

@@ -22,6 +22,8 @@ type RebalanceConfig struct {
 	// key under its locks, while clients keep using it. Otherwise the work is done
 	// offline on DB, which no master may have open.
 	Master string
+	// MasterKey is the key (ID:SECRET) sent to a Master started with -auth ($DAVKV_KEY).
+	MasterKey string
 	// ClusterConfig has the new list of volumes and the index (offline).
 	ClusterConfig
 	// BatchConfig.Workers is how many keys are moved at once.
@@ -128,7 +130,7 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, stdout io.Writer, lo
 	var produce func(send func(keyJob) error) error
 	var work func(j keyJob) (KeyMove, error)
 	if cfg.Master != "" {
-		m := NewMasterClient(cfg.Master, client)
+		m := NewMasterClient(cfg.Master, cfg.MasterKey, client)
 		n, err := m.count(ctx)
 		if err != nil {
 			return err

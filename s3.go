@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"davkv/internal/auth"
 	"davkv/internal/index"
 	"davkv/internal/s3proto"
 )
@@ -70,7 +71,9 @@ func (m *s3API) s3Bucket(r *http.Request) string {
 // s3Request is a parsed S3 request.
 type s3Request struct {
 	*http.Request
-	auth   s3proto.Auth
+	auth s3proto.Auth
+	// who sent the request: nil if anonymous, or if the master has no keys.
+	who    *auth.Key
 	bucket string
 	key    string // the object's key in the bucket, without a leading '/'
 	id     string // the request ID, sent back and logged
@@ -109,12 +112,22 @@ func (m *s3API) serveS3(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
-	if len(m.cfg.S3Keys) > 0 && !isPostUpload(r.Request) { // a form is signed in its fields
-		auth, err := s3proto.VerifySigV4(r.Request, m.cfg.S3Keys, time.Now())
+	// A form is signed in its fields (see s3PostObject); a request without any
+	// signature is anonymous, and may do what the bucket's policy lets anyone do.
+	if m.keys != nil && !isPostUpload(r.Request) && hasCredentials(r.Request) {
+		who, err := m.authenticate(r.Request, apiS3, func() (*auth.Key, error) {
+			a, err := s3proto.VerifySigV4(r.Request, m.keys, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			r.auth = a
+			k, err := m.keys.Key(a.Access)
+			return &k, err
+		})
 		if err != nil {
 			return err
 		}
-		r.auth = auth
+		r.who = who
 	} else {
 		r.auth.Payload = r.Header.Get("X-Amz-Content-Sha256")
 	}
@@ -131,65 +144,103 @@ func (m *s3API) s3Serve(w http.ResponseWriter, r *s3Request) error {
 		// Every object has one version, "null" (see s3versions.go).
 		return s3proto.Errorf(s3proto.ErrInvalidArgument, "Invalid version id specified.")
 	}
+	op, err := m.route(r, q)
+	if err != nil {
+		return err
+	}
+	if op.action != "" {
+		key := ""
+		if op.object {
+			key = r.key
+		}
+		if err := m.allowed(r, op.action, r.bucket, key); err != nil {
+			return err
+		}
+	}
+	return op.serve(m, w, r)
+}
+
+// s3Op is an S3 operation: the action it asks for (see package policy), of the object
+// or of the bucket, and its handler. An empty action is checked by the handler itself
+// (a copy's source, each key of a DeleteObjects).
+type s3Op struct {
+	action string
+	object bool
+	serve  func(*s3API, http.ResponseWriter, *s3Request) error
+}
+
+// route finds r's operation.
+func (m *s3API) route(r *s3Request, q url.Values) (s3Op, error) {
+	byMethod := func(get, put, del string) string {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			return get
+		case http.MethodDelete:
+			return del
+		}
+		return put
+	}
 	switch {
 	case r.bucket == "" && r.Method == http.MethodGet:
-		return m.s3ListBuckets(w, r)
+		return s3Op{serve: (*s3API).s3ListBuckets}, nil
 	case r.bucket == "":
-		return s3proto.Errorf(s3proto.ErrMethodNotAllowed, "The service answers only GET (ListBuckets).")
+		return s3Op{}, s3proto.Errorf(s3proto.ErrMethodNotAllowed, "The service answers only GET (ListBuckets).")
 	case r.key != "" && r.Method == http.MethodPost && onlyParams(q, []string{"uploads"}) && q.Has("uploads"):
-		return m.s3CreateMultipartUpload(w, r)
+		return s3Op{action: "s3:PutObject", object: true, serve: (*s3API).s3CreateMultipartUpload}, nil
 	case r.key != "" && r.Method == http.MethodPut && onlyParams(q, []string{"partNumber", "uploadId"}) && q.Has("partNumber") && q.Has("uploadId"):
-		return m.s3UploadPart(w, r)
+		return s3Op{action: "s3:PutObject", object: true, serve: (*s3API).s3UploadPart}, nil
 	case r.key != "" && onlyParams(q, []string{"uploadId", "max-parts", "part-number-marker"}) && q.Has("uploadId"):
 		switch r.Method {
 		case http.MethodPost:
-			return m.s3CompleteMultipartUpload(w, r)
+			return s3Op{action: "s3:PutObject", object: true, serve: (*s3API).s3CompleteMultipartUpload}, nil
 		case http.MethodDelete:
-			return m.s3AbortMultipartUpload(w, r)
+			return s3Op{action: "s3:AbortMultipartUpload", object: true, serve: (*s3API).s3AbortMultipartUpload}, nil
 		case http.MethodGet:
-			return m.s3ListParts(w, r)
+			return s3Op{action: "s3:ListMultipartUploadParts", object: true, serve: (*s3API).s3ListParts}, nil
 		}
-		return s3proto.Errorf(s3proto.ErrMethodNotAllowed, "%s of a multipart upload is not allowed.", r.Method)
+		return s3Op{}, s3proto.Errorf(s3proto.ErrMethodNotAllowed, "%s of a multipart upload is not allowed.", r.Method)
 	case r.key != "" && r.Method == http.MethodGet && q.Has("attributes") && onlyParams(q, []string{"attributes", "versionId"}):
-		return m.s3GetObjectAttributes(w, r)
+		return s3Op{action: "s3:GetObjectAttributes", object: true, serve: (*s3API).s3GetObjectAttributes}, nil
 	case r.key != "" && q.Has("tagging") && onlyParams(q, []string{"tagging", "versionId"}):
-		return m.s3ObjectTagging(w, r)
+		return s3Op{action: byMethod("s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObjectTagging"), object: true, serve: (*s3API).s3ObjectTagging}, nil
 	case r.key != "" && r.Method == http.MethodHead && onlyParams(q, objectReadParams):
-		return m.s3HeadObject(w, r)
+		return s3Op{action: "s3:GetObject", object: true, serve: (*s3API).s3HeadObject}, nil
 	case r.key != "" && r.Method == http.MethodGet && onlyParams(q, objectReadParams):
-		return m.s3GetObject(w, r)
+		return s3Op{action: "s3:GetObject", object: true, serve: (*s3API).s3GetObject}, nil
 	case r.key != "" && r.Method == http.MethodDelete && onlyParams(q, []string{"versionId"}):
-		return m.s3DeleteObject(w, r)
+		return s3Op{action: "s3:DeleteObject", object: true, serve: (*s3API).s3DeleteObject}, nil
 	case r.key != "" && r.Method == http.MethodPut && !hasSubResource(q) && r.Header.Get("X-Amz-Copy-Source") != "":
-		return m.s3CopyObject(w, r)
+		return s3Op{action: "s3:PutObject", object: true, serve: (*s3API).s3CopyObject}, nil
 	case r.key != "" && r.Method == http.MethodPut && !hasSubResource(q):
-		return m.s3PutObject(w, r)
+		return s3Op{action: "s3:PutObject", object: true, serve: (*s3API).s3PutObject}, nil
 	case r.key != "":
-		return s3proto.Errorf(s3proto.ErrNotImplemented, "%s of an object is not implemented yet.", r.Method)
+		return s3Op{}, s3proto.Errorf(s3proto.ErrNotImplemented, "%s of an object is not implemented yet.", r.Method)
 	case r.Method == http.MethodGet && isListing(q):
-		return m.s3ListObjects(w, r)
+		return s3Op{action: "s3:ListBucket", serve: (*s3API).s3ListObjects}, nil
 	case r.Method == http.MethodPut && !hasSubResource(q):
-		return m.s3CreateBucket(w, r)
+		return s3Op{action: "s3:CreateBucket", serve: (*s3API).s3CreateBucket}, nil
 	case r.Method == http.MethodHead && !hasSubResource(q):
-		return m.s3HeadBucket(w, r)
+		return s3Op{action: "s3:ListBucket", serve: (*s3API).s3HeadBucket}, nil
 	case r.Method == http.MethodDelete && !hasSubResource(q):
-		return m.s3DeleteBucket(w, r)
+		return s3Op{action: "s3:DeleteBucket", serve: (*s3API).s3DeleteBucket}, nil
 	case r.Method == http.MethodPost && !hasSubResource(q) && isPostUpload(r.Request):
-		return m.s3PostObject(w, r)
+		return s3Op{serve: (*s3API).s3PostObject}, nil
 	case r.Method == http.MethodPost && q.Has("delete"):
-		return m.s3DeleteObjects(w, r)
+		return s3Op{serve: (*s3API).s3DeleteObjects}, nil
 	case r.Method == http.MethodGet && q.Has("uploads") && onlyParams(q, []string{"uploads", "prefix", "delimiter", "key-marker", "upload-id-marker", "max-uploads", "encoding-type"}):
-		return m.s3ListMultipartUploads(w, r)
+		return s3Op{action: "s3:ListBucketMultipartUploads", serve: (*s3API).s3ListMultipartUploads}, nil
 	case r.Method == http.MethodGet && q.Has("versioning") && onlyParams(q, []string{"versioning"}):
-		return m.s3GetBucketVersioning(w, r)
+		return s3Op{action: "s3:GetBucketVersioning", serve: (*s3API).s3GetBucketVersioning}, nil
 	case r.Method == http.MethodGet && q.Has("versions") && onlyParams(q, []string{"versions", "prefix", "delimiter", "key-marker", "version-id-marker", "max-keys", "encoding-type"}):
-		return m.s3ListObjectVersions(w, r)
+		return s3Op{action: "s3:ListBucketVersions", serve: (*s3API).s3ListObjectVersions}, nil
 	case q.Has("lifecycle") && onlyParams(q, []string{"lifecycle"}):
-		return m.s3BucketLifecycle(w, r)
+		return s3Op{action: byMethod("s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration", "s3:PutLifecycleConfiguration"), serve: (*s3API).s3BucketLifecycle}, nil
+	case q.Has("policy") && onlyParams(q, []string{"policy"}):
+		return s3Op{action: byMethod("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"), serve: (*s3API).s3BucketPolicy}, nil
 	case r.Method == http.MethodGet && q.Has("location"):
-		return m.s3GetBucketLocation(w, r)
+		return s3Op{action: "s3:GetBucketLocation", serve: (*s3API).s3GetBucketLocation}, nil
 	}
-	return s3proto.Errorf(s3proto.ErrNotImplemented, "%s of a bucket with ?%s is not implemented.", r.Method, r.URL.RawQuery)
+	return s3Op{}, s3proto.Errorf(s3proto.ErrNotImplemented, "%s of a bucket with ?%s is not implemented.", r.Method, r.URL.RawQuery)
 }
 
 // hasSubResource reports whether q names an S3 sub-resource: an operation other than

@@ -160,6 +160,12 @@ func (m *s3API) s3ListBuckets(w http.ResponseWriter, r *s3Request) error {
 		}
 		limit = n
 	}
+	// A key that may not list every bucket sees those it may list, as MinIO answers it,
+	// so that a key limited to one bucket still finds it.
+	all := m.allowed(r, "s3:ListAllMyBuckets", "", "")
+	if r.who == nil && all != nil {
+		return all
+	}
 	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: s3Owner, Buckets: []s3BucketXML{}, Prefix: q.Get("prefix")}
 	start := ""
 	if token := q.Get("continuation-token"); token != "" {
@@ -180,6 +186,13 @@ func (m *s3API) s3ListBuckets(w http.ResponseWriter, r *s3Request) error {
 		var b index.Bucket
 		if err := b.UnmarshalBinary(value); err != nil {
 			return false, err
+		}
+		if all != nil {
+			if err := m.allowed(r, "s3:ListBucket", name, ""); errors.Is(err, ErrAccessDenied) {
+				return true, nil
+			} else if err != nil {
+				return false, err
+			}
 		}
 		res.Buckets = append(res.Buckets, s3BucketXML{Name: name, CreationDate: s3Time(b.Created)})
 		return true, nil

@@ -90,7 +90,7 @@ func (m *s3API) s3CopyObject(w http.ResponseWriter, r *s3Request) error {
 // copySource returns the native key and live record of the object r's
 // x-amz-copy-source names, once x-amz-copy-source-if-* hold for it.
 func (m *s3API) copySource(r *s3Request) (string, index.Record, error) {
-	key, err := m.copySourceKey(r.Header.Get("X-Amz-Copy-Source"))
+	key, err := m.copySourceKey(r, r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
 		return key, index.Record{}, err
 	}
@@ -105,8 +105,9 @@ func (m *s3API) copySource(r *s3Request) (string, index.Record, error) {
 }
 
 // copySourceKey returns the native key of an x-amz-copy-source, "[/]BUCKET/KEY"
-// URL-encoded, once its bucket is known to exist. Objects have one version, "null".
-func (m *s3API) copySourceKey(header string) (string, error) {
+// URL-encoded, once its bucket is known to exist and r's key may read it. Objects have
+// one version, "null".
+func (m *s3API) copySourceKey(r *s3Request, header string) (string, error) {
 	path, query, _ := strings.Cut(header, "?")
 	if v, err := url.ParseQuery(query); err != nil || len(v) > 1 || len(v) == 1 && v.Get("versionId") != "null" {
 		return "", s3proto.Errorf(s3proto.ErrInvalidArgument, "x-amz-copy-source %q names a version; objects here have only the version null.", header)
@@ -120,7 +121,10 @@ func (m *s3API) copySourceKey(header string) (string, error) {
 		return "", err
 	}
 	native := "/" + bucket + "/" + key
-	return native, checkKey(native)
+	if err := checkKey(native); err != nil {
+		return native, err
+	}
+	return native, m.allowed(r, "s3:GetObject", bucket, key)
 }
 
 // checkCopyConditions applies x-amz-copy-source-if-* to the source: any that fails is

@@ -7,6 +7,7 @@ import (
 	"errors"
 
 	"davkv/internal/index"
+	"davkv/internal/policy"
 	"davkv/internal/s3proto"
 )
 
@@ -20,6 +21,12 @@ func asS3Error(err error) *s3proto.Error {
 	switch {
 	case errors.As(err, &code):
 		return &s3proto.Error{ErrorCode: code, Message: code.Code}
+	case errors.Is(err, ErrAccessDenied), errors.Is(err, ErrNoCredentials):
+		return &s3proto.Error{ErrorCode: s3proto.ErrAccessDenied, Message: "Access Denied", Err: err}
+	case errors.Is(err, ErrTooManyFailures):
+		return &s3proto.Error{ErrorCode: s3proto.ErrSlowDown, Message: "Too many failed authentications from your address; slow down.", Err: err}
+	case errors.Is(err, policy.ErrMalformed):
+		return &s3proto.Error{ErrorCode: s3proto.ErrMalformedPolicy, Message: err.Error(), Err: err}
 	case errors.Is(err, index.ErrNotFound):
 		return &s3proto.Error{ErrorCode: s3proto.ErrNoSuchKey, Message: "The specified key does not exist.", Err: err}
 	case errors.Is(err, ErrBadDigest):

@@ -243,6 +243,9 @@ func (m *s3API) s3DeleteObjects(w http.ResponseWriter, r *s3Request) error {
 		key := "/" + r.bucket + "/" + o.Key
 		err := checkKey(key)
 		if err == nil {
+			err = m.allowed(r, "s3:DeleteObject", r.bucket, o.Key)
+		}
+		if err == nil {
 			err = m.s3Delete(r.Context(), key)
 		}
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"davkv/internal/auth"
 	"davkv/internal/index"
 	"davkv/internal/s3proto"
 )
@@ -76,13 +77,25 @@ func (m *s3API) s3PostObject(w http.ResponseWriter, r *s3Request) error {
 		return s3proto.Errorf(s3proto.ErrInvalidArgument, "Bucket POST must contain a field named 'key'.")
 	}
 	length := s3proto.LengthRange{Max: -1}
-	if len(m.cfg.S3Keys) > 0 || form["policy"] != "" {
-		// Without -s3keys the signature is not checked, but a policy still holds.
+	// A form that names no signer is anonymous, and may post where the bucket's
+	// policy lets anyone; without -s3keys no signature is checked, but a policy
+	// still holds.
+	signed := form["x-amz-algorithm"] != "" || form["awsaccesskeyid"] != "" || form["x-amz-credential"] != ""
+	if m.keys != nil && signed || form["policy"] != "" {
 		var policy s3proto.Policy
-		if len(m.cfg.S3Keys) > 0 {
-			if r.auth.Access, policy, err = s3proto.VerifyPost(form, m.cfg.S3Keys, time.Now()); err != nil {
+		if m.keys != nil && signed {
+			who, err := m.authenticate(r.Request, apiS3, func() (*auth.Key, error) {
+				var err error
+				if r.auth.Access, policy, err = s3proto.VerifyPost(form, m.keys, time.Now()); err != nil {
+					return nil, err
+				}
+				k, err := m.keys.Key(r.auth.Access)
+				return &k, err
+			})
+			if err != nil {
 				return err
 			}
+			r.who = who
 		} else if policy, err = s3proto.ParsePolicy(form["policy"]); err != nil {
 			return err
 		} else if !time.Now().Before(policy.Expiration) {
@@ -94,6 +107,9 @@ func (m *s3API) s3PostObject(w http.ResponseWriter, r *s3Request) error {
 		length.Min, length.Max = policy.MinLength, policy.MaxLength
 	}
 	r.key = strings.ReplaceAll(form["key"], "${filename}", file.FileName())
+	if err := m.allowed(r, "s3:PutObject", r.bucket, r.key); err != nil {
+		return err
+	}
 	key, err := m.objectKey(r)
 	if err != nil {
 		return err

@@ -30,6 +30,8 @@ import (
 type ThrashConfig struct {
 	// Master is the master to thrash, host:port or URL.
 	Master string
+	// MasterKey is the key (ID:SECRET) sent to a Master started with -auth ($DAVKV_KEY).
+	MasterKey string
 	// Direct does the same work straight against Volumes, with no master: the
 	// physical limit that the master adds cost to. Placement needs Replicas and
 	// Subvolumes too.
@@ -243,7 +245,7 @@ func runThrash(ctx context.Context, cfg ThrashConfig, stdout io.Writer, log *slo
 		return err
 	}
 	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
-	th := &thrasher{cfg: cfg, client: client, master: NewMasterClient(cfg.Master, client),
+	th := &thrasher{cfg: cfg, client: client, master: NewMasterClient(cfg.Master, cfg.MasterKey, client),
 		placement: cfg.cluster().Placement()}
 	if cfg.S3 {
 		if err := th.createBucket(ctx); err != nil {

@@ -25,6 +25,8 @@ type VerifyConfig struct {
 	// Master, if set, is a running master (host:port) that does the checks key by key
 	// under its locks; otherwise verify works offline on ClusterConfig's index.
 	Master string
+	// MasterKey is the key (ID:SECRET) sent to a Master started with -auth ($DAVKV_KEY).
+	MasterKey string
 	ClusterConfig
 	// CheckOptions say whether to read every replica (Deep), to repair (Fix), and
 	// how young an orphan or unfinished write is left alone (Grace).
@@ -62,7 +64,7 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 	}
 	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
 	if cfg.Master != "" {
-		return runVerifyOnline(ctx, cfg, NewMasterClient(cfg.Master, client), stdout, log)
+		return runVerifyOnline(ctx, cfg, NewMasterClient(cfg.Master, cfg.MasterKey, client), stdout, log)
 	}
 	idx, err := openIndex(cfg.DB, false)
 	if err != nil {

@@ -41,6 +41,9 @@ var (
 	ErrInvalidPartNumber     = &ErrorCode{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable}
 	ErrNotImplemented        = &ErrorCode{"NotImplemented", http.StatusNotImplemented}
 	ErrServiceUnavailable    = &ErrorCode{"ServiceUnavailable", http.StatusServiceUnavailable}
+	ErrSlowDown              = &ErrorCode{"SlowDown", http.StatusServiceUnavailable}
+	ErrMalformedPolicy       = &ErrorCode{"MalformedPolicy", http.StatusBadRequest}
+	ErrNoSuchBucketPolicy    = &ErrorCode{"NoSuchBucketPolicy", http.StatusNotFound}
 	ErrInternalError         = &ErrorCode{"InternalError", http.StatusInternalServerError}
 )
 

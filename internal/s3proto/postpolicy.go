@@ -45,7 +45,7 @@ type Condition struct {
 // form that is not signed, or whose policy expired; InvalidAccessKeyId;
 // SignatureDoesNotMatch; and InvalidArgument for a policy that is not one, or a form
 // that names its signer but lacks its policy or signature, as S3 does.
-func VerifyPost(form PostForm, keys Keys, now time.Time) (string, Policy, error) {
+func VerifyPost(form PostForm, keys Secrets, now time.Time) (string, Policy, error) {
 	if form["x-amz-algorithm"] == "" && form["awsaccesskeyid"] != "" {
 		return verifyPostV2(form, keys, now)
 	}
@@ -59,9 +59,9 @@ func VerifyPost(form PostForm, keys Keys, now time.Time) (string, Policy, error)
 	if len(parts) != 5 || parts[3] != "s3" || parts[4] != "aws4_request" || len(parts[1]) != 8 {
 		return "", Policy{}, Errorf(ErrAuthMalformed, "The credential %q is not ACCESS/yyyymmdd/REGION/s3/aws4_request.", form["x-amz-credential"])
 	}
-	secret, ok := keys[parts[0]]
-	if !ok {
-		return "", Policy{}, Errorf(ErrInvalidAccessKeyID, "The AWS access key ID %s does not exist in our records.", parts[0])
+	secret, err := secretOf(keys, parts[0])
+	if err != nil {
+		return "", Policy{}, err
 	}
 	if !strings.HasPrefix(form["x-amz-date"], parts[1]) {
 		return "", Policy{}, Errorf(ErrAuthMalformed, "x-amz-date %q is not of the credential's date %s.", form["x-amz-date"], parts[1])
@@ -71,14 +71,14 @@ func VerifyPost(form PostForm, keys Keys, now time.Time) (string, Policy, error)
 }
 
 // verifyPostV2 checks form's SigV2 signature: the base64 HMAC-SHA1 of its policy.
-func verifyPostV2(form PostForm, keys Keys, now time.Time) (string, Policy, error) {
+func verifyPostV2(form PostForm, keys Secrets, now time.Time) (string, Policy, error) {
 	access := form["awsaccesskeyid"]
 	if form["policy"] == "" || form["signature"] == "" {
 		return "", Policy{}, Errorf(ErrInvalidArgument, "Bucket POST must contain the fields policy and signature.")
 	}
-	secret, ok := keys[access]
-	if !ok {
-		return "", Policy{}, Errorf(ErrInvalidAccessKeyID, "The AWS access key ID %s does not exist in our records.", access)
+	secret, err := secretOf(keys, access)
+	if err != nil {
+		return "", Policy{}, err
 	}
 	h := hmac.New(sha1.New, []byte(secret))
 	h.Write([]byte(form["policy"]))

@@ -41,6 +41,31 @@ func ParseKeys(s string) (Keys, error) {
 	return keys, nil
 }
 
+// Secrets finds access keys' secrets.
+type Secrets interface {
+	// Lookup returns id's secret, found false if there is no such key, or an error if
+	// it cannot be looked up now (the index is down, say).
+	Lookup(id string) (secret string, found bool, err error)
+}
+
+// Lookup makes Keys Secrets.
+func (k Keys) Lookup(id string) (string, bool, error) {
+	secret, ok := k[id]
+	return secret, ok, nil
+}
+
+// secretOf returns id's secret, or InvalidAccessKeyId, or the error of its lookup.
+func secretOf(keys Secrets, id string) (string, error) {
+	secret, found, err := keys.Lookup(id)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", Errorf(ErrInvalidAccessKeyID, "The AWS access key ID %s does not exist in our records.", id)
+	}
+	return secret, nil
+}
+
 const (
 	sigV4Algorithm = "AWS4-HMAC-SHA256"
 	// maxClockSkew is how far a signed request's time may be from the master's clock,
@@ -83,15 +108,15 @@ type Auth struct {
 // VerifySigV4 checks r's signature with keys at now. It returns an Error that says
 // what is wrong: AccessDenied for a request that is not signed or whose presigned URL
 // expired, InvalidAccessKeyId, SignatureDoesNotMatch, RequestTimeTooSkewed, or
-// AuthorizationHeaderMalformed.
-func VerifySigV4(r *http.Request, keys Keys, now time.Time) (Auth, error) {
+// AuthorizationHeaderMalformed; or the error of keys' Lookup.
+func VerifySigV4(r *http.Request, keys Secrets, now time.Time) (Auth, error) {
 	sig, err := parseSigV4(r)
 	if err != nil {
 		return Auth{}, err
 	}
-	secret, ok := keys[sig.access]
-	if !ok {
-		return Auth{}, Errorf(ErrInvalidAccessKeyID, "The AWS access key ID %s does not exist in our records.", sig.access)
+	secret, err := secretOf(keys, sig.access)
+	if err != nil {
+		return Auth{}, err
 	}
 	t, err := time.Parse(AmzDateFormat, sig.amzDate)
 	if err != nil || !strings.HasPrefix(sig.amzDate, sig.date) {

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// testAdmin is the administrator's key of testS3Keys, as DAVKV_KEY gives it.
+const testAdmin = "davkvtest:davkvtestsecret"
+
+// authCluster starts a cluster whose master has testS3Keys' administrator and -auth,
+// and bucket b, made by the administrator.
+func authCluster(t *testing.T) *testCluster {
+	t.Helper()
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys, cfg.Auth = testS3Keys, true })
+	if _, err := s3Client(c, "davkvtest", "davkvtestsecret").CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("bbb")}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// keysCmd runs davkv keys' code against master url with the administrator's key and
+// returns what it printed.
+func keysCmd(t *testing.T, url string, cfg KeysConfig) (string, error) {
+	t.Helper()
+	cfg.Master, cfg.Timeout = url, 5*time.Second
+	if cfg.MasterKey == "" {
+		cfg.MasterKey = testAdmin
+	}
+	var out bytes.Buffer
+	err := runKeys(context.Background(), cfg, &out)
+	return out.String(), err
+}
+
+// addKey adds key id with pol (a canned policy's name, or a document) through the
+// master at url, and returns it as ID:SECRET.
+func addKey(t *testing.T, url, id, pol string) string {
+	t.Helper()
+	if strings.HasPrefix(pol, "{") {
+		path := filepath.Join(t.TempDir(), id+".json")
+		if err := os.WriteFile(path, []byte(pol), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pol = path
+	}
+	out, err := keysCmd(t, url, KeysConfig{Add: id, Policy: pol, Note: "for " + t.Name()})
+	if err != nil {
+		t.Fatalf("davkv keys -add %s: %v", id, err)
+	}
+	key := strings.TrimSpace(out)
+	if !strings.HasPrefix(key, id+":") || len(key) < len(id)+30 {
+		t.Fatalf("davkv keys -add %s printed %q", id, out)
+	}
+	return key
+}
+
+// onlyB is a key's policy: everything in bucket b, nothing elsewhere.
+const onlyB = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::bbb","arn:aws:s3:::bbb/*"]}]}`
+
+// curl runs the real curl with args against the master and returns the status and
+// the body.
+func curl(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "curl", append([]string{"-sS", "-w", "\n%{http_code}"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("curl %q: %v", args, err)
+	}
+	s := string(out)
+	i := strings.LastIndexByte(s, '\n')
+	status, err := strconv.Atoi(s[i+1:])
+	if err != nil {
+		t.Fatalf("curl %q: no status in %q", args, s)
+	}
+	return status, s[:i]
+}
+
+// TestAuthNative drives the native API with curl on a master with -auth: each key may
+// do what its policy allows, and whatever else it asks is refused with nothing
+// changed on the volumes; anonymous requests read only a public-read bucket; a key
+// revoked is refused at once; failures are counted and, past a burst, limited; no
+// secret is ever logged or shown.
+func TestAuthNative(t *testing.T) {
+	c := authCluster(t)
+	reader := addKey(t, c.URL, "reader", "readonly")
+	inB := addKey(t, c.URL, "in-b", onlyB)
+	up := addKey(t, c.URL, "uploader", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":"arn:aws:s3:::bbb/up/*"}]}`)
+	if status, body := curl(t, "-u", testAdmin, "-X", "PUT", "--data-binary", "x", c.URL+"/bbb/x"); status != 201 {
+		t.Fatalf("the administrator's PUT: %d %s", status, body)
+	}
+	if status, body := curl(t, "-u", testAdmin, "-X", "PUT", "--data-binary", "c", c.URL+"/ccc/x"); status != 201 {
+		t.Fatalf("the administrator's PUT: %d %s", status, body)
+	}
+	files := c.AllFiles()
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		status int
+		body   string
+	}{
+		{"anonymous read", []string{"-L", c.URL + "/bbb/x"}, 401, "credentials needed"},
+		{"anonymous write", []string{"-X", "PUT", "--data-binary", "y", c.URL + "/bbb/y"}, 401, "credentials needed"},
+		{"anonymous list", []string{c.URL + "/bbb/?list"}, 401, "credentials needed"},
+		{"anonymous delete", []string{"-X", "DELETE", c.URL + "/bbb/x"}, 401, "credentials needed"},
+		{"wrong secret", []string{"-u", "reader:wrong", "-L", c.URL + "/bbb/x"}, 401, "invalid credentials"},
+		{"unknown key", []string{"-H", "Authorization: Bearer nobody:secret", "-L", c.URL + "/bbb/x"}, 401, "invalid credentials"},
+		{"malformed", []string{"-H", "Authorization: Bearer nobody", c.URL + "/bbb/x"}, 401, "ID:SECRET"},
+		{"reader reads", []string{"-u", reader, "-L", c.URL + "/bbb/x"}, 200, "x"},
+		{"reader reads with a bearer token", []string{"-H", "Authorization: Bearer " + reader, "-L", c.URL + "/ccc/x"}, 200, "c"},
+		{"reader lists", []string{"-u", reader, c.URL + "/?list"}, 200, `"/bbb/x"`},
+		{"reader writes", []string{"-u", reader, "-X", "PUT", "--data-binary", "y", c.URL + "/bbb/y"}, 403, "key reader may not s3:PutObject arn:aws:s3:::bbb/y"},
+		{"reader deletes", []string{"-u", reader, "-X", "DELETE", c.URL + "/bbb/x"}, 403, "may not s3:DeleteObject"},
+		{"reader unlinks", []string{"-u", reader, "-X", "UNLINK", c.URL + "/bbb/x"}, 403, "may not s3:DeleteObject"},
+		{"reader rebalances", []string{"-u", reader, "-X", "REBALANCE", c.URL + "/bbb/x"}, 403, "administrator"},
+		{"reader lists keys", []string{"-u", reader, c.URL + "/?keys"}, 403, "administrator"},
+		{"in-b reads c", []string{"-u", inB, "-L", c.URL + "/ccc/x"}, 403, "may not s3:GetObject arn:aws:s3:::ccc/x"},
+		{"in-b lists everything", []string{"-u", inB, c.URL + "/?list"}, 403, "may not s3:ListBucket"},
+		{"in-b lists b", []string{"-u", inB, c.URL + "/bbb/?list"}, 200, `"/bbb/x"`},
+		{"in-b writes c", []string{"-u", inB, "-X", "PUT", "--data-binary", "y", c.URL + "/ccc/y"}, 403, "may not s3:PutObject"},
+		{"uploader writes outside its prefix", []string{"-u", up, "-X", "PUT", "--data-binary", "y", c.URL + "/bbb/y"}, 403, "may not s3:PutObject"},
+		{"uploader reads outside its prefix", []string{"-u", up, "-L", c.URL + "/bbb/x"}, 403, "may not s3:GetObject"},
+		{"health needs nothing", []string{c.URL + "/health"}, 200, `"ready"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := curl(t, tc.args...)
+			if status != tc.status || !strings.Contains(body, tc.body) {
+				t.Fatalf("%d %q, want %d saying %q", status, body, tc.status, tc.body)
+			}
+		})
+	}
+	if got := c.AllFiles(); !slices.Equal(got, files) {
+		t.Fatalf("refused requests changed the volumes' files:\n%q\nwere\n%q", got, files)
+	}
+	for _, tc := range []struct{ key, path string }{{inB, "/bbb/y"}, {up, "/bbb/up/z"}} {
+		if status, body := curl(t, "-u", tc.key, "-X", "PUT", "--data-binary", "y", c.URL+tc.path); status != 201 {
+			t.Fatalf("PUT %s with its key: %d %s", tc.path, status, body)
+		}
+		if status, body := curl(t, "-u", tc.key, "-L", c.URL+tc.path); status != 200 || body != "y" {
+			t.Fatalf("GET %s with its key: %d %s", tc.path, status, body)
+		}
+	}
+	if status, _ := curl(t, "-u", inB, "-X", "DELETE", c.URL+"/bbb/y"); status != 204 {
+		t.Fatalf("in-b's DELETE in b: %d", status)
+	}
+
+	t.Run("public-read bucket", func(t *testing.T) {
+		admin := s3Client(c, "davkvtest", "davkvtestsecret")
+		ctx := context.Background()
+		if _, err := admin.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("pub")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("pub"), Policy: aws.String(
+			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*"}]}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := curl(t, "-u", testAdmin, "-X", "PUT", "--data-binary", "open", c.URL+"/pub/x"); status != 201 {
+			t.Fatalf("PUT /pub/x: %d", status)
+		}
+		if status, body := curl(t, "-L", c.URL+"/pub/x"); status != 200 || body != "open" {
+			t.Fatalf("anonymous GET of a public-read bucket: %d %q", status, body)
+		}
+		for _, args := range [][]string{{"-X", "PUT", "--data-binary", "y", c.URL + "/pub/y"}, {"-X", "DELETE", c.URL + "/pub/x"}, {c.URL + "/pub/?list"}} {
+			if status, _ := curl(t, args...); status != 401 {
+				t.Fatalf("anonymous %q in a public-read bucket: %d, want 401", args, status)
+			}
+		}
+	})
+
+	t.Run("revoked", func(t *testing.T) {
+		if _, err := keysCmd(t, c.URL, KeysConfig{Remove: "in-b"}); err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := curl(t, "-u", inB, "-L", c.URL+"/bbb/x"); status != 401 {
+			t.Fatalf("a revoked key's GET: %d, want 401", status)
+		}
+		out, err := keysCmd(t, c.URL, KeysConfig{})
+		if err != nil || strings.Contains(out, "in-b") || !strings.Contains(out, "reader\t") {
+			t.Fatalf("davkv keys lists %q, %v", out, err)
+		}
+		if _, err := keysCmd(t, c.URL, KeysConfig{Remove: "in-b"}); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Fatalf("revoking it again: %v", err)
+		}
+	})
+
+	t.Run("policy changed", func(t *testing.T) {
+		if _, err := keysCmd(t, c.URL, KeysConfig{SetPolicy: "reader", Policy: "readwrite"}); err != nil {
+			t.Fatal(err)
+		}
+		if status, body := curl(t, "-u", reader, "-X", "PUT", "--data-binary", "r", c.URL+"/bbb/r"); status != 201 {
+			t.Fatalf("reader made readwrite: %d %s", status, body)
+		}
+	})
+
+	t.Run("failures limited", func(t *testing.T) {
+		limited := 0
+		for range 30 {
+			if status, _ := curl(t, "-u", "reader:guess", c.URL+"/bbb/x"); status == 429 {
+				limited++
+			}
+		}
+		if limited == 0 {
+			t.Fatal("30 wrong secrets in a row were never limited")
+		}
+		if status, body := curl(t, "-u", reader, "-L", c.URL+"/bbb/x"); status != 429 {
+			t.Fatalf("the right secret from a limited address: %d %s, want 429", status, body)
+		}
+		if status, _ := curl(t, "-L", c.URL+"/pub/x"); status != 200 {
+			t.Fatalf("an anonymous read of a public bucket from a limited address: %d", status)
+		}
+		_, metrics := curl(t, c.URL+"/metrics")
+		for _, want := range []string{`davkv_auth_failures_total{api="native",reason="credentials"}`, `davkv_auth_failures_total{api="native",reason="limited"}`, `davkv_auth_failures_total{api="native",reason="denied"}`} {
+			if !strings.Contains(metrics, want+" ") || strings.Contains(metrics, want+" 0\n") {
+				t.Errorf("/metrics: %s is missing or zero", want)
+			}
+		}
+	})
+
+	for _, secret := range []string{"davkvtestsecret", reader, inB, up} {
+		_, s, _ := strings.Cut(secret, ":")
+		if s == "" {
+			s = secret
+		}
+		if strings.Contains(c.Logs.String(), s) {
+			t.Errorf("the master logged a secret: %s", s)
+		}
+		_, page := curl(t, c.URL+"/metrics")
+		_, keys := curl(t, "-u", testAdmin, c.URL+"/?keys")
+		if strings.Contains(page, s) || strings.Contains(keys, s) {
+			t.Errorf("a secret shows in /metrics or the keys' list: %s", s)
+		}
+	}
+}
+
+// TestAuthKeysCommand runs davkv keys as its users do, and checks its errors.
+func TestAuthKeysCommand(t *testing.T) {
+	c := authCluster(t)
+	run := func(env []string, args ...string) (string, string, error) {
+		cmd := exec.Command(davkvBinary, append([]string{"keys", "-master", c.URL}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.String(), stderr.String(), err
+	}
+	admin := []string{"DAVKV_KEY=" + testAdmin}
+	out, stderr, err := run(admin, "-add", "ci-reader", "-policy", "readonly", "-note", "CI reads")
+	if err != nil || !strings.HasPrefix(out, "ci-reader:") {
+		t.Fatalf("davkv keys -add: %q, %v, %s", out, err, stderr)
+	}
+	if status, _ := curl(t, "-u", strings.TrimSpace(out), c.URL+"/bbb/?list"); status != 200 {
+		t.Fatalf("the key added lists b: %d", status)
+	}
+	out, _, err = run(admin)
+	if fields := strings.Split(strings.TrimSpace(out), "\t"); err != nil || len(fields) != 4 || fields[0] != "ci-reader" || fields[3] != "CI reads" {
+		t.Fatalf("davkv keys: %q, %v", out, err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		err  string
+	}{
+		{"no key", []string{"DAVKV_KEY=", "DAVKV_S3_KEYS="}, nil, "needs an administrator's key"},
+		{"not an administrator", []string{"DAVKV_KEY=ci-reader:wrong"}, nil, "401"},
+		{"twice", admin, []string{"-add", "ci-reader", "-policy", "readonly"}, "409"},
+		{"an administrator's ID", admin, []string{"-add", "davkvtest", "-policy", "readonly"}, "administrator"},
+		{"bad ID", admin, []string{"-add", "a/b", "-policy", "readonly"}, "ID"},
+		{"no policy", admin, []string{"-add", "x1x"}, "need -policy"},
+		{"bad policy", admin, []string{"-add", "x1x", "-policy", "/nonexistent.json"}, "neither"},
+		{"two actions", admin, []string{"-add", "x1x", "-remove", "ci-reader"}, "at most one"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := run(tc.env, tc.args...)
+			if err == nil || !strings.Contains(stderr, tc.err) || !strings.HasPrefix(stderr, "davkv: ") {
+				t.Fatalf("davkv keys %q: %v, %q; want an error saying %q", tc.args, err, stderr, tc.err)
+			}
+		})
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"IpAddress":{}}}}`), 0o644)
+	if _, stderr, err := run(admin, "-add", "x1x", "-policy", bad); err == nil || !strings.Contains(stderr, "400") || !strings.Contains(stderr, "Condition") {
+		t.Fatalf("a policy with a Condition: %v, %q", err, stderr)
+	}
+	if _, stderr, err := run(admin, "-set-policy", "nobody", "-policy", "readonly"); err == nil || !strings.Contains(stderr, "404") {
+		t.Fatalf("-set-policy of no key: %v, %q", err, stderr)
+	}
+}
