@@ -27,7 +27,7 @@ test: testdeps
 
 # Tests that start etcd clusters or PostgreSQL servers of their own, which the etcd
 # and PostgreSQL passes need not run again.
-OWN_INDEX = TestLinearizable|TestDeleteRaces|TestPausedMasterFenced|TestMastersConflict|TestMasterKilledOnEtcd|TestEtcdMembersKilled|TestMigrate|TestMasterOnEtcd|TestLifecycleOnEtcd|TestMasterOnPostgres|TestMasterKilledOnPostgres|TestPostgresFailover
+OWN_INDEX = TestLinearizable|TestDeleteRaces|TestPausedMasterFenced|TestMastersConflict|TestMasterKilledOnEtcd|TestEtcdMembersKilled|TestMigrate|TestMasterOnEtcd|TestLifecycleOnEtcd|TestMasterOnPostgres|TestMasterKilledOnPostgres|TestPostgresFailover|TestAuthMastersShareKeys
 
 # Not part of the tests: measures davkv against the physical limit (see README, Performance).
 bench:

@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"davkv/internal/testenv"
 )
 
 // testAdmin is the administrator's key of testS3Keys, as DAVKV_KEY gives it.
@@ -295,5 +297,167 @@ func TestAuthKeysCommand(t *testing.T) {
 	}
 	if _, stderr, err := run(admin, "-set-policy", "nobody", "-policy", "readonly"); err == nil || !strings.Contains(stderr, "404") {
 		t.Fatalf("-set-policy of no key: %v, %q", err, stderr)
+	}
+}
+
+// TestAuthS3Clients drives the S3 API with the AWS CLI, rclone and boto3, as a
+// read-only key, a key limited to one bucket and a revoked key, and unsigned: each
+// allowed call works, and each other is refused with AccessDenied (or
+// InvalidAccessKeyId) and changes nothing on the volumes.
+func TestAuthS3Clients(t *testing.T) {
+	c := authCluster(t)
+	admin := s3Client(c, "davkvtest", "davkvtestsecret")
+	ctx := context.Background()
+	for _, b := range []string{"ccc", "pub"} {
+		if _, err := admin.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("pub"), Policy: aws.String(
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"/bbb/x", "/ccc/x", "/pub/x"} {
+		if status, body := curl(t, "-u", testAdmin, "-X", "PUT", "--data-binary", "value of "+k, c.URL+k); status != 201 {
+			t.Fatalf("PUT %s: %d %s", k, status, body)
+		}
+	}
+	reader, inB := addKey(t, c.URL, "reader", "readonly"), addKey(t, c.URL, "in-b", onlyB)
+	revoked := addKey(t, c.URL, "revoked", "readwrite")
+	if _, err := keysCmd(t, c.URL, KeysConfig{Remove: "revoked"}); err != nil {
+		t.Fatal(err)
+	}
+	tools := newS3Tools(t, c.URL)
+	local := filepath.Join(tools.dir, "local.txt")
+	if err := os.WriteFile(local, []byte("local"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	as := func(key string) (string, string) { id, secret, _ := strings.Cut(key, ":"); return id, secret }
+	files := c.AllFiles()
+	// rclone uploads a small file with a presigned PUT, and says only "403 Forbidden"
+	// of its refusal.
+	refused := []struct {
+		name, key, tool string
+		args            []string
+		code            string
+	}{
+		{"reader uploads", reader, "aws", []string{"--endpoint-url", c.URL, "s3", "cp", local, "s3://bbb/new"}, "AccessDenied"},
+		{"reader deletes", reader, "aws", []string{"--endpoint-url", c.URL, "s3", "rm", "s3://bbb/x"}, "AccessDenied"},
+		{"reader makes a bucket", reader, "aws", []string{"--endpoint-url", c.URL, "s3", "mb", "s3://new-bucket"}, "AccessDenied"},
+		{"in-b lists ccc", inB, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "lsf", "davkv:ccc"}, "AccessDenied"},
+		{"in-b reads ccc", inB, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "cat", "davkv:ccc/x"}, "AccessDenied"},
+		{"in-b writes ccc", inB, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "--s3-no-check-bucket", "copyto", local, "davkv:ccc/new"}, "403"},
+		{"revoked lists", revoked, "aws", []string{"--endpoint-url", c.URL, "s3", "ls", "s3://bbb/"}, "InvalidAccessKeyId"},
+		{"revoked writes", revoked, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "--s3-no-check-bucket", "copyto", local, "davkv:bbb/new"}, "403"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			id, secret := as(tc.key)
+			out, err := tools.run(t, id, secret, "", tc.tool, tc.args...)
+			if err == nil || !strings.Contains(out, tc.code) {
+				t.Fatalf("%s %q: %v, want %s:\n%s", tc.tool, tc.args, err, tc.code, out)
+			}
+		})
+	}
+	script := `
+import os, sys, boto3, botocore
+from botocore import UNSIGNED
+from botocore.config import Config
+def client(access, secret, **kw):
+    return boto3.client("s3", endpoint_url=os.environ["DAVKV_URL"], region_name="us-east-1",
+        aws_access_key_id=access, aws_secret_access_key=secret,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **kw))
+def refused(code, f, *args, **kw):
+    try:
+        f(*args, **kw)
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == code, e.response
+        return
+    raise AssertionError("%s%r was not refused" % (f.__name__, args))
+reader, inb, revoked = [client(*k.split(":", 1)) for k in sys.argv[1:4]]
+anon = client(None, None, signature_version=UNSIGNED)
+refused("AccessDenied", reader.put_object, Bucket="bbb", Key="new", Body=b"n")
+d = reader.delete_objects(Bucket="bbb", Delete={"Objects": [{"Key": "x"}]})
+assert [e["Code"] for e in d["Errors"]] == ["AccessDenied"], d
+refused("AccessDenied", inb.copy_object, Bucket="bbb", Key="copy", CopySource={"Bucket": "ccc", "Key": "x"})
+refused("AccessDenied", inb.put_bucket_policy, Bucket="ccc", Policy="{}")
+refused("InvalidAccessKeyId", revoked.get_object, Bucket="bbb", Key="x")
+refused("AccessDenied", anon.list_objects_v2, Bucket="pub")
+refused("AccessDenied", anon.put_object, Bucket="pub", Key="new", Body=b"n")
+refused("AccessDenied", anon.get_object, Bucket="bbb", Key="x")
+print("refused")
+`
+	if out, err := tools.run(t, "", "", script, "python3", "-", reader, inB, revoked); err != nil || strings.TrimSpace(out) != "refused" {
+		t.Fatalf("boto3: %v\n%s", err, out)
+	}
+	if got := c.AllFiles(); !slices.Equal(got, files) {
+		t.Fatalf("refused requests changed the volumes' files:\n%q\nwere\n%q", got, files)
+	}
+
+	// What each may do, it does.
+	id, secret := as(reader)
+	if out, err := tools.run(t, id, secret, "", "aws", "--endpoint-url", c.URL, "s3", "ls", "s3://ccc/"); err != nil || !strings.Contains(out, " x\n") {
+		t.Fatalf("reader's aws s3 ls: %v\n%s", err, out)
+	}
+	id, secret = as(inB)
+	if out, err := tools.run(t, id, secret, "", "aws", "--endpoint-url", c.URL, "s3", "ls"); err != nil || !strings.Contains(out, " bbb\n") || strings.Contains(out, "ccc") {
+		t.Fatalf("in-b's aws s3 ls lists the buckets it may list, bbb only: %v\n%s", err, out)
+	}
+	if out, err := tools.run(t, id, secret, "", "rclone", "--config", "/dev/null", "copyto", local, "davkv:bbb/by-rclone"); err != nil {
+		t.Fatalf("in-b's rclone copyto bbb: %v\n%s", err, out)
+	}
+	if out, err := tools.run(t, id, secret, "", "rclone", "--config", "/dev/null", "cat", "davkv:bbb/by-rclone"); err != nil || out != "local" {
+		t.Fatalf("in-b's rclone cat: %q, %v", out, err)
+	}
+	script = `
+import os, sys, boto3
+from botocore import UNSIGNED
+from botocore.config import Config
+def client(access, secret, **kw):
+    return boto3.client("s3", endpoint_url=os.environ["DAVKV_URL"], region_name="us-east-1",
+        aws_access_key_id=access, aws_secret_access_key=secret,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **kw))
+reader, inb = [client(*k.split(":", 1)) for k in sys.argv[1:3]]
+anon = client(None, None, signature_version=UNSIGNED)
+assert reader.get_object(Bucket="ccc", Key="x")["Body"].read() == b"value of /ccc/x"
+assert [o["Key"] for o in reader.list_objects_v2(Bucket="bbb")["Contents"]] == ["by-rclone", "x"]
+inb.copy_object(Bucket="bbb", Key="copy", CopySource={"Bucket": "bbb", "Key": "x"})
+inb.delete_object(Bucket="bbb", Key="copy")
+assert anon.get_object(Bucket="pub", Key="x")["Body"].read() == b"value of /pub/x"
+print("ok")
+`
+	if out, err := tools.run(t, "", "", script, "python3", "-", reader, inB); err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("boto3: %v\n%s", err, out)
+	}
+}
+
+// TestAuthMastersShareKeys starts two masters with -auth on one etcd index: a key
+// added through one works through the other within a second (auth.DefaultTTL), and so
+// does its revocation, and a bucket made public.
+func TestAuthMastersShareKeys(t *testing.T) {
+	e := testenv.StartEtcd(t, 3)
+	ms := newMasters(t, e.DB("/keys"))
+	ms.Flags = []string{"-s3keys", testAdmin, "-auth"}
+	ms.Start()
+	ms.Start()
+	key := addKey(t, ms.URLs[0], "shared", "readwrite")
+	put := func(i int, k string, cred string) int {
+		status, _ := curl(t, "-u", cred, "-X", "PUT", "--data-binary", "v", ms.URLs[i]+k)
+		return status
+	}
+	if status := put(0, "/bkt/a", key); status != 201 {
+		t.Fatalf("PUT through the master that added the key: %d", status)
+	}
+	start := time.Now()
+	testenv.Eventually(t, 3*time.Second, "the other master does not take the key", func() bool { return put(1, "/bkt/b", key) == 201 })
+	t.Logf("the other master took the key after %v", time.Since(start).Round(time.Millisecond))
+	if _, err := keysCmd(t, ms.URLs[1], KeysConfig{Remove: "shared"}); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	testenv.Eventually(t, 3*time.Second, "the first master still takes the revoked key", func() bool { return put(0, "/bkt/c", key) == 401 })
+	t.Logf("the first master refused the revoked key after %v", time.Since(start).Round(time.Millisecond))
+	if status, _ := curl(t, "-u", testAdmin, "-L", ms.URLs[0]+"/bkt/c"); status != 404 && status != 200 {
+		t.Fatalf("GET /bkt/c: %d", status)
 	}
 }

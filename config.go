@@ -247,6 +247,10 @@ type ServerConfig struct {
 	// HEAD of what a bucket's policy lets anyone read. It needs S3Keys. False leaves
 	// the native API as open as minikeyvalue's.
 	Auth bool
+	// TLSCert and TLSKey are the PEM files of the master's TLS certificate and key:
+	// set, the master speaks HTTPS (HTTP/1.1 and HTTP/2) only, and reads them again
+	// on SIGHUP. Empty, it speaks plain HTTP.
+	TLSCert, TLSKey string
 	// S3Domain, if set, makes requests to BUCKET.S3Domain virtual-host S3 requests
 	// for BUCKET; empty, only path-style S3 requests (/BUCKET/KEY) are understood.
 	S3Domain string
@@ -297,6 +301,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.SignReads < 0 {
 		return fmt.Errorf("-signreads must not be negative, got %v", c.SignReads)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("-tls-cert and -tls-key go together: give both, or neither")
 	}
 	if c.Auth && len(c.S3Keys) == 0 {
 		return errors.New("-auth needs an administrator's key: give -s3keys or $DAVKV_S3_KEYS")

@@ -12,7 +12,7 @@ import (
 // A new package must be given its layer here.
 var layers = [][]string{
 	{"davkv/internal/mkv", "davkv/internal/policy"},
-	{"davkv/internal/concurrent", "davkv/internal/httpconn", "davkv/internal/layout", "davkv/internal/s3proto", "davkv/internal/signurl", "davkv/internal/testenv"},
+	{"davkv/internal/concurrent", "davkv/internal/httpconn", "davkv/internal/layout", "davkv/internal/s3proto", "davkv/internal/signurl", "davkv/internal/testenv", "davkv/internal/certs"},
 	{"davkv/internal/index"},
 	{"davkv/internal/index/leveldb", "davkv/internal/index/etcd", "davkv/internal/index/postgres", "davkv/internal/index/indextest", "davkv/internal/lifecycle", "davkv/internal/auth"},
 }

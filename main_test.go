@@ -135,6 +135,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{"bad port", []string{vols, "-db", db, "-port", "70000", "server"}, 1, "davkv: -port 70000 is not a TCP port"},
 		{"unknown kind of index", []string{vols, "-db", "mysql://u@127.0.0.1/db", "server"}, 1, `davkv: -db "mysql://u@127.0.0.1/db": unknown kind of index "mysql://"`},
 		{"postgres unreachable", []string{vols, "-db", "postgres://u:secret@127.0.0.1:1/db", "server"}, 1, "davkv: open index postgres://u:xxxxx@127.0.0.1:1/db: index create the schema: the index is unavailable"},
+		{"missing TLS certificate", []string{vols, "-db", db, "-tls-cert", "/nonexistent/tls.crt", "-tls-key", "/nonexistent/tls.key", "server"}, 1, "davkv: tls certificate /nonexistent/tls.crt and key /nonexistent/tls.key: open /nonexistent/tls.crt: no such file or directory"},
+		{"TLS key without certificate", []string{vols, "-db", db, "-tls-key", "/nonexistent/tls.key", "server"}, 1, "davkv: -tls-cert and -tls-key go together"},
+		{"auth without keys", []string{vols, "-db", db, "-auth", "-s3keys", "", "server"}, 1, "davkv: -auth needs an administrator's key"},
 		{"bad postgres option", []string{vols, "-db", "postgres://u@127.0.0.1:1/db?schema=A", "server"}, 1, `davkv: -db "postgres://u@127.0.0.1:1/db?schema=A": schema="A" is not a lowercase PostgreSQL name`},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"davkv/internal/auth"
+	"davkv/internal/certs"
 	"davkv/internal/index"
 	"davkv/internal/layout"
 	"davkv/internal/policy"
@@ -68,12 +69,21 @@ type Master struct {
 	keys *auth.Store
 	// limiter limits the failed authentications of each client address.
 	limiter auth.Limiter
+	// certs is the TLS certificate; nil for plain HTTP.
+	certs *certs.Reloader
 }
 
 // NewMaster opens the index and prepares, but does not start, the volume health probes.
 func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var tlsCerts *certs.Reloader
+	if cfg.TLSCert != "" {
+		var err error
+		if tlsCerts, err = certs.Load(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
 	}
 	idx, err := openIndex(cfg.DB, cfg.Sync)
 	if err != nil {
@@ -87,6 +97,7 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 		client:    client,
 		health:    NewHealth(client, cfg.Volumes, healthInterval),
 		log:       log,
+		certs:     tlsCerts,
 	}
 	m.s3 = &s3API{m}
 	if len(cfg.S3Keys) > 0 {

@@ -34,14 +34,21 @@ var s3SubResources = []string{
 type s3API struct{ *Master }
 
 // isS3 reports whether r is an S3 request: signed by AWS's rules, with an S3
-// sub-resource, or (with -s3domain) addressed to a bucket's host name. Anything else
-// is the native API.
+// sub-resource or header, sent by an AWS SDK, or (with -s3domain) addressed to a
+// bucket's host name. Anything else is the native API.
 func (m *s3API) isS3(r *http.Request) bool {
 	if auth := r.Header["Authorization"]; len(auth) > 0 && (strings.HasPrefix(auth[0], "AWS4-") || strings.HasPrefix(auth[0], "AWS ")) {
 		return true
 	}
 	if m.cfg.S3Domain != "" && m.s3Bucket(r) != "" || isPostUpload(r) {
 		return true
+	}
+	// An unsigned request of an S3 SDK (an anonymous read of a public bucket, say)
+	// still names itself: SDKs send amz-sdk-* headers, and S3's own are x-amz-*.
+	for name := range r.Header {
+		if strings.HasPrefix(name, "X-Amz-") || strings.HasPrefix(name, "Amz-Sdk-") {
+			return true
+		}
 	}
 	if r.URL.RawQuery == "" {
 		return false

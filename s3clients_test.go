@@ -22,57 +22,85 @@ import (
 // hold other copies (a pyenv shim for aws, say).
 var realClients = map[string]string{"aws": "/usr/bin/aws", "rclone": "/usr/bin/rclone", "python3": "/usr/bin/python3"}
 
-// TestS3RealClients reads, lists and deletes, with the AWS CLI, rclone and boto3 as
-// their users run them, keys written with the native API, including keys that URLs
-// and XML must escape; a wrong secret is refused. Then each tool uploads, overwrites
-// and reads back its own values.
-func TestS3RealClients(t *testing.T) {
+// s3Tools runs the real S3 clients (realClients) against a master, in a directory of
+// their own.
+type s3Tools struct {
+	dir, config, url string
+	// extra is added to the tools' environment.
+	extra []string
+}
+
+// newS3Tools prepares the tools for the master at url: an AWS CLI configuration for
+// path-style requests, and a home of their own.
+func newS3Tools(t *testing.T, url string) *s3Tools {
+	t.Helper()
 	for name, path := range realClients {
 		if _, err := os.Stat(path); err != nil {
 			t.Fatalf("%s is not installed at %s: run the tests with 'make test', which installs it", name, path)
 		}
 	}
+	s := &s3Tools{dir: t.TempDir(), url: url}
+	s.config = filepath.Join(s.dir, "aws-config")
+	if err := os.WriteFile(s.config, []byte("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// env is the tools' environment: the key given and the endpoint, with rclone's remote
+// davkv, and nothing of the machine's own AWS settings. An empty access key leaves
+// the tools with none.
+func (s *s3Tools) env(access, secret string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "RCLONE_") && !strings.HasPrefix(kv, "HOME=") {
+			out = append(out, kv)
+		}
+	}
+	out = append(out, "HOME="+s.dir, "AWS_CONFIG_FILE="+s.config, "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
+		"RCLONE_CONFIG_DAVKV_TYPE=s3", "RCLONE_CONFIG_DAVKV_PROVIDER=Other", "RCLONE_CONFIG_DAVKV_ENDPOINT="+s.url, "DAVKV_URL="+s.url)
+	if access != "" {
+		out = append(out, "AWS_ACCESS_KEY_ID="+access, "AWS_SECRET_ACCESS_KEY="+secret,
+			"RCLONE_CONFIG_DAVKV_ACCESS_KEY_ID="+access, "RCLONE_CONFIG_DAVKV_SECRET_ACCESS_KEY="+secret)
+	}
+	return append(out, s.extra...)
+}
+
+// run runs tool (a name of realClients) with args and stdin, signing with access and
+// secret, and returns its output: stdout, and stderr too if it failed.
+func (s *s3Tools) run(t *testing.T, access, secret, stdin, tool string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, realClients[tool], args...)
+	cmd.Env, cmd.Dir = s.env(access, secret), s.dir
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		t.Logf("%s %q: %v\n%s", tool, args, err, stderr.String())
+		return stdout.String() + stderr.String(), err
+	}
+	return stdout.String(), nil
+}
+
+// TestS3RealClients reads, lists and deletes, with the AWS CLI, rclone and boto3 as
+// their users run them, keys written with the native API, including keys that URLs
+// and XML must escape; a wrong secret is refused. Then each tool uploads, overwrites
+// and reads back its own values.
+func TestS3RealClients(t *testing.T) {
 	c, _ := s3Cluster(t, 3, "tools")
 	big := testenv.RandomBytes(300 << 10)
 	values := map[string][]byte{"dir/a b&c.txt": []byte("hello"), "dir/<tag> 'q'.txt": []byte("xml"), "top.bin": big, "ünï/x+y": []byte("u")}
 	for k, v := range values {
 		c.Put("/tools/"+k, v)
 	}
-	dir := t.TempDir()
-	config := filepath.Join(dir, "aws-config")
-	if err := os.WriteFile(config, []byte("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// env is the tools' environment: the test's keys and endpoint, nothing of the
-	// machine's own AWS settings.
-	env := func(secret string) []string {
-		var out []string
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "RCLONE_") && !strings.HasPrefix(kv, "HOME=") {
-				out = append(out, kv)
-			}
-		}
-		return append(out, "HOME="+dir, "AWS_ACCESS_KEY_ID=davkvtest", "AWS_SECRET_ACCESS_KEY="+secret,
-			"AWS_CONFIG_FILE="+config, "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
-			"RCLONE_CONFIG_DAVKV_TYPE=s3", "RCLONE_CONFIG_DAVKV_PROVIDER=Other", "RCLONE_CONFIG_DAVKV_ACCESS_KEY_ID=davkvtest",
-			"RCLONE_CONFIG_DAVKV_SECRET_ACCESS_KEY="+secret, "RCLONE_CONFIG_DAVKV_ENDPOINT="+c.URL,
-			"DAVKV_URL="+c.URL)
-	}
+	tools := newS3Tools(t, c.URL)
+	dir := tools.dir
 	run := func(t *testing.T, secret string, stdin string, tool string, args ...string) (string, error) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, realClients[tool], args...)
-		cmd.Env, cmd.Dir = env(secret), dir
-		cmd.Stdin = strings.NewReader(stdin)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		if err != nil {
-			t.Logf("%s %q: %v\n%s", tool, args, err, stderr.String())
-			return stdout.String() + stderr.String(), err
-		}
-		return stdout.String(), nil
+		return tools.run(t, "davkvtest", secret, stdin, tool, args...)
 	}
 	aws := func(t *testing.T, args ...string) string {
 		t.Helper()

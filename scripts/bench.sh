@@ -15,7 +15,7 @@ COUNT=${COUNT:-10000}
 BIG_MB=${BIG_MB:-1024}
 WRK_SECONDS=${WRK_SECONDS:-10}
 BASE=${BENCH_PORT:-4100}
-scripts/deps.sh nginx-light wrk curl awscli
+scripts/deps.sh nginx-light wrk curl awscli openssl
 
 NAME=bench DIR=${BENCH_DIR:-}
 . scripts/cluster.sh
@@ -36,38 +36,51 @@ timed() {
 echo "bench: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), data in $ROOT, $ROUNDS rounds" >&2
 
 # 1. thrash through the master vs straight to the volumes, and the master's CPU per key.
-: >"$ROOT/t.master"; : >"$ROOT/t.direct"; : >"$ROOT/t.cpu"; : >"$ROOT/t.s3cpu"; : >"$ROOT/t.cpu0"
+: >"$ROOT/t.master"; : >"$ROOT/t.direct"; : >"$ROOT/t.cpu"; : >"$ROOT/t.s3cpu"; : >"$ROOT/t.cpu0"; : >"$ROOT/t.cpuauth"
+# The administrator's key of the masters with -auth, and of the S3 uploads over TLS.
+BENCH_KEY=bench:bench-secret-0123456789
+# cpu_per_key FILE [THRASH FLAG...]: thrash COUNT keys and add the master's CPU per key, in
+# microseconds, to FILE.
+cpu_per_key() {
+	local file=$1 before after
+	shift
+	before=$(cpu)
+	"$DAVKV" thrash -master "$MASTER" -count "$COUNT" "$@" >/dev/null
+	after=$(cpu)
+	awk -v d=$((after - before)) -v clk="$CLK" -v n="$COUNT" 'BEGIN {printf "%.0f\n", d / clk / n * 1e6}' >>"$file"
+}
 # nometrics_cpu: the master's CPU per key with -metrics=false, on a master restarted for it
 # (the index stays), then the master as it was.
 nometrics_cpu() {
 	stop_master
 	start_master "$VOLS" -replicas 3 -metrics=false
-	local before after
-	before=$(cpu)
-	"$DAVKV" thrash -master "$MASTER" -count "$COUNT" >/dev/null
-	after=$(cpu)
-	awk -v d=$((after - before)) -v clk="$CLK" -v n="$COUNT" 'BEGIN {printf "%.0f\n", d / clk / n * 1e6}' >>"$ROOT/t.cpu0"
+	cpu_per_key "$ROOT/t.cpu0"
+	stop_master
+	start_master "$VOLS" -replicas 3
+}
+# auth_cpu: the same with -auth, every request with credentials (thrash sends $DAVKV_KEY).
+auth_cpu() {
+	stop_master
+	start_master "$VOLS" -replicas 3 -s3keys "$BENCH_KEY" -auth
+	DAVKV_KEY=$BENCH_KEY cpu_per_key "$ROOT/t.cpuauth"
 	stop_master
 	start_master "$VOLS" -replicas 3
 }
 for r in $(seq "$ROUNDS"); do
 	# Rounds alternate which goes first, with metrics or without, so that a machine
 	# slowing down or speeding up favours neither.
-	if [ $((r % 2)) = 0 ]; then nometrics_cpu; fi
+	if [ $((r % 2)) = 0 ]; then nometrics_cpu; auth_cpu; fi
 	before=$(cpu)
 	"$DAVKV" thrash -master "$MASTER" -count "$COUNT" | awk '/^keys\/s/ {print $2}' >>"$ROOT/t.master"
 	after=$(cpu)
 	awk -v d=$((after - before)) -v clk="$CLK" -v n="$COUNT" 'BEGIN {printf "%.0f\n", d / clk / n * 1e6}' >>"$ROOT/t.cpu"
 	# The same keys as S3 requests (PutObject, GetObject streamed, DeleteObject).
-	before=$(cpu)
-	"$DAVKV" thrash -s3 -master "$MASTER" -count "$COUNT" -prefix "/thrash3/$r" >/dev/null
-	after=$(cpu)
-	awk -v d=$((after - before)) -v clk="$CLK" -v n="$COUNT" 'BEGIN {printf "%.0f\n", d / clk / n * 1e6}' >>"$ROOT/t.s3cpu"
-	if [ $((r % 2)) = 1 ]; then nometrics_cpu; fi
+	cpu_per_key "$ROOT/t.s3cpu" -s3 -prefix "/thrash3/$r"
+	if [ $((r % 2)) = 1 ]; then nometrics_cpu; auth_cpu; fi
 	"$DAVKV" thrash -direct -volumes "$VOLS" -replicas 3 -count "$COUNT" | awk '/^keys\/s/ {print $2}' >>"$ROOT/t.direct"
-	echo "bench: thrash round $r: master $(tail -1 "$ROOT/t.master") keys/s ($(tail -1 "$ROOT/t.cpu") us CPU/key, $(tail -1 "$ROOT/t.cpu0") without metrics; S3 $(tail -1 "$ROOT/t.s3cpu")), direct $(tail -1 "$ROOT/t.direct") keys/s" >&2
+	echo "bench: thrash round $r: master $(tail -1 "$ROOT/t.master") keys/s ($(tail -1 "$ROOT/t.cpu") us CPU/key, $(tail -1 "$ROOT/t.cpu0") without metrics, $(tail -1 "$ROOT/t.cpuauth") with -auth; S3 $(tail -1 "$ROOT/t.s3cpu")), direct $(tail -1 "$ROOT/t.direct") keys/s" >&2
 done
-tm=$(median <"$ROOT/t.master"); td=$(median <"$ROOT/t.direct"); tc=$(median <"$ROOT/t.cpu"); ts=$(median <"$ROOT/t.s3cpu"); tn=$(median <"$ROOT/t.cpu0")
+tm=$(median <"$ROOT/t.master"); td=$(median <"$ROOT/t.direct"); tc=$(median <"$ROOT/t.cpu"); ts=$(median <"$ROOT/t.s3cpu"); tn=$(median <"$ROOT/t.cpu0"); tauth=$(median <"$ROOT/t.cpuauth")
 
 # 2. redirects for an existing key vs a missing one.
 curl -fs -X PUT -d exists "http://$MASTER/bench/exists" >/dev/null
@@ -137,6 +150,32 @@ for r in $(seq "$ROUNDS"); do
 	echo "bench: $BIG_MB MiB upload round $r: aws s3 cp $(tail -1 "$ROOT/u.aws") s, curl -T $(tail -1 "$ROOT/u.native") s" >&2
 done
 ua=$(median <"$ROOT/u.aws"); un=$(median <"$ROOT/u.native")
+
+# 6b. the same over TLS, to a master with a self-signed certificate and BENCH_KEY: the
+# AWS CLI signs UNSIGNED-PAYLOAD over TLS, so the master hashes nothing.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -keyout "$ROOT/tls.key" -out "$ROOT/tls.crt" 2>/dev/null
+stop_master
+start_master "$VOLS" -replicas 3 -s3keys "$BENCH_KEY" -tls-cert "$ROOT/tls.crt" -tls-key "$ROOT/tls.key"
+aws_tls() {
+	env -i HOME="$ROOT/awshome" PATH=/usr/bin:/bin AWS_ACCESS_KEY_ID=${BENCH_KEY%%:*} AWS_SECRET_ACCESS_KEY=${BENCH_KEY#*:} \
+		AWS_DEFAULT_REGION=us-east-1 /usr/bin/aws --ca-bundle "$ROOT/tls.crt" "$@"
+}
+TLSMASTER=https://$MASTER
+aws_tls --endpoint-url "$TLSMASTER" s3 mb s3://tlsbench >/dev/null
+: >"$ROOT/x.aws"; : >"$ROOT/x.native"
+for r in $(seq "$ROUNDS"); do
+	# Rounds alternate which goes first.
+	awsup() { timed "$ROOT/x.aws" aws_tls --endpoint-url "$TLSMASTER" s3 cp --only-show-errors "$ROOT/big" s3://tlsbench/up; }
+	curlup() { timed "$ROOT/x.native" curl -fs -o /dev/null --cacert "$ROOT/tls.crt" -T "$ROOT/big" "$TLSMASTER/tlsbench/native"; }
+	if [ $((r % 2)) = 0 ]; then awsup; curlup; else curlup; awsup; fi
+	curl -fs -o /dev/null --cacert "$ROOT/tls.crt" -X DELETE -u "$BENCH_KEY" "$TLSMASTER/tlsbench/up"
+	curl -fs -o /dev/null --cacert "$ROOT/tls.crt" -X DELETE -u "$BENCH_KEY" "$TLSMASTER/tlsbench/native"
+	echo "bench: $BIG_MB MiB upload over TLS round $r: aws s3 cp $(tail -1 "$ROOT/x.aws") s, curl -T $(tail -1 "$ROOT/x.native") s" >&2
+done
+xa=$(median <"$ROOT/x.aws"); xn=$(median <"$ROOT/x.native")
+stop_master
+start_master "$VOLS" -replicas 3
 rm -f "$ROOT/big"
 
 # 7. a 32 MiB PutObject whose body the master checks against the SHA-256 it was sent
@@ -187,12 +226,14 @@ printf '\n%-58s %12s %12s %8s %10s\n' "measure (median of $ROUNDS)" "master" "ba
 printf '%-58s %12s %12s %8s %10s\n' "thrash $COUNT keys of 1 KiB, keys/s (baseline: -direct)" "$tm" "$td" "$(ratio "$tm" "$td")" ">= 0.75"
 printf '%-58s %12s %12s %8s %10s\n' "master CPU per key (PUT+GET+DELETE), us" "$tc" "" "" "<= 200"
 printf '%-58s %12s %12s %8s %10s\n' "master CPU per key, metrics on (baseline: -metrics=false), us" "$tc" "$tn" "$(ratio "$tc" "$tn")" "<= 1.05"
+printf '%-58s %12s %12s %8s %10s\n' "master CPU per key, -auth (baseline: without), us" "$tauth" "$tc" "$(ratio "$tauth" "$tc")" "<= 1.05"
 printf '%-58s %12s %12s %8s %10s\n' "master CPU per key via S3 (baseline: native), us" "$ts" "$tc" "$(ratio "$ts" "$tc")" ""
 printf '%-58s %12s %12s %8s %10s\n' "wrk redirects/s (baseline: missing key)" "$wh" "$wm" "$(ratio "$wh" "$wm")" ">= 0.8"
 printf '%-58s %12s %12s %8s %10s\n' "PUT $BIG_MB MiB, s (baseline: 3 parallel direct PUTs)" "$bm" "$bd" "$(ratio "$bm" "$bd")" "<= 1.3"
 printf '%-58s %12s %12s %8s %10s\n' "master peak RSS during the large PUTs, MiB" "$rss" "" "" "< 64"
 printf '%-58s %12s %12s %8s %10s\n' "thrash $n1m keys of 1 MiB, value MB/s (baseline: -direct)" "$mm" "$md" "$(ratio "$mm" "$md")" ""
 printf '%-58s %12s %12s %8s %10s\n' "GET $BIG_MB MiB via S3, MB/s (baseline: curl -L)" "$(awk -v s="$gs" -v m="$BIG_MB" 'BEGIN {printf "%.0f", m * 1.048576 / s}')" "$(awk -v s="$gn" -v m="$BIG_MB" 'BEGIN {printf "%.0f", m * 1.048576 / s}')" "$(ratio "$gn" "$gs")" ">= 0.8"
-printf '%-58s %12s %12s %8s %10s\n' "upload $BIG_MB MiB with aws s3 cp, s (baseline: curl -T)" "$ua" "$un" "$(ratio "$ua" "$un")" "<= 1.5"
+printf '%-58s %12s %12s %8s %10s\n' "upload $BIG_MB MiB with aws s3 cp, s (baseline: curl -T)" "$ua" "$un" "$(ratio "$ua" "$un")" ""
+printf '%-58s %12s %12s %8s %10s\n' "the same over TLS, s (baseline: curl -T over TLS)" "$xa" "$xn" "$(ratio "$xa" "$xn")" "<= 1.5"
 printf '%-58s %12s %12s %8s %10s\n' "PUT 32 MiB, MB/s: S3 with SHA-256 (baseline: native)" "$(awk -v s="$ps3" 'BEGIN {printf "%.0f", 33.554432 / s}')" "$(awk -v s="$pnat" 'BEGIN {printf "%.0f", 33.554432 / s}')" "$(ratio "$pnat" "$ps3")" ">= 0.9"
 printf '%-58s %12s %12s %8s %10s\n' "expire $LIFECYCLE_KEYS keys, s (baseline: thrash -ops delete)" "$lexp" "$ldel" "$(ratio "$lexp" "$ldel")" ""

@@ -50,7 +50,8 @@ median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 now() { date +%s.%N; }
 
-# start_master VOLUMES [FLAG...]: run a master over VOLUMES on BASE, index in ROOT/index.
+# start_master VOLUMES [FLAG...]: run a master over VOLUMES on BASE, index in ROOT/index,
+# once it answers, over HTTP or HTTPS.
 start_master() {
 	local volumes=$1
 	shift
@@ -58,6 +59,7 @@ start_master() {
 	master=$!
 	for _ in $(seq 100); do
 		curl -fs "http://127.0.0.1:$BASE/health" >/dev/null 2>&1 && return 0
+		curl -fsk "https://127.0.0.1:$BASE/health" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
 	echo "$NAME.sh: master did not start:" >&2
