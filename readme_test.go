@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -55,8 +56,8 @@ func TestReadme(t *testing.T) {
 		if strings.HasPrefix(line, "## ") {
 			section = line
 		}
-		if section == mkvSection {
-			continue // TestReadmeMKV runs them, on a minikeyvalue cluster
+		if section == mkvSection || section == accessSection {
+			continue // TestReadmeMKV and TestReadmeAccess run them, on clusters of their own
 		}
 		if strings.HasPrefix(line, "```") {
 			inCode = !inCode
@@ -223,6 +224,78 @@ func TestReadmeCodeMap(t *testing.T) {
 		if !strings.HasSuffix(f, "_test.go") && !strings.Contains(codeMap, "`"+f+"`") {
 			t.Errorf("the README's code map does not name %s", f)
 		}
+	}
+}
+
+// accessSection is the README's section on access control.
+const accessSection = "## Access control"
+
+// TestReadmeAccess runs the first shell block of the README's Access control section,
+// as one bash script: its make run (with -auth) in the background on free ports, then
+// each line, each curl example checked for the status its comment says.
+func TestReadmeAccess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs make run")
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n"+accessSection+"\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, block, ok := strings.Cut(section, "```sh\n")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok || !strings.Contains(block, "make run &") {
+		t.Fatal("the README's Access control section has no shell block that runs make run in the background")
+	}
+	port, vports := testenv.FreePort(t), []string{fmt.Sprint(testenv.FreePort(t)), fmt.Sprint(testenv.FreePort(t)), fmt.Sprint(testenv.FreePort(t))}
+	master := fmt.Sprintf("127.0.0.1:%d", port)
+	script := "set -euo pipefail\n"
+	examples := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(block), "\n") {
+		if m := readmeExample.FindStringSubmatch(line); m != nil {
+			examples++
+			quoted := "'" + strings.ReplaceAll(m[1], "'", `'\''`) + "'"
+			line = fmt.Sprintf("got=$(%s -s -o /dev/null -w '%%{http_code}')\n[ \"$got\" = %s ] || { echo %s: got $got, want %s; exit 1; }", m[1], m[2], quoted, m[2])
+		}
+		script += readmePorts.ReplaceAllString(line, master) + "\n"
+		if strings.Contains(line, "make run &") {
+			script += fmt.Sprintf("for _ in $(seq 600); do curl -fs %s/health >/dev/null && break; sleep 0.1; done\n", master)
+		}
+	}
+	if examples < 5 {
+		t.Fatalf("found %d curl examples in the Access control section", examples)
+	}
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "DATA="+t.TempDir(), fmt.Sprintf("PORT=%d", port), "VOLUME_PORTS="+strings.Join(vports, " "), "DAVKV_KEY=", "DAVKV_S3_KEYS=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A file, not a pipe: Wait must not wait for make run, which the script leaves going.
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Started(cmd, "the README's Access control example")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-time.After(2 * time.Minute):
+		runErr = errors.New("did not finish in 2 minutes")
+	}
+	// The script leaves make run going; its process group goes with it.
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	testenv.Eventually(t, 10*time.Second, "processes of the example still running", func() bool {
+		return syscall.Kill(-cmd.Process.Pid, 0) != nil
+	})
+	if runErr != nil {
+		b, _ := os.ReadFile(out.Name())
+		t.Fatalf("the README's Access control example: %v\n%s", runErr, b)
 	}
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: start a local davkv cluster in the foreground: 3 nginx volumes and a master,
 # all on localhost, data under $DATA. Ctrl-C (or SIGTERM) stops all of it.
-# Environment: DATA (./data), PORT (master, 3000), VOLUME_PORTS ("3001 3002 3003").
+# Environment: DATA (./data), PORT (master, 3000), VOLUME_PORTS ("3001 3002 3003"),
+# MASTER_FLAGS (more of the master's flags, such as -auth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-./data}
@@ -32,7 +33,9 @@ for v in "${volumes[@]}"; do
 		sleep 0.1
 	done
 done
-./davkv -port "$PORT" -volumes "$vols" -db "$DATA/indexdb" server &
+# MASTER_FLAGS is split into flags on purpose.
+# shellcheck disable=SC2086
+./davkv -port "$PORT" -volumes "$vols" -db "$DATA/indexdb" server ${MASTER_FLAGS:-} &
 pids+=($!)
 
 for _ in $(seq 100); do
