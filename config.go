@@ -36,6 +36,21 @@ type ClusterConfig struct {
 	// to a volume: volumes started with it refuse writes without it (see volume.sh).
 	// Empty sends none, for volumes that take writes from anyone.
 	Secret string
+	// VolumeTLS says the volumes speak HTTPS (volume.sh with DAVKV_TLS_CERT): every
+	// connection to them is TLS, trusting the system's certificates (or those of
+	// $SSL_CERT_FILE), and clients are redirected to https. False: plain HTTP, for a
+	// network the masters, volumes and clients trust.
+	VolumeTLS bool
+}
+
+// VolumeClient returns a client for c's volumes, whose connects and answer waits are
+// bounded by timeout.
+func (c ClusterConfig) VolumeClient(timeout time.Duration) *VolumeClient {
+	client := NewVolumeClient(timeout, c.Secret)
+	if c.VolumeTLS {
+		client.UseTLS(nil)
+	}
+	return client
 }
 
 // Validate says what is wrong with c, if anything.

@@ -130,7 +130,7 @@ func runImportMKV(ctx context.Context, cfg ImportConfig, stdout io.Writer, log *
 		return fmt.Errorf("import-mkv: %w", err)
 	}
 	defer src.Close()
-	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
+	client := cfg.VolumeClient(cfg.VolTimeout)
 	defer client.CloseIdle()
 	if err := checkMove(ctx, client, cfg.Volumes); err != nil {
 		return fmt.Errorf("import-mkv: %w", err)

@@ -279,6 +279,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 func clusterFlags(fs *flag.FlagSet, c *ClusterConfig) {
 	fs.Var(volumesFlag{&c.Volumes, &c.Zones, &c.Weights}, "volumes", "comma-separated volumes, [ZONE/]HOST:PORT[*WEIGHT] each")
 	fs.StringVar(&c.DB, "db", "", "the index: a LevelDB directory, etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?lease=TTL], or postgres://USER@HOST:PORT[,HOST:PORT]/DB[?schema=NAME&lease=TTL&...]")
+	fs.BoolVar(&c.VolumeTLS, "volume-tls", false, "the volumes speak HTTPS (volume.sh with DAVKV_TLS_CERT): connect with TLS, trusting the system's certificates or $SSL_CERT_FILE's, and redirect clients to https")
 	fs.IntVar(&c.Replicas, "replicas", 3, "volumes holding each value")
 	fs.IntVar(&c.Subvolumes, "subvolumes", 10, "sv directories per volume")
 	fs.Func("placement", "how keys are placed on volumes: davkv (rendezvous hashing over zones and hosts, the default) or mkv (minikeyvalue's, for a cluster adopted with import-mkv)", func(s string) error {

@@ -89,7 +89,7 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
+	client := cfg.VolumeClient(cfg.VolTimeout)
 	m := &Master{
 		cfg:       cfg,
 		index:     idx,

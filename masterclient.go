@@ -18,17 +18,24 @@ import (
 
 // MasterClient is how commands talk to a running master, with a VolumeClient.
 type MasterClient struct {
-	host   string // host:port
-	client *VolumeClient
+	host string // host:port
+	// master carries the requests to the master; client and secure those to the
+	// volumes it redirects to, over http and https.
+	master, client, secure *VolumeClient
 	// auth is the Authorization header line sent to the master, or "".
 	auth string
 }
 
-// NewMasterClient talks to the master at addr, host:port or an http:// URL, with key
-// (ID:SECRET, for a master with -auth; "" sends none).
+// NewMasterClient talks to the master at addr, host:port or an http:// or https://
+// URL (trusting the system's certificates, or those of $SSL_CERT_FILE), with key
+// (ID:SECRET, for a master with -auth; "" sends none), and to the volumes it
+// redirects to with client.
 func NewMasterClient(addr, key string, client *VolumeClient) *MasterClient {
-	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "http://"), "/")
-	m := &MasterClient{host: addr, client: client}
+	m := &MasterClient{client: client, master: client, secure: NewVolumeClient(client.Timeout, client.Secret).UseTLS(nil)}
+	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
+		addr, m.master = rest, NewVolumeClient(client.Timeout, "").UseTLS(nil)
+	}
+	m.host = strings.TrimSuffix(strings.TrimPrefix(addr, "http://"), "/")
 	if key != "" {
 		m.auth = "Authorization: Bearer " + key + "\r\n"
 	}
@@ -42,16 +49,27 @@ func (m *MasterClient) Do(ctx context.Context, method, key, query string, body i
 	if query != "" {
 		path += "?" + query
 	}
-	resp, err := m.client.do(ctx, method, m.host, path, m.auth, body, size)
+	resp, err := m.master.do(ctx, method, m.host, path, m.auth, body, size)
 	if err != nil || resp.StatusCode != http.StatusFound || (method != http.MethodGet && method != http.MethodHead) {
 		return resp, err
 	}
 	httpconn.Drain(resp)
 	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Scheme != "http" {
+	volumes := m.client
+	if err == nil && loc.Scheme == "https" {
+		volumes = m.secure
+	} else if err != nil || loc.Scheme != "http" {
 		return nil, fmt.Errorf("master: %s %s: bad redirect %q", method, key, resp.Header.Get("Location"))
 	}
-	return m.client.do(ctx, method, loc.Host, strings.TrimPrefix(loc.EscapedPath(), "/"), "", nil, 0)
+	return volumes.do(ctx, method, loc.Host, strings.TrimPrefix(loc.EscapedPath(), "/")+queryOf(loc), "", nil, 0)
+}
+
+// queryOf is loc's query with its "?", or "" (a signed redirect's signature).
+func queryOf(loc *url.URL) string {
+	if loc.RawQuery == "" {
+		return ""
+	}
+	return "?" + loc.RawQuery
 }
 
 // eachKey calls fn for every key of the kinds ("list" for live keys, "unlinked",

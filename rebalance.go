@@ -125,7 +125,7 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, stdout io.Writer, lo
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
+	client := cfg.VolumeClient(cfg.VolTimeout)
 	stats := &rebalanceStats{}
 	var produce func(send func(keyJob) error) error
 	var work func(j keyJob) (KeyMove, error)

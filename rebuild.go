@@ -89,7 +89,7 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 		return err
 	}
 	defer idx.Close()
-	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
+	client := cfg.VolumeClient(cfg.VolTimeout)
 	rb := &rebuilder{
 		cfg:       cfg,
 		client:    client,
@@ -99,7 +99,7 @@ func runRebuild(ctx context.Context, cfg RebuildConfig, stdout io.Writer, log *s
 		seed:      maphash.MakeSeed(),
 	}
 	if cfg.MKV {
-		rb.mover = NewVolumeClient(max(cfg.VolTimeout, moveTimeout), cfg.Secret)
+		rb.mover = cfg.VolumeClient(max(cfg.VolTimeout, moveTimeout))
 		defer rb.mover.CloseIdle()
 		if err := checkMove(ctx, rb.mover, cfg.Volumes); err != nil {
 			return fmt.Errorf("rebuild -mkv: %w", err)

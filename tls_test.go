@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -119,6 +120,19 @@ print("ok")
 		}
 	})
 
+	t.Run("commands", func(t *testing.T) {
+		keys := exec.Command(davkvBinary, "keys", "-master", url, "-add", "over-tls", "-policy", "readonly")
+		keys.Env = append(os.Environ(), "DAVKV_KEY="+testAdmin, "SSL_CERT_FILE="+first.CertFile)
+		if out, err := keys.CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "over-tls:") {
+			t.Fatalf("davkv keys -master https://...: %v\n%s", err, out)
+		}
+		keys = exec.Command(davkvBinary, "keys", "-master", url)
+		keys.Env = append(os.Environ(), "DAVKV_KEY="+testAdmin, "SSL_CERT_FILE=/dev/null")
+		if out, err := keys.CombinedOutput(); err == nil || !strings.Contains(string(out), "certificate") {
+			t.Fatalf("davkv keys to a master whose certificate it does not trust: %v\n%s", err, out)
+		}
+	})
+
 	second.Install(t, certFile, keyFile)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -144,4 +158,88 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestVolumeTLS runs volumes with DAVKV_TLS_CERT and a master with -volume-tls that
+// trusts their certificate through SSL_CERT_FILE: values are stored and read over TLS,
+// clients are redirected to https, a plain connection to a volume gets nothing, a
+// master that does not trust the certificate finds no volume up, and the offline
+// commands reach the volumes over TLS too.
+func TestVolumeTLS(t *testing.T) {
+	cert := testenv.SelfSigned(t, "volumes")
+	secret := "DAVKV_SECRET=volume-tls-test-secret"
+	var vols []string
+	for range 3 {
+		v := testenv.StartVolume(t, "DAVKV_TLS_CERT="+cert.CertFile, "DAVKV_TLS_KEY="+cert.KeyFile, secret)
+		vols = append(vols, v.Addr)
+	}
+	db := filepath.Join(t.TempDir(), "db")
+	args := []string{"-volumes", strings.Join(vols, ","), "-db", db, "-volume-tls"}
+	env := []string{"SSL_CERT_FILE=" + cert.CertFile, secret}
+	start := func(db string, env []string) (*exec.Cmd, *lockedBuffer, string) {
+		port := testenv.FreePort(t)
+		cmd := exec.Command(davkvBinary, "server", "-volumes", strings.Join(vols, ","), "-db", db, "-volume-tls", "-port", fmt.Sprint(port))
+		cmd.Env = append(os.Environ(), env...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		log := &lockedBuffer{}
+		cmd.Stderr = log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Started(cmd, "davkv server -volume-tls")
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, log, fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
+	cmd, _, url := start(db, env)
+	testenv.Eventually(t, 10*time.Second, "the master found no volume up over TLS", func() bool { return healthStatus(url) == 200 })
+	if status, body := curl(t, "-X", "PUT", "--data-binary", "secure", url+"/k"); status != 201 {
+		t.Fatalf("PUT: %d %s", status, body)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(url + "/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 302 || !strings.HasPrefix(loc, "https://127.0.0.1:") {
+		t.Fatalf("GET: %d to %q, want a redirect to https", resp.StatusCode, loc)
+	}
+	loc := resp.Header.Get("Location")
+	if status, body := curl(t, "-L", "--cacert", cert.CertFile, url+"/k"); status != 200 || body != "secure" {
+		t.Fatalf("GET through the redirect: %d %q", status, body)
+	}
+	if status, _ := curl(t, strings.Replace(loc, "https://", "http://", 1)); status != 400 {
+		t.Fatalf("plain HTTP to a TLS volume: %d, want nginx's 400", status)
+	}
+
+	t.Run("untrusted", func(t *testing.T) {
+		_, _, other := start(filepath.Join(t.TempDir(), "db"), []string{"SSL_CERT_FILE=/dev/null", secret})
+		testenv.Eventually(t, 10*time.Second, "a master that does not trust the volumes did not say why in /health", func() bool {
+			resp, err := http.Get(other + "/health")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode == 503 && strings.Contains(string(b), "certificate signed by unknown authority")
+		})
+	})
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	verify := exec.Command(davkvBinary, append([]string{"verify", "-deep"}, args...)...)
+	verify.Env = append(os.Environ(), env...)
+	if out, err := verify.CombinedOutput(); err != nil || !strings.Contains(string(out), "1 keys") {
+		t.Fatalf("verify -deep over TLS: %v\n%s", err, out)
+	}
+}
+
+// healthStatus is the status of url's /health, 0 if it does not answer.
+func healthStatus(url string) int {
+	resp, err := http.Get(url + "/health")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

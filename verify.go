@@ -62,7 +62,7 @@ func runVerify(ctx context.Context, cfg VerifyConfig, stdout io.Writer, log *slo
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	client := NewVolumeClient(cfg.VolTimeout, cfg.Secret)
+	client := cfg.VolumeClient(cfg.VolTimeout)
 	if cfg.Master != "" {
 		return runVerifyOnline(ctx, cfg, NewMasterClient(cfg.Master, cfg.MasterKey, client), stdout, log)
 	}

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"crypto/md5"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -84,6 +85,8 @@ type VolumeClient struct {
 	Observe func(VolumeRequest)
 
 	conns *httpconn.Pool
+	// scheme is how URL names the servers: http, or https after UseTLS.
+	scheme string
 }
 
 // VolumeRequest is one request to a volume (or master), as VolumeClient.Observe hears
@@ -115,7 +118,17 @@ func NewVolumeClient(timeout time.Duration, secret string) *VolumeClient {
 	if secret != "" {
 		header = secretHeader + ": " + secret + "\r\n"
 	}
-	return &VolumeClient{Timeout: timeout, Secret: secret, conns: httpconn.NewPool(timeout, header)}
+	return &VolumeClient{Timeout: timeout, Secret: secret, conns: httpconn.NewPool(timeout, header), scheme: "http"}
+}
+
+// UseTLS makes c speak HTTPS to every server, with cfg (nil: the system's trusted
+// certificates, or those of $SSL_CERT_FILE), before its first request.
+func (c *VolumeClient) UseTLS(cfg *tls.Config) *VolumeClient {
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	c.conns.TLS, c.scheme = cfg, "https"
+	return c
 }
 
 // CloseIdle closes the kept-alive connections that no request is using.
@@ -123,7 +136,7 @@ func (c *VolumeClient) CloseIdle() { c.conns.CloseIdle() }
 
 // URL returns the address of path on volume.
 func (c *VolumeClient) URL(volume, path string) string {
-	return "http://" + volume + "/" + path
+	return c.scheme + "://" + volume + "/" + path
 }
 
 func (c *VolumeClient) do(ctx context.Context, op, volume, path, extra string, body io.Reader, size int64) (*http.Response, error) {

@@ -13,6 +13,10 @@
 #          with the secret, GET and HEAD also need it, or a signature from the master
 #          (its -signreads redirects: ?st=...&e=..., checked by nginx's secure_link);
 #          unsigned, tampered and expired links get 403.
+#   DAVKV_TLS_CERT, DAVKV_TLS_KEY
+#          PEM files of a certificate (with its chain) and its key: the volume speaks
+#          HTTPS only, for masters started with -volume-tls, where the network between
+#          masters, volumes and clients is not trusted. Unset: plain HTTP.
 # Everything nginx needs (config, pid, logs, request-body temp files) lives in DIR/.nginx,
 # so it needs no root and several volumes run side by side. The temp files share DIR's
 # file system, so a finished PUT is an atomic rename and a half-sent body never appears
@@ -46,6 +50,12 @@ if [ -n "$SIGNREADS" ] && [ "$SIGNREADS" != 0 ] && [ -z "$SECRET" ]; then
 	exit 2
 fi
 
+TLS_CERT=${DAVKV_TLS_CERT:-} TLS_KEY=${DAVKV_TLS_KEY:-}
+if [ -n "$TLS_CERT$TLS_KEY" ] && ! { [ -r "$TLS_CERT" ] && [ -r "$TLS_KEY" ]; }; then
+	echo "volume.sh: DAVKV_TLS_CERT and DAVKV_TLS_KEY must both name readable PEM files" >&2
+	exit 2
+fi
+
 mkdir -p "$1"
 DIR=$(cd "$1" && pwd)
 CONF="$DIR/.nginx"
@@ -61,6 +71,12 @@ fi
 # whether a request lacks what it needs: the secret (matched by a case-sensitive regex:
 # map matches plain strings ignoring case), or for GET and HEAD with signed reads, a
 # valid signature. The config holds the secret, so only its owner may read it.
+TLS=""
+if [ -n "$TLS_CERT" ]; then
+	TLS="ssl_certificate $(realpath "$TLS_CERT");
+		ssl_certificate_key $(realpath "$TLS_KEY");
+		ssl_protocols TLSv1.2 TLSv1.3;"
+fi
 ACCESS="" CHECK="" SIGN=""
 if [ -n "$SECRET" ]; then
 	re=$(printf '%s' "$SECRET" | sed 's/[.+]/[&]/g')
@@ -122,7 +138,8 @@ http {
 	$ACCESS
 
 	server {
-		listen ${BIND:+$BIND:}$PORT;
+		listen ${BIND:+$BIND:}$PORT${TLS_CERT:+ ssl};
+		$TLS
 		root $DIR;
 
 		client_max_body_size 0;

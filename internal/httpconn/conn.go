@@ -25,6 +25,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,9 @@ import (
 
 // Pool keeps the idle connections to each server, and dials new ones.
 type Pool struct {
+	// TLS, if set, makes every connection TLS with this configuration; an empty
+	// ServerName is the server's host. Nil: plain TCP.
+	TLS *tls.Config
 	// timeout bounds connecting and waiting for an answer's header.
 	timeout time.Duration
 	// header is sent with every request: header lines, "Name: value\r\n" each.
@@ -95,6 +99,20 @@ func (c *Pool) Dial(ctx context.Context, server string, size int) (*Conn, error)
 	conn, err := c.dialer.DialContext(ctx, "tcp", server)
 	if err != nil {
 		return nil, err
+	}
+	if c.TLS != nil {
+		cfg := c.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(server)
+		}
+		tc := tls.Client(conn, cfg)
+		hctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		conn = tc
 	}
 	return &Conn{Conn: conn, r: bufio.NewReaderSize(conn, size), w: bufio.NewWriterSize(conn, size), volume: server, pool: c}, nil
 }

@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,6 +84,15 @@ func (v *Volume) Start() error {
 	Started(cmd, "volume.sh "+v.Dir)
 	v.cmd, v.done = cmd, make(chan struct{})
 	go func() { cmd.Wait(); close(v.done) }()
+	// A volume with TLS is polled over TLS; whether its certificate is trusted is the
+	// test's to check, not the harness's.
+	probe, scheme := http.DefaultClient, "http"
+	if slices.ContainsFunc(v.Env, func(kv string) bool { return strings.HasPrefix(kv, "DAVKV_TLS_CERT=") }) {
+		scheme = "https"
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		defer tr.CloseIdleConnections()
+		probe = &http.Client{Transport: tr}
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -90,7 +101,7 @@ func (v *Volume) Start() error {
 			return fmt.Errorf("nginx exited: %s %s", out, log)
 		default:
 		}
-		resp, err := http.Head("http://" + v.Addr + "/")
+		resp, err := probe.Head(scheme + "://" + v.Addr + "/")
 		if err == nil {
 			resp.Body.Close()
 			return nil
