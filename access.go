@@ -168,3 +168,19 @@ const (
 	apiNative = "native"
 	apiS3     = "s3"
 )
+
+// redactQuery is a query as -v logs it: a presigned URL's or signed link's signature,
+// which stands for a key for as long as it holds, replaced by "REDACTED".
+func redactQuery(raw string) string {
+	if !strings.Contains(raw, "ignature=") && !strings.Contains(raw, "st=") {
+		return raw
+	}
+	parts := strings.Split(raw, "&")
+	for i, p := range parts {
+		name, _, ok := strings.Cut(p, "=")
+		if ok && (strings.EqualFold(name, "X-Amz-Signature") || name == "Signature" || name == "st") {
+			parts[i] = name + "=REDACTED"
+		}
+	}
+	return strings.Join(parts, "&")
+}

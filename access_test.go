@@ -323,6 +323,7 @@ func TestAuthS3Clients(t *testing.T) {
 		}
 	}
 	reader, inB := addKey(t, c.URL, "reader", "readonly"), addKey(t, c.URL, "in-b", onlyB)
+	up := addKey(t, c.URL, "uploader", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject","s3:AbortMultipartUpload"],"Resource":"arn:aws:s3:::bbb/up/*"}]}`)
 	revoked := addKey(t, c.URL, "revoked", "readwrite")
 	if _, err := keysCmd(t, c.URL, KeysConfig{Remove: "revoked"}); err != nil {
 		t.Fatal(err)
@@ -347,6 +348,8 @@ func TestAuthS3Clients(t *testing.T) {
 		{"in-b lists ccc", inB, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "lsf", "davkv:ccc"}, "AccessDenied"},
 		{"in-b reads ccc", inB, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "cat", "davkv:ccc/x"}, "AccessDenied"},
 		{"in-b writes ccc", inB, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "--s3-no-check-bucket", "copyto", local, "davkv:ccc/new"}, "403"},
+		{"uploader outside its prefix", up, "aws", []string{"--endpoint-url", c.URL, "s3", "cp", local, "s3://bbb/elsewhere"}, "AccessDenied"},
+		{"uploader reads outside its prefix", up, "aws", []string{"--endpoint-url", c.URL, "s3", "cp", "s3://bbb/x", filepath.Join(tools.dir, "x")}, "403"},
 		{"revoked lists", revoked, "aws", []string{"--endpoint-url", c.URL, "s3", "ls", "s3://bbb/"}, "InvalidAccessKeyId"},
 		{"revoked writes", revoked, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "--s3-no-check-bucket", "copyto", local, "davkv:bbb/new"}, "403"},
 	}
@@ -403,6 +406,14 @@ print("refused")
 	if out, err := tools.run(t, id, secret, "", "aws", "--endpoint-url", c.URL, "s3", "ls"); err != nil || !strings.Contains(out, " bbb\n") || strings.Contains(out, "ccc") {
 		t.Fatalf("in-b's aws s3 ls lists the buckets it may list, bbb only: %v\n%s", err, out)
 	}
+	id, secret = as(up)
+	if out, err := tools.run(t, id, secret, "", "aws", "--endpoint-url", c.URL, "s3", "cp", local, "s3://bbb/up/by-aws"); err != nil {
+		t.Fatalf("uploader's aws s3 cp into its prefix: %v\n%s", err, out)
+	}
+	if out, err := tools.run(t, id, secret, "", "aws", "--endpoint-url", c.URL, "s3", "cp", "s3://bbb/up/by-aws", "-"); err != nil || out != "local" {
+		t.Fatalf("uploader's aws s3 cp from its prefix: %q, %v", out, err)
+	}
+	id, secret = as(inB)
 	if out, err := tools.run(t, id, secret, "", "rclone", "--config", "/dev/null", "copyto", local, "davkv:bbb/by-rclone"); err != nil {
 		t.Fatalf("in-b's rclone copyto bbb: %v\n%s", err, out)
 	}
@@ -420,7 +431,7 @@ def client(access, secret, **kw):
 reader, inb = [client(*k.split(":", 1)) for k in sys.argv[1:3]]
 anon = client(None, None, signature_version=UNSIGNED)
 assert reader.get_object(Bucket="ccc", Key="x")["Body"].read() == b"value of /ccc/x"
-assert [o["Key"] for o in reader.list_objects_v2(Bucket="bbb")["Contents"]] == ["by-rclone", "x"]
+assert [o["Key"] for o in reader.list_objects_v2(Bucket="bbb")["Contents"]] == ["by-rclone", "up/by-aws", "x"]
 inb.copy_object(Bucket="bbb", Key="copy", CopySource={"Bucket": "bbb", "Key": "x"})
 inb.delete_object(Bucket="bbb", Key="copy")
 assert anon.get_object(Bucket="pub", Key="x")["Body"].read() == b"value of /pub/x"
@@ -459,5 +470,20 @@ func TestAuthMastersShareKeys(t *testing.T) {
 	t.Logf("the first master refused the revoked key after %v", time.Since(start).Round(time.Millisecond))
 	if status, _ := curl(t, "-u", testAdmin, "-L", ms.URLs[0]+"/bkt/c"); status != 404 && status != 200 {
 		t.Fatalf("GET /bkt/c: %d", status)
+	}
+}
+
+func TestRedactQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"":             "",
+		"list&limit=2": "list&limit=2",
+		"X-Amz-Credential=a%2Fb&X-Amz-Signature=abc&X-Amz-Expires=60": "X-Amz-Credential=a%2Fb&X-Amz-Signature=REDACTED&X-Amz-Expires=60",
+		"AWSAccessKeyId=a&Signature=xyz":                              "AWSAccessKeyId=a&Signature=REDACTED",
+		"st=sig&e=123":                                                "st=REDACTED&e=123",
+		"first=a":                                                     "first=a",
+	} {
+		if got := redactQuery(in); got != want {
+			t.Errorf("redactQuery(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

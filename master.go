@@ -225,7 +225,7 @@ func (m *Master) handle(w http.ResponseWriter, r *http.Request, s3 bool) {
 		m.writeError(w, r, key, err)
 	}
 	if m.cfg.Verbose {
-		m.log.Info("request", "method", r.Method, "key", key, "query", r.URL.RawQuery, "took", time.Since(start), "err", err)
+		m.log.Info("request", "method", r.Method, "key", key, "query", redactQuery(r.URL.RawQuery), "took", time.Since(start), "err", err)
 	}
 }
 

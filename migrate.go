@@ -49,7 +49,7 @@ func (c MigrateConfig) Validate() error {
 
 // migrateSpaces are the entry spaces an index holds besides the keys' records, which
 // migrate copies too.
-var migrateSpaces = []string{index.BucketSpace, index.UploadSpace, index.PartSpace}
+var migrateSpaces = []string{index.BucketSpace, index.UploadSpace, index.PartSpace, index.KeySpace}
 
 // migrateSpace holds, in the index being written, migrate's progress (migrateState)
 // under migrateName, until the copy is complete.

@@ -120,7 +120,7 @@ func TestMigrate(t *testing.T) {
 	if err := runMigrate(context.Background(), MigrateConfig{DB: src, To: dst}, &out, testLogger(t)); err != nil {
 		t.Fatalf("resumed migrate: %v", err)
 	}
-	if !strings.Contains(out.String(), "2500 keys and 9 entries copied") {
+	if !strings.Contains(out.String(), "2500 keys and 12 entries copied") {
 		t.Fatalf("migrate said %q", out.String())
 	}
 	check := func(db string) {
