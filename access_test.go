@@ -487,3 +487,26 @@ func TestRedactQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthOff checks what stays open without -auth: native requests need nothing, but
+// the keys are an administrator's to manage whenever the master has keys; a master
+// without keys has none to manage.
+func TestAuthOff(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys = testS3Keys })
+	if status, body := curl(t, "-X", "PUT", "--data-binary", "open", c.URL+"/open/x"); status != 201 {
+		t.Fatalf("a native PUT without -auth: %d %s", status, body)
+	}
+	if status, body := curl(t, "-L", c.URL+"/open/x"); status != 200 || body != "open" {
+		t.Fatalf("a native GET without -auth: %d %s", status, body)
+	}
+	if status, _ := curl(t, c.URL+"/?keys"); status != 401 {
+		t.Fatalf("GET /?keys without credentials: %d, want 401", status)
+	}
+	if status, body := curl(t, "-u", testAdmin, c.URL+"/?keys"); status != 200 || strings.TrimSpace(body) != `{"keys":[]}` {
+		t.Fatalf("GET /?keys as the administrator: %d %s", status, body)
+	}
+	open := startCluster(t, 3, nil)
+	if status, body := curl(t, open.URL+"/?keys"); status != 403 || !strings.Contains(body, "no administrator's key") {
+		t.Fatalf("GET /?keys of a master without keys: %d %s", status, body)
+	}
+}
