@@ -348,6 +348,9 @@ func TestAuthS3Clients(t *testing.T) {
 		{"in-b lists ccc", inB, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "lsf", "davkv:ccc"}, "AccessDenied"},
 		{"in-b reads ccc", inB, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "cat", "davkv:ccc/x"}, "AccessDenied"},
 		{"in-b writes ccc", inB, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "--s3-no-check-bucket", "copyto", local, "davkv:ccc/new"}, "403"},
+		{"reader writes with rclone", reader, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "--s3-no-check-bucket", "copyto", local, "davkv:bbb/new"}, "403"},
+		{"reader deletes with rclone", reader, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "deletefile", "davkv:bbb/x"}, "AccessDenied"},
+		{"uploader writes outside its prefix with rclone", up, "rclone", []string{"--config", "/dev/null", "--low-level-retries", "1", "--retries", "1", "--s3-no-check-bucket", "copyto", local, "davkv:bbb/new"}, "403"},
 		{"uploader outside its prefix", up, "aws", []string{"--endpoint-url", c.URL, "s3", "cp", local, "s3://bbb/elsewhere"}, "AccessDenied"},
 		{"uploader reads outside its prefix", up, "aws", []string{"--endpoint-url", c.URL, "s3", "cp", "s3://bbb/x", filepath.Join(tools.dir, "x")}, "403"},
 		{"revoked lists", revoked, "aws", []string{"--endpoint-url", c.URL, "s3", "ls", "s3://bbb/"}, "InvalidAccessKeyId"},
@@ -406,7 +409,14 @@ print("refused")
 	if out, err := tools.run(t, id, secret, "", "aws", "--endpoint-url", c.URL, "s3", "ls"); err != nil || !strings.Contains(out, " bbb\n") || strings.Contains(out, "ccc") {
 		t.Fatalf("in-b's aws s3 ls lists the buckets it may list, bbb only: %v\n%s", err, out)
 	}
+	rid, rsecret := as(reader)
+	if out, err := tools.run(t, rid, rsecret, "", "rclone", "--config", "/dev/null", "lsf", "davkv:ccc"); err != nil || out != "x\n" {
+		t.Fatalf("reader's rclone lsf: %q, %v", out, err)
+	}
 	id, secret = as(up)
+	if out, err := tools.run(t, id, secret, "", "rclone", "--config", "/dev/null", "--s3-no-check-bucket", "copyto", local, "davkv:bbb/up/by-rclone"); err != nil {
+		t.Fatalf("uploader's rclone copyto into its prefix: %v\n%s", err, out)
+	}
 	if out, err := tools.run(t, id, secret, "", "aws", "--endpoint-url", c.URL, "s3", "cp", local, "s3://bbb/up/by-aws"); err != nil {
 		t.Fatalf("uploader's aws s3 cp into its prefix: %v\n%s", err, out)
 	}
@@ -431,7 +441,7 @@ def client(access, secret, **kw):
 reader, inb = [client(*k.split(":", 1)) for k in sys.argv[1:3]]
 anon = client(None, None, signature_version=UNSIGNED)
 assert reader.get_object(Bucket="ccc", Key="x")["Body"].read() == b"value of /ccc/x"
-assert [o["Key"] for o in reader.list_objects_v2(Bucket="bbb")["Contents"]] == ["by-rclone", "up/by-aws", "x"]
+assert [o["Key"] for o in reader.list_objects_v2(Bucket="bbb")["Contents"]] == ["by-rclone", "up/by-aws", "up/by-rclone", "x"]
 inb.copy_object(Bucket="bbb", Key="copy", CopySource={"Bucket": "bbb", "Key": "x"})
 inb.delete_object(Bucket="bbb", Key="copy")
 assert anon.get_object(Bucket="pub", Key="x")["Body"].read() == b"value of /pub/x"
