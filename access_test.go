@@ -140,6 +140,9 @@ func TestAuthNative(t *testing.T) {
 			if status != tc.status || !strings.Contains(body, tc.body) {
 				t.Fatalf("%d %q, want %d saying %q", status, body, tc.status, tc.body)
 			}
+			if status >= 400 && strings.Count(strings.TrimSuffix(body, "\n"), "\n") > 0 {
+				t.Fatalf("a refusal of more than one line: %q", body)
+			}
 		})
 	}
 	if got := c.AllFiles(); !slices.Equal(got, files) {

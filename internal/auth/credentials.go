@@ -6,6 +6,7 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -33,17 +34,17 @@ func FromRequest(r *http.Request) (c Credential, ok bool, err error) {
 	case "basic":
 		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
 		if err != nil {
-			return Credential{}, false, errors.Join(ErrBadCredentials, errors.New("basic credentials are not base64"))
+			return Credential{}, false, fmt.Errorf("%w: basic credentials are not base64", ErrBadCredentials)
 		}
 		pair = string(b)
 	case "bearer":
 		pair = strings.TrimSpace(rest)
 	default:
-		return Credential{}, false, errors.Join(ErrBadCredentials, errors.New("authorization must be Basic or Bearer ID:SECRET (or an S3 signature)"))
+		return Credential{}, false, fmt.Errorf("%w: authorization must be Basic or Bearer ID:SECRET (or an S3 signature)", ErrBadCredentials)
 	}
 	id, secret, found := strings.Cut(pair, ":")
 	if !found || id == "" || secret == "" {
-		return Credential{}, false, errors.Join(ErrBadCredentials, errors.New("credentials must be ID:SECRET"))
+		return Credential{}, false, fmt.Errorf("%w: credentials must be ID:SECRET", ErrBadCredentials)
 	}
 	return Credential{ID: id, Secret: secret}, true, nil
 }
