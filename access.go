@@ -75,18 +75,12 @@ func nativeAccess(r *http.Request, key string, q url.Values) (a access, open boo
 	return objectAccess(action, bucket, object), false
 }
 
-// checkNative says whether a native request for key may go on: with -auth, its
-// credentials must be good and allow it, or the bucket's policy must let anyone.
-func (m *Master) checkNative(r *http.Request, key string) error {
+// checkNative says whether a native request for key, whose query is q, may go on: with
+// -auth, its credentials must be good and allow it, or the bucket's policy must let
+// anyone.
+func (m *Master) checkNative(r *http.Request, key string, q url.Values) error {
 	// The keys are an administrator's to manage even where the rest is open.
-	if m.keys == nil || !m.cfg.Auth && (key != "/" || r.URL.RawQuery == "") {
-		return nil
-	}
-	var q url.Values
-	if r.URL.RawQuery != "" {
-		q = r.URL.Query()
-	}
-	if !m.cfg.Auth && !q.Has(keysParam) {
+	if m.keys == nil || !m.cfg.Auth && !(key == "/" && q.Has(keysParam)) {
 		return nil
 	}
 	a, open := nativeAccess(r, key, q)

@@ -219,25 +219,29 @@ func (m *Master) handle(w http.ResponseWriter, r *http.Request, s3 bool) {
 	var err error
 	if s3 {
 		m.s3.serveS3(w, r)
-	} else if err = m.checkNative(r, key); err != nil {
-		m.writeError(w, r, key, err)
-	} else if err = m.serve(w, r, key); err != nil {
-		m.writeError(w, r, key, err)
+	} else {
+		var q url.Values
+		if r.URL.RawQuery != "" {
+			q = r.URL.Query()
+		}
+		if err = m.checkNative(r, key, q); err == nil {
+			err = m.serve(w, r, key, q)
+		}
+		if err != nil {
+			m.writeError(w, r, key, err)
+		}
 	}
 	if m.cfg.Verbose {
 		m.log.Info("request", "method", r.Method, "key", key, "query", redactQuery(r.URL.RawQuery), "took", time.Since(start), "err", err)
 	}
 }
 
-func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string) error {
+// serve answers a native request for key, whose query is q (nil if it has none).
+func (m *Master) serve(w http.ResponseWriter, r *http.Request, key string, q url.Values) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, "UNLINK", "REBALANCE", "VERIFY":
 	default:
 		return ErrMethod
-	}
-	var q url.Values
-	if r.URL.RawQuery != "" {
-		q = r.URL.Query()
 	}
 	if key == "/" && q.Has(keysParam) {
 		return m.serveKeys(w, r, q)

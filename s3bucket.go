@@ -60,15 +60,11 @@ type locationConstraint struct {
 
 // bucket reads the bucket name from the index, or returns NoSuchBucket.
 func (m *s3API) bucket(name string) (index.Bucket, int64, error) {
-	var b index.Bucket
-	value, rev, err := m.index.GetEntry(index.BucketSpace, name)
+	b, rev, err := index.GetBucket(m.index, name)
 	if errors.Is(err, index.ErrNotFound) {
 		return b, 0, s3proto.Errorf(s3proto.ErrNoSuchBucket, "The specified bucket does not exist.")
 	}
-	if err != nil {
-		return b, 0, err
-	}
-	return b, rev, b.UnmarshalBinary(value)
+	return b, rev, err
 }
 
 // s3CreateBucket creates r's bucket. A body, if any, is a CreateBucketConfiguration:

@@ -53,26 +53,45 @@ type Store struct {
 	TTL time.Duration
 
 	mu      sync.Mutex
-	keys    map[string]cached[Key]
+	keys    map[string]cached[*Key]
 	buckets map[string]cached[*policy.Policy]
 }
 
-// cached is a value read from the index at a time; found false is a miss, kept too so
-// that unknown IDs cost no read each.
+// cached is a value read from the index at a time; nil is a miss (no such key, no
+// policy), kept too so that unknown IDs cost no read each.
 type cached[T any] struct {
-	v     T
-	found bool
-	at    time.Time
+	v  T
+	at time.Time
 }
 
 // maxCached bounds each cache; past it, the cache starts again empty.
 const maxCached = 10000
 
-func (s *Store) ttl() time.Duration {
-	if s.TTL > 0 {
-		return s.TTL
+// cachedRead returns name's value from cache if it was read within s's TTL, else reads
+// it with read and keeps it.
+func cachedRead[T any](s *Store, cache *map[string]cached[T], name string, read func() (T, error)) (T, error) {
+	now := time.Now()
+	ttl := s.TTL
+	if ttl <= 0 {
+		ttl = DefaultTTL
 	}
-	return DefaultTTL
+	s.mu.Lock()
+	c, ok := (*cache)[name]
+	s.mu.Unlock()
+	if ok && now.Sub(c.at) < ttl {
+		return c.v, nil
+	}
+	v, err := read()
+	if err != nil {
+		return v, err
+	}
+	s.mu.Lock()
+	if *cache == nil || len(*cache) >= maxCached {
+		*cache = map[string]cached[T]{}
+	}
+	(*cache)[name] = cached[T]{v: v, at: now}
+	s.mu.Unlock()
+	return v, nil
 }
 
 // Key returns the key with id, or an error wrapping ErrUnknownKey, or the index's.
@@ -80,43 +99,30 @@ func (s *Store) Key(id string) (Key, error) {
 	if secret, ok := s.Root[id]; ok {
 		return Key{ID: id, Secret: secret, Root: true}, nil
 	}
-	now := time.Now()
-	s.mu.Lock()
-	c, ok := s.keys[id]
-	s.mu.Unlock()
-	if !ok || now.Sub(c.at) >= s.ttl() {
-		k, found, err := s.read(id)
-		if err != nil {
-			return Key{}, err
-		}
-		c = cached[Key]{v: k, found: found, at: now}
-		s.mu.Lock()
-		if s.keys == nil || len(s.keys) >= maxCached {
-			s.keys = map[string]cached[Key]{}
-		}
-		s.keys[id] = c
-		s.mu.Unlock()
+	k, err := cachedRead(s, &s.keys, id, func() (*Key, error) { return s.read(id) })
+	if err != nil {
+		return Key{}, err
 	}
-	if !c.found {
+	if k == nil {
 		return Key{}, fmt.Errorf("access key %s: %w", id, ErrUnknownKey)
 	}
-	return c.v, nil
+	return *k, nil
 }
 
-// read reads key id from the index.
-func (s *Store) read(id string) (Key, bool, error) {
+// read reads key id from the index: nil if there is none.
+func (s *Store) read(id string) (*Key, error) {
 	stored, _, err := s.stored(id)
 	if errors.Is(err, ErrUnknownKey) {
-		return Key{}, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return Key{}, false, err
+		return nil, err
 	}
 	p, err := policy.Parse([]byte(stored.Policy), policy.KeyPolicy, "")
 	if err != nil {
-		return Key{}, false, fmt.Errorf("access key %s's stored policy: %w", id, err)
+		return nil, fmt.Errorf("access key %s's stored policy: %w", id, err)
 	}
-	return Key{ID: id, Secret: stored.Secret, Policy: p, Stored: stored}, true, nil
+	return &Key{ID: id, Secret: stored.Secret, Policy: p, Stored: stored}, nil
 }
 
 // Lookup returns id's secret, found false if there is no such key: what a signature
@@ -174,39 +180,22 @@ func (s *Store) Allows(k *Key, action, resource, bucket string) (bool, error) {
 
 // BucketPolicy returns bucket's policy, nil if it has none or there is no such bucket.
 func (s *Store) BucketPolicy(bucket string) (*policy.Policy, error) {
-	now := time.Now()
-	s.mu.Lock()
-	c, ok := s.buckets[bucket]
-	s.mu.Unlock()
-	if ok && now.Sub(c.at) < s.ttl() {
-		return c.v, nil
-	}
-	var p *policy.Policy
-	b, _, err := s.Index.GetEntry(index.BucketSpace, bucket)
-	switch {
-	case errors.Is(err, index.ErrNotFound):
-	case err != nil:
-		return nil, fmt.Errorf("read bucket %s: %w", bucket, err)
-	default:
-		var rec index.Bucket
-		if err := rec.UnmarshalBinary(b); err != nil {
+	return cachedRead(s, &s.buckets, bucket, func() (*policy.Policy, error) {
+		rec, _, err := index.GetBucket(s.Index, bucket)
+		switch {
+		case errors.Is(err, index.ErrNotFound):
+			return nil, nil
+		case err != nil:
 			return nil, fmt.Errorf("read bucket %s: %w", bucket, err)
+		case rec.Policy == "":
+			return nil, nil
 		}
-		if rec.Policy != "" {
-			parsed, err := policy.Parse([]byte(rec.Policy), policy.BucketPolicy, bucket)
-			if err != nil {
-				return nil, fmt.Errorf("bucket %s's stored policy: %w", bucket, err)
-			}
-			p = &parsed
+		p, err := policy.Parse([]byte(rec.Policy), policy.BucketPolicy, bucket)
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s's stored policy: %w", bucket, err)
 		}
-	}
-	s.mu.Lock()
-	if s.buckets == nil || len(s.buckets) >= maxCached {
-		s.buckets = map[string]cached[*policy.Policy]{}
-	}
-	s.buckets[bucket] = cached[*policy.Policy]{v: p, found: p != nil, at: now}
-	s.mu.Unlock()
-	return p, nil
+		return &p, nil
+	})
 }
 
 // Forget drops what s keeps of key id and bucket (either may be ""), after this master

@@ -11,6 +11,20 @@ import (
 // BucketSpace is the index's entry space for buckets.
 const BucketSpace = "bucket"
 
+// GetBucket reads bucket name's entry from idx, and its revision, or returns an error
+// wrapping ErrNotFound.
+func GetBucket(idx Index, name string) (Bucket, int64, error) {
+	var b Bucket
+	value, rev, err := idx.GetEntry(BucketSpace, name)
+	if err != nil {
+		return b, 0, err
+	}
+	if err := b.UnmarshalBinary(value); err != nil {
+		return b, 0, fmt.Errorf("bucket %s: %w", name, err)
+	}
+	return b, rev, nil
+}
+
 // Bucket is what the index keeps of an S3 bucket. A bucket b holds the keys under
 // /b/: the native API and S3 see the same values.
 type Bucket struct {
