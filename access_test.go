@@ -25,7 +25,9 @@ const testAdmin = "davkvtest:davkvtestsecret"
 // and bucket b, made by the administrator.
 func authCluster(t *testing.T) *testCluster {
 	t.Helper()
-	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys, cfg.Auth = testS3Keys, true })
+	// A failure earned back every 100 s: a test that makes too many is limited at once
+	// and stays so, however slow its requests (on an etcd index, say).
+	c := startCluster(t, 3, func(cfg *ServerConfig) { cfg.S3Keys, cfg.Auth, cfg.AuthRate = testS3Keys, true, 0.01 })
 	if _, err := s3Client(c, "davkvtest", "davkvtestsecret").CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("bbb")}); err != nil {
 		t.Fatal(err)
 	}

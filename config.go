@@ -262,6 +262,11 @@ type ServerConfig struct {
 	// HEAD of what a bucket's policy lets anyone read. It needs S3Keys. False leaves
 	// the native API as open as minikeyvalue's.
 	Auth bool
+	// AuthBurst and AuthRate bound the failed authentications of one client address:
+	// AuthBurst at once, then AuthRate a second (zero: auth.Limiter's defaults, 20 and
+	// 1).
+	AuthBurst int
+	AuthRate  float64
 	// TLSCert and TLSKey are the PEM files of the master's TLS certificate and key:
 	// set, the master speaks HTTPS (HTTP/1.1 and HTTP/2) only, and reads them again
 	// on SIGHUP. Empty, it speaks plain HTTP.
@@ -316,6 +321,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.SignReads < 0 {
 		return fmt.Errorf("-signreads must not be negative, got %v", c.SignReads)
+	}
+	if c.AuthBurst < 0 || c.AuthRate < 0 {
+		return errors.New("-auth-burst and -auth-rate must not be negative")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("-tls-cert and -tls-key go together: give both, or neither")

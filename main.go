@@ -180,6 +180,8 @@ func serverCommand(stderr io.Writer) (*flag.FlagSet, func(context.Context, io.Wr
 	fs.DurationVar(&cfg.LifecycleDay, "lifecycle-day", 24*time.Hour, "how long a day of the buckets' lifecycle rules lasts (shorter only for tests)")
 	metricsOn := fs.Bool("metrics", true, "serve GET /metrics (Prometheus) and count requests for it")
 	fs.BoolVar(&cfg.Auth, "auth", false, "make native requests need credentials too (curl -u ID:SECRET, or Authorization: Bearer ID:SECRET), but GET and HEAD of what a bucket's policy lets anyone read; needs -s3keys")
+	fs.IntVar(&cfg.AuthBurst, "auth-burst", 20, "failed authentications a client address may make at once")
+	fs.Float64Var(&cfg.AuthRate, "auth-rate", 1, "failed authentications a client address earns back each second, past -auth-burst")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM file of the master's TLS certificate (with its chain): serve HTTPS, HTTP/1.1 and HTTP/2; SIGHUP reads it again")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM file of the TLS certificate's private key")
 	fs.DurationVar(&cfg.SignReads, "signreads", 0, "sign every redirect to a volume for this long (e.g. 1h), for volumes started with DAVKV_SIGNREADS=1; needs DAVKV_SECRET (default: plain links)")

@@ -98,6 +98,7 @@ func NewMaster(cfg ServerConfig, log *slog.Logger) (*Master, error) {
 		health:    NewHealth(client, cfg.Volumes, healthInterval),
 		log:       log,
 		certs:     tlsCerts,
+		limiter:   auth.Limiter{Burst: cfg.AuthBurst, Rate: cfg.AuthRate},
 	}
 	m.s3 = &s3API{m}
 	if len(cfg.S3Keys) > 0 {
